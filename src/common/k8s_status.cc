@@ -1,0 +1,23 @@
+#include "common/k8s_status.h"
+
+#include <nlohmann/json.hpp>
+
+namespace kubegate {
+
+std::string StatusJson(const Error& error, const std::string& details_name,
+                       const std::string& details_kind) {
+  nlohmann::ordered_json j;
+  j["kind"] = "Status";
+  j["apiVersion"] = "v1";
+  j["metadata"] = nlohmann::json::object();
+  j["status"] = "Failure";
+  j["message"] = error.message;
+  j["reason"] = error.reason;
+  if (!details_name.empty() || !details_kind.empty()) {
+    j["details"] = {{"name", details_name}, {"kind", details_kind}};
+  }
+  j["code"] = error.http_code;
+  return j.dump();
+}
+
+}  // namespace kubegate

@@ -1,0 +1,36 @@
+// Every size and time limit kubegate enforces, named in one place. Values
+// are defaults; the config file may override the ones it names.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+
+namespace kubegate::limits {
+
+// Request head (request line + all headers). The API server accepts request
+// lines up to 1 MiB; kubegate answers 431 past this rather than truncate.
+inline constexpr std::size_t kMaxRequestHeadBytes = 1 << 20;
+// Request body; matches kube-apiserver's MaxRequestBodyBytes (3 MiB).
+inline constexpr std::size_t kMaxRequestBodyBytes = 3 << 20;
+// Bodies kubegate must read to classify (DELETE's DeleteOptions).
+inline constexpr std::size_t kMaxInspectedBodyBytes = 64 << 10;
+// Response head from the upstream.
+inline constexpr std::size_t kMaxResponseHeadBytes = 1 << 20;
+// Per-direction relay buffer: the most bytes held for one direction of one
+// connection. A slow reader stops the relay from reading the other side.
+inline constexpr std::size_t kRelayBufferBytes = 64 << 10;
+// A client must deliver its complete request head within this time.
+inline constexpr std::chrono::seconds kRequestHeadTimeout{30};
+// A client must keep a request body moving; a stall longer than this ends it.
+inline constexpr std::chrono::seconds kBodyIdleTimeout{60};
+// Idle keep-alive connections from clients are closed after this.
+inline constexpr std::chrono::seconds kClientIdleTimeout{120};
+// Upgraded streams (exec, attach, port-forward) idle this long are closed;
+// kubelet's streaming-connection-idle-timeout default is 4 h.
+inline constexpr std::chrono::hours kUpgradedIdleTimeout{4};
+// Connecting and TLS handshake to the upstream.
+inline constexpr std::chrono::seconds kUpstreamConnectTimeout{10};
+// Idle upstream connections kept per worker thread.
+inline constexpr std::size_t kUpstreamPoolSize = 32;
+
+}  // namespace kubegate::limits

@@ -1,0 +1,191 @@
+#include "config/config.h"
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+namespace kubegate {
+namespace {
+
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  Error Fail(const YAML::Node& n, const std::string& key, const std::string& what) const {
+    return Error::BadRequest(source_ + ":" + std::to_string(n.Mark().line + 1) + ": " + key + ": " + what);
+  }
+
+  // Checks that `n` is a map whose keys are all in `allowed`.
+  std::optional<Error> CheckMap(const YAML::Node& n, const std::string& where,
+                                std::initializer_list<const char*> allowed) const {
+    if (!n.IsMap()) return Fail(n, where, "must be a mapping");
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string k = it->first.Scalar();
+      bool ok = false;
+      for (const char* a : allowed) ok = ok || k == a;
+      if (!ok) return Fail(it->first, where.empty() ? k : where + "." + k, "unknown key");
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Error> Str(const YAML::Node& parent, const char* key, const std::string& where, std::string& out) const {
+    YAML::Node n = parent[key];
+    if (!n) return std::nullopt;
+    if (!n.IsScalar()) return Fail(n, Join(where, key), "must be a string");
+    out = n.Scalar();
+    return std::nullopt;
+  }
+
+  std::optional<Error> Bool(const YAML::Node& parent, const char* key, const std::string& where, bool& out) const {
+    YAML::Node n = parent[key];
+    if (!n) return std::nullopt;
+    if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false")) return Fail(n, Join(where, key), "must be true or false");
+    out = n.Scalar() == "true";
+    return std::nullopt;
+  }
+
+  template <typename Int>
+  std::optional<Error> Integer(const YAML::Node& parent, const char* key, const std::string& where, Int& out,
+                               long long min, long long max) const {
+    YAML::Node n = parent[key];
+    if (!n) return std::nullopt;
+    long long v = 0;
+    std::size_t used = 0;
+    bool ok = n.IsScalar() && !n.Scalar().empty();
+    if (ok) {
+      try {
+        v = std::stoll(n.Scalar(), &used);
+      } catch (...) {
+        ok = false;
+      }
+    }
+    if (!ok || used != n.Scalar().size() || v < min || v > max) {
+      return Fail(n, Join(where, key), "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+    }
+    out = static_cast<Int>(v);
+    return std::nullopt;
+  }
+
+  std::optional<Error> StrList(const YAML::Node& parent, const char* key, const std::string& where,
+                               std::vector<std::string>& out) const {
+    YAML::Node n = parent[key];
+    if (!n) return std::nullopt;
+    if (!n.IsSequence()) return Fail(n, Join(where, key), "must be a list of strings");
+    out.clear();
+    for (const auto& item : n) {
+      if (!item.IsScalar()) return Fail(item, Join(where, key), "must be a list of strings");
+      out.push_back(item.Scalar());
+    }
+    return std::nullopt;
+  }
+
+  static std::string Join(const std::string& where, const char* key) { return where.empty() ? key : where + "." + key; }
+
+ private:
+  std::string source_;
+};
+
+#define KG_TRY(expr)                    \
+  do {                                  \
+    if (auto kg_err = (expr)) return *kg_err; \
+  } while (0)
+
+bool IsHex64(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return Error::BadRequest(source + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+  Config c;
+  c.source = source;
+  if (!root || root.IsNull()) return c;
+  Reader r(source);
+  KG_TRY(r.CheckMap(root, "", {"listen", "data_dir", "upstream", "tokens", "client_certs", "shutdown_grace_seconds",
+                               "worker_threads", "max_request_body_bytes", "max_request_head_bytes", "log_level"}));
+  if (YAML::Node l = root["listen"]) {
+    KG_TRY(r.CheckMap(l, "listen", {"address", "port", "plain_http", "tls_cert_file", "tls_key_file", "tls_hosts"}));
+    KG_TRY(r.Str(l, "address", "listen", c.listen.address));
+    KG_TRY(r.Integer(l, "port", "listen", c.listen.port, 0, 65535));
+    KG_TRY(r.Bool(l, "plain_http", "listen", c.listen.plain_http));
+    KG_TRY(r.Str(l, "tls_cert_file", "listen", c.listen.tls_cert_file));
+    KG_TRY(r.Str(l, "tls_key_file", "listen", c.listen.tls_key_file));
+    KG_TRY(r.StrList(l, "tls_hosts", "listen", c.listen.tls_hosts));
+    if (c.listen.tls_cert_file.empty() != c.listen.tls_key_file.empty()) {
+      return r.Fail(l, "listen.tls_cert_file", "tls_cert_file and tls_key_file go together");
+    }
+    if (c.listen.plain_http && c.listen.address != "127.0.0.1" && c.listen.address != "::1" &&
+        c.listen.address != "localhost") {
+      return r.Fail(l["plain_http"], "listen.plain_http", "plain HTTP is only allowed on a loopback address");
+    }
+  }
+  KG_TRY(r.Str(root, "data_dir", "", c.data_dir));
+  if (YAML::Node u = root["upstream"]) {
+    KG_TRY(r.CheckMap(u, "upstream", {"kubeconfig", "context", "in_cluster", "impersonate"}));
+    KG_TRY(r.Str(u, "kubeconfig", "upstream", c.upstream.kubeconfig));
+    KG_TRY(r.Str(u, "context", "upstream", c.upstream.context));
+    KG_TRY(r.Bool(u, "in_cluster", "upstream", c.upstream.in_cluster));
+    KG_TRY(r.Bool(u, "impersonate", "upstream", c.upstream.impersonate));
+    if (c.upstream.in_cluster == !c.upstream.kubeconfig.empty()) {
+      return r.Fail(u, "upstream", "set exactly one of kubeconfig and in_cluster");
+    }
+  }
+  if (YAML::Node t = root["tokens"]) {
+    if (!t.IsSequence()) return r.Fail(t, "tokens", "must be a list");
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      const YAML::Node& e = t[i];
+      std::string where = "tokens[" + std::to_string(i) + "]";
+      KG_TRY(r.CheckMap(e, where, {"user", "groups", "kind", "token_sha256", "may_impersonate"}));
+      TokenEntry te;
+      std::string kind = "human";
+      KG_TRY(r.Str(e, "user", where, te.user));
+      KG_TRY(r.StrList(e, "groups", where, te.groups));
+      KG_TRY(r.Str(e, "kind", where, kind));
+      KG_TRY(r.Str(e, "token_sha256", where, te.token_sha256));
+      KG_TRY(r.Bool(e, "may_impersonate", where, te.may_impersonate));
+      if (te.user.empty()) return r.Fail(e, where + ".user", "is required");
+      auto k = ParseIdentityKind(kind);
+      if (!k) return r.Fail(e["kind"], where + ".kind", "must be human or agent");
+      te.kind = *k;
+      if (!IsHex64(te.token_sha256)) {
+        return r.Fail(e, where + ".token_sha256", "must be 64 lower-case hex digits (see `kubegate token hash`)");
+      }
+      c.tokens.push_back(std::move(te));
+    }
+  }
+  if (YAML::Node cc = root["client_certs"]) {
+    KG_TRY(r.CheckMap(cc, "client_certs", {"ca_file", "agent_users", "may_impersonate"}));
+    KG_TRY(r.Str(cc, "ca_file", "client_certs", c.client_certs.ca_file));
+    KG_TRY(r.StrList(cc, "agent_users", "client_certs", c.client_certs.agent_users));
+    KG_TRY(r.StrList(cc, "may_impersonate", "client_certs", c.client_certs.may_impersonate));
+  }
+  KG_TRY(r.Integer(root, "shutdown_grace_seconds", "", c.shutdown_grace_seconds, 0, 3600));
+  KG_TRY(r.Integer(root, "worker_threads", "", c.worker_threads, 1, 64));
+  KG_TRY(r.Integer(root, "max_request_body_bytes", "", c.max_request_body_bytes, 1024, 1LL << 30));
+  KG_TRY(r.Integer(root, "max_request_head_bytes", "", c.max_request_head_bytes, 4096, 16LL << 20));
+  KG_TRY(r.Str(root, "log_level", "", c.log_level));
+  return c;
+}
+
+Result<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Error::BadRequest(path + ": cannot read config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path);
+}
+
+}  // namespace kubegate

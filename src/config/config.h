@@ -1,0 +1,65 @@
+// kubegate's configuration file (YAML), documented in docs/configuration.md
+// with an example in examples/kubegate.yaml. Loading is strict: an unknown
+// key or a wrong type fails with "FILE:LINE: key: problem".
+//
+//   auto cfg = LoadConfigFile("kubegate.yaml");
+//   if (!cfg) { std::cerr << cfg.error().message; return 2; }
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "identity/identity.h"
+
+namespace kubegate {
+
+struct TokenEntry {
+  std::string user;
+  std::vector<std::string> groups;
+  IdentityKind kind = IdentityKind::kHuman;
+  std::string token_sha256;  // lower-case hex
+  bool may_impersonate = false;
+};
+
+struct ListenConfig {
+  std::string address = "127.0.0.1";
+  int port = 8443;
+  bool plain_http = false;      // only on loopback addresses
+  std::string tls_cert_file;    // empty: kubegate's own CA issues one
+  std::string tls_key_file;
+  std::vector<std::string> tls_hosts;  // extra SANs for the generated cert
+};
+
+struct ClientCertConfig {
+  std::string ca_file;  // empty: client certificates are not accepted
+  std::vector<std::string> agent_users;
+  std::vector<std::string> may_impersonate;
+};
+
+struct UpstreamConfig {
+  std::string kubeconfig;
+  std::string context;
+  bool in_cluster = false;
+  bool impersonate = true;
+};
+
+struct Config {
+  std::string source;  // file the config was read from
+  ListenConfig listen;
+  std::string data_dir = "kubegate-data";
+  UpstreamConfig upstream;
+  std::vector<TokenEntry> tokens;
+  ClientCertConfig client_certs;
+  int shutdown_grace_seconds = 25;
+  int worker_threads = 2;
+  std::size_t max_request_body_bytes = 0;  // 0: limits::kMaxRequestBodyBytes
+  std::size_t max_request_head_bytes = 0;  // 0: limits::kMaxRequestHeadBytes
+  std::string log_level = "info";
+};
+
+Result<Config> LoadConfigFile(const std::string& path);
+Result<Config> ParseConfig(const std::string& yaml_text, const std::string& source_name);
+
+}  // namespace kubegate

@@ -1,0 +1,84 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+namespace kubegate {
+namespace {
+
+constexpr const char* kHash = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+
+TEST(Config, ParsesEverySection) {
+  std::string y = std::string(R"(listen:
+  address: 127.0.0.1
+  port: 0
+  plain_http: true
+data_dir: /tmp/kg
+upstream:
+  kubeconfig: /etc/admin.kubeconfig
+  context: prod
+  impersonate: false
+tokens:
+  - user: alice
+    groups: [dev, ops]
+    kind: human
+    token_sha256: )") + kHash + R"(
+  - user: bot
+    kind: agent
+    may_impersonate: true
+    token_sha256: )" + kHash + R"(
+client_certs:
+  ca_file: /etc/ca.crt
+  agent_users: [robot]
+shutdown_grace_seconds: 5
+)";
+  auto c = ParseConfig(y, "t.yaml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->listen.port, 0);
+  EXPECT_TRUE(c->listen.plain_http);
+  EXPECT_EQ(c->upstream.context, "prod");
+  EXPECT_FALSE(c->upstream.impersonate);
+  ASSERT_EQ(c->tokens.size(), 2u);
+  EXPECT_EQ(c->tokens[0].groups, (std::vector<std::string>{"dev", "ops"}));
+  EXPECT_EQ(c->tokens[1].kind, IdentityKind::kAgent);
+  EXPECT_TRUE(c->tokens[1].may_impersonate);
+  EXPECT_EQ(c->client_certs.agent_users, (std::vector<std::string>{"robot"}));
+  EXPECT_EQ(c->shutdown_grace_seconds, 5);
+}
+
+TEST(Config, UnknownKeyNamesFileLineAndKey) {
+  auto c = ParseConfig("data_dir: x\nlisten:\n  adress: 1.2.3.4\n", "k.yaml");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().message, "k.yaml:3: listen.adress: unknown key");
+}
+
+TEST(Config, WrongTypesAreRejected) {
+  struct {
+    const char* yaml;
+    const char* want;
+  } cases[] = {
+      {"listen:\n  port: http\n", "k.yaml:2: listen.port: must be an integer from 0 to 65535"},
+      {"listen:\n  port: 70000\n", "k.yaml:2: listen.port: must be an integer from 0 to 65535"},
+      {"listen:\n  plain_http: yes please\n", "k.yaml:2: listen.plain_http: must be true or false"},
+      {"tokens: {}\n", "k.yaml:1: tokens: must be a list"},
+      {"tokens:\n  - user: a\n    token_sha256: abc\n", "k.yaml:2: tokens[0].token_sha256: must be 64 lower-case hex digits (see `kubegate token hash`)"},
+      {"tokens:\n  - user: a\n    kind: robot\n", "k.yaml:3: tokens[0].kind: must be human or agent"},
+      {"data_dir: [a]\n", "k.yaml:1: data_dir: must be a string"},
+      {"listen:\n  address: 0.0.0.0\n  plain_http: true\n", "k.yaml:3: listen.plain_http: plain HTTP is only allowed on a loopback address"},
+      {"upstream:\n  context: x\n", "k.yaml:2: upstream: set exactly one of kubeconfig and in_cluster"},
+      {"listen: [1]\n", "k.yaml:1: listen: must be a mapping"},
+  };
+  for (const auto& tc : cases) {
+    auto c = ParseConfig(tc.yaml, "k.yaml");
+    ASSERT_FALSE(c) << tc.yaml;
+    EXPECT_EQ(c.error().message, tc.want);
+  }
+}
+
+TEST(Config, InvalidYamlIsAnError) {
+  auto c = ParseConfig("listen: [\n", "bad.yaml");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("bad.yaml:"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kubegate

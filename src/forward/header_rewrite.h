@@ -1,0 +1,34 @@
+// What kubegate removes from a caller's request and what it adds before the
+// request reaches the API server (WIRE.md §5). Plain functions over header
+// names so that the network layer applies them and tests check them.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "identity/identity.h"
+
+namespace kubegate {
+
+// Impersonate-User, -Uid, -Group and every Impersonate-Extra-* (any case).
+bool IsImpersonationHeader(std::string_view name);
+
+// Headers a caller may not pass to the cluster: Authorization and
+// Proxy-Authorization (kubegate sends its own credential), every
+// impersonation header, and the front-proxy X-Remote-User, X-Remote-Group and
+// X-Remote-Extra-* headers.
+bool IsCredentialHeader(std::string_view name);
+
+// The request id header name kubegate adds as an impersonated extra, so the
+// cluster's audit event carries user.extra["kubegate-request-id"].
+inline constexpr std::string_view kRequestIdExtraHeader = "Impersonate-Extra-Kubegate-Request-Id";
+
+// Headers to add upstream for `who`. With `impersonate` false only the
+// gateway's own credential acts (no Impersonate-* at all).
+std::vector<std::pair<std::string, std::string>> ImpersonationHeaders(const Identity& who,
+                                                                       std::string_view request_id,
+                                                                       bool impersonate);
+
+}  // namespace kubegate

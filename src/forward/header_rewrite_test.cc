@@ -1,0 +1,34 @@
+#include "forward/header_rewrite.h"
+
+#include <gtest/gtest.h>
+
+namespace kubegate {
+namespace {
+
+TEST(HeaderRewrite, StripsCredentialsAndImpersonation) {
+  for (const char* h : {"Authorization", "authorization", "Proxy-Authorization", "Impersonate-User", "impersonate-group",
+                        "Impersonate-Uid", "Impersonate-Extra-scopes", "IMPERSONATE-EXTRA-x", "X-Remote-User",
+                        "x-remote-group", "X-Remote-Extra-Foo", "Impersonate-Whatever"}) {
+    EXPECT_TRUE(IsCredentialHeader(h)) << h;
+  }
+  for (const char* h : {"Accept", "User-Agent", "Kubectl-Command", "Upgrade", "Connection", "Sec-WebSocket-Key",
+                        "X-Stream-Protocol-Version", "X-Remote", "Content-Type"}) {
+    EXPECT_FALSE(IsCredentialHeader(h)) << h;
+  }
+  EXPECT_TRUE(IsImpersonationHeader("Impersonate-Extra-a"));
+  EXPECT_FALSE(IsImpersonationHeader("Authorization"));
+}
+
+TEST(HeaderRewrite, AddsCallerIdentityAndRequestId) {
+  Identity who{"alice", {"dev", "ops"}, IdentityKind::kHuman, AuthMethod::kBearerToken, false};
+  auto h = ImpersonationHeaders(who, "kg-1", true);
+  ASSERT_EQ(h.size(), 4u);
+  EXPECT_EQ(h[0], (std::pair<std::string, std::string>{"Impersonate-User", "alice"}));
+  EXPECT_EQ(h[1], (std::pair<std::string, std::string>{"Impersonate-Group", "dev"}));
+  EXPECT_EQ(h[2], (std::pair<std::string, std::string>{"Impersonate-Group", "ops"}));
+  EXPECT_EQ(h[3], (std::pair<std::string, std::string>{"Impersonate-Extra-Kubegate-Request-Id", "kg-1"}));
+  EXPECT_TRUE(ImpersonationHeaders(who, "kg-1", false).empty());
+}
+
+}  // namespace
+}  // namespace kubegate

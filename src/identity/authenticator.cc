@@ -1,0 +1,78 @@
+#include "identity/authenticator.h"
+
+#include <algorithm>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+namespace kubegate {
+
+std::optional<IdentityKind> ParseIdentityKind(std::string_view s) {
+  if (s == "human") return IdentityKind::kHuman;
+  if (s == "agent") return IdentityKind::kAgent;
+  return std::nullopt;
+}
+
+const char* IdentityKindName(IdentityKind k) { return k == IdentityKind::kAgent ? "agent" : "human"; }
+
+const char* AuthMethodName(AuthMethod m) {
+  return m == AuthMethod::kClientCertificate ? "client-certificate" : "bearer-token";
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 15]);
+  }
+  return out;
+}
+
+Authenticator::Authenticator(const std::vector<TokenEntry>& tokens, const ClientCertConfig& certs) : certs_(certs) {
+  for (const TokenEntry& t : tokens) {
+    Identity id;
+    id.user = t.user;
+    id.groups = t.groups;
+    id.kind = t.kind;
+    id.method = AuthMethod::kBearerToken;
+    id.may_impersonate = t.may_impersonate;
+    by_token_hash_[t.token_sha256] = std::move(id);
+  }
+}
+
+Result<Identity> Authenticator::Authenticate(const Credentials& creds) const {
+  if (creds.authorization) {
+    std::string_view v = *creds.authorization;
+    constexpr std::string_view kBearer = "Bearer ";
+    if (v.size() <= kBearer.size() || !std::equal(kBearer.begin(), kBearer.end(), v.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return Error::Unauthorized("kubegate accepts only bearer tokens in the Authorization header");
+    }
+    std::string_view token = v.substr(kBearer.size());
+    while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+    // The lookup key is a hash, so comparing it does not leak the token.
+    auto it = by_token_hash_.find(Sha256Hex(token));
+    if (it == by_token_hash_.end()) return Error::Unauthorized("invalid bearer token");
+    return it->second;
+  }
+  if (creds.peer) {
+    if (creds.peer->common_name.empty()) return Error::Unauthorized("client certificate has no common name");
+    Identity id;
+    id.user = creds.peer->common_name;
+    id.groups = creds.peer->organizations;
+    id.method = AuthMethod::kClientCertificate;
+    auto contains = [&](const std::vector<std::string>& v) { return std::find(v.begin(), v.end(), id.user) != v.end(); };
+    id.kind = contains(certs_.agent_users) ? IdentityKind::kAgent : IdentityKind::kHuman;
+    id.may_impersonate = contains(certs_.may_impersonate);
+    return id;
+  }
+  return Error::Unauthorized("no credentials: present a kubegate bearer token or client certificate");
+}
+
+}  // namespace kubegate

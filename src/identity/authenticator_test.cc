@@ -1,0 +1,66 @@
+#include "identity/authenticator.h"
+
+#include <gtest/gtest.h>
+
+namespace kubegate {
+namespace {
+
+Authenticator Make() {
+  TokenEntry alice{"alice", {"dev"}, IdentityKind::kHuman, Sha256Hex("alice-token"), false};
+  TokenEntry bot{"bot", {}, IdentityKind::kAgent, Sha256Hex("bot-token"), true};
+  ClientCertConfig certs;
+  certs.agent_users = {"robot"};
+  return Authenticator({alice, bot}, certs);
+}
+
+TEST(Authenticator, Sha256) {
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Authenticator, BearerTokens) {
+  Authenticator a = Make();
+  auto id = a.Authenticate({.authorization = "Bearer alice-token"});
+  ASSERT_TRUE(id);
+  EXPECT_EQ(id->user, "alice");
+  EXPECT_EQ(id->groups, (std::vector<std::string>{"dev"}));
+  EXPECT_EQ(id->kind, IdentityKind::kHuman);
+  auto bot = a.Authenticate({.authorization = "bearer bot-token"});
+  ASSERT_TRUE(bot);
+  EXPECT_EQ(bot->kind, IdentityKind::kAgent);
+  EXPECT_TRUE(bot->may_impersonate);
+}
+
+TEST(Authenticator, RefusesBadOrMissingCredentials) {
+  Authenticator a = Make();
+  for (const char* h : {"Bearer wrong", "Basic YWxpY2U6eA==", "Bearer ", "alice-token"}) {
+    auto r = a.Authenticate({.authorization = h});
+    ASSERT_FALSE(r) << h;
+    EXPECT_EQ(r.error().http_code, 401);
+  }
+  auto none = a.Authenticate({});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().reason, "Unauthorized");
+}
+
+TEST(Authenticator, BadTokenBeatsGoodCertificate) {
+  Authenticator a = Make();
+  auto r = a.Authenticate({.authorization = "Bearer nope", .peer = PeerCertificate{"robot", {"ops"}}});
+  EXPECT_FALSE(r);
+}
+
+TEST(Authenticator, ClientCertificates) {
+  Authenticator a = Make();
+  auto r = a.Authenticate({.peer = PeerCertificate{"robot", {"ops", "bots"}}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->user, "robot");
+  EXPECT_EQ(r->groups, (std::vector<std::string>{"ops", "bots"}));
+  EXPECT_EQ(r->kind, IdentityKind::kAgent);
+  EXPECT_EQ(r->method, AuthMethod::kClientCertificate);
+  auto h = a.Authenticate({.peer = PeerCertificate{"carol", {}}});
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->kind, IdentityKind::kHuman);
+  EXPECT_FALSE(a.Authenticate({.peer = PeerCertificate{"", {"x"}}}));
+}
+
+}  // namespace
+}  // namespace kubegate

@@ -1,0 +1,27 @@
+// Identity: who acts. Every caller, person or agent, has its own.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kubegate {
+
+enum class IdentityKind { kHuman, kAgent };
+
+enum class AuthMethod { kBearerToken, kClientCertificate };
+
+struct Identity {
+  std::string user;
+  std::vector<std::string> groups;
+  IdentityKind kind = IdentityKind::kHuman;
+  AuthMethod method = AuthMethod::kBearerToken;
+  bool may_impersonate = false;  // config allows this caller's own --as
+};
+
+std::optional<IdentityKind> ParseIdentityKind(std::string_view s);
+const char* IdentityKindName(IdentityKind k);
+const char* AuthMethodName(AuthMethod m);
+
+}  // namespace kubegate
