@@ -1,0 +1,197 @@
+// kubegate: one binary, several subcommands.
+//   serve       run the gateway
+//   classify    print the RequestInfo of METHOD URL, as the gateway reads it
+//   token hash  print the SHA-256 of a token for the config file
+//   kubeconfig  write a ready kubeconfig for a caller
+//   cert issue  issue a client certificate from kubegate's CA
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "classify/request_info.h"
+#include "cli/kubeconfig_writer.h"
+#include "config/config.h"
+#include "identity/authenticator.h"
+#include "net/gateway_server.h"
+#include "tls/pki.h"
+#include "upstream/upstream_target.h"
+
+namespace kubegate {
+namespace {
+
+int Fail(const std::string& msg) {
+  std::cerr << "kubegate: " << msg << "\n";
+  return 2;
+}
+
+std::string Trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+int Serve(const std::string& config_path, const std::string& port_file) {
+  auto cfg = LoadConfigFile(config_path);
+  if (!cfg) return Fail(cfg.error().message);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+  spdlog::set_level(spdlog::level::from_str(cfg->log_level));
+  Result<UpstreamTarget> upstream = Error::BadRequest("no upstream configured (upstream.kubeconfig or upstream.in_cluster)");
+  if (cfg->upstream.in_cluster) {
+    upstream = LoadInCluster("/var/run/secrets/kubernetes.io/serviceaccount", [](const char* k) { return std::getenv(k); });
+  } else if (!cfg->upstream.kubeconfig.empty()) {
+    upstream = LoadKubeconfig(cfg->upstream.kubeconfig, cfg->upstream.context);
+  }
+  if (!upstream) return Fail(upstream.error().message);
+  ServingCert cert{cfg->listen.tls_cert_file, cfg->listen.tls_key_file};
+  if (cert.cert_file.empty()) {
+    auto pki = EnsureGatewayPki(cfg->data_dir, cfg->listen.tls_hosts);
+    if (!pki) return Fail(pki.error().message);
+    cert = {pki->server_cert_file, pki->server_key_file};
+    spdlog::info("{} kubegate CA at {}", pki->created ? "created" : "reusing", pki->ca_cert_file);
+  }
+  auto server = GatewayServer::Create(*cfg, *upstream, cert);
+  if (!server) return Fail(server.error().message);
+  auto started = (*server)->Start();
+  if (!started) return Fail(started.error().message);
+  std::string scheme = cfg->listen.plain_http ? "http" : "https";
+  spdlog::info("kubegate listening on {}://{}:{} -> upstream {}", scheme, cfg->listen.address, (*server)->port(),
+               upstream->HostHeader());
+  if (!port_file.empty()) {
+    auto w = WriteFileAtomic(port_file, std::to_string((*server)->port()) + "\n", 0644);
+    if (!w) return Fail(w.error().message);
+  }
+  (*server)->Wait();
+  return 0;
+}
+
+int Classify(const std::string& method, const std::string& url, const std::string& body_file,
+             const std::string& content_type) {
+  auto info = ClassifyRequest(method, url);
+  if (!info) {
+    std::cout << R"({"error":)" << nlohmann::json(info.error().message).dump() << R"(,"code":)"
+              << info.error().http_code << "}\n";
+    return 1;
+  }
+  if (!body_file.empty() && NeedsBodyToClassify(*info)) {
+    auto body = ReadFile(body_file);
+    if (!body) return Fail(body.error().message);
+    ApplyDeleteBody(*info, content_type, *body);
+  }
+  std::cout << ToJson(*info) << "\n";
+  return 0;
+}
+
+}  // namespace
+}  // namespace kubegate
+
+int main(int argc, char** argv) {
+  using namespace kubegate;
+  CLI::App app{"kubegate: an identity-aware access gateway for the Kubernetes API"};
+  app.require_subcommand(1);
+
+  std::string config_path, port_file;
+  auto* serve = app.add_subcommand("serve", "Run the gateway");
+  serve->add_option("--config", config_path, "Config file (YAML)")->required();
+  serve->add_option("--port-file", port_file, "Write the bound port here once listening");
+
+  std::string method, url, body_file, content_type = "application/json";
+  auto* classify = app.add_subcommand("classify", "Print how kubegate (and the API server) reads a request");
+  classify->add_option("method", method)->required();
+  classify->add_option("url", url)->required();
+  classify->add_option("--body", body_file, "Request body (DELETE's DeleteOptions)");
+  classify->add_option("--content-type", content_type, "Content-Type of --body");
+
+  auto* token = app.add_subcommand("token", "Token helpers");
+  token->require_subcommand(1);
+  std::string token_file;
+  auto* hash = token->add_subcommand("hash", "Print a token's SHA-256 for tokens[].token_sha256 (reads stdin)");
+  hash->add_option("--token-file", token_file, "Read the token from this file instead of stdin");
+
+  std::string kc_user, kc_token_file, kc_server, kc_ca, kc_out, kc_ns, kc_cert, kc_key;
+  auto* kc = app.add_subcommand("kubeconfig", "Write a kubeconfig for a caller");
+  kc->add_option("--user", kc_user, "Caller name (names the context)")->required();
+  kc->add_option("--server", kc_server, "kubegate's URL, e.g. https://127.0.0.1:8443")->required();
+  kc->add_option("--ca-file", kc_ca, "kubegate's CA certificate (DATA_DIR/pki/ca.crt)")->required();
+  kc->add_option("--token-file", kc_token_file, "The caller's token");
+  kc->add_option("--client-cert", kc_cert, "The caller's client certificate (PEM)");
+  kc->add_option("--client-key", kc_key, "The caller's client key (PEM)");
+  kc->add_option("--namespace", kc_ns, "Default namespace");
+  kc->add_option("-o,--output", kc_out, "Write here instead of stdout");
+
+  std::string ci_dir, ci_cn, ci_out;
+  std::vector<std::string> ci_orgs;
+  auto* cert = app.add_subcommand("cert", "Certificate helpers");
+  cert->require_subcommand(1);
+  auto* issue = cert->add_subcommand("issue", "Issue a client certificate from a CA (CN = user, O = groups)");
+  issue->add_option("--ca-dir", ci_dir, "Directory with ca.crt and ca.key")->required();
+  issue->add_option("--user", ci_cn, "User name (CN)")->required();
+  issue->add_option("--group", ci_orgs, "Group (O), repeatable");
+  issue->add_option("--out", ci_out, "Output prefix: writes PREFIX.crt and PREFIX.key")->required();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*serve) return Serve(config_path, port_file);
+  if (*classify) return Classify(method, url, body_file, content_type);
+  if (*hash) {
+    std::string t;
+    if (!token_file.empty()) {
+      auto r = ReadFile(token_file);
+      if (!r) return Fail(r.error().message);
+      t = *r;
+    } else {
+      std::stringstream ss;
+      ss << std::cin.rdbuf();
+      t = ss.str();
+    }
+    t = Trimmed(t);
+    if (t.empty()) return Fail("empty token");
+    std::cout << Sha256Hex(t) << "\n";
+    return 0;
+  }
+  if (*kc) {
+    CallerKubeconfig k;
+    k.server = kc_server;
+    k.user = kc_user;
+    k.namespace_ = kc_ns;
+    auto ca = ReadFile(kc_ca);
+    if (!ca) return Fail(ca.error().message);
+    k.ca_pem = *ca;
+    if (!kc_token_file.empty()) {
+      auto t = ReadFile(kc_token_file);
+      if (!t) return Fail(t.error().message);
+      k.token = Trimmed(*t);
+    } else if (!kc_cert.empty() && !kc_key.empty()) {
+      auto c = ReadFile(kc_cert);
+      auto key = ReadFile(kc_key);
+      if (!c || !key) return Fail("cannot read --client-cert/--client-key");
+      k.client_cert_pem = *c;
+      k.client_key_pem = *key;
+    } else {
+      return Fail("give --token-file, or --client-cert with --client-key");
+    }
+    std::string text = RenderKubeconfig(k);
+    if (kc_out.empty()) {
+      std::cout << text;
+    } else {
+      auto w = WriteFileAtomic(kc_out, text, 0600);
+      if (!w) return Fail(w.error().message);
+    }
+    return 0;
+  }
+  if (*issue) {
+    auto ca_cert = ReadFile(ci_dir + "/ca.crt");
+    auto ca_key = ReadFile(ci_dir + "/ca.key");
+    if (!ca_cert || !ca_key) return Fail("cannot read " + ci_dir + "/ca.crt and ca.key");
+    auto kp = IssueCert(KeyPair{*ca_cert, *ca_key}, ci_cn, ci_orgs, {}, true);
+    if (!kp) return Fail(kp.error().message);
+    auto a = WriteFileAtomic(ci_out + ".crt", kp->cert_pem, 0644);
+    auto b = WriteFileAtomic(ci_out + ".key", kp->key_pem, 0600);
+    if (!a || !b) return Fail("cannot write " + ci_out + ".crt/.key");
+    return 0;
+  }
+  return 0;
+}

@@ -1,0 +1,912 @@
+// The request flow, in the order each request meets it (see
+// docs/architecture.md):
+//   accept/TLS -> HTTP head parse -> authenticate -> classify -> decide
+//   -> forward with impersonation -> relay response or upgraded stream -> log
+// Session::HandleRequest below is the one place that wires these stages.
+#include "net/gateway_server.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <chrono>
+#include <csignal>
+#include <deque>
+#include <thread>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/k8s_status.h"
+#include "common/limits.h"
+#include "forward/header_rewrite.h"
+#include "identity/authenticator.h"
+#include "pipeline/admission.h"
+
+namespace kubegate {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+using namespace asio::experimental::awaitable_operators;
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using Clock = std::chrono::steady_clock;
+
+auto Redirect(beast::error_code& ec) { return asio::redirect_error(use_awaitable, ec); }
+
+// ---------------------------------------------------------------------------
+// Upstream connections: one pool per worker thread, so no locking.
+
+struct UpstreamConn {
+  explicit UpstreamConn(asio::any_io_executor ex, ssl::context& ctx) : stream(ex, ctx) {}
+  TlsStream stream;
+  beast::flat_buffer buffer;
+  Clock::time_point idle_since;
+};
+
+class UpstreamPool {
+ public:
+  UpstreamPool(const UpstreamTarget& target, ssl::context& ctx) : target_(target), ctx_(ctx) {}
+
+  // A pooled connection that still looks alive, or a fresh one.
+  awaitable<Result<std::unique_ptr<UpstreamConn>>> Acquire(bool& reused) {
+    auto now = Clock::now();
+    while (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      if (now - c->idle_since < std::chrono::seconds(50) && StillOpen(*c)) {
+        reused = true;
+        co_return std::move(c);
+      }
+    }
+    reused = false;
+    co_return co_await Connect();
+  }
+
+  awaitable<Result<std::unique_ptr<UpstreamConn>>> Connect() {
+    auto ex = co_await asio::this_coro::executor;
+    auto c = std::make_unique<UpstreamConn>(ex, ctx_);
+    beast::error_code ec;
+    tcp::resolver resolver(ex);
+    auto endpoints = co_await resolver.async_resolve(target_.host, target_.port, Redirect(ec));
+    if (ec) co_return Error::Unavailable("upstream " + target_.host + " cannot be resolved: " + ec.message());
+    auto& tcp_layer = beast::get_lowest_layer(c->stream);
+    tcp_layer.expires_after(limits::kUpstreamConnectTimeout);
+    co_await tcp_layer.async_connect(endpoints, Redirect(ec));
+    if (ec) co_return Error::Unavailable("upstream " + target_.HostHeader() + " unreachable: " + ec.message());
+    tcp_layer.socket().set_option(tcp::no_delay(true));
+    std::string sni = target_.tls_server_name.empty() ? target_.host : target_.tls_server_name;
+    beast::error_code ip_ec;
+    asio::ip::make_address(sni, ip_ec);
+    if (ip_ec) SSL_set_tlsext_host_name(c->stream.native_handle(), sni.c_str());
+    if (!target_.insecure_skip_verify) {
+      c->stream.set_verify_mode(ssl::verify_peer);
+      c->stream.set_verify_callback(ssl::host_name_verification(sni));
+    }
+    co_await c->stream.async_handshake(ssl::stream_base::client, Redirect(ec));
+    if (ec) co_return Error::Unavailable("TLS to upstream " + target_.HostHeader() + " failed: " + ec.message());
+    tcp_layer.expires_never();
+    co_return std::move(c);
+  }
+
+  void Release(std::unique_ptr<UpstreamConn> c) {
+    if (idle_.size() >= limits::kUpstreamPoolSize) return;
+    c->idle_since = Clock::now();
+    idle_.push_back(std::move(c));
+  }
+
+ private:
+  // A peer that closed an idle keep-alive connection makes the socket
+  // readable with nothing (or an alert) to read; such connections are dropped.
+  static bool StillOpen(UpstreamConn& c) {
+    auto& sock = beast::get_lowest_layer(c.stream).socket();
+    if (!sock.is_open()) return false;
+    char byte;
+    ssize_t n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+
+  const UpstreamTarget& target_;
+  ssl::context& ctx_;
+  std::vector<std::unique_ptr<UpstreamConn>> idle_;
+};
+
+// ---------------------------------------------------------------------------
+
+struct Worker {
+  Worker(const UpstreamTarget& t, ssl::context& ctx) : pool(t, ctx) {}
+  asio::io_context ioc{1};
+  UpstreamPool pool;
+  std::thread thread;
+};
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::optional<PeerCertificate> VerifiedPeer(SSL* ssl) {
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (!cert) return std::nullopt;
+  std::optional<PeerCertificate> out;
+  if (SSL_get_verify_result(ssl) == X509_V_OK) {
+    PeerCertificate p;
+    X509_NAME* name = X509_get_subject_name(cert);
+    for (int i = 0; i < X509_NAME_entry_count(name); ++i) {
+      X509_NAME_ENTRY* e = X509_NAME_get_entry(name, i);
+      int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+      unsigned char* utf8 = nullptr;
+      int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+      if (len < 0) continue;
+      std::string v(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
+      OPENSSL_free(utf8);
+      if (nid == NID_commonName) p.common_name = v;
+      if (nid == NID_organizationName) p.organizations.push_back(v);
+    }
+    out = std::move(p);
+  }
+  X509_free(cert);
+  return out;
+}
+
+class ServerImpl;
+
+// One accepted connection. Stream is TlsStream or beast::tcp_stream.
+template <typename Stream>
+class Session {
+ public:
+  Session(ServerImpl& server, Worker& worker, Stream stream, std::string peer)
+      : server_(server), worker_(worker), stream_(std::move(stream)), peer_(std::move(peer)) {}
+
+  awaitable<void> Run();
+
+ private:
+  struct Outcome {
+    int status = 0;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    bool keep_alive = false;
+  };
+
+  awaitable<bool> HandleRequest(http::request_parser<http::empty_body>& head);
+  awaitable<Outcome> Forward(http::request_parser<http::empty_body>& head, const Identity& who,
+                             const RequestInfo& info, const Decision& decision, const std::string& request_id,
+                             std::optional<std::string>& inspected_body);
+  awaitable<Outcome> RelayUpgrade(UpstreamConn& up, http::response_parser<http::buffer_body>& rp,
+                                  const std::string& request_id);
+  awaitable<Outcome> Reply(const Error& e, const std::string& request_id, bool keep_alive);
+  awaitable<Outcome> ReplyText(http::status status, std::string_view body, bool keep_alive);
+  void Log(const std::string& request_id, std::string_view method, std::string_view target, const Identity* who,
+           const RequestInfo* info, const Decision* decision, const Outcome& o, Clock::time_point start);
+
+  ServerImpl& server_;
+  Worker& worker_;
+  Stream stream_;
+  std::string peer_;
+  beast::flat_buffer buffer_;
+  std::optional<PeerCertificate> peer_cert_;
+};
+
+class ServerImpl final : public GatewayServer {
+ public:
+  ServerImpl(const Config& c, const UpstreamTarget& u, const ServingCert& cert)
+      : config_(c), upstream_(u), cert_(cert), admission_(c) {}
+
+  Result<bool> Init() {
+    try {
+      server_ctx_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                              ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      server_ctx_.use_certificate_chain_file(cert_.cert_file);
+      server_ctx_.use_private_key_file(cert_.key_file, ssl::context::pem);
+      SSL_CTX_set_alpn_select_cb(server_ctx_.native_handle(), &SelectAlpn, nullptr);
+      if (!config_.client_certs.ca_file.empty()) {
+        server_ctx_.load_verify_file(config_.client_certs.ca_file);
+        // Every presented certificate is accepted by the handshake; the
+        // verification result decides in the authenticate stage, so a bad
+        // certificate gets a 401 Status instead of a TLS alert.
+        server_ctx_.set_verify_mode(ssl::verify_peer);
+        server_ctx_.set_verify_callback([](bool, ssl::verify_context&) { return true; });
+        STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(config_.client_certs.ca_file.c_str());
+        if (names) SSL_CTX_set_client_CA_list(server_ctx_.native_handle(), names);
+      }
+      upstream_ctx_.set_options(ssl::context::default_workarounds | ssl::context::no_tlsv1 |
+                                ssl::context::no_tlsv1_1);
+      if (!upstream_.ca_pem.empty()) {
+        upstream_ctx_.add_certificate_authority(asio::buffer(upstream_.ca_pem));
+      } else {
+        upstream_ctx_.set_default_verify_paths();
+      }
+      if (!upstream_.client_cert_pem.empty()) {
+        upstream_ctx_.use_certificate_chain(asio::buffer(upstream_.client_cert_pem));
+        upstream_ctx_.use_private_key(asio::buffer(upstream_.client_key_pem), ssl::context::pem);
+      }
+      // Upgrades (exec, port-forward) are HTTP/1.1 only.
+      static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+      SSL_CTX_set_alpn_protos(upstream_ctx_.native_handle(), kAlpn, sizeof kAlpn);
+    } catch (const std::exception& e) {
+      return Error::Internal(std::string("TLS setup failed: ") + e.what());
+    }
+    if (!upstream_.tls) return Error::BadRequest("kubegate forwards to the API server over HTTPS only");
+    return true;
+  }
+
+  Result<bool> Start() override {
+    int n = std::max(1, config_.worker_threads);
+    for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(upstream_, upstream_ctx_));
+    beast::error_code ec;
+    auto addr = asio::ip::make_address(config_.listen.address == "localhost" ? "127.0.0.1" : config_.listen.address, ec);
+    if (ec) return Error::BadRequest("listen.address is not an IP address: " + config_.listen.address);
+    tcp::endpoint ep(addr, static_cast<unsigned short>(config_.listen.port));
+    acceptor_.emplace(workers_[0]->ioc);
+    acceptor_->open(ep.protocol(), ec);
+    if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(ep, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return Error::Internal("cannot listen on " + config_.listen.address + ":" +
+                                   std::to_string(config_.listen.port) + ": " + ec.message());
+    port_ = acceptor_->local_endpoint().port();
+    signals_.emplace(workers_[0]->ioc, SIGTERM, SIGINT);
+    signals_->async_wait([this](const beast::error_code& e, int) {
+      if (!e) Stop();
+    });
+    asio::co_spawn(workers_[0]->ioc, AcceptLoop(), asio::detached);
+    for (auto& w : workers_) {
+      w->thread = std::thread([&ioc = w->ioc] {
+        auto guard = asio::make_work_guard(ioc);
+        ioc.run();
+      });
+    }
+    return true;
+  }
+
+  std::uint16_t port() const override { return port_; }
+
+  void Stop() override {
+    asio::post(workers_[0]->ioc, [this] {
+      if (stopping_.exchange(true)) return;
+      spdlog::info("shutting down: listener closed, waiting up to {}s for {} in-flight requests",
+                   config_.shutdown_grace_seconds, inflight_.load());
+      beast::error_code ec;
+      acceptor_->close(ec);
+      if (signals_) signals_->cancel(ec);
+      asio::co_spawn(workers_[0]->ioc, DrainThenStop(), asio::detached);
+    });
+  }
+
+  void Wait() override {
+    for (auto& w : workers_) {
+      if (w->thread.joinable()) w->thread.join();
+    }
+  }
+
+  const GatewayCounters& counters() const override { return counters_; }
+
+  const Config& config() const { return config_; }
+  const UpstreamTarget& upstream() const { return upstream_; }
+  const Admission& admission() const { return admission_; }
+  GatewayCounters& mutable_counters() { return counters_; }
+  std::atomic<int>& inflight() { return inflight_; }
+  bool stopping() const { return stopping_.load(); }
+  std::size_t max_body() const {
+    return config_.max_request_body_bytes ? config_.max_request_body_bytes : limits::kMaxRequestBodyBytes;
+  }
+  std::size_t max_head() const {
+    return config_.max_request_head_bytes ? config_.max_request_head_bytes : limits::kMaxRequestHeadBytes;
+  }
+
+  std::string MetricsText() const {
+    std::string out;
+    auto add = [&](const char* name, const char* help, std::uint64_t v) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
+             std::to_string(v) + "\n";
+    };
+    add("kubegate_requests_total", "Requests received.", counters_.requests);
+    add("kubegate_rejected_bad_request_total", "Requests refused as malformed or too large.",
+        counters_.rejected_bad_request);
+    add("kubegate_rejected_unauthenticated_total", "Requests refused for missing or bad credentials.",
+        counters_.rejected_unauthenticated);
+    add("kubegate_rejected_forbidden_total", "Requests refused by kubegate's decision.", counters_.rejected_forbidden);
+    add("kubegate_upstream_errors_total", "Requests that could not reach the API server.", counters_.upstream_errors);
+    add("kubegate_upgrades_total", "Upgraded streams relayed (exec, attach, port-forward).", counters_.upgrades);
+    return out;
+  }
+
+ private:
+  static int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                        unsigned int inlen, void*) {
+    for (unsigned int i = 0; i < inlen;) {
+      unsigned int len = in[i];
+      if (i + 1 + len > inlen) break;
+      if (len == 8 && std::memcmp(in + i + 1, "http/1.1", 8) == 0) {
+        *out = in + i + 1;
+        *outlen = static_cast<unsigned char>(len);
+        return SSL_TLSEXT_ERR_OK;
+      }
+      i += 1 + len;
+    }
+    return SSL_TLSEXT_ERR_NOACK;  // no ALPN agreed: HTTP/1.1 all the same
+  }
+
+  awaitable<void> AcceptLoop() {
+    std::size_t next = 0;
+    while (!stopping_) {
+      Worker& w = *workers_[next++ % workers_.size()];
+      beast::error_code ec;
+      tcp::socket sock = co_await acceptor_->async_accept(w.ioc, Redirect(ec));
+      if (ec) {
+        if (stopping_ || ec == asio::error::operation_aborted) break;
+        spdlog::warn("accept failed: {}", ec.message());
+        continue;
+      }
+      sock.set_option(tcp::no_delay(true), ec);
+      std::string peer = sock.remote_endpoint(ec).address().to_string();
+      if (config_.listen.plain_http) {
+        asio::co_spawn(w.ioc, RunSession<beast::tcp_stream>(w, beast::tcp_stream(std::move(sock)), peer),
+                       asio::detached);
+      } else {
+        asio::co_spawn(w.ioc, RunSession<TlsStream>(w, TlsStream(std::move(sock), server_ctx_), peer), asio::detached);
+      }
+    }
+  }
+
+  template <typename Stream>
+  awaitable<void> RunSession(Worker& w, Stream stream, std::string peer) {
+    Session<Stream> s(*this, w, std::move(stream), std::move(peer));
+    co_await s.Run();
+  }
+
+  awaitable<void> DrainThenStop() {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    auto deadline = Clock::now() + std::chrono::seconds(config_.shutdown_grace_seconds);
+    while (inflight_.load() > 0 && Clock::now() < deadline) {
+      t.expires_after(std::chrono::milliseconds(20));
+      co_await t.async_wait(asio::as_tuple(use_awaitable));
+    }
+    spdlog::info("shutdown complete ({} requests still in flight were cut)", inflight_.load());
+    for (auto& w : workers_) w->ioc.stop();
+  }
+
+  Config config_;
+  UpstreamTarget upstream_;
+  ServingCert cert_;
+  Admission admission_;
+  ssl::context server_ctx_{ssl::context::tls_server};
+  ssl::context upstream_ctx_{ssl::context::tls_client};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::optional<tcp::acceptor> acceptor_;
+  std::optional<asio::signal_set> signals_;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> inflight_{0};
+  GatewayCounters counters_;
+};
+
+// Every TLS client stream gets the handshake; plain streams skip it.
+template <typename Stream>
+awaitable<bool> Handshake(Stream&, std::optional<PeerCertificate>&) {
+  co_return true;
+}
+
+template <>
+awaitable<bool> Handshake<TlsStream>(TlsStream& s, std::optional<PeerCertificate>& peer) {
+  beast::error_code ec;
+  beast::get_lowest_layer(s).expires_after(limits::kRequestHeadTimeout);
+  co_await s.async_handshake(ssl::stream_base::server, Redirect(ec));
+  if (ec) co_return false;
+  peer = VerifiedPeer(s.native_handle());
+  co_return true;
+}
+
+template <typename Stream>
+void CloseStream(Stream& s) {
+  beast::error_code ec;
+  beast::get_lowest_layer(s).socket().shutdown(tcp::socket::shutdown_both, ec);
+  beast::get_lowest_layer(s).close();
+}
+
+Error ParseErrorToStatus(const beast::error_code& ec) {
+  if (ec == http::error::header_limit) return Error::HeadersTooLarge("request header fields too large");
+  if (ec == http::error::body_limit) return Error::TooLarge("request body too large");
+  return Error::BadRequest("malformed HTTP request: " + ec.message());
+}
+
+// Request smuggling and framing checks beyond Beast's own parser.
+std::optional<Error> CheckFraming(const http::request<http::empty_body>& req) {
+  int content_lengths = 0;
+  std::string first_cl;
+  int transfer_encodings = 0;
+  int hosts = 0;
+  for (const auto& f : req) {
+    if (f.name() == http::field::content_length) {
+      if (content_lengths++ && std::string(f.value()) != first_cl) {
+        return Error::BadRequest("conflicting Content-Length headers");
+      }
+      first_cl = std::string(f.value());
+    } else if (f.name() == http::field::transfer_encoding) {
+      ++transfer_encodings;
+      if (!IEquals(f.value(), "chunked")) return Error::BadRequest("unsupported Transfer-Encoding");
+    } else if (f.name() == http::field::host) {
+      ++hosts;
+    }
+  }
+  if (content_lengths && transfer_encodings) return Error::BadRequest("Content-Length together with Transfer-Encoding");
+  if (transfer_encodings > 1) return Error::BadRequest("repeated Transfer-Encoding");
+  if (req.version() >= 11 && hosts != 1) return Error::BadRequest("missing or repeated Host header");
+  return std::nullopt;
+}
+
+bool IsUpgradeRequest(const http::request<http::empty_body>& req) {
+  return req.find(http::field::upgrade) != req.end() &&
+         beast::http::token_list(req[http::field::connection]).exists("upgrade");
+}
+
+template <typename Stream>
+awaitable<void> Session<Stream>::Run() {
+  if (!co_await Handshake(stream_, peer_cert_)) co_return;
+  while (true) {
+    http::request_parser<http::empty_body> head;
+    head.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(server_.max_head(), UINT32_MAX)));
+    head.body_limit(boost::none);
+    beast::get_lowest_layer(stream_).expires_after(buffer_.size() ? limits::kRequestHeadTimeout
+                                                                  : limits::kClientIdleTimeout);
+    beast::error_code ec;
+    co_await http::async_read_header(stream_, buffer_, head, Redirect(ec));
+    if (ec) {
+      if (ec != http::error::end_of_stream && ec != asio::error::eof && ec != beast::error::timeout &&
+          ec != asio::error::operation_aborted && ec != asio::ssl::error::stream_truncated &&
+          ec != asio::error::connection_reset) {
+        server_.mutable_counters().rejected_bad_request++;
+        Outcome o = co_await Reply(ParseErrorToStatus(ec), "", false);
+        (void)o;
+      }
+      break;
+    }
+    beast::get_lowest_layer(stream_).expires_never();
+    server_.inflight()++;
+    bool keep = co_await HandleRequest(head);
+    server_.inflight()--;
+    if (!keep || server_.stopping()) break;
+  }
+  CloseStream(stream_);
+}
+
+// The pipeline for one request: authenticate -> classify -> decide ->
+// forward -> relay -> log. Returns whether the connection stays open.
+template <typename Stream>
+awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_body>& head) {
+  auto start = Clock::now();
+  auto& req = head.get();
+  server_.mutable_counters().requests++;
+  std::string request_id = NewRequestId();
+  std::string method(req.method_string());
+  std::string target(req.target());
+  bool keep_alive = req.keep_alive();
+
+  // Gateway endpoints: health, readiness and metrics, unauthenticated.
+  if (req.method() == http::verb::get && (target == "/healthz" || target == "/livez")) {
+    Outcome o = co_await ReplyText(http::status::ok, "ok", keep_alive && head.is_done());
+    co_return o.keep_alive;
+  }
+
+  if (auto framing = CheckFraming(req)) {
+    server_.mutable_counters().rejected_bad_request++;
+    Outcome o = co_await Reply(*framing, request_id, false);
+    Log(request_id, method, target, nullptr, nullptr, nullptr, o, start);
+    co_return false;
+  }
+  if (req.payload_size() && *req.payload_size() > server_.max_body()) {
+    server_.mutable_counters().rejected_bad_request++;
+    Outcome o = co_await Reply(Error::TooLarge("request body of " + std::to_string(*req.payload_size()) +
+                                               " bytes exceeds kubegate's limit of " +
+                                               std::to_string(server_.max_body())),
+                               request_id, false);
+    Log(request_id, method, target, nullptr, nullptr, nullptr, o, start);
+    co_return false;
+  }
+
+  // Stage: authenticate.
+  Credentials creds;
+  std::string authz;
+  if (auto it = req.find(http::field::authorization); it != req.end()) {
+    authz = std::string(it->value());
+    creds.authorization = authz;
+  }
+  creds.peer = peer_cert_;
+  auto who = server_.admission().Authenticate(creds);
+  if (!who) {
+    server_.mutable_counters().rejected_unauthenticated++;
+    Outcome o = co_await Reply(who.error(), request_id, false);
+    Log(request_id, method, target, nullptr, nullptr, nullptr, o, start);
+    co_return false;
+  }
+
+  // Stage: classify.
+  auto info = server_.admission().Classify(method, target);
+  if (!info) {
+    server_.mutable_counters().rejected_bad_request++;
+    Outcome o = co_await Reply(info.error(), request_id, false);
+    Log(request_id, method, target, &*who, nullptr, nullptr, o, start);
+    co_return false;
+  }
+  if (req.method() == http::verb::get && !info->is_resource_request && info->path == "/readyz") {
+    bool reused = false;
+    auto conn = co_await worker_.pool.Acquire(reused);
+    Outcome o = conn ? co_await ReplyText(http::status::ok, "ok", keep_alive)
+                     : co_await ReplyText(http::status::service_unavailable, conn.error().message, keep_alive);
+    if (conn) worker_.pool.Release(std::move(*conn));
+    co_return o.keep_alive;
+  }
+  if (req.method() == http::verb::get && !info->is_resource_request && info->path == "/metrics") {
+    Outcome o = co_await ReplyText(http::status::ok, server_.MetricsText(), keep_alive);
+    co_return o.keep_alive;
+  }
+  // DELETE carries dry-run in its body: read it (bounded) before deciding.
+  std::optional<std::string> inspected_body;  // set when the body was read here
+  if (NeedsBodyToClassify(*info) && !head.is_done()) {
+    http::request_parser<http::string_body> body_parser(std::move(head));
+    body_parser.body_limit(limits::kMaxInspectedBodyBytes);
+    beast::get_lowest_layer(stream_).expires_after(limits::kBodyIdleTimeout);
+    beast::error_code ec;
+    co_await http::async_read(stream_, buffer_, body_parser, Redirect(ec));
+    beast::get_lowest_layer(stream_).expires_never();
+    if (ec) {
+      server_.mutable_counters().rejected_bad_request++;
+      Outcome o = co_await Reply(ParseErrorToStatus(ec), request_id, false);
+      Log(request_id, method, target, &*who, &*info, nullptr, o, start);
+      co_return false;
+    }
+    inspected_body = std::move(body_parser.get().body());
+    ApplyDeleteBody(*info, body_parser.get()[http::field::content_type], *inspected_body);
+    // Put the head back into an empty-body parser state for forwarding.
+    http::request<http::empty_body> moved_head(std::move(body_parser.get().base()));
+    head.get() = std::move(moved_head);
+  }
+
+  // Stage: decide.
+  bool asks_impersonation = false;
+  for (const auto& f : req) asks_impersonation = asks_impersonation || IsImpersonationHeader(f.name_string());
+  Decision decision = server_.admission().Decide(*who, *info, asks_impersonation);
+  if (decision.action == Decision::Action::kDeny) {
+    server_.mutable_counters().rejected_forbidden++;
+    Error e = Error::Forbidden(decision.message);
+    Outcome o = co_await Reply(e, request_id, keep_alive && (inspected_body || head.is_done()));
+    Log(request_id, method, target, &*who, &*info, &decision, o, start);
+    co_return o.keep_alive;
+  }
+
+  // Stages: forward and relay.
+  Outcome o = co_await Forward(head, *who, *info, decision, request_id, inspected_body);
+  Log(request_id, method, target, &*who, &*info, &decision, o, start);
+  co_return o.keep_alive;
+}
+
+template <typename Stream>
+awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::request_parser<http::empty_body>& head,
+                                                                      const Identity& who, const RequestInfo& info,
+                                                                      const Decision& decision,
+                                                                      const std::string& request_id,
+                                                                      std::optional<std::string>& inspected_body) {
+  auto& req = head.get();
+  const UpstreamTarget& up = server_.upstream();
+  const bool upgrade = IsUpgradeRequest(req);
+  const bool client_keep_alive = req.keep_alive();
+  const bool is_head = req.method() == http::verb::head;
+  // `req` belongs to `head`, which the body branches below move from.
+
+  // Rewrite the head: drop the caller's credentials and impersonation, add
+  // the gateway's credential and the caller's identity.
+  std::vector<std::pair<std::string, std::string>> caller_impersonation;
+  std::vector<std::string> drop;
+  for (const auto& f : req) {
+    std::string name(f.name_string());
+    if (IsImpersonationHeader(name)) caller_impersonation.emplace_back(name, std::string(f.value()));
+    if (IsCredentialHeader(name)) drop.push_back(name);
+  }
+  for (const auto& n : drop) req.erase(n);
+  for (auto f : {http::field::expect, http::field::keep_alive, http::field::proxy_connection, http::field::te}) {
+    req.erase(f);
+  }
+  if (!upgrade) req.erase(http::field::connection);
+  req.set(http::field::host, up.HostHeader());
+  if (!up.bearer_token.empty()) req.set(http::field::authorization, "Bearer " + up.bearer_token);
+  if (decision.pass_caller_impersonation) {
+    for (auto& [n, v] : caller_impersonation) req.insert(n, v);
+  } else {
+    for (auto& [n, v] : ImpersonationHeaders(who, request_id, server_.config().upstream.impersonate)) req.insert(n, v);
+  }
+  if (!up.base_path.empty()) {
+    if (req.target().empty() || req.target()[0] != '/') {
+      co_return co_await Reply(Error::BadRequest("absolute-form request targets are not forwarded to an upstream "
+                                                 "with a path prefix"),
+                               request_id, false);
+    }
+    req.target(up.base_path + std::string(req.target()));
+  }
+  const bool has_body = inspected_body || !head.is_done();
+
+  bool reused = false;
+  auto acquired = co_await worker_.pool.Acquire(reused);
+  if (!acquired) {
+    server_.mutable_counters().upstream_errors++;
+    co_return co_await Reply(acquired.error(), request_id, client_keep_alive && !has_body);
+  }
+  std::unique_ptr<UpstreamConn> conn = std::move(*acquired);
+  Outcome out;
+  beast::error_code ec;
+
+  // Send the head and the body upstream. A stale pooled connection is
+  // replaced once, when no body byte has been consumed yet.
+  for (int attempt = 0;; ++attempt) {
+    if (!inspected_body && head.is_done()) {
+      co_await http::async_write(conn->stream, req, Redirect(ec));
+      if (ec && reused && attempt == 0) {
+        auto fresh = co_await worker_.pool.Connect();
+        if (!fresh) {
+          server_.mutable_counters().upstream_errors++;
+          co_return co_await Reply(fresh.error(), request_id, client_keep_alive);
+        }
+        conn = std::move(*fresh);
+        reused = false;
+        continue;
+      }
+    } else if (inspected_body) {
+      http::request<http::string_body> full(std::move(req.base()), std::move(*inspected_body));
+      full.prepare_payload();
+      co_await http::async_write(conn->stream, full, Redirect(ec));
+      out.bytes_in += full.body().size();
+    } else {
+      // Stream the body through a bounded buffer: the client is read only as
+      // fast as the upstream accepts.
+      http::request_parser<http::buffer_body> bp(std::move(head));
+      bp.body_limit(server_.max_body());
+      http::request_serializer<http::buffer_body> sr(bp.get());
+      bp.get().body().data = nullptr;
+      bp.get().body().more = true;
+      co_await http::async_write_header(conn->stream, sr, Redirect(ec));
+      std::vector<char> buf(limits::kRelayBufferBytes);
+      while (!ec && !bp.is_done()) {
+        bp.get().body().data = buf.data();
+        bp.get().body().size = buf.size();
+        beast::get_lowest_layer(stream_).expires_after(limits::kBodyIdleTimeout);
+        co_await http::async_read(stream_, buffer_, bp, Redirect(ec));
+        beast::get_lowest_layer(stream_).expires_never();
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) {
+          if (ec == http::error::body_limit) {
+            server_.mutable_counters().rejected_bad_request++;
+            co_return co_await Reply(Error::TooLarge("request body exceeds kubegate's limit of " +
+                                                     std::to_string(server_.max_body()) + " bytes"),
+                                     request_id, false);
+          }
+          co_return Outcome{};  // the client went away mid-body
+        }
+        std::size_t n = buf.size() - bp.get().body().size;
+        out.bytes_in += n;
+        bp.get().body().data = buf.data();
+        bp.get().body().size = n;
+        bp.get().body().more = !bp.is_done();
+        co_await http::async_write(conn->stream, sr, Redirect(ec));
+        if (ec == http::error::need_buffer) ec = {};
+      }
+      if (!ec && !sr.is_done()) {
+        bp.get().body().data = nullptr;
+        bp.get().body().size = 0;
+        bp.get().body().more = false;
+        co_await http::async_write(conn->stream, sr, Redirect(ec));
+      }
+    }
+    break;
+  }
+  if (ec) {
+    server_.mutable_counters().upstream_errors++;
+    co_return co_await Reply(Error::BadGateway("sending the request to the API server failed: " + ec.message()),
+                             request_id, false);
+  }
+
+  // Read the response head; relay it and the body or the upgraded stream.
+  http::response_parser<http::buffer_body> rp;
+  rp.body_limit(boost::none);
+  rp.header_limit(static_cast<std::uint32_t>(limits::kMaxResponseHeadBytes));
+  if (is_head) rp.skip(true);
+  co_await http::async_read_header(conn->stream, conn->buffer, rp, Redirect(ec));
+  if (ec) {
+    server_.mutable_counters().upstream_errors++;
+    co_return co_await Reply(Error::BadGateway("reading the API server's response failed: " + ec.message()),
+                             request_id, false);
+  }
+  auto& res = rp.get();
+  out.status = static_cast<int>(res.result_int());
+  if (res.result() == http::status::switching_protocols && upgrade) {
+    server_.mutable_counters().upgrades++;
+    Outcome u = co_await RelayUpgrade(*conn, rp, request_id);
+    u.bytes_in += out.bytes_in;
+    co_return u;
+  }
+  bool upstream_keep_alive = res.keep_alive();
+  res.erase(http::field::connection);
+  res.erase(http::field::keep_alive);
+  res.set("X-Kubegate-Request-Id", request_id);
+  res.keep_alive(client_keep_alive);
+  out.keep_alive = client_keep_alive;
+  http::response_serializer<http::buffer_body> sr(res);
+  if (is_head || rp.is_done()) {
+    sr.split(true);
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    if (is_head) {
+      co_await http::async_write_header(stream_, sr, Redirect(ec));
+    } else {
+      co_await http::async_write(stream_, sr, Redirect(ec));
+    }
+  } else {
+    co_await http::async_write_header(stream_, sr, Redirect(ec));
+    std::vector<char> buf(limits::kRelayBufferBytes);
+    while (!ec && !rp.is_done()) {
+      res.body().data = buf.data();
+      res.body().size = buf.size();
+      // Watches and logs -f: no read timeout; each piece is written as it comes.
+      co_await http::async_read_some(conn->stream, conn->buffer, rp, Redirect(ec));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) break;
+      std::size_t n = buf.size() - res.body().size;
+      out.bytes_out += n;
+      res.body().data = buf.data();
+      res.body().size = n;
+      res.body().more = !rp.is_done();
+      if (n == 0 && !rp.is_done()) continue;
+      co_await http::async_write(stream_, sr, Redirect(ec));
+      if (ec == http::error::need_buffer) ec = {};
+    }
+    if (!ec && !sr.is_done()) {
+      res.body().data = nullptr;
+      res.body().size = 0;
+      res.body().more = false;
+      co_await http::async_write(stream_, sr, Redirect(ec));
+      if (ec == http::error::need_buffer) ec = {};
+    }
+  }
+  if (ec) {
+    out.keep_alive = false;
+    co_return out;
+  }
+  if (upstream_keep_alive && rp.is_done()) worker_.pool.Release(std::move(conn));
+  co_return out;
+}
+
+// After a 101: relay the response head verbatim, then bytes both ways until
+// either side closes. Memory per connection: two fixed relay buffers.
+template <typename Stream>
+awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
+    UpstreamConn& up, http::response_parser<http::buffer_body>& rp, const std::string& request_id) {
+  Outcome out;
+  out.status = 101;
+  beast::error_code ec;
+  auto& res = rp.get();
+  http::response<http::empty_body> head(std::move(res.base()));
+  http::response_serializer<http::empty_body> sr(head);
+  co_await http::async_write_header(stream_, sr, Redirect(ec));
+  if (ec) co_return out;
+  // Bytes that arrived with the heads belong to the streams.
+  if (up.buffer.size()) {
+    out.bytes_out += up.buffer.size();
+    co_await asio::async_write(stream_, up.buffer.data(), Redirect(ec));
+    up.buffer.consume(up.buffer.size());
+  }
+  if (!ec && buffer_.size()) {
+    out.bytes_in += buffer_.size();
+    co_await asio::async_write(up.stream, buffer_.data(), Redirect(ec));
+    buffer_.consume(buffer_.size());
+  }
+  if (ec) co_return out;
+  auto pump = [](auto& from, auto& to, std::uint64_t& counter) -> awaitable<void> {
+    std::vector<char> buf(limits::kRelayBufferBytes);
+    beast::error_code e;
+    while (true) {
+      beast::get_lowest_layer(from).expires_after(limits::kUpgradedIdleTimeout);
+      std::size_t n = co_await from.async_read_some(asio::buffer(buf), Redirect(e));
+      if (n) {
+        counter += n;
+        co_await asio::async_write(to, asio::buffer(buf.data(), n), Redirect(e));
+      }
+      if (e) co_return;
+    }
+  };
+  co_await (pump(stream_, up.stream, out.bytes_in) || pump(up.stream, stream_, out.bytes_out));
+  CloseStream(up.stream);
+  (void)request_id;
+  co_return out;
+}
+
+template <typename Stream>
+awaitable<typename Session<Stream>::Outcome> Session<Stream>::Reply(const Error& e, const std::string& request_id,
+                                                                    bool keep_alive) {
+  http::response<http::string_body> res(static_cast<http::status>(e.http_code), 11);
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-cache, private");
+  if (!request_id.empty()) res.set("X-Kubegate-Request-Id", request_id);
+  res.body() = StatusJson(e);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  beast::error_code ec;
+  beast::get_lowest_layer(stream_).expires_after(limits::kRequestHeadTimeout);
+  co_await http::async_write(stream_, res, Redirect(ec));
+  beast::get_lowest_layer(stream_).expires_never();
+  co_return Outcome{e.http_code, 0, res.body().size(), keep_alive && !ec};
+}
+
+template <typename Stream>
+awaitable<typename Session<Stream>::Outcome> Session<Stream>::ReplyText(http::status status, std::string_view body,
+                                                                        bool keep_alive) {
+  http::response<http::string_body> res(status, 11);
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.body() = std::string(body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  beast::error_code ec;
+  co_await http::async_write(stream_, res, Redirect(ec));
+  co_return Outcome{static_cast<int>(status), 0, body.size(), keep_alive && !ec};
+}
+
+template <typename Stream>
+void Session<Stream>::Log(const std::string& request_id, std::string_view method, std::string_view target,
+                          const Identity* who, const RequestInfo* info, const Decision* decision, const Outcome& o,
+                          Clock::time_point start) {
+  nlohmann::ordered_json j;
+  j["request_id"] = request_id;
+  j["source"] = peer_;
+  j["method"] = method;
+  j["target"] = target;
+  if (who) {
+    j["user"] = who->user;
+    j["groups"] = who->groups;
+    j["kind"] = IdentityKindName(who->kind);
+    j["auth"] = AuthMethodName(who->method);
+  }
+  if (info) {
+    j["verb"] = info->verb;
+    if (info->is_resource_request) {
+      j["group"] = info->api_group;
+      j["version"] = info->api_version;
+      j["resource"] = info->resource;
+      j["subresource"] = info->subresource;
+      j["namespace"] = info->namespace_;
+      j["name"] = info->name;
+    } else {
+      j["path"] = info->path;
+    }
+    if (info->dry_run) j["dry_run"] = true;
+    if (info->exec) j["command"] = info->exec->command;
+  }
+  if (decision) j["decision"] = decision->rule;
+  j["status"] = o.status;
+  j["bytes_in"] = o.bytes_in;
+  j["bytes_out"] = o.bytes_out;
+  j["duration_ms"] = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  spdlog::info("{}", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Config& config, const UpstreamTarget& upstream,
+                                                             const ServingCert& cert) {
+  auto s = std::make_unique<ServerImpl>(config, upstream, cert);
+  auto ok = s->Init();
+  if (!ok) return ok.error();
+  return std::unique_ptr<GatewayServer>(std::move(s));
+}
+
+}  // namespace kubegate

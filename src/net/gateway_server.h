@@ -1,0 +1,57 @@
+// GatewayServer: the network layer. Accepts HTTPS (or loopback plain HTTP)
+// connections from kubectl, runs each request through the admission stages
+// (pipeline/admission.h), forwards it to the API server with the gateway's
+// own credential and the caller's identity as impersonation, and relays
+// the response or the upgraded stream. Asio/Beast stay inside the .cc.
+//
+//   auto server = GatewayServer::Create(config, upstream, pki);
+//   if (!server) { ...; }
+//   (*server)->Start();                 // binds; port() is known now
+//   (*server)->Wait();                  // until SIGTERM/SIGINT or Stop()
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "config/config.h"
+#include "upstream/upstream_target.h"
+
+namespace kubegate {
+
+struct ServingCert {
+  std::string cert_file;
+  std::string key_file;
+};
+
+// Counts kept by the gateway; served at /metrics in the Prometheus text
+// format.
+struct GatewayCounters {
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> rejected_bad_request{0};      // 400, 413, 431
+  std::atomic<std::uint64_t> rejected_unauthenticated{0};  // 401
+  std::atomic<std::uint64_t> rejected_forbidden{0};        // 403
+  std::atomic<std::uint64_t> upstream_errors{0};           // 502, 503
+  std::atomic<std::uint64_t> upgrades{0};
+};
+
+class GatewayServer {
+ public:
+  static Result<std::unique_ptr<GatewayServer>> Create(const Config& config, const UpstreamTarget& upstream,
+                                                       const ServingCert& cert);
+  virtual ~GatewayServer() = default;
+
+  // Binds the listener and starts the worker threads.
+  virtual Result<bool> Start() = 0;
+  virtual std::uint16_t port() const = 0;
+  // Blocks until a graceful shutdown (SIGTERM, SIGINT or Stop()) completes:
+  // the listener closes at once, in-flight requests get up to
+  // shutdown_grace_seconds to finish.
+  virtual void Wait() = 0;
+  virtual void Stop() = 0;
+  virtual const GatewayCounters& counters() const = 0;
+};
+
+}  // namespace kubegate
