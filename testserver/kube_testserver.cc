@@ -1,0 +1,583 @@
+// kube-testserver: a small Kubernetes API server for kubegate's tests and
+// demo. NOT a cluster: objects live in memory, pods run a tiny built-in
+// shell. It follows the wire facts in shared/kubectl-wire/WIRE.md: legacy
+// discovery, Table output for kubectl get, chunked JSON watches, chunked
+// logs -f, exec over WebSocket v5.channel.k8s.io with Status on channel 3.
+// Every request it receives is appended to --record as one JSON line
+// (method, target, headers), so tests can assert what kubegate forwarded.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <variant>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/kubeconfig_writer.h"
+#include "classify/go_url.h"
+#include "object_store.h"
+#include "tiny_shell.h"
+#include "tls/pki.h"
+
+namespace kubegate::testserver {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+using json = nlohmann::json;
+using Stream = beast::ssl_stream<beast::tcp_stream>;
+using Request = http::request<http::string_body>;
+
+auto Redirect(beast::error_code& ec) { return asio::redirect_error(use_awaitable, ec); }
+
+struct Options {
+  std::string token;
+  std::string record_file;
+  int max_watch_seconds = 1800;
+  std::string server_address;
+};
+
+std::vector<std::string> Split(const std::string& path) {
+  std::vector<std::string> out;
+  std::stringstream ss(path);
+  std::string seg;
+  while (std::getline(ss, seg, '/')) {
+    if (!seg.empty()) out.push_back(seg);
+  }
+  return out;
+}
+
+json StatusBody(int code, const std::string& reason, const std::string& message) {
+  return {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Failure"},
+          {"message", message}, {"reason", reason}, {"code", code}};
+}
+
+json StatusBody(int code, const std::string& reason, const std::string& message);
+
+// /version, /api, /apis and /api(s)/GROUP/VERSION documents (legacy
+// discovery; kubectl falls back to it from the aggregated form).
+std::optional<std::pair<int, json>> DiscoveryDoc(const std::string& path, const std::vector<std::string>& p,
+                                                 const std::string& server_address) {
+  if (path == "/version") {
+    return std::pair<int, json>{200, {{"major", "1"}, {"minor", "32"}, {"gitVersion", "v1.32.0-kubegate-testserver"},
+                                      {"gitCommit", "0000000"}, {"gitTreeState", "clean"},
+                                      {"buildDate", "2026-01-01T00:00:00Z"}, {"goVersion", "go1.23"},
+                                      {"compiler", "gc"}, {"platform", "linux/amd64"}}};
+  }
+  if (p.size() == 1 && p[0] == "api") {
+    return std::pair<int, json>{200, {{"kind", "APIVersions"}, {"versions", {"v1"}},
+                                      {"serverAddressByClientCIDRs",
+                                       {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", server_address}}}}}};
+  }
+  if (p.size() == 1 && p[0] == "apis") {
+    json gv = {{"groupVersion", "apps/v1"}, {"version", "v1"}};
+    return std::pair<int, json>{200, {{"kind", "APIGroupList"}, {"apiVersion", "v1"},
+                                      {"groups", {{{"name", "apps"}, {"versions", {gv}}, {"preferredVersion", gv}}}}}};
+  }
+  if ((p.size() == 2 && p[0] == "api") || (p.size() == 3 && p[0] == "apis")) {
+    std::string group = p[0] == "apis" ? p[1] : "";
+    std::string version = p.back();
+    json resources = json::array();
+    json all_verbs = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
+    for (const auto& t : ServedTypes()) {
+      if (t.group != group || t.version != version) continue;
+      resources.push_back({{"name", t.resource}, {"singularName", t.singular}, {"namespaced", t.namespaced},
+                           {"kind", t.kind}, {"verbs", all_verbs}, {"shortNames", t.short_names}});
+      for (const auto& sub : t.subresources) {
+        json verbs = sub == "log" ? json::array({"get"}) : json::array({"create", "get"});
+        resources.push_back({{"name", t.resource + "/" + sub}, {"singularName", ""}, {"namespaced", t.namespaced},
+                             {"kind", t.kind}, {"verbs", verbs}});
+      }
+    }
+    if (resources.empty()) {
+      return std::pair<int, json>{404, StatusBody(404, "NotFound", "the server could not find the requested resource")};
+    }
+    return std::pair<int, json>{200, {{"kind", "APIResourceList"}, {"apiVersion", "v1"},
+                                      {"groupVersion", group.empty() ? version : group + "/" + version},
+                                      {"resources", resources}}};
+  }
+  return std::nullopt;
+}
+
+std::string AgeOf(const json& obj) {
+  std::tm tm{};
+  std::string ts = obj["metadata"].value("creationTimestamp", "");
+  if (!strptime(ts.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return "<unknown>";
+  long secs = static_cast<long>(std::time(nullptr) - timegm(&tm));
+  if (secs < 120) return std::to_string(std::max(0L, secs)) + "s";
+  if (secs < 7200) return std::to_string(secs / 60) + "m";
+  return std::to_string(secs / 3600) + "h";
+}
+
+json Table(const ResourceType& t, const std::vector<json>& objs, std::uint64_t rv) {
+  json cols = json::array({{{"name", "Name"}, {"type", "string"}, {"format", "name"}, {"description", ""}, {"priority", 0}}});
+  bool has_status = t.resource == "pods" || t.resource == "namespaces";
+  if (has_status) cols.push_back({{"name", "Status"}, {"type", "string"}, {"format", ""}, {"description", ""}, {"priority", 0}});
+  cols.push_back({{"name", "Age"}, {"type", "string"}, {"format", ""}, {"description", ""}, {"priority", 0}});
+  json rows = json::array();
+  for (const auto& o : objs) {
+    json cells = json::array({o["metadata"]["name"]});
+    if (has_status) cells.push_back(o["status"].value("phase", ""));
+    cells.push_back(AgeOf(o));
+    json meta = o["metadata"];
+    rows.push_back({{"cells", cells},
+                    {"object", {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", meta}}}});
+  }
+  return {{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", {{"resourceVersion", std::to_string(rv)}}},
+          {"columnDefinitions", cols}, {"rows", rows}};
+}
+
+bool WantsTable(const Request& req) {
+  return std::string(req[http::field::accept]).find("as=Table") != std::string::npos;
+}
+
+class Server {
+ public:
+  Server(asio::io_context& ioc, ssl::context& ctx, Options opts) : ioc_(ioc), ctx_(ctx), opts_(std::move(opts)) {
+    store_.OnChange([this] { Notify(); });
+    if (!opts_.record_file.empty()) record_.open(opts_.record_file, std::ios::app);
+  }
+
+  awaitable<void> Accept(tcp::acceptor& acceptor) {
+    while (true) {
+      beast::error_code ec;
+      tcp::socket sock = co_await acceptor.async_accept(Redirect(ec));
+      if (ec) co_return;
+      asio::co_spawn(ioc_, Session(Stream(std::move(sock), ctx_)), asio::detached);
+    }
+  }
+
+ private:
+  void Notify() {
+    for (auto* t : waiters_) t->cancel();
+  }
+
+  void Record(const Request& req) {
+    if (!record_.is_open()) return;
+    json headers = json::object();
+    for (const auto& f : req) headers[std::string(f.name_string())].push_back(std::string(f.value()));
+    record_ << json{{"method", std::string(req.method_string())}, {"target", std::string(req.target())},
+                    {"headers", headers}}
+                   .dump()
+            << "\n";
+    record_.flush();
+  }
+
+  awaitable<void> Session(Stream stream) {
+    beast::error_code ec;
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
+    co_await stream.async_handshake(ssl::stream_base::server, Redirect(ec));
+    if (ec) co_return;
+    beast::flat_buffer buffer;
+    while (true) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(3 << 20);
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(300));
+      co_await http::async_read(stream, buffer, parser, Redirect(ec));
+      if (ec) break;
+      beast::get_lowest_layer(stream).expires_never();
+      Request req = parser.release();
+      Record(req);
+      bool keep = co_await Handle(stream, buffer, req);
+      if (!keep) break;
+    }
+    beast::get_lowest_layer(stream).close();
+  }
+
+  awaitable<bool> Reply(Stream& s, const Request& req, int code, const json& body) {
+    http::response<http::string_body> res(static_cast<http::status>(code), req.version());
+    res.set(http::field::content_type, "application/json");
+    res.set("Audit-Id", "testserver");
+    res.body() = body.dump();
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    beast::error_code ec;
+    co_await http::async_write(s, res, Redirect(ec));
+    co_return !ec && req.keep_alive();
+  }
+
+  awaitable<bool> Fail(Stream& s, const Request& req, int code, std::string_view reason, std::string_view msg) {
+    co_return co_await Reply(s, req, code, StatusBody(code, std::string(reason), std::string(msg)));
+  }
+
+  awaitable<bool> Handle(Stream& s, beast::flat_buffer& buffer, Request& req) {
+    if (std::string(req[http::field::authorization]) != "Bearer " + opts_.token) {
+      co_return co_await Fail(s, req, 401, "Unauthorized", "Unauthorized");
+    }
+    std::string target(req.target());
+    std::string path = target.substr(0, target.find('?'));
+    auto decoded = PathUnescape(path);
+    if (!decoded) co_return co_await Fail(s, req, 400, "BadRequest", "bad path");
+    QueryValues q = ParseQuery(target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1));
+    std::vector<std::string> p = Split(*decoded);
+
+    if (auto doc = DiscoveryDoc(*decoded, p, opts_.server_address)) {
+      co_return co_await Reply(s, req, doc->first, doc->second);
+    }
+    if (p.size() < 3 || (p[0] != "api" && p[0] != "apis")) {
+      co_return co_await Fail(s, req, 404, "NotFound", "the server could not find the requested resource");
+    }
+    // Resource requests.
+    std::size_t at = 1;
+    std::string group;
+    if (p[0] == "apis") group = p[at++];
+    std::string version = p[at++];
+    std::string ns;
+    if (at + 1 < p.size() && p[at] == "namespaces" && at + 2 < p.size()) {
+      ns = p[at + 1];
+      at += 2;
+    }
+    std::vector<std::string> rest(p.begin() + static_cast<std::ptrdiff_t>(at), p.end());
+    if (rest.empty()) co_return co_await Fail(s, req, 404, "NotFound", "not found");
+    const ResourceType* t = FindType(group, version, rest[0]);
+    if (!t) co_return co_await Fail(s, req, 404, "NotFound", "the server could not find the requested resource");
+    std::string name = rest.size() > 1 ? rest[1] : "";
+    std::string sub = rest.size() > 2 ? rest[2] : "";
+    if (t->resource == "namespaces" && !name.empty()) ns = "";
+    if (t->resource == "namespaces" && rest.size() == 1 && !ns.empty()) {
+      name = ns;  // /api/v1/namespaces/{ns}
+      ns = "";
+    }
+
+    if (sub == "exec" || sub == "attach") co_return co_await Exec(s, buffer, req, ns, name, sub, q);
+    if (sub == "log") co_return co_await Logs(s, req, ns, name, q);
+    if (!sub.empty() && sub != "status" && sub != "scale") {
+      co_return co_await Fail(s, req, 404, "NotFound", "the server could not find the requested resource");
+    }
+    if ((req.method() == http::verb::get || req.method() == http::verb::head) && name.empty()) {
+      if (q.Has("watch") && q.First("watch") != "false" && q.First("watch") != "0") {
+        co_return co_await Watch(s, req, *t, ns, q);
+      }
+      co_return co_await List(s, req, *t, ns, q);
+    }
+    auto answer = Crud(req, *t, ns, name, sub, q);
+    co_return co_await Reply(s, req, answer.first, answer.second);
+  }
+
+  static std::pair<int, json> Err(int code, const char* reason, const std::string& msg) {
+    return {code, StatusBody(code, reason, msg)};
+  }
+
+  // Everything but list, watch, logs and exec: one JSON answer.
+  std::pair<int, json> Crud(const Request& req, const ResourceType& t, const std::string& ns, const std::string& name,
+                            const std::string& sub, const QueryValues& q) {
+    auto result_of = [&](ObjectStore::Result r, int ok_code) -> std::pair<int, json> {
+      if (auto* e = std::get_if<StoreError>(&r)) return {e->code, StatusBody(e->code, e->reason, e->message)};
+      return {ok_code, std::get<json>(r)};
+    };
+    bool dry_run = q.First("dryRun") == "All";
+    std::pair<int, json> out;
+    switch (req.method()) {
+      case http::verb::get:
+      case http::verb::head:
+        out = result_of(store_.Get(t, ns, name), 200);
+        if (out.first == 200 && sub == "scale") out.second = ScaleOf(out.second);
+        if (out.first == 200 && WantsTable(req)) out.second = Table(t, {out.second}, store_.resource_version());
+        break;
+      case http::verb::post: {
+        if (!name.empty()) return Err(405, "MethodNotAllowed", "POST to a named object");
+        auto body = ParseBody(req);
+        if (!body) return Err(415, "UnsupportedMediaType", "test server reads JSON bodies only");
+        if (dry_run) {
+          out = {201, *body};
+        } else {
+          out = result_of(store_.Create(t, ns, *body), 201);
+        }
+        break;
+      }
+      case http::verb::put: {
+        auto body = ParseBody(req);
+        if (!body) return Err(415, "UnsupportedMediaType", "test server reads JSON bodies only");
+        out = dry_run ? std::pair<int, json>{200, *body} : result_of(store_.Update(t, ns, name, *body), 200);
+        break;
+      }
+      case http::verb::patch: {
+        auto patch = json::parse(req.body(), nullptr, false);
+        if (patch.is_discarded()) return Err(400, "BadRequest", "patch is not JSON");
+        std::string ct(req[http::field::content_type]);
+        auto current = store_.Get(t, ns, name);
+        if (std::holds_alternative<StoreError>(current)) {
+          if (ct.rfind("application/apply-patch", 0) == 0) {
+            out = dry_run ? std::pair<int, json>{201, patch} : result_of(store_.Create(t, ns, patch), 201);
+            break;
+          }
+          out = result_of(current, 200);
+          break;
+        }
+        json obj = std::get<json>(current);
+        if (sub == "scale") {
+          json scale = ScaleOf(obj);
+          if (auto err = ApplyPatch(scale, ct, patch)) return Err(422, "Invalid", *err);
+          obj["spec"]["replicas"] = scale["spec"]["replicas"];
+        } else if (auto err = ApplyPatch(obj, ct, patch)) {
+          return Err(422, "Invalid", *err);
+        }
+        out = dry_run ? std::pair<int, json>{200, obj} : result_of(store_.Update(t, ns, name, obj), 200);
+        if (out.first == 200 && sub == "scale") out.second = ScaleOf(out.second);
+        break;
+      }
+      case http::verb::delete_: {
+        if (name.empty()) return Err(405, "MethodNotAllowed", "deletecollection is not served");
+        auto opts = json::parse(req.body().empty() ? "{}" : req.body(), nullptr, false);
+        bool body_dry = opts.is_object() && opts.value("dryRun", json::array()) == json::array({"All"});
+        out = (dry_run || body_dry) ? result_of(store_.Get(t, ns, name), 200) : result_of(store_.Delete(t, ns, name), 200);
+        break;
+      }
+      default:
+        return Err(405, "MethodNotAllowed", "method not allowed");
+    }
+    return out;
+  }
+
+  static json ListDoc(const ResourceType& t, const std::vector<json>& items, std::uint64_t rv) {
+    return {{"kind", t.kind + "List"}, {"apiVersion", t.group.empty() ? t.version : t.group + "/" + t.version},
+            {"metadata", {{"resourceVersion", std::to_string(rv)}}}, {"items", items}};
+  }
+
+  static json ScaleOf(const json& obj) {
+    return {{"kind", "Scale"}, {"apiVersion", "autoscaling/v1"},
+            {"metadata", {{"name", obj["metadata"]["name"]}, {"namespace", obj["metadata"].value("namespace", "")},
+                          {"resourceVersion", obj["metadata"]["resourceVersion"]}}},
+            {"spec", {{"replicas", obj["spec"].value("replicas", 1)}}},
+            {"status", {{"replicas", obj["spec"].value("replicas", 1)}}}};
+  }
+
+  static std::optional<json> ParseBody(const Request& req) {
+    std::string ct(req[http::field::content_type]);
+    if (ct.find("protobuf") != std::string::npos) return std::nullopt;
+    auto j = json::parse(req.body(), nullptr, false);
+    if (j.is_discarded()) return std::nullopt;
+    return j;
+  }
+
+  std::function<bool(const json&)> Filter(const QueryValues& q) {
+    std::string field = q.First("fieldSelector").value_or("");
+    std::string label = q.First("labelSelector").value_or("");
+    return [field, label](const json& o) {
+      if (field.rfind("metadata.name=", 0) == 0 && o["metadata"]["name"] != field.substr(14)) return false;
+      if (!label.empty()) {
+        auto eq = label.find('=');
+        std::string k = label.substr(0, eq);
+        const json& labels = o["metadata"].value("labels", json::object());
+        if (eq == std::string::npos) return labels.contains(k);
+        return labels.contains(k) && labels[k] == label.substr(eq + 1);
+      }
+      return true;
+    };
+  }
+
+  awaitable<bool> List(Stream& s, const Request& req, const ResourceType& t, const std::string& ns,
+                       const QueryValues& q) {
+    auto items = store_.List(t, ns, Filter(q));
+    if (WantsTable(req)) co_return co_await Reply(s, req, 200, Table(t, items, store_.resource_version()));
+    json list = ListDoc(t, items, store_.resource_version());
+    co_return co_await Reply(s, req, 200, list);
+  }
+
+  // A chunked stream of watch events, newline-terminated, until
+  // timeoutSeconds (or the server's own 1-2x max_watch_seconds) passes.
+  awaitable<bool> Watch(Stream& s, const Request& req, const ResourceType& t, const std::string& ns,
+                        const QueryValues& q) {
+    http::response<http::empty_body> res(http::status::ok, req.version());
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::transfer_encoding, "chunked");
+    http::response_serializer<http::empty_body> sr(res);
+    beast::error_code ec;
+    co_await http::async_write_header(s, sr, Redirect(ec));
+    if (ec) co_return false;
+    std::uint64_t since = store_.resource_version();
+    if (auto rv = q.First("resourceVersion"); rv && !rv->empty() && *rv != "0") since = std::stoull(*rv);
+    auto filter = Filter(q);
+    bool table = WantsTable(req);
+    if (!q.Has("resourceVersion") || q.First("resourceVersion") == "0") {
+      for (auto& o : store_.List(t, ns, filter)) {
+        std::string line = json{{"type", "ADDED"}, {"object", table ? Table(t, {o}, since) : o}}.dump() + "\n";
+        co_await asio::async_write(s, http::make_chunk(asio::buffer(line)), Redirect(ec));
+        if (ec) co_return false;
+      }
+    }
+    int limit = opts_.max_watch_seconds;
+    if (auto ts = q.First("timeoutSeconds")) limit = std::min(limit, std::atoi(ts->c_str()));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(limit);
+    asio::steady_timer wake(ioc_);
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (auto& e : store_.EventsSince(since, t)) {
+        since = e.rv;
+        if (!ns.empty() && e.object["metadata"].value("namespace", "") != ns && t.namespaced) continue;
+        if (!filter(e.object)) continue;
+        std::string line = json{{"type", e.type}, {"object", table ? Table(t, {e.object}, e.rv) : e.object}}.dump() + "\n";
+        co_await asio::async_write(s, http::make_chunk(asio::buffer(line)), Redirect(ec));
+        if (ec) co_return false;
+      }
+      wake.expires_at(deadline);
+      waiters_.push_back(&wake);
+      co_await wake.async_wait(asio::redirect_error(use_awaitable, ec));
+      waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &wake));
+    }
+    co_await asio::async_write(s, http::make_chunk_last(), Redirect(ec));
+    co_return !ec && req.keep_alive();
+  }
+
+  // logs: a few lines; with follow=true each line is its own chunk,
+  // 100 ms apart, then the stream ends (the container exits).
+  awaitable<bool> Logs(Stream& s, const Request& req, const std::string& ns, const std::string& name,
+                       const QueryValues& q) {
+    auto pod = store_.Get(*FindType("", "v1", "pods"), ns, name);
+    if (auto* e = std::get_if<StoreError>(&pod)) co_return co_await Fail(s, req, e->code, e->reason, e->message);
+    bool follow = q.First("follow") == "true";
+    http::response<http::empty_body> res(http::status::ok, req.version());
+    res.set(http::field::content_type, "text/plain");
+    res.set(http::field::transfer_encoding, "chunked");
+    http::response_serializer<http::empty_body> sr(res);
+    beast::error_code ec;
+    co_await http::async_write_header(s, sr, Redirect(ec));
+    asio::steady_timer tick(ioc_);
+    for (int i = 1; i <= 3 && !ec; ++i) {
+      std::string line = "log line " + std::to_string(i) + " from " + name + "\n";
+      co_await asio::async_write(s, http::make_chunk(asio::buffer(line)), Redirect(ec));
+      if (follow) {
+        tick.expires_after(std::chrono::milliseconds(100));
+        co_await tick.async_wait(Redirect(ec));
+      }
+    }
+    co_await asio::async_write(s, http::make_chunk_last(), Redirect(ec));
+    co_return !ec && req.keep_alive();
+  }
+
+  // exec/attach over WebSocket (v5.channel.k8s.io): [channel][payload]
+  // messages; stdin on 0, stdout 1, stderr 2, Status on 3, resize on 4,
+  // close-stream 0xFF ch.
+  awaitable<bool> Exec(Stream& s, beast::flat_buffer& buffer, Request& req, const std::string& ns,
+                       const std::string& name, const std::string& sub, const QueryValues& q) {
+    auto pod = store_.Get(*FindType("", "v1", "pods"), ns, name);
+    if (auto* e = std::get_if<StoreError>(&pod)) co_return co_await Fail(s, req, e->code, e->reason, e->message);
+    if (!websocket::is_upgrade(req)) {
+      co_return co_await Fail(s, req, 400, "BadRequest",
+                              "this test server speaks exec over WebSocket (v5.channel.k8s.io) only");
+    }
+    websocket::stream<Stream&> ws(s);
+    ws.set_option(websocket::stream_base::decorator([](websocket::response_type& r) {
+      r.set(http::field::sec_websocket_protocol, "v5.channel.k8s.io");
+    }));
+    ws.binary(true);
+    beast::error_code ec;
+    co_await ws.async_accept(req, Redirect(ec));
+    if (ec) co_return false;
+    std::vector<std::string> argv = sub == "attach" ? std::vector<std::string>{"sh"} : q.All("command");
+    bool tty = q.First("tty") == "true";
+    TinyShell shell(argv, tty);
+    auto send = [&](int ch, const std::string& data) -> awaitable<void> {
+      if (data.empty()) co_return;
+      std::string msg(1, static_cast<char>(ch));
+      msg += data;
+      beast::error_code e;
+      co_await ws.async_write(asio::buffer(msg), Redirect(e));
+    };
+    co_await send(1, shell.Start());
+    asio::steady_timer sleeper(ioc_);
+    while (!shell.done()) {
+      if (auto ms = shell.sleeping_ms()) {
+        sleeper.expires_after(std::chrono::milliseconds(*ms));
+        co_await sleeper.async_wait(Redirect(ec));
+        co_await send(1, shell.WakeUp());
+        continue;
+      }
+      beast::flat_buffer in;
+      co_await ws.async_read(in, Redirect(ec));
+      if (ec) co_return false;
+      std::string msg = beast::buffers_to_string(in.data());
+      if (msg.empty()) continue;
+      unsigned char ch = static_cast<unsigned char>(msg[0]);
+      std::string payload = msg.substr(1);
+      if (ch == 0) co_await send(1, shell.Input(payload));
+      if (ch == 0xFF && !payload.empty() && payload[0] == 0) co_await send(1, shell.CloseStdin());
+    }
+    json status = shell.exit_code() == 0
+                      ? json{{"metadata", json::object()}, {"status", "Success"}}
+                      : json{{"metadata", json::object()}, {"status", "Failure"},
+                             {"message", "command terminated with non-zero exit code: exit status " +
+                                             std::to_string(shell.exit_code())},
+                             {"reason", "NonZeroExitCode"},
+                             {"details", {{"causes", {{{"reason", "ExitCode"},
+                                                       {"message", std::to_string(shell.exit_code())}}}}}}};
+    co_await send(3, status.dump());
+    co_await ws.async_close(websocket::close_code::normal, Redirect(ec));
+    (void)buffer;
+    co_return false;
+  }
+
+  asio::io_context& ioc_;
+  ssl::context& ctx_;
+  Options opts_;
+  ObjectStore store_;
+  std::vector<asio::steady_timer*> waiters_;
+  std::ofstream record_;
+};
+
+}  // namespace
+}  // namespace kubegate::testserver
+
+int main(int argc, char** argv) {
+  using namespace kubegate;
+  using namespace kubegate::testserver;
+  CLI::App app{"kube-testserver: a demo Kubernetes API server for kubegate's tests (NOT a cluster)"};
+  std::string data_dir = "testserver-data", address = "127.0.0.1", kubeconfig_out, port_file;
+  int port = 0;
+  Options opts;
+  opts.token = "testserver-admin-token";
+  app.add_option("--data-dir", data_dir, "Where its CA and serving certificate live");
+  app.add_option("--address", address, "Listen address (loopback)");
+  app.add_option("--port", port, "Listen port (0: any free port)");
+  app.add_option("--token", opts.token, "The bearer token it accepts (the gateway's credential)");
+  app.add_option("--record", opts.record_file, "Append each received request (method, target, headers) as JSON");
+  app.add_option("--kubeconfig-out", kubeconfig_out, "Write an admin kubeconfig for it here");
+  app.add_option("--port-file", port_file, "Write the bound port here once listening");
+  app.add_option("--max-watch-seconds", opts.max_watch_seconds, "End watches after this (the API server's min-request-timeout)");
+  CLI11_PARSE(app, argc, argv);
+
+  auto pki = EnsureGatewayPki(data_dir, {});
+  if (!pki) {
+    std::cerr << pki.error().message << "\n";
+    return 2;
+  }
+  boost::asio::io_context ioc{1};
+  boost::asio::ssl::context ctx{boost::asio::ssl::context::tls_server};
+  ctx.use_certificate_chain_file(pki->server_cert_file);
+  ctx.use_private_key_file(pki->server_key_file, boost::asio::ssl::context::pem);
+  boost::asio::ip::tcp::acceptor acceptor(ioc, {boost::asio::ip::make_address(address), static_cast<unsigned short>(port)});
+  port = acceptor.local_endpoint().port();
+  opts.server_address = address + ":" + std::to_string(port);
+  if (!kubeconfig_out.empty()) {
+    CallerKubeconfig k;
+    k.server = "https://" + opts.server_address;
+    k.ca_pem = *ReadFile(pki->ca_cert_file);
+    k.user = "testserver-admin";
+    k.token = opts.token;
+    WriteFileAtomic(kubeconfig_out, RenderKubeconfig(k), 0600);
+  }
+  if (!port_file.empty()) WriteFileAtomic(port_file, std::to_string(port) + "\n", 0644);
+  std::cout << "*** kube-testserver: a DEMO API server for tests, NOT a Kubernetes cluster ***\n"
+            << "kube-testserver listening on https://" << opts.server_address << std::endl;
+  Server server(ioc, ctx, opts);
+  boost::asio::co_spawn(ioc, server.Accept(acceptor), boost::asio::detached);
+  boost::asio::signal_set signals(ioc, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code&, int) { ioc.stop(); });
+  ioc.run();
+  return 0;
+}
