@@ -695,17 +695,13 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
         }
         std::size_t n = buf.size() - bp.get().body().size;
         out.bytes_in += n;
-        bp.get().body().data = buf.data();
+        // A zero-length buffer must be null: Beast would frame it as a
+        // (premature) last chunk.
+        bp.get().body().data = n ? buf.data() : nullptr;
         bp.get().body().size = n;
         bp.get().body().more = !bp.is_done();
         co_await http::async_write(conn->stream, sr, Redirect(ec));
         if (ec == http::error::need_buffer) ec = {};
-      }
-      if (!ec && !sr.is_done()) {
-        bp.get().body().data = nullptr;
-        bp.get().body().size = 0;
-        bp.get().body().more = false;
-        co_await http::async_write(conn->stream, sr, Redirect(ec));
       }
     }
     break;
@@ -754,6 +750,8 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
     }
   } else {
     co_await http::async_write_header(stream_, sr, Redirect(ec));
+    // The last write of the loop carries more=false, which ends the body
+    // (and a chunked body with its last chunk).
     std::vector<char> buf(limits::kRelayBufferBytes);
     while (!ec && !rp.is_done()) {
       res.body().data = buf.data();
@@ -764,17 +762,10 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
       if (ec) break;
       std::size_t n = buf.size() - res.body().size;
       out.bytes_out += n;
-      res.body().data = buf.data();
+      res.body().data = n ? buf.data() : nullptr;  // see the request loop
       res.body().size = n;
       res.body().more = !rp.is_done();
       if (n == 0 && !rp.is_done()) continue;
-      co_await http::async_write(stream_, sr, Redirect(ec));
-      if (ec == http::error::need_buffer) ec = {};
-    }
-    if (!ec && !sr.is_done()) {
-      res.body().data = nullptr;
-      res.body().size = 0;
-      res.body().more = false;
       co_await http::async_write(stream_, sr, Redirect(ec));
       if (ec == http::error::need_buffer) ec = {};
     }
