@@ -507,9 +507,9 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
     Log(request_id, method, target, nullptr, nullptr, nullptr, o, start);
     co_return false;
   }
-  if (req.payload_size() && *req.payload_size() > server_.max_body()) {
+  if (head.content_length() && *head.content_length() > server_.max_body()) {
     server_.mutable_counters().rejected_bad_request++;
-    Outcome o = co_await Reply(Error::TooLarge("request body of " + std::to_string(*req.payload_size()) +
+    Outcome o = co_await Reply(Error::TooLarge("request body of " + std::to_string(*head.content_length()) +
                                                " bytes exceeds kubegate's limit of " +
                                                std::to_string(server_.max_body())),
                                request_id, false);
