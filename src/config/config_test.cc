@@ -74,6 +74,13 @@ TEST(Config, WrongTypesAreRejected) {
   }
 }
 
+TEST(Config, ExampleFileParses) {
+  auto c = LoadConfigFile(std::string(KUBEGATE_SOURCE_DIR) + "/examples/kubegate.yaml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->tokens.size(), 2u);
+  EXPECT_EQ(c->listen.port, 8443);
+}
+
 TEST(Config, InvalidYamlIsAnError) {
   auto c = ParseConfig("listen: [\n", "bad.yaml");
   ASSERT_FALSE(c);

@@ -27,6 +27,7 @@
 #include "common/limits.h"
 #include "forward/header_rewrite.h"
 #include "identity/authenticator.h"
+#include "net/http_framing.h"
 #include "pipeline/admission.h"
 
 namespace kubegate {
@@ -131,12 +132,6 @@ struct Worker {
   UpstreamPool pool;
   std::thread thread;
 };
-
-bool IEquals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 std::optional<PeerCertificate> VerifiedPeer(SSL* ssl) {
   X509* cert = SSL_get1_peer_certificate(ssl);
@@ -415,37 +410,6 @@ void CloseStream(Stream& s) {
   beast::error_code ec;
   beast::get_lowest_layer(s).socket().shutdown(tcp::socket::shutdown_both, ec);
   beast::get_lowest_layer(s).close();
-}
-
-Error ParseErrorToStatus(const beast::error_code& ec) {
-  if (ec == http::error::header_limit) return Error::HeadersTooLarge("request header fields too large");
-  if (ec == http::error::body_limit) return Error::TooLarge("request body too large");
-  return Error::BadRequest("malformed HTTP request: " + ec.message());
-}
-
-// Request smuggling and framing checks beyond Beast's own parser.
-std::optional<Error> CheckFraming(const http::request<http::empty_body>& req) {
-  int content_lengths = 0;
-  std::string first_cl;
-  int transfer_encodings = 0;
-  int hosts = 0;
-  for (const auto& f : req) {
-    if (f.name() == http::field::content_length) {
-      if (content_lengths++ && std::string(f.value()) != first_cl) {
-        return Error::BadRequest("conflicting Content-Length headers");
-      }
-      first_cl = std::string(f.value());
-    } else if (f.name() == http::field::transfer_encoding) {
-      ++transfer_encodings;
-      if (!IEquals(f.value(), "chunked")) return Error::BadRequest("unsupported Transfer-Encoding");
-    } else if (f.name() == http::field::host) {
-      ++hosts;
-    }
-  }
-  if (content_lengths && transfer_encodings) return Error::BadRequest("Content-Length together with Transfer-Encoding");
-  if (transfer_encodings > 1) return Error::BadRequest("repeated Transfer-Encoding");
-  if (req.version() >= 11 && hosts != 1) return Error::BadRequest("missing or repeated Host header");
-  return std::nullopt;
 }
 
 bool IsUpgradeRequest(const http::request<http::empty_body>& req) {

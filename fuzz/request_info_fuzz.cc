@@ -1,0 +1,22 @@
+// Fuzz target: RequestInfo classification of arbitrary method/target/body.
+// Input layout: METHOD '\n' TARGET '\n' BODY.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "classify/request_info.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  std::size_t a = in.find('\n');
+  if (a == std::string_view::npos) return 0;
+  std::size_t b = in.find('\n', a + 1);
+  std::string_view method = in.substr(0, a);
+  std::string_view target = in.substr(a + 1, b == std::string_view::npos ? std::string_view::npos : b - a - 1);
+  std::string_view body = b == std::string_view::npos ? std::string_view() : in.substr(b + 1);
+  auto info = kubegate::ClassifyRequest(method, target);
+  if (!info) return 0;
+  if (kubegate::NeedsBodyToClassify(*info)) kubegate::ApplyDeleteBody(*info, "application/json", body);
+  (void)kubegate::ToJson(*info);
+  return 0;
+}
