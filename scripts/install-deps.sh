@@ -8,6 +8,7 @@ PKGS=(
   libssl-dev libyaml-cpp-dev nlohmann-json3-dev libre2-dev
   libsqlite3-dev libpq-dev zlib1g-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
+  golang-github-docker-spdystream-dev
   openssl curl nginx-light wrk util-linux procps
 )
 missing=()

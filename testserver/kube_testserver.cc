@@ -26,6 +26,7 @@
 #include "cli/kubeconfig_writer.h"
 #include "classify/go_url.h"
 #include "object_store.h"
+#include "spdy_pod_session.h"
 #include "tiny_shell.h"
 #include "tls/pki.h"
 
@@ -255,7 +256,13 @@ class Server {
       ns = "";
     }
 
-    if (sub == "exec" || sub == "attach") co_return co_await Exec(s, buffer, req, ns, name, sub, q);
+    if (sub == "exec" || sub == "attach" || sub == "portforward") {
+      auto pod = store_.Get(*FindType("", "v1", "pods"), ns, name);
+      if (auto* e = std::get_if<StoreError>(&pod)) co_return co_await Fail(s, req, e->code, e->reason, e->message);
+      if (IsSpdyUpgrade(req)) co_return co_await ServeSpdy(s, buffer, req, name, sub, q);
+      if (sub == "portforward") co_return co_await PortForwardOverWebSocket(s, req, name);
+      co_return co_await Exec(s, buffer, req, ns, name, sub, q);
+    }
     if (sub == "log") co_return co_await Logs(s, req, ns, name, q);
     if (!sub.empty() && sub != "status" && sub != "scale") {
       co_return co_await Fail(s, req, 404, "NotFound", "the server could not find the requested resource");
@@ -460,13 +467,88 @@ class Server {
     co_return !ec && req.keep_alive();
   }
 
+  static bool IsSpdyUpgrade(const Request& req) {
+    return beast::iequals(req[http::field::upgrade], "SPDY/3.1");
+  }
+
+  // SPDY/3.1 exec, attach and port-forward: a 101 naming the chosen
+  // X-Stream-Protocol-Version, then SPDY frames on the raw connection.
+  awaitable<bool> ServeSpdy(Stream& s, beast::flat_buffer& buffer, const Request& req, const std::string& pod,
+                            const std::string& sub, const QueryValues& q) {
+    std::string chosen;
+    for (const auto& f : req) {
+      if (f.name_string() == "X-Stream-Protocol-Version" && chosen.empty()) chosen = std::string(f.value());
+    }
+    http::response<http::empty_body> res(http::status::switching_protocols, 11);
+    res.set(http::field::connection, "Upgrade");
+    res.set(http::field::upgrade, "SPDY/3.1");
+    res.set("X-Stream-Protocol-Version", chosen);
+    beast::error_code ec;
+    co_await http::async_write(s, res, Redirect(ec));
+    if (ec) co_return false;
+    std::unique_ptr<SpdyPodSession> session;
+    if (sub == "portforward") {
+      session = std::make_unique<SpdyPodSession>(pod);
+    } else {
+      ExecParams p;
+      p.command = sub == "attach" ? std::vector<std::string>{"sh"} : q.All("command");
+      p.stdin_ = q.First("stdin") == "true";
+      p.stdout_ = q.First("stdout") == "true";
+      p.stderr_ = q.First("stderr") == "true";
+      p.tty = q.First("tty") == "true";
+      session = std::make_unique<SpdyPodSession>(pod, p);
+    }
+    std::string out = session->Feed(beast::buffers_to_string(buffer.data()));
+    buffer.consume(buffer.size());
+    asio::steady_timer sleeper(ioc_);
+    std::vector<char> in(16 * 1024);
+    while (!ec && !session->finished()) {
+      if (!out.empty()) {
+        co_await asio::async_write(s, asio::buffer(out), Redirect(ec));
+        out.clear();
+        if (ec) break;
+      }
+      if (auto ms = session->sleeping_ms()) {
+        sleeper.expires_after(std::chrono::milliseconds(*ms));
+        co_await sleeper.async_wait(Redirect(ec));
+        out = session->WakeUp();
+        continue;
+      }
+      // After the exit Status the client closes; give it a moment.
+      beast::get_lowest_layer(s).expires_after(session->status_sent() ? std::chrono::seconds(10) : std::chrono::hours(4));
+      std::size_t n = co_await s.async_read_some(asio::buffer(in), Redirect(ec));
+      out = session->Feed(std::string_view(in.data(), n));
+    }
+    co_return false;
+  }
+
+  // Port-forward over WebSocket (kubectl 1.31+): subprotocol
+  // SPDY/3.1+portforward.k8s.io, each binary message a piece of a SPDY stream.
+  awaitable<bool> PortForwardOverWebSocket(Stream& s, Request& req, const std::string& pod) {
+    if (!websocket::is_upgrade(req)) co_return co_await Fail(s, req, 400, "BadRequest", "upgrade required");
+    websocket::stream<Stream&> ws(s);
+    ws.set_option(websocket::stream_base::decorator([](websocket::response_type& r) {
+      r.set(http::field::sec_websocket_protocol, "SPDY/3.1+portforward.k8s.io");
+    }));
+    ws.binary(true);
+    beast::error_code ec;
+    co_await ws.async_accept(req, Redirect(ec));
+    SpdyPodSession session(pod);
+    while (!ec && !session.finished()) {
+      beast::flat_buffer msg;
+      co_await ws.async_read(msg, Redirect(ec));
+      if (ec) break;
+      std::string out = session.Feed(beast::buffers_to_string(msg.data()));
+      if (!out.empty()) co_await ws.async_write(asio::buffer(out), Redirect(ec));
+    }
+    co_return false;
+  }
+
   // exec/attach over WebSocket (v5.channel.k8s.io): [channel][payload]
   // messages; stdin on 0, stdout 1, stderr 2, Status on 3, resize on 4,
   // close-stream 0xFF ch.
   awaitable<bool> Exec(Stream& s, beast::flat_buffer& buffer, Request& req, const std::string& ns,
                        const std::string& name, const std::string& sub, const QueryValues& q) {
-    auto pod = store_.Get(*FindType("", "v1", "pods"), ns, name);
-    if (auto* e = std::get_if<StoreError>(&pod)) co_return co_await Fail(s, req, e->code, e->reason, e->message);
     if (!websocket::is_upgrade(req)) {
       co_return co_await Fail(s, req, 400, "BadRequest",
                               "this test server speaks exec over WebSocket (v5.channel.k8s.io) only");

@@ -299,6 +299,59 @@ TEST_P(KubectlVersions, MissingAndWrongTokens) {
       << wrong.output();
 }
 
+// 1.29 execs over SPDY/3.1 (POST + Upgrade), 1.32 over WebSocket (GET).
+TEST_P(KubectlVersions, ExecExitCodeAndOutput) {
+  std::string v = GetParam();
+  std::string pod = "shell-" + v.substr(2);
+  ASSERT_EQ(E().Run(v, {"run", pod, "--image=busybox", "--restart=Never"}).code, 0);
+  auto r = E().Run(v, {"exec", pod, "--", "sh", "-c", "echo from-pod; exit 3"});
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("from-pod"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("command terminated with exit code 3"), std::string::npos) << r.out;
+  auto ok = E().Run(v, {"exec", pod, "--", "echo", "fine"});
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_EQ(ok.out, "fine\n");
+  auto reqs = E().Received("/pods/" + pod + "/exec");
+  ASSERT_FALSE(reqs.empty());
+  const auto& last = reqs.back();
+  EXPECT_EQ(last["headers"]["Upgrade"], json::array({v == "1.29" ? "SPDY/3.1" : "websocket"}));
+  EXPECT_EQ(last["method"], v == "1.29" ? "POST" : "GET");
+  EXPECT_EQ(last["headers"]["Impersonate-User"], json::array({"alice"}));
+}
+
+TEST_P(KubectlVersions, ExecStdinIsRelayed) {
+  std::string v = GetParam();
+  std::string pod = "catter-" + v.substr(2);
+  ASSERT_EQ(E().Run(v, {"run", pod, "--image=busybox", "--restart=Never"}).code, 0);
+  fs::path input = E().dir / ("stdin-" + v + ".txt");
+  std::ofstream(input) << "line one\nline two\n";
+  std::string cmd = Kubectl(v) + " --kubeconfig " + (E().dir / "alice.kubeconfig").string() + " exec -i " + pod +
+                    " -- cat < " + input.string();
+  Process p({"/bin/sh", "-c", cmd});
+  EXPECT_EQ(p.Finish(), 0) << p.output();
+  EXPECT_EQ(p.output(), "line one\nline two\n");
+}
+
+// 1.29 forwards over SPDY/3.1, 1.32 over WebSocket with SPDY tunnelled.
+TEST_P(KubectlVersions, PortForwardCarriesTraffic) {
+  std::string v = GetParam();
+  std::string pod = "server-" + v.substr(2);
+  ASSERT_EQ(E().Run(v, {"run", pod, "--image=nginx", "--restart=Never"}).code, 0);
+  Process pf({Kubectl(v), "--kubeconfig", (E().dir / "alice.kubeconfig").string(), "port-forward", "pod/" + pod,
+              ":8080"});
+  ASSERT_TRUE(pf.WaitFor(" -> 8080")) << pf.output();
+  std::string local = PortFrom(pf.output());
+  for (int i = 0; i < 2; ++i) {
+    Process curl({"/usr/bin/curl", "-s", "http://127.0.0.1:" + local + "/"});
+    EXPECT_EQ(curl.Finish(), 0);
+    EXPECT_EQ(curl.output(), "hello from " + pod + " port 8080\n");
+  }
+  auto reqs = E().Received("/pods/" + pod + "/portforward");
+  ASSERT_FALSE(reqs.empty());
+  EXPECT_EQ(reqs.back()["headers"]["Impersonate-User"], json::array({"alice"}));
+  if (v == "1.32") EXPECT_EQ(reqs.back()["headers"]["Sec-WebSocket-Protocol"], json::array({"SPDY/3.1+portforward.k8s.io"}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Kubectl, KubectlVersions, ::testing::Values("1.29", "1.32"),
                          [](const auto& info) { return "v" + info.param.substr(2); });
 
@@ -317,32 +370,6 @@ TEST(Forwarding, UpstreamSeesGatewayCredentialAndCallerIdentity) {
   for (const auto& [name, values] : h.items()) {
     for (const auto& v : values) EXPECT_EQ(v.get<std::string>().find("bot-secret-token"), std::string::npos) << name;
   }
-}
-
-TEST(Streaming, ExecExitCodePropagatesOverWebSocket) {
-  ASSERT_EQ(E().Run("1.32", {"run", "shell", "--image=busybox", "--restart=Never"}).code, 0);
-  auto r = E().Run("1.32", {"exec", "shell", "--", "sh", "-c", "echo from-pod; exit 3"});
-  EXPECT_EQ(r.code, 3) << r.out;
-  EXPECT_NE(r.out.find("from-pod"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("command terminated with exit code 3"), std::string::npos) << r.out;
-  auto ok = E().Run("1.32", {"exec", "shell", "--", "echo", "fine"});
-  EXPECT_EQ(ok.code, 0) << ok.out;
-  EXPECT_EQ(ok.out, "fine\n");
-  auto reqs = E().Received("/pods/shell/exec");
-  ASSERT_FALSE(reqs.empty());
-  EXPECT_EQ(reqs.back()["headers"]["Upgrade"], json::array({"websocket"}));
-  EXPECT_EQ(reqs.back()["headers"]["Impersonate-User"], json::array({"alice"}));
-}
-
-TEST(Streaming, ExecStdinIsRelayed) {
-  ASSERT_EQ(E().Run("1.32", {"run", "catter", "--image=busybox", "--restart=Never"}).code, 0);
-  fs::path input = E().dir / "stdin.txt";
-  std::ofstream(input) << "line one\nline two\n";
-  std::string cmd = Kubectl("1.32") + " --kubeconfig " + (E().dir / "alice.kubeconfig").string() +
-                    " exec -i catter -- cat < " + input.string();
-  Process p({"/bin/sh", "-c", cmd});
-  EXPECT_EQ(p.Finish(), 0) << p.output();
-  EXPECT_EQ(p.output(), "line one\nline two\n");
 }
 
 TEST(Streaming, LogsFollowArriveLineByLine) {
