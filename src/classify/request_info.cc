@@ -203,7 +203,8 @@ std::string ToJson(const RequestInfo& info) {
                  {"stderr", info.exec->stderr_}, {"tty", info.exec->tty}};
   }
   if (!info.ports.empty()) j["ports"] = info.ports;
-  return j.dump();
+  // Paths and argv are untrusted bytes: invalid UTF-8 is replaced.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace kubegate

@@ -330,3 +330,18 @@ TEST(RequestInfo, JsonHasTheFields) {
 
 }  // namespace
 }  // namespace kubegate
+
+namespace kubegate {
+namespace {
+
+// Found by the request_info fuzzer: JSON output of a path with invalid
+// UTF-8 threw instead of replacing the bytes.
+TEST(RequestInfo, JsonOfInvalidUtf8DoesNotThrow) {
+  auto r = ClassifyRequest("GET", "/api/v1/namespaces/def\x9d" "ult/pods");
+  ASSERT_TRUE(r);
+  std::string j = ToJson(*r);
+  EXPECT_NE(j.find("def\xEF\xBF\xBD" "ult"), std::string::npos) << j;
+}
+
+}  // namespace
+}  // namespace kubegate

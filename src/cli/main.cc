@@ -72,7 +72,7 @@ int Classify(const std::string& method, const std::string& url, const std::strin
              const std::string& content_type) {
   auto info = ClassifyRequest(method, url);
   if (!info) {
-    std::cout << R"({"error":)" << nlohmann::json(info.error().message).dump() << R"(,"code":)"
+    std::cout << R"({"error":)" << nlohmann::json(info.error().message).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << R"(,"code":)"
               << info.error().http_code << "}\n";
     return 1;
   }

@@ -17,7 +17,8 @@ std::string StatusJson(const Error& error, const std::string& details_name,
     j["details"] = {{"name", details_name}, {"kind", details_kind}};
   }
   j["code"] = error.http_code;
-  return j.dump();
+  // Messages may quote request bytes: invalid UTF-8 is replaced, never thrown.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace kubegate
