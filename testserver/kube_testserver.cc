@@ -26,6 +26,7 @@
 #include "cli/kubeconfig_writer.h"
 #include "classify/go_url.h"
 #include "object_store.h"
+#include "protobuf_decode.h"
 #include "spdy_pod_session.h"
 #include "tiny_shell.h"
 #include "tls/pki.h"
@@ -71,6 +72,34 @@ json StatusBody(int code, const std::string& reason, const std::string& message)
 
 json StatusBody(int code, const std::string& reason, const std::string& message);
 
+// An OpenAPI v3 document for one group/version: for every resource, its
+// operations with the x-kubernetes-group-version-kind extension and the
+// fieldValidation parameter, which is what kubectl checks before it asks
+// the server to validate fields (--validate=strict, the default).
+json OpenApiV3(const std::string& group, const std::string& version) {
+  json paths = json::object();
+  json schemas = json::object();
+  std::string prefix = group.empty() ? "/api/" + version : "/apis/" + group + "/" + version;
+  for (const auto& t : ServedTypes()) {
+    if (t.group != group || t.version != version) continue;
+    json gvk = {{"group", group}, {"version", version}, {"kind", t.kind}};
+    json params = json::array({{{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}}},
+                               {{"name", "fieldManager"}, {"in", "query"}, {"schema", {{"type", "string"}}}},
+                               {{"name", "dryRun"}, {"in", "query"}, {"schema", {{"type", "string"}}}}});
+    json op = {{"parameters", params}, {"x-kubernetes-group-version-kind", gvk}, {"responses", {{"200", {{"description", "OK"}}}}}};
+    std::string base = prefix + (t.namespaced ? "/namespaces/{namespace}/" : "/") + t.resource;
+    paths[base] = {{"get", op}, {"post", op}};
+    paths[base + "/{name}"] = {{"get", op}, {"put", op}, {"patch", op}, {"delete", op}};
+    std::string schema_name = "io.k8s.api." + (group.empty() ? std::string("core") : group) + "." + version + "." + t.kind;
+    schemas[schema_name] = {{"type", "object"}, {"x-kubernetes-group-version-kind", json::array({gvk})},
+                            {"properties", {{"apiVersion", {{"type", "string"}}}, {"kind", {{"type", "string"}}},
+                                            {"metadata", {{"type", "object"}}}, {"spec", {{"type", "object"}}},
+                                            {"data", {{"type", "object"}}}, {"status", {{"type", "object"}}}}}};
+  }
+  return {{"openapi", "3.0.0"}, {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}}, {"paths", paths},
+          {"components", {{"schemas", schemas}}}};
+}
+
 // /version, /api, /apis and /api(s)/GROUP/VERSION documents (legacy
 // discovery; kubectl falls back to it from the aggregated form).
 std::optional<std::pair<int, json>> DiscoveryDoc(const std::string& path, const std::vector<std::string>& p,
@@ -87,9 +116,15 @@ std::optional<std::pair<int, json>> DiscoveryDoc(const std::string& path, const 
                                        {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", server_address}}}}}};
   }
   if (p.size() == 1 && p[0] == "apis") {
-    json gv = {{"groupVersion", "apps/v1"}, {"version", "v1"}};
-    return std::pair<int, json>{200, {{"kind", "APIGroupList"}, {"apiVersion", "v1"},
-                                      {"groups", {{{"name", "apps"}, {"versions", {gv}}, {"preferredVersion", gv}}}}}};
+    json groups = json::array();
+    std::string last;
+    for (const auto& t : ServedTypes()) {
+      if (t.group.empty() || t.group == last) continue;
+      last = t.group;
+      json gv = {{"groupVersion", t.group + "/" + t.version}, {"version", t.version}};
+      groups.push_back({{"name", t.group}, {"versions", json::array({gv})}, {"preferredVersion", gv}});
+    }
+    return std::pair<int, json>{200, {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}}};
   }
   if ((p.size() == 2 && p[0] == "api") || (p.size() == 3 && p[0] == "apis")) {
     std::string group = p[0] == "apis" ? p[1] : "";
@@ -112,6 +147,15 @@ std::optional<std::pair<int, json>> DiscoveryDoc(const std::string& path, const 
     return std::pair<int, json>{200, {{"kind", "APIResourceList"}, {"apiVersion", "v1"},
                                       {"groupVersion", group.empty() ? version : group + "/" + version},
                                       {"resources", resources}}};
+  }
+  if (path == "/openapi/v3") {
+    json paths = json::object();
+    paths["api/v1"] = {{"serverRelativeURL", "/openapi/v3/api/v1?hash=kubegate-testserver-1"}};
+    paths["apis/apps/v1"] = {{"serverRelativeURL", "/openapi/v3/apis/apps/v1?hash=kubegate-testserver-1"}};
+    return std::pair<int, json>{200, {{"paths", paths}}};
+  }
+  if (path == "/openapi/v3/api/v1" || path == "/openapi/v3/apis/apps/v1") {
+    return std::pair<int, json>{200, OpenApiV3(path == "/openapi/v3/api/v1" ? "" : "apps", "v1")};
   }
   return std::nullopt;
 }
@@ -300,7 +344,15 @@ class Server {
       case http::verb::post: {
         if (!name.empty()) return Err(405, "MethodNotAllowed", "POST to a named object");
         auto body = ParseBody(req);
-        if (!body) return Err(415, "UnsupportedMediaType", "test server reads JSON bodies only");
+        if (!body) return Err(415, "UnsupportedMediaType", "test server reads JSON and the protobuf of ConfigMap, Secret, Namespace and SelfSubjectAccessReview");
+        if (t.resource == "selfsubjectaccessreviews") {
+          // Everyone may do everything here; the answer names who asked,
+          // so tests see the identity the gateway impersonated.
+          std::string user(req["Impersonate-User"]);
+          (*body)["status"] = {{"allowed", true}, {"reason", "kube-testserver allows " + (user.empty() ? "the caller" : user)}};
+          out = {201, *body};
+          break;
+        }
         if (dry_run) {
           out = {201, *body};
         } else {
@@ -310,7 +362,7 @@ class Server {
       }
       case http::verb::put: {
         auto body = ParseBody(req);
-        if (!body) return Err(415, "UnsupportedMediaType", "test server reads JSON bodies only");
+        if (!body) return Err(415, "UnsupportedMediaType", "test server reads JSON and the protobuf of ConfigMap, Secret, Namespace and SelfSubjectAccessReview");
         out = dry_run ? std::pair<int, json>{200, *body} : result_of(store_.Update(t, ns, name, *body), 200);
         break;
       }
@@ -367,7 +419,7 @@ class Server {
 
   static std::optional<json> ParseBody(const Request& req) {
     std::string ct(req[http::field::content_type]);
-    if (ct.find("protobuf") != std::string::npos) return std::nullopt;
+    if (ct.find("protobuf") != std::string::npos) return DecodeKubernetesProtobuf(req.body());
     auto j = json::parse(req.body(), nullptr, false);
     if (j.is_discarded()) return std::nullopt;
     return j;

@@ -41,6 +41,8 @@ const std::vector<ResourceType>& ServedTypes() {
       {"", "v1", "secrets", "Secret", "secret", true, {}, {}},
       {"", "v1", "services", "Service", "service", true, {"svc"}, {"status"}},
       {"apps", "v1", "deployments", "Deployment", "deployment", true, {"deploy"}, {"status", "scale"}},
+      {"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", "selfsubjectaccessreview",
+       false, {}, {}},
   };
   return kTypes;
 }
