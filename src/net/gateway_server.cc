@@ -193,6 +193,8 @@ class Session {
   std::string peer_;
   beast::flat_buffer buffer_;
   std::optional<PeerCertificate> peer_cert_;
+  // Body relay buffer, allocated once per connection (not zero-filled).
+  std::unique_ptr<char[]> relay_buf_{new char[limits::kRelayBufferBytes]};
 };
 
 class ServerImpl final : public GatewayServer {
@@ -640,10 +642,11 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
       bp.get().body().data = nullptr;
       bp.get().body().more = true;
       co_await http::async_write_header(conn->stream, sr, Redirect(ec));
-      std::vector<char> buf(limits::kRelayBufferBytes);
+      char* buf = relay_buf_.get();
+      const std::size_t buf_size = limits::kRelayBufferBytes;
       while (!ec && !bp.is_done()) {
-        bp.get().body().data = buf.data();
-        bp.get().body().size = buf.size();
+        bp.get().body().data = buf;
+        bp.get().body().size = buf_size;
         beast::get_lowest_layer(stream_).expires_after(limits::kBodyIdleTimeout);
         co_await http::async_read(stream_, buffer_, bp, Redirect(ec));
         beast::get_lowest_layer(stream_).expires_never();
@@ -657,11 +660,11 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
           }
           co_return Outcome{};  // the client went away mid-body
         }
-        std::size_t n = buf.size() - bp.get().body().size;
+        std::size_t n = buf_size - bp.get().body().size;
         out.bytes_in += n;
         // A zero-length buffer must be null: Beast would frame it as a
         // (premature) last chunk.
-        bp.get().body().data = n ? buf.data() : nullptr;
+        bp.get().body().data = n ? buf : nullptr;
         bp.get().body().size = n;
         bp.get().body().more = !bp.is_done();
         co_await http::async_write(conn->stream, sr, Redirect(ec));
@@ -716,17 +719,18 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
     co_await http::async_write_header(stream_, sr, Redirect(ec));
     // The last write of the loop carries more=false, which ends the body
     // (and a chunked body with its last chunk).
-    std::vector<char> buf(limits::kRelayBufferBytes);
+    char* buf = relay_buf_.get();
+    const std::size_t buf_size = limits::kRelayBufferBytes;
     while (!ec && !rp.is_done()) {
-      res.body().data = buf.data();
-      res.body().size = buf.size();
+      res.body().data = buf;
+      res.body().size = buf_size;
       // Watches and logs -f: no read timeout; each piece is written as it comes.
       co_await http::async_read_some(conn->stream, conn->buffer, rp, Redirect(ec));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) break;
-      std::size_t n = buf.size() - res.body().size;
+      std::size_t n = buf_size - res.body().size;
       out.bytes_out += n;
-      res.body().data = n ? buf.data() : nullptr;  // see the request loop
+      res.body().data = n ? buf : nullptr;  // see the request loop
       res.body().size = n;
       res.body().more = !rp.is_done();
       if (n == 0 && !rp.is_done()) continue;
@@ -820,6 +824,7 @@ template <typename Stream>
 void Session<Stream>::Log(const std::string& request_id, std::string_view method, std::string_view target,
                           const Identity* who, const RequestInfo* info, const Decision* decision, const Outcome& o,
                           Clock::time_point start) {
+  if (!spdlog::should_log(spdlog::level::info)) return;
   nlohmann::ordered_json j;
   j["request_id"] = request_id;
   j["source"] = peer_;
