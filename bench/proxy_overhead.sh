@@ -105,7 +105,11 @@ echo "# wrk -t1 -c$CONNS -d${DURATION}s GET $PATHQ (TLS everywhere), $(nproc) co
 printf "%-10s %12s %10s %10s\n" path req/s p50 p99
 R_DIRECT=$(run direct https://127.0.0.1:$UP $W/ca.crt)
 R_NGINX=$(run nginx https://127.0.0.1:$NX $W/ca.crt)
+# PERF_OUT=FILE also profiles kubegate during its run (perf record -g).
+PERF_PID=
+if [ -n "${PERF_OUT:-}" ]; then perf record -F 999 -g -p $(cat $W/kg.pid) -o "$PERF_OUT" -- sleep "$DURATION" >/dev/null 2>&1 & PERF_PID=$!; fi
 R_KG=$(run kubegate https://127.0.0.1:$KG $W/kg/pki/ca.crt)
+[ -z "$PERF_PID" ] || wait $PERF_PID
 for r in "$R_DIRECT" "$R_NGINX" "$R_KG"; do set -- $r; printf "%-10s %12s %10s %10s %s\n" $1 $2 $3 $4 "${*:5}"; done
 ms() { case $1 in *us) echo "${1%us} / 1000" | bc -l;; *ms) echo "${1%ms}";; *s) echo "${1%s} * 1000" | bc -l;; esac; }
 set -- $R_DIRECT; D_RPS=$2

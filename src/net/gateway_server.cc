@@ -716,7 +716,10 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
       co_await http::async_write(stream_, sr, Redirect(ec));
     }
   } else {
-    co_await http::async_write_header(stream_, sr, Redirect(ec));
+    // When body bytes came with the head, the first write below sends head
+    // and body together (one TLS record); otherwise the head goes out now,
+    // so a watch that has no event yet still answers at once.
+    if (conn->buffer.size() == 0) co_await http::async_write_header(stream_, sr, Redirect(ec));
     // The last write of the loop carries more=false, which ends the body
     // (and a chunked body with its last chunk).
     char* buf = relay_buf_.get();
