@@ -9,7 +9,7 @@ PKGS=(
   libsqlite3-dev libpq-dev zlib1g-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
   golang-github-docker-spdystream-dev
-  openssl curl nginx-light wrk bc iproute2 util-linux procps
+  openssl curl nginx-light wrk bc iproute2 util-linux procps tmux
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -224,6 +224,13 @@ class Server {
     record_.flush();
   }
 
+  // Non-HTTP facts tests assert on (e.g. a terminal resize a pod received).
+  void RecordEvent(const std::string& event, const std::string& pod, const std::string& data) {
+    if (!record_.is_open()) return;
+    record_ << json{{"event", event}, {"pod", pod}, {"data", data}, {"target", ""}}.dump() << "\n";
+    record_.flush();
+  }
+
   awaitable<void> Session(Stream stream) {
     beast::error_code ec;
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
@@ -548,12 +555,13 @@ class Server {
       p.stdout_ = q.First("stdout") == "true";
       p.stderr_ = q.First("stderr") == "true";
       p.tty = q.First("tty") == "true";
-      session = std::make_unique<SpdyPodSession>(pod, p);
+      session = std::make_unique<SpdyPodSession>(pod, p, &pod_files_[pod]);
     }
     std::string out = session->Feed(beast::buffers_to_string(buffer.data()));
     buffer.consume(buffer.size());
     asio::steady_timer sleeper(ioc_);
     std::vector<char> in(16 * 1024);
+    std::size_t resizes_recorded = 0;
     while (!ec && !session->finished()) {
       if (!out.empty()) {
         co_await asio::async_write(s, asio::buffer(out), Redirect(ec));
@@ -570,6 +578,8 @@ class Server {
       beast::get_lowest_layer(s).expires_after(session->status_sent() ? std::chrono::seconds(10) : std::chrono::hours(4));
       std::size_t n = co_await s.async_read_some(asio::buffer(in), Redirect(ec));
       out = session->Feed(std::string_view(in.data(), n));
+      auto resizes = session->seen_resizes();
+      for (; resizes_recorded < resizes.size(); ++resizes_recorded) RecordEvent("resize", pod, resizes[resizes_recorded]);
     }
     co_return false;
   }
@@ -615,7 +625,7 @@ class Server {
     if (ec) co_return false;
     std::vector<std::string> argv = sub == "attach" ? std::vector<std::string>{"sh"} : q.All("command");
     bool tty = q.First("tty") == "true";
-    TinyShell shell(argv, tty);
+    TinyShell shell(argv, tty, &pod_files_[name]);
     auto send = [&](int ch, const std::string& data) -> awaitable<void> {
       if (data.empty()) co_return;
       std::string msg(1, static_cast<char>(ch));
@@ -640,6 +650,7 @@ class Server {
       unsigned char ch = static_cast<unsigned char>(msg[0]);
       std::string payload = msg.substr(1);
       if (ch == 0) co_await send(1, shell.Input(payload));
+      if (ch == 4) RecordEvent("resize", name, payload);
       if (ch == 0xFF && !payload.empty() && payload[0] == 0) co_await send(1, shell.CloseStdin());
     }
     json status = shell.exit_code() == 0
@@ -661,6 +672,7 @@ class Server {
   Options opts_;
   ObjectStore store_;
   std::vector<asio::steady_timer*> waiters_;
+  std::map<std::string, PodFiles> pod_files_;  // by pod name
   std::ofstream record_;
 };
 

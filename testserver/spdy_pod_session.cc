@@ -4,7 +4,8 @@
 
 namespace kubegate::testserver {
 
-SpdyPodSession::SpdyPodSession(std::string pod, ExecParams exec) : pod_(std::move(pod)), exec_(std::move(exec)) {}
+SpdyPodSession::SpdyPodSession(std::string pod, ExecParams exec, PodFiles* files)
+    : pod_(std::move(pod)), files_(files), exec_(std::move(exec)) {}
 
 SpdyPodSession::SpdyPodSession(std::string pod) : pod_(std::move(pod)), port_forward_(true) {}
 
@@ -90,7 +91,7 @@ std::string SpdyPodSession::MaybeStartShell() {
                (!exec_.stderr_ || exec_.tty || exec_streams_.count("stderr")) &&
                (!exec_.tty || exec_streams_.count("resize"));
   if (!ready) return "";
-  shell_ = std::make_unique<TinyShell>(exec_.command, exec_.tty);
+  shell_ = std::make_unique<TinyShell>(exec_.command, exec_.tty, files_);
   return AfterShellOutput(shell_->Start());
 }
 

@@ -27,7 +27,8 @@ struct ExecParams {
 class SpdyPodSession {
  public:
   // Exec/attach: the shell runs once the expected streams exist.
-  SpdyPodSession(std::string pod, ExecParams exec);
+  // `files` (the pod's) must outlive the session.
+  SpdyPodSession(std::string pod, ExecParams exec, PodFiles* files);
   // Port-forward: each data stream is answered as an HTTP server on the
   // requested port would.
   explicit SpdyPodSession(std::string pod);
@@ -48,6 +49,7 @@ class SpdyPodSession {
   std::string FinishExec();
 
   std::string pod_;
+  PodFiles* files_ = nullptr;
   bool port_forward_ = false;
   ExecParams exec_;
   spdy::FrameReader reader_;

@@ -1,17 +1,24 @@
 // TinyShell: what a test pod runs for exec and attach. Commands: echo,
-// cat, ls, env, exit N, sleep N, and `sh` (read commands from stdin) or
-// `sh -c LINE`. Plain C++ so it is unit-testable without sockets.
+// cat [FILE], ls, env, exit N, sleep N, test -d|-f PATH, tar (x from
+// stdin into -C DIR, c of files to stdout: what kubectl cp runs), and `sh`
+// (read commands from stdin) or `sh -c LINE`. Files live in a PodFiles map
+// the caller owns. Plain C++ so it is unit-testable without sockets.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace kubegate::testserver {
 
+// A pod's files: absolute path -> contents.
+using PodFiles = std::map<std::string, std::string>;
+
 class TinyShell {
  public:
-  TinyShell(std::vector<std::string> argv, bool tty);
+  // `files` must outlive the shell; nullptr gives an empty, private one.
+  TinyShell(std::vector<std::string> argv, bool tty, PodFiles* files = nullptr);
 
   // Output produced at start (stdout).
   std::string Start();
@@ -30,6 +37,9 @@ class TinyShell {
   std::string RunLine(const std::string& line);
   std::string Run(const std::vector<std::string>& words);
   std::string Out(const std::string& s) const;
+  bool IsDir(const std::string& path) const;
+  std::string TarCreate(const std::vector<std::string>& paths);
+  void TarExtract();
 
   std::vector<std::string> argv_;
   bool tty_;
@@ -39,6 +49,11 @@ class TinyShell {
   int exit_code_ = 0;
   std::optional<int> sleep_ms_;
   std::string pending_;
+  PodFiles own_files_;
+  PodFiles* files_;
+  bool tar_extract_ = false;   // reading a tar stream from stdin
+  std::string tar_dir_;
+  std::string tar_in_;
 };
 
 }  // namespace kubegate::testserver

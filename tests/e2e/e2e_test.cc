@@ -162,7 +162,8 @@ class Env : public ::testing::Environment {
   void TearDown() override {
     gateway.reset();
     testserver.reset();
-    fs::remove_all(dir);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
   }
 
   RunResult Run(const std::string& version, std::vector<std::string> args, const std::string& user = "alice") {
@@ -408,6 +409,89 @@ TEST_P(KubectlVersions, AuthCanIIsAskedAsTheCaller) {
   auto reqs = E().Received("/selfsubjectaccessreviews");
   ASSERT_FALSE(reqs.empty());
   EXPECT_EQ(reqs.back()["headers"]["Impersonate-User"], json::array({"deploy-bot"}));
+}
+
+// kubectl cp is exec of tar with the tar stream on stdin (upload) or
+// stdout (download).
+TEST_P(KubectlVersions, CopyBothWays) {
+  std::string v = GetParam();
+  std::string pod = "files-" + v.substr(2);
+  ASSERT_EQ(E().Run(v, {"run", pod, "--image=busybox", "--restart=Never"}).code, 0);
+  std::string content = "copied through kubegate " + v + "\n";
+  for (int i = 0; i < 200; ++i) content += "line " + std::to_string(i) + " of a file bigger than one frame\n";
+  std::string local = WriteFile("upload-" + v + ".txt", content);
+  auto up = E().Run(v, {"cp", local, pod + ":/tmp/uploaded.txt"});
+  EXPECT_EQ(up.code, 0) << up.out;
+  auto cat = E().Run(v, {"exec", pod, "--", "cat", "/tmp/uploaded.txt"});
+  EXPECT_EQ(cat.code, 0) << cat.out;
+  EXPECT_EQ(cat.out, content);
+  fs::path back = E().dir / ("download-" + v + ".txt");
+  auto down = E().Run(v, {"cp", pod + ":/tmp/uploaded.txt", back.string()});
+  EXPECT_EQ(down.code, 0) << down.out;
+  EXPECT_EQ(ReadAll(back), content);
+}
+
+TEST_P(KubectlVersions, AttachRelaysStdinAndOutput) {
+  std::string v = GetParam();
+  std::string pod = "attached-" + v.substr(2);
+  ASSERT_EQ(E().Run(v, {"run", pod, "--image=busybox", "--restart=Never"}).code, 0);
+  fs::path input = E().dir / ("attach-" + v + ".txt");
+  std::ofstream(input) << "echo attached-ok\nexit 0\n";
+  Process p({"/bin/sh", "-c", Kubectl(v) + " --kubeconfig " + (E().dir / "alice.kubeconfig").string() + " attach -i " +
+                                  pod + " < " + input.string()});
+  EXPECT_EQ(p.Finish(), 0) << p.output();
+  EXPECT_NE(p.output().find("attached-ok"), std::string::npos) << p.output();
+  EXPECT_FALSE(E().Received("/pods/" + pod + "/attach").empty());
+}
+
+// exec -it under a real terminal (tmux): typed input, a resize, exit code.
+TEST_P(KubectlVersions, ExecInteractiveTerminalWithResize) {
+  std::string v = GetParam();
+  std::string pod = "tty-" + v.substr(2);
+  std::string session = "kg" + std::to_string(getpid()) + v.substr(2);
+  ASSERT_EQ(E().Run(v, {"run", pod, "--image=busybox", "--restart=Never"}).code, 0);
+  fs::path rc = E().dir / ("tty-rc-" + v);
+  std::string cmd = Kubectl(v) + " --kubeconfig " + (E().dir / "alice.kubeconfig").string() + " exec -it " + pod +
+                    " -- sh; echo $? > " + rc.string();
+  auto tmux = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "/usr/bin/tmux");
+    Process p(args);
+    p.Finish();
+    return p.output();
+  };
+  tmux({"new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd});
+  auto screen_has = [&](const std::string& text) {
+    for (int i = 0; i < 300; ++i) {  // polls the screen; bounded at ~30 s
+      if (tmux({"capture-pane", "-p", "-t", session}).find(text) != std::string::npos) return true;
+      usleep(100 * 1000);
+    }
+    return false;
+  };
+  ASSERT_TRUE(screen_has("$")) << tmux({"capture-pane", "-p", "-t", session});  // the prompt
+  tmux({"resize-window", "-t", session, "-x", "100", "-y", "30"});
+  tmux({"send-keys", "-t", session, "echo typed through kubegate", "Enter"});
+  // The echoed command line starts with "$ echo"; the output line is bare.
+  EXPECT_TRUE(screen_has("\ntyped through kubegate\n")) << tmux({"capture-pane", "-p", "-t", session});
+  tmux({"send-keys", "-t", session, "exit 4", "Enter"});
+  bool exited = false;
+  for (int i = 0; i < 300 && !exited; ++i) {
+    exited = fs::exists(rc) && !ReadAll(rc).empty();
+    if (!exited) usleep(100 * 1000);
+  }
+  tmux({"kill-session", "-t", session});
+  ASSERT_TRUE(exited);
+  EXPECT_EQ(ReadAll(rc), "4\n");
+  bool saw_resize = false;
+  std::ifstream in(E().dir / "record.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("event", "") == "resize" && j["pod"] == pod &&
+        j["data"].get<std::string>().find(R"("Width":100,"Height":30)") != std::string::npos) {
+      saw_resize = true;
+    }
+  }
+  EXPECT_TRUE(saw_resize) << "the resize did not reach the pod";
 }
 
 INSTANTIATE_TEST_SUITE_P(Kubectl, KubectlVersions, ::testing::Values("1.29", "1.32"),
