@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -28,7 +31,9 @@ const char* kBuildDir = KUBEGATE_BUILD_DIR;
 
 std::string Kubectl(const std::string& version) { return "/usr/lib/google-cloud-sdk/bin/kubectl." + version; }
 
-// A child process whose stdout+stderr we read line by line.
+// A child process whose stdout+stderr a thread drains continuously (a
+// child that logs must never block on a full pipe); WaitFor blocks on a
+// condition variable until the output holds what it waits for.
 class Process {
  public:
   explicit Process(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
@@ -48,51 +53,58 @@ class Process {
       _exit(127);
     }
     close(fds[1]);
-    fd_ = fds[0];
+    reader_ = std::thread([this, fd = fds[0]] {
+      char buf[4096];
+      ssize_t n;
+      while ((n = read(fd, buf, sizeof buf)) > 0) {
+        std::lock_guard<std::mutex> lock(mu_);
+        output_.append(buf, static_cast<std::size_t>(n));
+        cv_.notify_all();
+      }
+      close(fd);
+      std::lock_guard<std::mutex> lock(mu_);
+      eof_ = true;
+      cv_.notify_all();
+    });
   }
   ~Process() {
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
-    if (fd_ >= 0) close(fd_);
+    if (reader_.joinable()) reader_.join();
   }
 
-  // Reads until `needle` appears in the output (true) or the process ends
+  // Waits until `needle` appears in the output (true), or the output ends
   // or `limit` passes (false). The limit only guards against a hang.
   bool WaitFor(const std::string& needle, std::chrono::seconds limit = std::chrono::seconds(30)) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (output_.find(needle) == std::string::npos) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-      char buf[4096];
-      ssize_t n = read(fd_, buf, sizeof buf);
-      if (n <= 0) return output_.find(needle) != std::string::npos;
-      output_.append(buf, static_cast<std::size_t>(n));
-    }
-    return true;
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, limit, [&] { return output_.find(needle) != std::string::npos || eof_; }) &&
+           output_.find(needle) != std::string::npos;
   }
 
-  // Reads to EOF and returns the exit code.
+  // Waits for the process to exit and its output to end; returns the exit code.
   int Finish() {
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(fd_, buf, sizeof buf)) > 0) output_.append(buf, static_cast<std::size_t>(n));
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;
+    reader_.join();
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 
   void Signal(int sig) { kill(pid_, sig); }
-  const std::string& output() const { return output_; }
+  std::string output() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return output_;
+  }
 
  private:
   pid_t pid_ = -1;
-  int fd_ = -1;
+  std::thread reader_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
   std::string output_;
+  bool eof_ = false;
 };
 
 struct RunResult {
