@@ -72,6 +72,9 @@ Result<Identity> Authenticator::Authenticate(const Credentials& creds) const {
     id.may_impersonate = contains(certs_.may_impersonate);
     return id;
   }
+  if (creds.untrusted_peer) {
+    return Error::Unauthorized("client certificate is not signed by kubegate's client CA");
+  }
   return Error::Unauthorized("no credentials: present a kubegate bearer token or client certificate");
 }
 

@@ -29,6 +29,7 @@ struct PeerCertificate {
 struct Credentials {
   std::optional<std::string_view> authorization;  // the Authorization header
   std::optional<PeerCertificate> peer;             // only when verified
+  bool untrusted_peer = false;  // a certificate was presented and did not verify
 };
 
 class Authenticator {

@@ -60,6 +60,9 @@ TEST(Authenticator, ClientCertificates) {
   ASSERT_TRUE(h);
   EXPECT_EQ(h->kind, IdentityKind::kHuman);
   EXPECT_FALSE(a.Authenticate({.peer = PeerCertificate{"", {"x"}}}));
+  auto untrusted = a.Authenticate({.untrusted_peer = true});
+  ASSERT_FALSE(untrusted);
+  EXPECT_EQ(untrusted.error().message, "client certificate is not signed by kubegate's client CA");
 }
 
 }  // namespace

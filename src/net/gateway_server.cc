@@ -133,9 +133,13 @@ struct Worker {
   std::thread thread;
 };
 
-std::optional<PeerCertificate> VerifiedPeer(SSL* ssl) {
+// The subject of the client certificate if one was presented and verified
+// against the client CA; `untrusted` is set when one was presented and did
+// not verify.
+std::optional<PeerCertificate> VerifiedPeer(SSL* ssl, bool& untrusted) {
   X509* cert = SSL_get1_peer_certificate(ssl);
   if (!cert) return std::nullopt;
+  untrusted = SSL_get_verify_result(ssl) != X509_V_OK;
   std::optional<PeerCertificate> out;
   if (SSL_get_verify_result(ssl) == X509_V_OK) {
     PeerCertificate p;
@@ -193,6 +197,7 @@ class Session {
   std::string peer_;
   beast::flat_buffer buffer_;
   std::optional<PeerCertificate> peer_cert_;
+  bool untrusted_peer_ = false;
   // Body relay buffer, allocated once per connection (not zero-filled).
   std::unique_ptr<char[]> relay_buf_{new char[limits::kRelayBufferBytes]};
 };
@@ -393,17 +398,17 @@ class ServerImpl final : public GatewayServer {
 
 // Every TLS client stream gets the handshake; plain streams skip it.
 template <typename Stream>
-awaitable<bool> Handshake(Stream&, std::optional<PeerCertificate>&) {
+awaitable<bool> Handshake(Stream&, std::optional<PeerCertificate>&, bool&) {
   co_return true;
 }
 
 template <>
-awaitable<bool> Handshake<TlsStream>(TlsStream& s, std::optional<PeerCertificate>& peer) {
+awaitable<bool> Handshake<TlsStream>(TlsStream& s, std::optional<PeerCertificate>& peer, bool& untrusted) {
   beast::error_code ec;
   beast::get_lowest_layer(s).expires_after(limits::kRequestHeadTimeout);
   co_await s.async_handshake(ssl::stream_base::server, Redirect(ec));
   if (ec) co_return false;
-  peer = VerifiedPeer(s.native_handle());
+  peer = VerifiedPeer(s.native_handle(), untrusted);
   co_return true;
 }
 
@@ -421,7 +426,7 @@ bool IsUpgradeRequest(const http::request<http::empty_body>& req) {
 
 template <typename Stream>
 awaitable<void> Session<Stream>::Run() {
-  if (!co_await Handshake(stream_, peer_cert_)) co_return;
+  if (!co_await Handshake(stream_, peer_cert_, untrusted_peer_)) co_return;
   while (true) {
     http::request_parser<http::empty_body> head;
     head.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(server_.max_head(), UINT32_MAX)));
@@ -461,9 +466,18 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
   std::string target(req.target());
   bool keep_alive = req.keep_alive();
 
-  // Gateway endpoints: health, readiness and metrics, unauthenticated.
+  // Gateway probes, unauthenticated: liveness, and readiness (an upstream
+  // connection with a verified TLS handshake can be had).
   if (req.method() == http::verb::get && (target == "/healthz" || target == "/livez")) {
     Outcome o = co_await ReplyText(http::status::ok, "ok", keep_alive && head.is_done());
+    co_return o.keep_alive;
+  }
+  if (req.method() == http::verb::get && target == "/readyz") {
+    bool reused = false;
+    auto conn = co_await worker_.pool.Acquire(reused);
+    Outcome o = conn ? co_await ReplyText(http::status::ok, "ok", keep_alive && head.is_done())
+                     : co_await ReplyText(http::status::service_unavailable, conn.error().message, false);
+    if (conn) worker_.pool.Release(std::move(*conn));
     co_return o.keep_alive;
   }
 
@@ -491,6 +505,7 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
     creds.authorization = authz;
   }
   creds.peer = peer_cert_;
+  creds.untrusted_peer = untrusted_peer_;
   auto who = server_.admission().Authenticate(creds);
   if (!who) {
     server_.mutable_counters().rejected_unauthenticated++;
@@ -507,14 +522,7 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
     Log(request_id, method, target, &*who, nullptr, nullptr, o, start);
     co_return false;
   }
-  if (req.method() == http::verb::get && !info->is_resource_request && info->path == "/readyz") {
-    bool reused = false;
-    auto conn = co_await worker_.pool.Acquire(reused);
-    Outcome o = conn ? co_await ReplyText(http::status::ok, "ok", keep_alive)
-                     : co_await ReplyText(http::status::service_unavailable, conn.error().message, keep_alive);
-    if (conn) worker_.pool.Release(std::move(*conn));
-    co_return o.keep_alive;
-  }
+  // Metrics: for any authenticated caller.
   if (req.method() == http::verb::get && !info->is_resource_request && info->path == "/metrics") {
     Outcome o = co_await ReplyText(http::status::ok, server_.MetricsText(), keep_alive);
     co_return o.keep_alive;

@@ -41,6 +41,7 @@ class Process {
     if (pipe(fds) != 0) abort();
     pid_ = fork();
     if (pid_ == 0) {
+      setpgid(0, 0);  // its own process group, so the destructor ends pipelines too
       dup2(fds[1], 1);
       dup2(fds[1], 2);
       close(fds[0]);
@@ -69,7 +70,7 @@ class Process {
   }
   ~Process() {
     if (pid_ > 0) {
-      kill(pid_, SIGKILL);
+      kill(-pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
     if (reader_.joinable()) reader_.join();
@@ -93,6 +94,7 @@ class Process {
   }
 
   void Signal(int sig) { kill(pid_, sig); }
+
   std::string output() const {
     std::lock_guard<std::mutex> lock(mu_);
     return output_;
@@ -176,6 +178,28 @@ class Env : public ::testing::Environment {
     testserver.reset();
     std::error_code ec;
     fs::remove_all(dir, ec);
+  }
+
+  // Starts another gateway with the suite's tokens plus `extra` YAML and
+  // `upstream_kubeconfig` (default: the test server); returns it and its URL.
+  std::pair<std::unique_ptr<Process>, std::string> StartGateway(const std::string& name, const std::string& extra,
+                                                                 const std::string& upstream_kubeconfig = "") {
+    std::string b = kBuildDir;
+    std::string cfg = ReadAll(dir / "gateway.yaml");
+    std::size_t at = cfg.find("data_dir: ");
+    cfg.replace(at, cfg.find('\n', at) - at, "data_dir: " + (dir / (name + "-")).string());
+    if (!upstream_kubeconfig.empty()) {
+      auto at = cfg.find("upstream: {kubeconfig: ");
+      auto end = cfg.find("}", at);
+      cfg.replace(at, end - at + 1, "upstream: {kubeconfig: " + upstream_kubeconfig + "}");
+    }
+    std::ofstream(dir / (name + ".yaml")) << cfg << extra;
+    auto p = std::make_unique<Process>(
+        std::vector<std::string>{b + "/src/kubegate", "serve", "--config", (dir / (name + ".yaml")).string()});
+    if (!p->WaitFor("kubegate listening on")) return {std::move(p), ""};
+    std::string out = p->output();
+    std::string scheme = out.find("listening on http://") != std::string::npos ? "http" : "https";
+    return {std::move(p), scheme + "://127.0.0.1:" + PortFrom(out.substr(out.find("listening on")))};
   }
 
   RunResult Run(const std::string& version, std::vector<std::string> args, const std::string& user = "alice") {
@@ -585,6 +609,128 @@ TEST(BadInput, SmugglingAndLimitsGetStatusErrors) {
   EXPECT_NE(odd.find("HTTP/1.1 400"), std::string::npos) << odd;
   EXPECT_TRUE(E().Received("configmaps HTTP").empty());
   EXPECT_TRUE(E().Received("%zz").empty()) << "a request kubegate refused reached the upstream";
+}
+
+TEST(Gateway, ClientCertificatesIdentifyCallers) {
+  // The test server's CA doubles as the callers' client CA here.
+  auto [gw, url] = E().StartGateway("certgw", "client_certs:\n  ca_file: " + (E().dir / "ts" / "pki" / "ca.crt").string() +
+                                                  "\n  agent_users: [robot]\n");
+  ASSERT_FALSE(url.empty()) << gw->output();
+  std::string b = kBuildDir;
+  std::string ca = (E().dir / "certgw-" / "pki" / "ca.crt").string();
+  Process issue({b + "/src/kubegate", "cert", "issue", "--ca-dir", (E().dir / "ts" / "pki").string(), "--user", "robot",
+                 "--group", "ops", "--group", "bots", "--out", (E().dir / "robot").string()});
+  ASSERT_EQ(issue.Finish(), 0) << issue.output();
+  Process ok({Kubectl("1.32"), "--kubeconfig", "/dev/null", "--server", url, "--certificate-authority", ca,
+              "--client-certificate", (E().dir / "robot.crt").string(), "--client-key", (E().dir / "robot.key").string(),
+              "get", "configmaps", "-n", "kube-system"});
+  EXPECT_EQ(ok.Finish(), 0) << ok.output();
+  auto reqs = E().Received("/api/v1/namespaces/kube-system/configmaps");
+  ASSERT_FALSE(reqs.empty());
+  EXPECT_EQ(reqs.back()["headers"]["Impersonate-User"], json::array({"robot"}));
+  EXPECT_EQ(reqs.back()["headers"]["Impersonate-Group"], json::array({"ops", "bots"}));
+  EXPECT_NE(gw->output().find(R"("user":"robot","groups":["ops","bots"],"kind":"agent","auth":"client-certificate")"),
+            std::string::npos);
+  // A certificate from a CA the gateway does not trust: 401, not a TLS failure.
+  Process strange({b + "/src/kubegate", "cert", "issue", "--ca-dir", (E().dir / "gw" / "pki").string(), "--user",
+                   "mallory", "--out", (E().dir / "mallory").string()});
+  ASSERT_EQ(strange.Finish(), 0);
+  Process bad({Kubectl("1.32"), "--kubeconfig", "/dev/null", "--server", url, "--certificate-authority", ca,
+               "--client-certificate", (E().dir / "mallory.crt").string(), "--client-key",
+               (E().dir / "mallory.key").string(), "get", "pods"});
+  EXPECT_EQ(bad.Finish(), 1);
+  EXPECT_NE(bad.output().find("error: You must be logged in to the server (client certificate is not signed by"),
+            std::string::npos)
+      << bad.output();
+}
+
+TEST(Gateway, UnreachableUpstreamIs503AndNotReady) {
+  // A port that was free a moment ago and has no listener now.
+  std::string kc = WriteFile("dead.kubeconfig",
+                             "apiVersion: v1\nkind: Config\nclusters: [{name: d, cluster: {server: \"https://127.0.0.1:1\", "
+                             "insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\n"
+                             "contexts: [{name: c, context: {cluster: d, user: u}}]\ncurrent-context: c\n");
+  auto [gw, url] = E().StartGateway("deadgw", "", kc);
+  ASSERT_FALSE(url.empty()) << gw->output();
+  std::string ca = (E().dir / "deadgw-" / "pki" / "ca.crt").string();
+  Process get({"/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--cacert", ca, "-H", "Authorization: Bearer alice-secret-token",
+               url + "/api/v1/namespaces/default/pods"});
+  EXPECT_EQ(get.Finish(), 0);
+  EXPECT_NE(get.output().find(R"("reason":"ServiceUnavailable")"), std::string::npos) << get.output();
+  EXPECT_NE(get.output().find("\n503"), std::string::npos) << get.output();
+  Process ready({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca, url + "/readyz"});
+  EXPECT_EQ(ready.Finish(), 0);
+  EXPECT_EQ(ready.output(), "503");
+  Process health({"/usr/bin/curl", "-s", "--cacert", ca, url + "/healthz"});
+  EXPECT_EQ(health.Finish(), 0);
+  EXPECT_EQ(health.output(), "ok");
+}
+
+TEST(Gateway, PlainHttpOnLoopbackWhenEnabled) {
+  auto [gw, url] = E().StartGateway("plaingw", "");
+  ASSERT_FALSE(url.empty());
+  gw.reset();
+  std::string cfg = ReadAll(E().dir / "plaingw.yaml");
+  const std::string listen = "listen: {address: 127.0.0.1, port: 0}";
+  cfg.replace(cfg.find(listen), listen.size(), "listen: {address: 127.0.0.1, port: 0, plain_http: true}");
+  std::ofstream(E().dir / "plaingw.yaml") << cfg;
+  Process plain({std::string(kBuildDir) + "/src/kubegate", "serve", "--config", (E().dir / "plaingw.yaml").string()});
+  ASSERT_TRUE(plain.WaitFor("listening on http://")) << plain.output();
+  std::string out = plain.output();
+  std::string http_url = "http://127.0.0.1:" + PortFrom(out.substr(out.find("listening on")));
+  // kubectl withholds bearer tokens from http:// servers, so this mode is
+  // for local tools; curl stands in for them.
+  Process get({"/usr/bin/curl", "-s", "-H", "Authorization: Bearer alice-secret-token", http_url + "/api/v1/namespaces"});
+  EXPECT_EQ(get.Finish(), 0) << get.output();
+  EXPECT_NE(get.output().find("kube-system"), std::string::npos) << get.output();
+  Process anon({"/usr/bin/curl", "-s", http_url + "/api/v1/namespaces"});
+  EXPECT_EQ(anon.Finish(), 0);
+  EXPECT_NE(anon.output().find(R"("reason":"Unauthorized")"), std::string::npos) << anon.output();
+}
+
+TEST(Gateway, SlowClientsDoNotHoldWorkers) {
+  std::string port = E().gateway_url.substr(E().gateway_url.rfind(':') + 1);
+  std::vector<std::unique_ptr<Process>> slow;
+  for (int i = 0; i < 8; ++i) {
+    // Half a request head, then silence for 20 s.
+    slow.push_back(std::make_unique<Process>(std::vector<std::string>{
+        "/bin/sh", "-c",
+        "(printf 'GET /api/v1/pods HTTP/1.1\\r\\nHost: x\\r\\n'; sleep 20) | openssl s_client -quiet -connect 127.0.0.1:" +
+            port + " 2>&1; echo closed"}));
+  }
+  auto r = E().Run("1.32", {"get", "ns"});
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("kube-system"), std::string::npos);
+}
+
+TEST(Gateway, GracefulShutdownFinishesInFlightRequests) {
+  auto [gw, url] = E().StartGateway("drain", "shutdown_grace_seconds: 30\n");
+  ASSERT_FALSE(url.empty()) << gw->output();
+  std::string ca = (E().dir / "drain-" / "pki" / "ca.crt").string();
+  ASSERT_EQ(E().Run("1.32", {"run", "drained", "--image=x", "--restart=Never"}).code, 0);
+  const std::string watch_target = "/api/v1/namespaces/default/pods?resourceVersion=";
+  const std::size_t watches_before = E().Received(watch_target).size();
+  // A watch in flight (the test server ends it after 4 s).
+  Process watch({Kubectl("1.32"), "--kubeconfig", "/dev/null", "--server", url, "--certificate-authority", ca, "--token",
+                 "alice-secret-token", "get", "pods", "-w"});
+  ASSERT_TRUE(watch.WaitFor("drained")) << watch.output();
+  // The watch is in flight once the upstream has it (polled, bounded).
+  bool upstream_has_watch = false;
+  for (int i = 0; i < 100 && !upstream_has_watch; ++i) {
+    upstream_has_watch = E().Received(watch_target).size() > watches_before;
+    if (!upstream_has_watch) usleep(50 * 1000);
+  }
+  ASSERT_TRUE(upstream_has_watch);
+  gw->Signal(SIGTERM);
+  ASSERT_TRUE(gw->WaitFor("shutting down")) << gw->output();
+  // The listener is closed at once: new connections are refused.
+  Process late({"/usr/bin/curl", "-s", "--cacert", ca, url + "/healthz"});
+  EXPECT_NE(late.Finish(), 0) << late.output();
+  // The in-flight watch runs to its normal end, then the gateway exits 0.
+  EXPECT_EQ(watch.Finish(), 0) << watch.output();
+  EXPECT_EQ(gw->Finish(), 0) << gw->output();
+  EXPECT_NE(gw->output().find("shutdown complete (0 requests still in flight were cut)"), std::string::npos)
+      << gw->output();
 }
 
 }  // namespace
