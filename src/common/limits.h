@@ -28,6 +28,11 @@ inline constexpr std::chrono::seconds kClientIdleTimeout{120};
 // Upgraded streams (exec, attach, port-forward) idle this long are closed;
 // kubelet's streaming-connection-idle-timeout default is 4 h.
 inline constexpr std::chrono::hours kUpgradedIdleTimeout{4};
+// After answering an error before a request body was read, kubegate stops
+// sending and keeps reading (and discarding) this long / this much, so the
+// client finishes its write and reads the answer instead of a reset.
+inline constexpr std::chrono::seconds kLingerTime{2};
+inline constexpr std::size_t kLingerMaxBytes = 16 << 20;
 // Connecting and TLS handshake to the upstream.
 inline constexpr std::chrono::seconds kUpstreamConnectTimeout{10};
 // Idle upstream connections kept per worker thread.

@@ -412,12 +412,32 @@ awaitable<bool> Handshake<TlsStream>(TlsStream& s, std::optional<PeerCertificate
   co_return true;
 }
 
+// Closes a client connection without losing the last answer: half-close,
+// then discard what the client still sends (bounded in time and bytes).
+// Closing with unread bytes would make the kernel send a reset, and a
+// client still writing a body would never read a 413 or 401.
+template <typename Stream>
+awaitable<void> LingeringClose(Stream& s) {
+  auto& layer = beast::get_lowest_layer(s);
+  beast::error_code ec;
+  layer.socket().shutdown(tcp::socket::shutdown_send, ec);
+  layer.expires_after(limits::kLingerTime);
+  char sink[16384];
+  std::size_t total = 0;
+  while (!ec && total < limits::kLingerMaxBytes) {
+    total += co_await layer.async_read_some(asio::buffer(sink), Redirect(ec));
+  }
+  layer.close();
+}
+
 template <typename Stream>
 void CloseStream(Stream& s) {
   beast::error_code ec;
   beast::get_lowest_layer(s).socket().shutdown(tcp::socket::shutdown_both, ec);
   beast::get_lowest_layer(s).close();
 }
+
+bool IEqualsAscii(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
 
 bool IsUpgradeRequest(const http::request<http::empty_body>& req) {
   return req.find(http::field::upgrade) != req.end() &&
@@ -451,7 +471,7 @@ awaitable<void> Session<Stream>::Run() {
     server_.inflight()--;
     if (!keep || server_.stopping()) break;
   }
-  CloseStream(stream_);
+  co_await LingeringClose(stream_);
 }
 
 // The pipeline for one request: authenticate -> classify -> decide ->
@@ -597,7 +617,12 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
   req.set(http::field::host, up.HostHeader());
   if (!up.bearer_token.empty()) req.set(http::field::authorization, "Bearer " + up.bearer_token);
   if (decision.pass_caller_impersonation) {
-    for (auto& [n, v] : caller_impersonation) req.insert(n, v);
+    // The caller's own --as stands (the config allows it); kubegate's
+    // request id still travels as an extra, so the cluster's audit links back.
+    for (auto& [n, v] : caller_impersonation) {
+      if (!IEqualsAscii(n, kRequestIdExtraHeader)) req.insert(n, v);
+    }
+    req.insert(kRequestIdExtraHeader, request_id);
   } else {
     for (auto& [n, v] : ImpersonationHeaders(who, request_id, server_.config().upstream.impersonate)) req.insert(n, v);
   }

@@ -146,6 +146,7 @@ class Env : public ::testing::Environment {
     ASSERT_TRUE(testserver->WaitFor("listening on")) << testserver->output();
     std::ofstream(dir / "alice.token") << "alice-secret-token";
     std::ofstream(dir / "bot.token") << "bot-secret-token";
+    std::ofstream(dir / "admin.token") << "admin-secret-token";
     auto hash = [&](const std::string& f) {
       Process p({b + "/src/kubegate", "token", "hash", "--token-file", (dir / f).string()});
       p.Finish();
@@ -158,12 +159,14 @@ class Env : public ::testing::Environment {
                                         << "  - {user: alice, groups: [dev, ops], kind: human, token_sha256: "
                                         << hash("alice.token") << "}\n"
                                         << "  - {user: deploy-bot, kind: agent, token_sha256: " << hash("bot.token")
-                                        << "}\n";
+                                        << "}\n"
+                                        << "  - {user: admin, kind: human, may_impersonate: true, token_sha256: "
+                                        << hash("admin.token") << "}\n";
     gateway = std::make_unique<Process>(
         std::vector<std::string>{b + "/src/kubegate", "serve", "--config", (dir / "gateway.yaml").string()});
     ASSERT_TRUE(gateway->WaitFor("kubegate listening on")) << gateway->output();
     gateway_url = "https://127.0.0.1:" + PortFrom(gateway->output().substr(gateway->output().find("listening on")));
-    for (const char* user : {"alice", "bot"}) {
+    for (const char* user : {"alice", "bot", "admin"}) {
       Process p({b + "/src/kubegate", "kubeconfig", "--user", user, "--server", gateway_url, "--ca-file",
                  (dir / "gw" / "pki" / "ca.crt").string(), "--token-file",
                  (dir / (std::string(user) + ".token")).string(), "-o",
@@ -302,14 +305,15 @@ TEST_P(KubectlVersions, ScaleDeployment) {
 }
 
 TEST_P(KubectlVersions, ImpersonationIsRefused) {
-  auto r = E().Run(GetParam(), {"--as=bob", "get", "pods"});
+  std::string as = "refused-" + GetParam();
+  auto r = E().Run(GetParam(), {"--as=" + as, "get", "pods"});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("Error from server (Forbidden): kubegate: user \"alice\" may not impersonate"), std::string::npos)
       << r.out;
   // Discovery passed (answered as alice), the pods request never reached the upstream as bob.
   for (const auto& req : E().Received("")) {
     auto h = req["headers"];
-    if (h.contains("Impersonate-User")) EXPECT_NE(h["Impersonate-User"][0], "bob");
+    if (h.contains("Impersonate-User")) EXPECT_NE(h["Impersonate-User"][0], as);
   }
 }
 
@@ -600,6 +604,14 @@ TEST(BadInput, SmugglingAndLimitsGetStatusErrors) {
   std::string two_cl = send("POST /api/v1/namespaces/default/configmaps HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 1\\r\\n"
                             "Content-Length: 2\\r\\n\\r\\nab");
   EXPECT_NE(two_cl.find("HTTP/1.1 400"), std::string::npos) << two_cl;
+  // A head past the 1 MiB limit (sent from a file: too long for argv).
+  std::string raw_file = WriteFile("huge-head.txt", "GET /api/v1/pods HTTP/1.1\r\nHost: x\r\nX-Pad: " +
+                                                        std::string(1100 * 1024, 'a') + "\r\n\r\n");
+  Process huge({"/bin/sh", "-c", "openssl s_client -quiet -connect 127.0.0.1:" + port + " < " + raw_file +
+                                     " 2>/dev/null | head -c 4000"});
+  huge.Finish();
+  std::string huge_head = huge.output();
+  EXPECT_NE(huge_head.find("HTTP/1.1 431"), std::string::npos) << huge_head.substr(0, 300);
   std::string junk = send("GARBAGE\\r\\n\\r\\n");
   EXPECT_NE(junk.find("HTTP/1.1 400"), std::string::npos) << junk;
   std::string big = send("POST /api/v1/namespaces/default/configmaps HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer alice-secret-token\\r\\n"
@@ -609,6 +621,61 @@ TEST(BadInput, SmugglingAndLimitsGetStatusErrors) {
   EXPECT_NE(odd.find("HTTP/1.1 400"), std::string::npos) << odd;
   EXPECT_TRUE(E().Received("configmaps HTTP").empty());
   EXPECT_TRUE(E().Received("%zz").empty()) << "a request kubegate refused reached the upstream";
+}
+
+TEST(Forwarding, ImpersonationAllowedByConfigPassesThrough) {
+  auto r = E().Run("1.32", {"--as=bob", "--as-group=auditors", "get", "secrets", "-n", "kube-system"}, "admin");
+  EXPECT_EQ(r.code, 0) << r.out;
+  auto reqs = E().Received("/api/v1/namespaces/kube-system/secrets");
+  ASSERT_FALSE(reqs.empty());
+  auto h = reqs.back()["headers"];
+  EXPECT_EQ(h["Impersonate-User"], json::array({"bob"}));
+  EXPECT_EQ(h["Impersonate-Group"], json::array({"auditors"}));
+  ASSERT_TRUE(h.contains("Impersonate-Extra-Kubegate-Request-Id"));
+  EXPECT_EQ(h["Authorization"], json::array({"Bearer testserver-admin-token"}));
+}
+
+TEST(Forwarding, DescribeWorks) {
+  ASSERT_EQ(E().Run("1.32", {"run", "described", "--image=busybox", "--restart=Never"}).code, 0);
+  auto r = E().Run("1.32", {"describe", "pod", "described"});
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Name:         described"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Status:       Running"), std::string::npos) << r.out;
+}
+
+// Bodies stream through (no size limit but the configured one); past the
+// limit kubegate answers 413 before anything reaches the upstream.
+TEST(Forwarding, LargeBodiesStreamAndOversizedOnesAre413) {
+  auto manifest = [](const std::string& name, std::size_t bytes) {
+    return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name + R"("},"data":{"blob":")" +
+           std::string(bytes, 'x') + R"("}})";
+  };
+  auto big = E().Run("1.32", {"create", "-f", WriteFile("big.json", manifest("big", 2 << 20))});
+  EXPECT_EQ(big.code, 0) << big.out.substr(0, 500);
+  auto size = E().Run("1.32", {"get", "configmap", "big", "-o", "jsonpath={.data.blob}"});
+  EXPECT_EQ(size.out.size(), std::size_t{2 << 20});
+  auto huge = E().Run("1.32", {"create", "-f", WriteFile("huge.json", manifest("huge", 4 << 20))});
+  EXPECT_EQ(huge.code, 1);
+  EXPECT_NE(huge.out.find("Error from server (RequestEntityTooLarge)"), std::string::npos) << huge.out.substr(0, 500);
+  EXPECT_TRUE(E().Received("/configmaps/huge").empty());
+}
+
+TEST(Cli, ClassifyPrintsRequestInfo) {
+  std::string b = kBuildDir;
+  Process p({b + "/src/kubegate", "classify", "GET", "/api/v1/namespaces/prod/pods/web/exec?command=sh&tty=1"});
+  EXPECT_EQ(p.Finish(), 0);
+  auto j = json::parse(p.output());
+  EXPECT_EQ(j["verb"], "get");
+  EXPECT_EQ(j["subresource"], "exec");
+  EXPECT_EQ(j["namespace"], "prod");
+  EXPECT_EQ(j["exec"]["command"], json::array({"sh"}));
+  std::string body = WriteFile("delopts.json", R"({"dryRun":["All"]})");
+  Process d({b + "/src/kubegate", "classify", "DELETE", "/api/v1/namespaces/prod", "--body", body});
+  EXPECT_EQ(d.Finish(), 0);
+  EXPECT_EQ(json::parse(d.output())["dryRun"], true);
+  Process bad({b + "/src/kubegate", "classify", "GET", "/api/v1/pods/%zz"});
+  EXPECT_EQ(bad.Finish(), 1);
+  EXPECT_EQ(json::parse(bad.output())["code"], 400);
 }
 
 TEST(Gateway, ClientCertificatesIdentifyCallers) {
