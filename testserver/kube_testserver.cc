@@ -268,8 +268,24 @@ class Server {
     co_return co_await Reply(s, req, code, StatusBody(code, std::string(reason), std::string(msg)));
   }
 
+  // The CN of a client certificate that verified against --client-ca.
+  static std::string VerifiedClientCn(Stream& s) {
+    X509* cert = SSL_get1_peer_certificate(s.native_handle());
+    if (!cert) return "";
+    std::string cn;
+    if (SSL_get_verify_result(s.native_handle()) == X509_V_OK) {
+      char buf[256] = {0};
+      X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
+      cn = buf;
+    }
+    X509_free(cert);
+    return cn;
+  }
+
   awaitable<bool> Handle(Stream& s, beast::flat_buffer& buffer, Request& req) {
-    if (std::string(req[http::field::authorization]) != "Bearer " + opts_.token) {
+    std::string cert_user = VerifiedClientCn(s);
+    if (!cert_user.empty()) RecordEvent("client-certificate", "", cert_user);
+    if (cert_user.empty() && std::string(req[http::field::authorization]) != "Bearer " + opts_.token) {
       co_return co_await Fail(s, req, 401, "Unauthorized", "Unauthorized");
     }
     std::string target(req.target());
@@ -694,6 +710,8 @@ int main(int argc, char** argv) {
   app.add_option("--record", opts.record_file, "Append each received request (method, target, headers) as JSON");
   app.add_option("--kubeconfig-out", kubeconfig_out, "Write an admin kubeconfig for it here");
   app.add_option("--port-file", port_file, "Write the bound port here once listening");
+  std::string client_ca;
+  app.add_option("--client-ca", client_ca, "Also accept client certificates signed by this CA (like --client-ca-file)");
   app.add_option("--max-watch-seconds", opts.max_watch_seconds, "End watches after this (the API server's min-request-timeout)");
   CLI11_PARSE(app, argc, argv);
 
@@ -706,6 +724,10 @@ int main(int argc, char** argv) {
   boost::asio::ssl::context ctx{boost::asio::ssl::context::tls_server};
   ctx.use_certificate_chain_file(pki->server_cert_file);
   ctx.use_private_key_file(pki->server_key_file, boost::asio::ssl::context::pem);
+  if (!client_ca.empty()) {
+    ctx.load_verify_file(client_ca);
+    ctx.set_verify_mode(boost::asio::ssl::verify_peer);
+  }
   boost::asio::ip::tcp::acceptor acceptor(ioc, {boost::asio::ip::make_address(address), static_cast<unsigned short>(port)});
   port = acceptor.local_endpoint().port();
   opts.server_address = address + ":" + std::to_string(port);

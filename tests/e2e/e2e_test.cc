@@ -142,7 +142,8 @@ class Env : public ::testing::Environment {
     std::string b = kBuildDir;
     testserver = std::make_unique<Process>(std::vector<std::string>{
         b + "/testserver/kube-testserver", "--data-dir", (dir / "ts").string(), "--kubeconfig-out",
-        (dir / "upstream.kubeconfig").string(), "--record", (dir / "record.jsonl").string(), "--max-watch-seconds", "4"});
+        (dir / "upstream.kubeconfig").string(), "--record", (dir / "record.jsonl").string(), "--max-watch-seconds", "4",
+        "--client-ca", (dir / "ts" / "pki" / "ca.crt").string()});
     ASSERT_TRUE(testserver->WaitFor("listening on")) << testserver->output();
     std::ofstream(dir / "alice.token") << "alice-secret-token";
     std::ofstream(dir / "bot.token") << "bot-secret-token";
@@ -220,7 +221,8 @@ class Env : public ::testing::Environment {
     std::string line;
     while (std::getline(in, line)) {
       auto j = json::parse(line, nullptr, false);
-      if (!j.is_discarded() && j["target"].get<std::string>().find(needle) != std::string::npos) out.push_back(j);
+      if (j.is_discarded() || !j.contains("method")) continue;  // events (resize, certificate) are not requests
+      if (j["target"].get<std::string>().find(needle) != std::string::npos) out.push_back(j);
     }
     return out;
   }
@@ -709,6 +711,38 @@ TEST(Gateway, ClientCertificatesIdentifyCallers) {
   EXPECT_NE(bad.output().find("error: You must be logged in to the server (client certificate is not signed by"),
             std::string::npos)
       << bad.output();
+}
+
+// The gateway's own upstream credential may be a client certificate.
+TEST(Gateway, UpstreamClientCertificateCredential) {
+  std::string b = kBuildDir;
+  Process issue({b + "/src/kubegate", "cert", "issue", "--ca-dir", (E().dir / "ts" / "pki").string(), "--user",
+                 "kubegate-gateway", "--group", "system:masters", "--out", (E().dir / "gwclient").string()});
+  ASSERT_EQ(issue.Finish(), 0) << issue.output();
+  std::string server = ReadAll(E().dir / "upstream.kubeconfig");
+  server = server.substr(server.find("server: ") + 8);
+  server = server.substr(0, server.find('\n'));
+  std::string kc = WriteFile("certupstream.kubeconfig",
+                             "apiVersion: v1\nkind: Config\nclusters: [{name: t, cluster: {server: \"" + server +
+                                 "\", certificate-authority: " + (E().dir / "ts" / "pki" / "ca.crt").string() +
+                                 "}}]\nusers: [{name: g, user: {client-certificate: " + (E().dir / "gwclient.crt").string() +
+                                 ", client-key: " + (E().dir / "gwclient.key").string() +
+                                 "}}]\ncontexts: [{name: c, context: {cluster: t, user: g}}]\ncurrent-context: c\n");
+  auto [gw, url] = E().StartGateway("certup", "", kc);
+  ASSERT_FALSE(url.empty()) << gw->output();
+  std::string ca = (E().dir / "certup-" / "pki" / "ca.crt").string();
+  Process get({Kubectl("1.32"), "--kubeconfig", "/dev/null", "--server", url, "--certificate-authority", ca, "--token",
+               "alice-secret-token", "get", "services", "-n", "kube-system"});
+  EXPECT_EQ(get.Finish(), 0) << get.output();
+  auto reqs = E().Received("/api/v1/namespaces/kube-system/services");
+  ASSERT_FALSE(reqs.empty());
+  EXPECT_FALSE(reqs.back()["headers"].contains("Authorization")) << reqs.back().dump();
+  EXPECT_EQ(reqs.back()["headers"]["Impersonate-User"], json::array({"alice"}));
+  bool saw_cert = false;
+  std::ifstream in(E().dir / "record.jsonl");
+  std::string line;
+  while (std::getline(in, line)) saw_cert = saw_cert || line.find(R"("data":"kubegate-gateway")") != std::string::npos;
+  EXPECT_TRUE(saw_cert);
 }
 
 TEST(Gateway, UnreachableUpstreamIs503AndNotReady) {
