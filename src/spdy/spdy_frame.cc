@@ -135,12 +135,14 @@ std::optional<Headers> HeaderInflater::Inflate(std::string_view block) {
   std::size_t at = 4;
   for (std::uint32_t i = 0; i < n; ++i) {
     if (out.size() - at < 4) return std::nullopt;
-    std::uint32_t nl = Be32(out.data() + at);
+    // Lengths are attacker-chosen 32-bit values: compare in size_t, so
+    // that nl + 4 cannot wrap.
+    std::size_t nl = Be32(out.data() + at);
     at += 4;
     if (out.size() - at < nl + 4) return std::nullopt;
     std::string name = out.substr(at, nl);
     at += nl;
-    std::uint32_t vl = Be32(out.data() + at);
+    std::size_t vl = Be32(out.data() + at);
     at += 4;
     if (out.size() - at < vl) return std::nullopt;
     headers.emplace_back(std::move(name), out.substr(at, vl));

@@ -1,6 +1,7 @@
 #include "spdy/spdy_frame.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 namespace kubegate::spdy {
 namespace {
@@ -46,6 +47,17 @@ TEST(SpdyFrame, RejectsWrongVersionAndOversizedFrames) {
   EXPECT_TRUE(wrong_version.error());
   HeaderInflater in;
   EXPECT_FALSE(in.Inflate("not zlib at all"));
+}
+
+// Found by spdy_frame_fuzz: a name length near 2^32 wrapped the bounds
+// check and read past the inflated block.
+TEST(SpdyFrame, HugeHeaderLengthsAreRejected) {
+  const unsigned char raw[] = {0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFE, 'x'};
+  unsigned char packed[64];
+  uLongf packed_len = sizeof packed;
+  ASSERT_EQ(compress(packed, &packed_len, raw, sizeof raw), Z_OK);
+  HeaderInflater in;
+  EXPECT_FALSE(in.Inflate(std::string_view(reinterpret_cast<const char*>(packed), packed_len)));
 }
 
 }  // namespace
