@@ -600,17 +600,28 @@ class Server {
     co_return false;
   }
 
-  // Port-forward over WebSocket (kubectl 1.31+): subprotocol
-  // SPDY/3.1+portforward.k8s.io, each binary message a piece of a SPDY stream.
-  awaitable<bool> PortForwardOverWebSocket(Stream& s, Request& req, const std::string& pod) {
-    if (!websocket::is_upgrade(req)) co_return co_await Fail(s, req, 400, "BadRequest", "upgrade required");
-    websocket::stream<Stream&> ws(s);
-    ws.set_option(websocket::stream_base::decorator([](websocket::response_type& r) {
-      r.set(http::field::sec_websocket_protocol, "SPDY/3.1+portforward.k8s.io");
+  static const char* UpgradeRequired() {
+    return "exec, attach and port-forward need an upgrade: WebSocket or SPDY/3.1";
+  }
+
+  // Accepts the upgrade in `req`, answering with `subprotocol`; binary messages.
+  static awaitable<beast::error_code> AcceptWebSocket(websocket::stream<Stream&>& ws, Request& req,
+                                                      const char* subprotocol) {
+    ws.set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& r) {
+      r.set(http::field::sec_websocket_protocol, subprotocol);
     }));
     ws.binary(true);
     beast::error_code ec;
     co_await ws.async_accept(req, Redirect(ec));
+    co_return ec;
+  }
+
+  // Port-forward over WebSocket (kubectl 1.31+): subprotocol
+  // SPDY/3.1+portforward.k8s.io, each binary message a piece of a SPDY stream.
+  awaitable<bool> PortForwardOverWebSocket(Stream& s, Request& req, const std::string& pod) {
+    if (!websocket::is_upgrade(req)) co_return co_await Fail(s, req, 400, "BadRequest", UpgradeRequired());
+    websocket::stream<Stream&> ws(s);
+    beast::error_code ec = co_await AcceptWebSocket(ws, req, "SPDY/3.1+portforward.k8s.io");
     SpdyPodSession session(pod);
     while (!ec && !session.finished()) {
       beast::flat_buffer msg;
@@ -627,17 +638,9 @@ class Server {
   // close-stream 0xFF ch.
   awaitable<bool> Exec(Stream& s, beast::flat_buffer& buffer, Request& req, const std::string& ns,
                        const std::string& name, const std::string& sub, const QueryValues& q) {
-    if (!websocket::is_upgrade(req)) {
-      co_return co_await Fail(s, req, 400, "BadRequest",
-                              "this test server speaks exec over WebSocket (v5.channel.k8s.io) only");
-    }
+    if (!websocket::is_upgrade(req)) co_return co_await Fail(s, req, 400, "BadRequest", UpgradeRequired());
     websocket::stream<Stream&> ws(s);
-    ws.set_option(websocket::stream_base::decorator([](websocket::response_type& r) {
-      r.set(http::field::sec_websocket_protocol, "v5.channel.k8s.io");
-    }));
-    ws.binary(true);
-    beast::error_code ec;
-    co_await ws.async_accept(req, Redirect(ec));
+    beast::error_code ec = co_await AcceptWebSocket(ws, req, "v5.channel.k8s.io");
     if (ec) co_return false;
     std::vector<std::string> argv = sub == "attach" ? std::vector<std::string>{"sh"} : q.All("command");
     bool tty = q.First("tty") == "true";

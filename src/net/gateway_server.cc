@@ -184,8 +184,7 @@ class Session {
   awaitable<Outcome> Forward(http::request_parser<http::empty_body>& head, const Identity& who,
                              const RequestInfo& info, const Decision& decision, const std::string& request_id,
                              std::optional<std::string>& inspected_body);
-  awaitable<Outcome> RelayUpgrade(UpstreamConn& up, http::response_parser<http::buffer_body>& rp,
-                                  const std::string& request_id);
+  awaitable<Outcome> RelayUpgrade(UpstreamConn& up, http::response_parser<http::buffer_body>& rp);
   awaitable<Outcome> Reply(const Error& e, const std::string& request_id, bool keep_alive);
   awaitable<Outcome> ReplyText(http::status status, std::string_view body, bool keep_alive);
   void Log(const std::string& request_id, std::string_view method, std::string_view target, const Identity* who,
@@ -727,7 +726,7 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
   out.status = static_cast<int>(res.result_int());
   if (res.result() == http::status::switching_protocols && upgrade) {
     server_.mutable_counters().upgrades++;
-    Outcome u = co_await RelayUpgrade(*conn, rp, request_id);
+    Outcome u = co_await RelayUpgrade(*conn, rp);
     u.bytes_in += out.bytes_in;
     co_return u;
   }
@@ -786,7 +785,7 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
 // either side closes. Memory per connection: two fixed relay buffers.
 template <typename Stream>
 awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
-    UpstreamConn& up, http::response_parser<http::buffer_body>& rp, const std::string& request_id) {
+    UpstreamConn& up, http::response_parser<http::buffer_body>& rp) {
   Outcome out;
   out.status = 101;
   beast::error_code ec;
@@ -822,7 +821,6 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   };
   co_await (pump(stream_, up.stream, out.bytes_in) || pump(up.stream, stream_, out.bytes_out));
   CloseStream(up.stream);
-  (void)request_id;
   co_return out;
 }
 
