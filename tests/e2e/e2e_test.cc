@@ -2,7 +2,10 @@
 // real process on loopback ports chosen by the kernel. Each test asserts
 // kubectl's output and exit code and, where it matters, what the upstream
 // received (from the test server's request record).
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -94,6 +97,7 @@ class Process {
   }
 
   void Signal(int sig) { kill(pid_, sig); }
+  void SignalGroup(int sig) { kill(-pid_, sig); }
 
   std::string output() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -743,6 +747,48 @@ TEST(Gateway, UpstreamClientCertificateCredential) {
   std::string line;
   while (std::getline(in, line)) saw_cert = saw_cert || line.find(R"("data":"kubegate-gateway")") != std::string::npos;
   EXPECT_TRUE(saw_cert);
+}
+
+// An upstream that completes TLS, then closes without answering: 502.
+TEST(Gateway, UpstreamThatDropsTheRequestIs502) {
+  fs::path d = E().dir / "dropper";
+  fs::create_directories(d);
+  Process cert({"/bin/sh", "-c",
+                "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 "
+                "-addext subjectAltName=IP:127.0.0.1 -keyout " + (d / "key.pem").string() + " -out " +
+                    (d / "cert.pem").string()});
+  ASSERT_EQ(cert.Finish(), 0) << cert.output();
+  // A port the kernel just handed out and took back.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string port = std::to_string(ntohs(addr.sin_port));
+  close(fd);
+  // s_server prints what it receives and never answers; once the request
+  // is there, the test kills it.
+  Process upstream({"/bin/sh", "-c",
+                    "sleep 60 | openssl s_server -accept 127.0.0.1:" + port + " -cert " + (d / "cert.pem").string() +
+                        " -key " + (d / "key.pem").string() + " -naccept 1"});
+  ASSERT_TRUE(upstream.WaitFor("ACCEPT")) << upstream.output();
+  std::string kc = WriteFile("dropper.kubeconfig",
+                             "apiVersion: v1\nkind: Config\nclusters: [{name: d, cluster: {server: \"https://127.0.0.1:" + port +
+                                 "\", certificate-authority: " + (d / "cert.pem").string() +
+                                 "}}]\nusers: [{name: u, user: {token: t}}]\n"
+                                 "contexts: [{name: c, context: {cluster: d, user: u}}]\ncurrent-context: c\n");
+  auto [gw, url] = E().StartGateway("dropgw", "", kc);
+  ASSERT_FALSE(url.empty()) << gw->output();
+  Process get({"/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--cacert", (E().dir / "dropgw-" / "pki" / "ca.crt").string(),
+               "-H", "Authorization: Bearer alice-secret-token", url + "/api/v1/namespaces/default/pods"});
+  ASSERT_TRUE(upstream.WaitFor("GET /api/v1/namespaces/default/pods")) << upstream.output();
+  upstream.SignalGroup(SIGKILL);
+  EXPECT_EQ(get.Finish(), 0);
+  EXPECT_NE(get.output().find("\n502"), std::string::npos) << get.output();
+  EXPECT_NE(get.output().find(R"("kind":"Status")"), std::string::npos) << get.output();
+  EXPECT_NE(get.output().find("the API server"), std::string::npos) << get.output();
 }
 
 TEST(Gateway, UnreachableUpstreamIs503AndNotReady) {
