@@ -3,11 +3,11 @@
 # Idempotent: packages already present are skipped by apt.
 set -euo pipefail
 PKGS=(
-  build-essential cmake ninja-build ccache pkg-config clang lld
+  build-essential cmake ninja-build ccache pkg-config clang
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libssl-dev libyaml-cpp-dev nlohmann-json3-dev libre2-dev
   libsqlite3-dev libpq-dev zlib1g-dev libcli11-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
   golang-github-docker-spdystream-dev
   openssl curl nginx-light wrk bc iproute2 util-linux procps tmux
 )
