@@ -5,6 +5,7 @@
 // logs -f, exec over WebSocket v5.channel.k8s.io with Status on channel 3.
 // Every request it receives is appended to --record as one JSON line
 // (method, target, headers), so tests can assert what kubegate forwarded.
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -472,19 +473,28 @@ class Server {
     co_return co_await Reply(s, req, 200, list);
   }
 
-  // A chunked stream of watch events, newline-terminated, until
-  // timeoutSeconds (or the server's own 1-2x max_watch_seconds) passes.
-  awaitable<bool> Watch(Stream& s, const Request& req, const ResourceType& t, const std::string& ns,
-                        const QueryValues& q) {
+  // Sends a 200 head for a chunked body of `content_type`; the caller then
+  // writes chunks and the last chunk.
+  static awaitable<beast::error_code> StartChunked(Stream& s, const Request& req, const char* content_type) {
     http::response<http::empty_body> res(http::status::ok, req.version());
-    res.set(http::field::content_type, "application/json");
+    res.set(http::field::content_type, content_type);
     res.set(http::field::transfer_encoding, "chunked");
     http::response_serializer<http::empty_body> sr(res);
     beast::error_code ec;
     co_await http::async_write_header(s, sr, Redirect(ec));
+    co_return ec;
+  }
+
+  // A chunked stream of watch events, newline-terminated, until
+  // timeoutSeconds or the server's own --max-watch-seconds passes.
+  awaitable<bool> Watch(Stream& s, const Request& req, const ResourceType& t, const std::string& ns,
+                        const QueryValues& q) {
+    beast::error_code ec = co_await StartChunked(s, req, "application/json");
     if (ec) co_return false;
     std::uint64_t since = store_.resource_version();
-    if (auto rv = q.First("resourceVersion"); rv && !rv->empty() && *rv != "0") since = std::stoull(*rv);
+    if (auto rv = q.First("resourceVersion"); rv && !rv->empty() && *rv != "0") {
+      std::from_chars(rv->data(), rv->data() + rv->size(), since);  // unparseable: from now
+    }
     auto filter = Filter(q);
     bool table = WantsTable(req);
     if (!q.Has("resourceVersion") || q.First("resourceVersion") == "0") {
@@ -523,12 +533,7 @@ class Server {
     auto pod = store_.Get(*FindType("", "v1", "pods"), ns, name);
     if (auto* e = std::get_if<StoreError>(&pod)) co_return co_await Fail(s, req, e->code, e->reason, e->message);
     bool follow = q.First("follow") == "true";
-    http::response<http::empty_body> res(http::status::ok, req.version());
-    res.set(http::field::content_type, "text/plain");
-    res.set(http::field::transfer_encoding, "chunked");
-    http::response_serializer<http::empty_body> sr(res);
-    beast::error_code ec;
-    co_await http::async_write_header(s, sr, Redirect(ec));
+    beast::error_code ec = co_await StartChunked(s, req, "text/plain");
     asio::steady_timer tick(ioc_);
     for (int i = 1; i <= 3 && !ec; ++i) {
       std::string line = "log line " + std::to_string(i) + " from " + name + "\n";
