@@ -594,6 +594,28 @@ TEST(Observability, HealthAndReadiness) {
   EXPECT_EQ(ready.output(), "200");
 }
 
+// Refusals are counted; /metrics shows the counters to authenticated callers.
+TEST(Observability, MetricsCountRefusals) {
+  std::string ca = (E().dir / "gw" / "pki" / "ca.crt").string();
+  auto metric = [&](const std::string& name) {
+    Process m({"/usr/bin/curl", "-s", "--cacert", ca, "-H", "Authorization: Bearer alice-secret-token",
+               E().gateway_url + "/metrics"});
+    m.Finish();
+    std::string out = m.output();
+    auto at = out.find("\n" + name + " ");
+    return at == std::string::npos ? -1L : std::stol(out.substr(at + name.size() + 2));
+  };
+  long before = metric("kubegate_rejected_unauthenticated_total");
+  ASSERT_GE(before, 0);
+  Process bad({"/usr/bin/curl", "-s", "--cacert", ca, "-H", "Authorization: Bearer wrong", E().gateway_url + "/api"});
+  bad.Finish();
+  EXPECT_EQ(metric("kubegate_rejected_unauthenticated_total"), before + 1);
+  EXPECT_GT(metric("kubegate_requests_total"), 0);
+  Process anon({"/usr/bin/curl", "-s", "--cacert", ca, E().gateway_url + "/metrics"});
+  anon.Finish();
+  EXPECT_NE(anon.output().find(R"("code":401)"), std::string::npos) << anon.output();
+}
+
 TEST(BadInput, SmugglingAndLimitsGetStatusErrors) {
   std::string port = E().gateway_url.substr(E().gateway_url.rfind(':') + 1);
   auto send = [&](const std::string& raw) {
