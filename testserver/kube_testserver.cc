@@ -745,9 +745,17 @@ int main(int argc, char** argv) {
     k.ca_pem = *ReadFile(pki->ca_cert_file);
     k.user = "testserver-admin";
     k.token = opts.token;
-    WriteFileAtomic(kubeconfig_out, RenderKubeconfig(k), 0600);
+    if (auto w = WriteFileAtomic(kubeconfig_out, RenderKubeconfig(k), 0600); !w) {
+      std::cerr << w.error().message << "\n";
+      return 2;
+    }
   }
-  if (!port_file.empty()) WriteFileAtomic(port_file, std::to_string(port) + "\n", 0644);
+  if (!port_file.empty()) {
+    if (auto w = WriteFileAtomic(port_file, std::to_string(port) + "\n", 0644); !w) {
+      std::cerr << w.error().message << "\n";
+      return 2;
+    }
+  }
   std::cout << "*** kube-testserver: a DEMO API server for tests, NOT a Kubernetes cluster ***\n"
             << "kube-testserver listening on https://" << opts.server_address << std::endl;
   Server server(ioc, ctx, opts);

@@ -27,8 +27,8 @@ struct PeerCertificate {
 };
 
 struct Credentials {
-  std::optional<std::string_view> authorization;  // the Authorization header
-  std::optional<PeerCertificate> peer;             // only when verified
+  std::optional<std::string_view> authorization = std::nullopt;  // the Authorization header
+  std::optional<PeerCertificate> peer = std::nullopt;             // only when verified
   bool untrusted_peer = false;  // a certificate was presented and did not verify
 };
 

@@ -319,7 +319,9 @@ TEST_P(KubectlVersions, ImpersonationIsRefused) {
   // Discovery passed (answered as alice), the pods request never reached the upstream as bob.
   for (const auto& req : E().Received("")) {
     auto h = req["headers"];
-    if (h.contains("Impersonate-User")) EXPECT_NE(h["Impersonate-User"][0], as);
+    if (h.contains("Impersonate-User")) {
+      EXPECT_NE(h["Impersonate-User"][0], as);
+    }
   }
 }
 
@@ -396,7 +398,9 @@ TEST_P(KubectlVersions, PortForwardCarriesTraffic) {
   auto reqs = E().Received("/pods/" + pod + "/portforward");
   ASSERT_FALSE(reqs.empty());
   EXPECT_EQ(reqs.back()["headers"]["Impersonate-User"], json::array({"alice"}));
-  if (v == "1.32") EXPECT_EQ(reqs.back()["headers"]["Sec-WebSocket-Protocol"], json::array({"SPDY/3.1+portforward.k8s.io"}));
+  if (v == "1.32") {
+    EXPECT_EQ(reqs.back()["headers"]["Sec-WebSocket-Protocol"], json::array({"SPDY/3.1+portforward.k8s.io"}));
+  }
 }
 
 // apply validates against the test server's OpenAPI v3 (fieldValidation).
