@@ -29,6 +29,7 @@
 #include "identity/authenticator.h"
 #include "net/http_framing.h"
 #include "pipeline/admission.h"
+#include "upstream/token_source.h"
 
 namespace kubegate {
 namespace {
@@ -204,7 +205,7 @@ class Session {
 class ServerImpl final : public GatewayServer {
  public:
   ServerImpl(const Config& c, const UpstreamTarget& u, const ServingCert& cert)
-      : config_(c), upstream_(u), cert_(cert), admission_(c) {}
+      : config_(c), upstream_(u), cert_(cert), admission_(c), upstream_token_(u.token_file, u.bearer_token) {}
 
   Result<bool> Init() {
     try {
@@ -298,6 +299,7 @@ class ServerImpl final : public GatewayServer {
   const Config& config() const { return config_; }
   const UpstreamTarget& upstream() const { return upstream_; }
   const Admission& admission() const { return admission_; }
+  std::string UpstreamToken() { return upstream_token_.Current(); }
   GatewayCounters& mutable_counters() { return counters_; }
   std::atomic<int>& inflight() { return inflight_; }
   bool stopping() const { return stopping_.load(); }
@@ -384,6 +386,7 @@ class ServerImpl final : public GatewayServer {
   UpstreamTarget upstream_;
   ServingCert cert_;
   Admission admission_;
+  TokenSource upstream_token_;
   ssl::context server_ctx_{ssl::context::tls_server};
   ssl::context upstream_ctx_{ssl::context::tls_client};
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -614,7 +617,9 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
   }
   if (!upgrade) req.erase(http::field::connection);
   req.set(http::field::host, up.HostHeader());
-  if (!up.bearer_token.empty()) req.set(http::field::authorization, "Bearer " + up.bearer_token);
+  if (std::string token = server_.UpstreamToken(); !token.empty()) {
+    req.set(http::field::authorization, "Bearer " + token);
+  }
   if (decision.pass_caller_impersonation) {
     // The caller's own --as stands (the config allows it); kubegate's
     // request id still travels as an extra, so the cluster's audit links back.

@@ -775,6 +775,34 @@ TEST(Gateway, UpstreamClientCertificateCredential) {
   EXPECT_TRUE(saw_cert);
 }
 
+// The upstream token file is followed when it is replaced (projected
+// service-account tokens rotate), without restarting the gateway.
+TEST(Gateway, UpstreamTokenFileIsReadAgainWhenReplaced) {
+  std::string server = ReadAll(E().dir / "upstream.kubeconfig");
+  server = server.substr(server.find("server: ") + 8);
+  server = server.substr(0, server.find('\n'));
+  fs::path token = E().dir / "rotating.token";
+  std::ofstream(token) << "not-yet-the-right-token\n";
+  std::string kc = WriteFile("rotating.kubeconfig",
+                             "apiVersion: v1\nkind: Config\nclusters: [{name: t, cluster: {server: \"" + server +
+                                 "\", certificate-authority: " + (E().dir / "ts" / "pki" / "ca.crt").string() +
+                                 "}}]\nusers: [{name: g, user: {tokenFile: " + token.string() +
+                                 "}}]\ncontexts: [{name: c, context: {cluster: t, user: g}}]\ncurrent-context: c\n");
+  auto [gw, url] = E().StartGateway("rotgw", "", kc);
+  ASSERT_FALSE(url.empty()) << gw->output();
+  auto code = [&] {
+    Process p({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+               (E().dir / "rotgw-" / "pki" / "ca.crt").string(), "-H", "Authorization: Bearer alice-secret-token",
+               url + "/api/v1/namespaces"});
+    p.Finish();
+    return p.output();
+  };
+  EXPECT_EQ(code(), "401");  // the upstream refuses the gateway's stale credential
+  std::ofstream(E().dir / "rotating.token.new") << "testserver-admin-token\n";
+  fs::rename(E().dir / "rotating.token.new", token);
+  EXPECT_EQ(code(), "200");
+}
+
 // An upstream that completes TLS, then closes without answering: 502.
 TEST(Gateway, UpstreamThatDropsTheRequestIs502) {
   fs::path d = E().dir / "dropper";
