@@ -729,6 +729,14 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
   }
   auto& res = rp.get();
   out.status = static_cast<int>(res.result_int());
+  if (res.result() == http::status::unauthorized) {
+    // The caller was authenticated by kubegate; the API server refused the
+    // gateway's own credential. Not the caller's to fix: a 502 that says so.
+    server_.mutable_counters().upstream_errors++;
+    co_return co_await Reply(Error::BadGateway("the API server refused kubegate's own upstream credential (401); "
+                                               "the gateway's operator must renew it"),
+                             request_id, false);
+  }
   if (res.result() == http::status::switching_protocols && upgrade) {
     server_.mutable_counters().upgrades++;
     Outcome u = co_await RelayUpgrade(*conn, rp);

@@ -797,7 +797,9 @@ TEST(Gateway, UpstreamTokenFileIsReadAgainWhenReplaced) {
     p.Finish();
     return p.output();
   };
-  EXPECT_EQ(code(), "401");  // the upstream refuses the gateway's stale credential
+  // The upstream refuses the gateway's stale credential: a 502 from
+  // kubegate, not a 401 that would tell the caller to log in again.
+  EXPECT_EQ(code(), "502");
   std::ofstream(E().dir / "rotating.token.new") << "testserver-admin-token\n";
   fs::rename(E().dir / "rotating.token.new", token);
   EXPECT_EQ(code(), "200");
