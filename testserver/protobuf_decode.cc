@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <map>
 
-#include <openssl/evp.h>
+#include "common/text.h"
 
 namespace kubegate::testserver {
 namespace {
@@ -84,14 +84,6 @@ class Reader {
   std::size_t at_ = 0;
 };
 
-std::string Base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
 std::optional<json> Decode(std::string_view data, const std::string& type, int depth);
 
 std::optional<std::pair<std::string, std::string>> MapEntry(std::string_view entry) {
@@ -139,7 +131,7 @@ std::optional<json> Decode(std::string_view data, const std::string& type, int d
     if (!b) return std::nullopt;
     switch (f.kind) {
       case Kind::kString: out[f.name] = std::string(*b); break;
-      case Kind::kBytes: out[f.name] = Base64(*b); break;
+      case Kind::kBytes: out[f.name] = Base64Encode(*b); break;
       case Kind::kRepeatedString: out[f.name].push_back(std::string(*b)); break;
       case Kind::kMessage: {
         auto m = Decode(*b, f.message, depth + 1);
@@ -151,7 +143,7 @@ std::optional<json> Decode(std::string_view data, const std::string& type, int d
       case Kind::kMapBytes: {
         auto e = MapEntry(*b);
         if (!e) return std::nullopt;
-        out[f.name][e->first] = f.kind == Kind::kMapBytes ? Base64(e->second) : e->second;
+        out[f.name][e->first] = f.kind == Kind::kMapBytes ? Base64Encode(e->second) : e->second;
         break;
       }
       default: break;

@@ -1,21 +1,10 @@
 #include "cli/kubeconfig_writer.h"
 
-#include <openssl/evp.h>
+#include "common/text.h"
+
 #include <yaml-cpp/yaml.h>
 
 namespace kubegate {
-namespace {
-
-std::string Base64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-}  // namespace
-
 std::string RenderKubeconfig(const CallerKubeconfig& k) {
   YAML::Emitter out;
   out << YAML::BeginMap;
@@ -25,15 +14,15 @@ std::string RenderKubeconfig(const CallerKubeconfig& k) {
   out << YAML::Key << "name" << YAML::Value << "kubegate";
   out << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "server" << YAML::Value << k.server;
-  out << YAML::Key << "certificate-authority-data" << YAML::Value << Base64(k.ca_pem);
+  out << YAML::Key << "certificate-authority-data" << YAML::Value << Base64Encode(k.ca_pem);
   out << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
   out << YAML::Key << "users" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
   out << YAML::Key << "name" << YAML::Value << k.user;
   out << YAML::Key << "user" << YAML::Value << YAML::BeginMap;
   if (!k.token.empty()) out << YAML::Key << "token" << YAML::Value << k.token;
   if (!k.client_cert_pem.empty()) {
-    out << YAML::Key << "client-certificate-data" << YAML::Value << Base64(k.client_cert_pem);
-    out << YAML::Key << "client-key-data" << YAML::Value << Base64(k.client_key_pem);
+    out << YAML::Key << "client-certificate-data" << YAML::Value << Base64Encode(k.client_cert_pem);
+    out << YAML::Key << "client-key-data" << YAML::Value << Base64Encode(k.client_key_pem);
   }
   out << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
   out << YAML::Key << "contexts" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "classify/request_info.h"
+#include "common/text.h"
 #include "cli/kubeconfig_writer.h"
 #include "config/config.h"
 #include "identity/authenticator.h"
@@ -27,11 +28,6 @@ namespace {
 int Fail(const std::string& msg) {
   std::cerr << "kubegate: " << msg << "\n";
   return 2;
-}
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
 }
 
 int Serve(const std::string& config_path, const std::string& port_file) {
@@ -147,7 +143,7 @@ int main(int argc, char** argv) {
       ss << std::cin.rdbuf();
       t = ss.str();
     }
-    t = Trimmed(t);
+    t = TrimTrailingSpace(t);
     if (t.empty()) return Fail("empty token");
     std::cout << Sha256Hex(t) << "\n";
     return 0;
@@ -163,7 +159,7 @@ int main(int argc, char** argv) {
     if (!kc_token_file.empty()) {
       auto t = ReadFile(kc_token_file);
       if (!t) return Fail(t.error().message);
-      k.token = Trimmed(*t);
+      k.token = TrimTrailingSpace(*t);
     } else if (!kc_cert.empty() && !kc_key.empty()) {
       auto c = ReadFile(kc_cert);
       auto key = ReadFile(kc_key);

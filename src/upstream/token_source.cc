@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include "common/text.h"
 #include "tls/pki.h"
 
 namespace kubegate {
@@ -25,8 +26,7 @@ std::string TokenSource::Current() {
   if (st.st_ino == ino_ && st.st_size == size_ && mtime_ns == mtime_ns_) return token_;
   auto text = ReadFile(file_);
   if (!text) return token_;
-  std::string t = *text;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+  std::string t = TrimTrailingSpace(*text);
   if (t.empty()) return token_;
   token_ = std::move(t);
   ino_ = st.st_ino;

@@ -2,29 +2,13 @@
 
 #include <filesystem>
 
-#include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/text.h"
 #include "tls/pki.h"
 
 namespace kubegate {
 namespace {
-
-Result<std::string> Base64Decode(const std::string& in) {
-  std::string clean;
-  for (char c : in) {
-    if (c != '\n' && c != '\r' && c != ' ') clean.push_back(c);
-  }
-  std::string out(clean.size() / 4 * 3 + 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
-  if (n < 0) return Error::BadRequest("invalid base64 in kubeconfig");
-  std::size_t pad = 0;
-  if (!clean.empty() && clean.back() == '=') ++pad;
-  if (clean.size() > 1 && clean[clean.size() - 2] == '=') ++pad;
-  out.resize(static_cast<std::size_t>(n) - pad);
-  return out;
-}
 
 // Reads `key`-data (base64) or `key` (a file, relative to the kubeconfig).
 Result<std::string> DataOrFile(const YAML::Node& n, const std::string& key, const std::filesystem::path& base) {
@@ -123,9 +107,7 @@ Result<UpstreamTarget> LoadKubeconfig(const std::string& path, const std::string
       t.client_cert_pem = *cert;
       t.client_key_pem = *key;
     }
-    while (!t.bearer_token.empty() && (t.bearer_token.back() == '\n' || t.bearer_token.back() == ' ')) {
-      t.bearer_token.pop_back();
-    }
+    t.bearer_token = TrimTrailingSpace(std::move(t.bearer_token));
     return t;
   } catch (const YAML::Exception& e) {
     return Error::BadRequest(path + ": " + e.what());
@@ -146,10 +128,7 @@ Result<UpstreamTarget> LoadInCluster(const std::string& sa_dir,
   t.token_file = sa_dir + "/token";
   auto tok = ReadFile(t.token_file);
   if (!tok) return tok.error();
-  t.bearer_token = *tok;
-  while (!t.bearer_token.empty() && (t.bearer_token.back() == '\n' || t.bearer_token.back() == ' ')) {
-    t.bearer_token.pop_back();
-  }
+  t.bearer_token = TrimTrailingSpace(*tok);
   auto ca = ReadFile(sa_dir + "/ca.crt");
   if (!ca) return ca.error();
   t.ca_pem = *ca;

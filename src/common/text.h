@@ -1,0 +1,19 @@
+// Small text helpers shared by the CLI, the upstream loader and the test
+// server: base64 (kubeconfig *-data fields, protobuf bytes) and the
+// trimming of token files.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace kubegate {
+
+std::string Base64Encode(std::string_view in);
+// Ignores line breaks and spaces, as kubeconfig readers do.
+Result<std::string> Base64Decode(std::string_view in);
+// Drops trailing newlines, carriage returns and spaces (a token file's tail).
+std::string TrimTrailingSpace(std::string s);
+
+}  // namespace kubegate
