@@ -9,6 +9,7 @@ PKGS=(
   libsqlite3-dev libpq-dev zlib1g-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   golang-github-docker-spdystream-dev
+  postgresql-15 asciinema
   openssl curl nginx-light wrk bc iproute2 util-linux procps tmux
 )
 missing=()

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "classify/go_url.h"
+#include "classify/request_info_json.h"
 #include "classify/selectors.h"
 
 namespace kubegate {
@@ -182,8 +183,8 @@ const char* StreamKindName(StreamKind k) {
   return "";
 }
 
-std::string ToJson(const RequestInfo& info) {
-  nlohmann::ordered_json j;
+nlohmann::json RequestInfoJson(const RequestInfo& info) {
+  nlohmann::json j;
   j["isResourceRequest"] = info.is_resource_request;
   j["path"] = info.path;
   j["verb"] = info.verb;
@@ -203,8 +204,12 @@ std::string ToJson(const RequestInfo& info) {
                  {"stderr", info.exec->stderr_}, {"tty", info.exec->tty}};
   }
   if (!info.ports.empty()) j["ports"] = info.ports;
+  return j;
+}
+
+std::string ToJson(const RequestInfo& info) {
   // Paths and argv are untrusted bytes: invalid UTF-8 is replaced.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return RequestInfoJson(info).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace kubegate

@@ -5,6 +5,7 @@
 //   kubeconfig  write a ready kubeconfig for a caller
 //   cert issue  issue a client certificate from kubegate's CA
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -13,7 +14,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "audit/audit_log.h"
+#include "audit/signer.h"
 #include "classify/request_info.h"
+#include "cli/audit_commands.h"
 #include "common/text.h"
 #include "cli/kubeconfig_writer.h"
 #include "config/config.h"
@@ -30,7 +34,7 @@ int Fail(const std::string& msg) {
   return 2;
 }
 
-int Serve(const std::string& config_path, const std::string& port_file) {
+int Serve(const std::string& config_path, const std::string& port_file, bool disable_audit) {
   auto cfg = LoadConfigFile(config_path);
   if (!cfg) return Fail(cfg.error().message);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
@@ -49,7 +53,28 @@ int Serve(const std::string& config_path, const std::string& port_file) {
     cert = {pki->server_cert_file, pki->server_key_file};
     spdlog::info("{} kubegate CA at {}", pki->created ? "created" : "reusing", pki->ca_cert_file);
   }
-  auto server = GatewayServer::Create(*cfg, *upstream, cert);
+  // The audit log: opened before the listener, so a store that cannot be
+  // reached at start stops the gateway instead of failing every request.
+  std::error_code fs_ec;
+  std::filesystem::create_directories(cfg->data_dir, fs_ec);
+  auto signer = Signer::LoadOrCreate(SigningKeyPath(*cfg));
+  if (!signer) return Fail(signer.error().message);
+  StoreConfig store_config = StoreConfigFor(*cfg);
+  std::unique_ptr<AuditLog> audit_log;
+  if (disable_audit) {
+    spdlog::warn("AUDIT IS OFF (--bench-disable-audit): requests are forwarded without audit records");
+  } else {
+    auto store = Store::Open(store_config);
+    if (!store) return Fail(store.error().message);
+    spdlog::info("audit log in {} (schema {})", (*store)->Describe(), (*store)->SchemaVersion());
+    AuditLogOptions opts;
+    opts.checkpoint_every = cfg->audit.checkpoint_every;
+    opts.checkpoint_interval_ms = cfg->audit.checkpoint_interval_ms;
+    opts.retention_ms = cfg->audit.retention_ms;
+    audit_log = std::make_unique<AuditLog>(std::move(*store), SystemClock(), signer->get(), opts);
+  }
+  AuditWiring wiring{audit_log.get(), [store_config] { return Store::Open(store_config); }};
+  auto server = GatewayServer::Create(*cfg, *upstream, cert, wiring);
   if (!server) return Fail(server.error().message);
   auto started = (*server)->Start();
   if (!started) return Fail(started.error().message);
@@ -93,6 +118,11 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "Run the gateway");
   serve->add_option("--config", config_path, "Config file (YAML)")->required();
   serve->add_option("--port-file", port_file, "Write the bound port here once listening");
+  bool bench_disable_audit = false;
+  serve->add_flag("--bench-disable-audit", bench_disable_audit,
+                  "Benchmarks only: forward without audit records (to measure audit's cost)")
+      ->group("");
+  auto audit_cli = AddAuditCommands(app);
 
   std::string method, url, body_file, content_type = "application/json";
   auto* classify = app.add_subcommand("classify", "Print how kubegate (and the API server) reads a request");
@@ -130,7 +160,8 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  if (*serve) return Serve(config_path, port_file);
+  if (*serve) return Serve(config_path, port_file, bench_disable_audit);
+  if (int rc = RunAuditCommand(*audit_cli); rc >= 0) return rc;
   if (*classify) return Classify(method, url, body_file, content_type);
   if (*hash) {
     std::string t;

@@ -38,4 +38,25 @@ inline constexpr std::chrono::seconds kUpstreamConnectTimeout{10};
 // Idle upstream connections kept per worker thread.
 inline constexpr std::size_t kUpstreamPoolSize = 32;
 
+// Store and audit log.
+// Prepared statements kept per SQLite connection.
+inline constexpr std::size_t kSqlStatementCache = 64;
+// How long a SQLite writer waits for another process's lock.
+inline constexpr std::chrono::milliseconds kSqliteBusyTimeout{5000};
+// Audit entries waiting for the writer. When full, allowed requests are
+// refused (fail closed) and rejections' entries are counted as dropped.
+inline constexpr std::size_t kAuditMaxQueue = 65536;
+// Entries per group commit (one transaction, one flush).
+inline constexpr std::size_t kAuditMaxBatch = 1024;
+// Rows per multi-row INSERT statement.
+inline constexpr std::size_t kAuditInsertRows = 64;
+// After a failed commit the writer waits this long before trying again,
+// doubling up to the maximum.
+inline constexpr std::chrono::milliseconds kAuditRetryMin{50};
+inline constexpr std::chrono::milliseconds kAuditRetryMax{1000};
+// Request bodies stored in audit records are cut at this size.
+inline constexpr std::size_t kAuditMaxStoredBody = 64 * 1024;
+// Largest page of records one query returns.
+inline constexpr std::size_t kAuditMaxQueryLimit = 10000;
+
 }  // namespace kubegate::limits

@@ -7,6 +7,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/clock.h"
+
 namespace kubegate {
 namespace {
 
@@ -82,6 +84,21 @@ class Reader {
     return std::nullopt;
   }
 
+  std::optional<Error> Duration(const YAML::Node& parent, const char* key, const std::string& where,
+                                std::int64_t& out_ms) const {
+    YAML::Node n = parent[key];
+    if (!n) return std::nullopt;
+    if (!n.IsScalar()) return Fail(n, Join(where, key), "must be a duration such as 90d, 15m or 30s");
+    if (n.Scalar() == "0") {
+      out_ms = 0;
+      return std::nullopt;
+    }
+    auto d = ParseDurationMillis(n.Scalar());
+    if (!d) return Fail(n, Join(where, key), d.error().message);
+    out_ms = *d;
+    return std::nullopt;
+  }
+
   static std::string Join(const std::string& where, const char* key) { return where.empty() ? key : where + "." + key; }
 
  private:
@@ -115,7 +132,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
   if (!root || root.IsNull()) return c;
   Reader r(source);
   KG_TRY(r.CheckMap(root, "", {"listen", "data_dir", "upstream", "tokens", "client_certs", "shutdown_grace_seconds",
-                               "worker_threads", "max_request_body_bytes", "max_request_head_bytes", "log_level"}));
+                               "worker_threads", "max_request_body_bytes", "max_request_head_bytes", "log_level", "store", "audit",
+                               "auditors"}));
   if (YAML::Node l = root["listen"]) {
     KG_TRY(r.CheckMap(l, "listen", {"address", "port", "plain_http", "tls_cert_file", "tls_key_file", "tls_hosts"}));
     KG_TRY(r.Str(l, "address", "listen", c.listen.address));
@@ -177,6 +195,33 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
   KG_TRY(r.Integer(root, "max_request_body_bytes", "", c.max_request_body_bytes, 1024, 1LL << 30));
   KG_TRY(r.Integer(root, "max_request_head_bytes", "", c.max_request_head_bytes, 4096, 16LL << 20));
   KG_TRY(r.Str(root, "log_level", "", c.log_level));
+  if (YAML::Node s = root["store"]) {
+    KG_TRY(r.CheckMap(s, "store", {"postgres", "sqlite_path"}));
+    KG_TRY(r.Str(s, "postgres", "store", c.store.postgres));
+    KG_TRY(r.Str(s, "sqlite_path", "store", c.store.sqlite_path));
+    if (!c.store.postgres.empty() && !c.store.sqlite_path.empty()) {
+      return r.Fail(s, "store", "set postgres or sqlite_path, not both");
+    }
+  }
+  if (YAML::Node a = root["audit"]) {
+    KG_TRY(r.CheckMap(a, "audit", {"retention", "checkpoint_every", "checkpoint_interval", "request_bodies"}));
+    KG_TRY(r.Duration(a, "retention", "audit", c.audit.retention_ms));
+    KG_TRY(r.Integer(a, "checkpoint_every", "audit", c.audit.checkpoint_every, 1, 1'000'000'000));
+    KG_TRY(r.Duration(a, "checkpoint_interval", "audit", c.audit.checkpoint_interval_ms));
+    KG_TRY(r.Bool(a, "request_bodies", "audit", c.audit.request_bodies));
+    if (c.audit.checkpoint_interval_ms < 1000) {
+      return r.Fail(a["checkpoint_interval"], "audit.checkpoint_interval", "must be at least 1s");
+    }
+    if (c.audit.retention_ms && c.audit.retention_ms < 2 * c.audit.checkpoint_interval_ms) {
+      return r.Fail(a["retention"], "audit.retention",
+                    "must be at least twice checkpoint_interval (pruning cuts at signed checkpoints)");
+    }
+  }
+  if (YAML::Node a = root["auditors"]) {
+    KG_TRY(r.CheckMap(a, "auditors", {"users", "groups"}));
+    KG_TRY(r.StrList(a, "users", "auditors", c.auditors.users));
+    KG_TRY(r.StrList(a, "groups", "auditors", c.auditors.groups));
+  }
   return c;
 }
 

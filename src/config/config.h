@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,28 @@ struct UpstreamConfig {
   bool impersonate = true;
 };
 
+// Where durable state lives. Empty postgres: SQLite at sqlite_path (default
+// DATA_DIR/kubegate.db).
+struct StoreSettings {
+  std::string postgres;     // libpq connection string
+  std::string sqlite_path;  // empty: DATA_DIR/kubegate.db
+};
+
+struct AuditSettings {
+  std::int64_t retention_ms = 0;  // 0: keep forever
+  std::int64_t checkpoint_every = 1000;
+  std::int64_t checkpoint_interval_ms = 60'000;
+  // Store request bodies of writes (create, update, patch, delete), with
+  // Secret values redacted. Off by default.
+  bool request_bodies = false;
+};
+
+// Who may read the audit log over the gateway's REST API.
+struct AuditorsConfig {
+  std::vector<std::string> users;
+  std::vector<std::string> groups;
+};
+
 struct Config {
   std::string source;  // file the config was read from
   ListenConfig listen;
@@ -57,6 +80,11 @@ struct Config {
   std::size_t max_request_body_bytes = 0;  // 0: limits::kMaxRequestBodyBytes
   std::size_t max_request_head_bytes = 0;  // 0: limits::kMaxRequestHeadBytes
   std::string log_level = "info";
+  StoreSettings store;
+  AuditSettings audit;
+  AuditorsConfig auditors;
+
+  std::string SqlitePath() const { return store.sqlite_path.empty() ? data_dir + "/kubegate.db" : store.sqlite_path; }
 };
 
 Result<Config> LoadConfigFile(const std::string& path);

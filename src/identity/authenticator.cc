@@ -19,20 +19,6 @@ const char* AuthMethodName(AuthMethod m) {
   return m == AuthMethod::kClientCertificate ? "client-certificate" : "bearer-token";
 }
 
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
-}
-
 Authenticator::Authenticator(const std::vector<TokenEntry>& tokens, const ClientCertConfig& certs) : certs_(certs) {
   for (const TokenEntry& t : tokens) {
     Identity id;

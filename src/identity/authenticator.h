@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/digest.h"
 #include "common/result.h"
 #include "config/config.h"
 #include "identity/identity.h"
@@ -44,8 +45,5 @@ class Authenticator {
   std::unordered_map<std::string, Identity> by_token_hash_;
   ClientCertConfig certs_;
 };
-
-// Lower-case hex SHA-256 of `data`.
-std::string Sha256Hex(std::string_view data);
 
 }  // namespace kubegate

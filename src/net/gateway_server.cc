@@ -23,6 +23,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "audit/audit_api.h"
+#include "audit/audit_record.h"
+#include "common/clock.h"
 #include "common/k8s_status.h"
 #include "common/limits.h"
 #include "forward/header_rewrite.h"
@@ -47,6 +50,24 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using Clock = std::chrono::steady_clock;
 
 auto Redirect(beast::error_code& ec) { return asio::redirect_error(use_awaitable, ec); }
+
+// Suspends the coroutine until `launch` calls the resume function it is
+// given (exactly once, from any thread) with a T; resumes on the
+// coroutine's own executor. Bridges the audit writer and the store reader,
+// which run on their own threads, into the request's coroutine.
+template <typename T, typename Launch>
+awaitable<T> AwaitResume(Launch launch) {
+  auto ex = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<decltype(use_awaitable), void(T)>(
+      [ex, &launch](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        std::function<void(T)> resume = [h, ex](T value) {
+          asio::post(ex, [h, v = std::move(value)]() mutable { std::move(*h)(std::move(v)); });
+        };
+        launch(std::move(resume));
+      },
+      use_awaitable);
+}
 
 // ---------------------------------------------------------------------------
 // Upstream connections: one pool per worker thread, so no locking.
@@ -188,6 +209,17 @@ class Session {
   awaitable<Outcome> RelayUpgrade(UpstreamConn& up, http::response_parser<http::buffer_body>& rp);
   awaitable<Outcome> Reply(const Error& e, const std::string& request_id, bool keep_alive);
   awaitable<Outcome> ReplyText(http::status status, std::string_view body, bool keep_alive);
+  awaitable<Outcome> ReplyApi(const AuditApiResponse& r, const std::string& request_id, bool keep_alive);
+
+  // Stage: audit. CommitDecision waits until the decision record is durably
+  // committed and returns "" (or why it was not: the request must then not
+  // be forwarded). AuditAnswered records, without waiting, a request that
+  // kubegate answered itself; AuditResult the outcome of a forwarded one.
+  awaitable<std::string> CommitDecision(const DecisionFacts& facts);
+  void AuditAnswered(DecisionFacts& facts, const Outcome& o, const std::string& error);
+  void AuditResult(const DecisionFacts& facts, const Outcome& o, const std::string& error);
+  awaitable<bool> ServeAuditApi(const Identity& who, const RequestInfo& info, DecisionFacts& facts, bool keep_alive,
+                                Clock::time_point start);
   void Log(const std::string& request_id, std::string_view method, std::string_view target, const Identity* who,
            const RequestInfo* info, const Decision* decision, const Outcome& o, Clock::time_point start);
 
@@ -204,8 +236,15 @@ class Session {
 
 class ServerImpl final : public GatewayServer {
  public:
-  ServerImpl(const Config& c, const UpstreamTarget& u, const ServingCert& cert)
-      : config_(c), upstream_(u), cert_(cert), admission_(c), upstream_token_(u.token_file, u.bearer_token) {}
+  ServerImpl(const Config& c, const UpstreamTarget& u, const ServingCert& cert, AuditWiring audit)
+      : config_(c),
+        upstream_(u),
+        cert_(cert),
+        admission_(c),
+        upstream_token_(u.token_file, u.bearer_token),
+        audit_(std::move(audit)) {}
+
+  ~ServerImpl() override { reader_pool_.join(); }
 
   Result<bool> Init() {
     try {
@@ -301,6 +340,22 @@ class ServerImpl final : public GatewayServer {
   const Admission& admission() const { return admission_; }
   std::string UpstreamToken() { return upstream_token_.Current(); }
   GatewayCounters& mutable_counters() { return counters_; }
+  AuditLog* audit_log() { return audit_.log; }
+  asio::thread_pool& reader_pool() { return reader_pool_; }
+  // Runs on the reader thread only: the REST API's store connection is
+  // opened there on first use and reused.
+  AuditApiResponse RunAuditQuery(const AuditApiRequest& r) {
+    if (!reader_store_) {
+      if (!audit_.open_reader) return {503, "application/json", StatusJson(Error::Unavailable("audit log not enabled"))};
+      auto s = audit_.open_reader();
+      if (!s) return {503, "application/json", StatusJson(s.error())};
+      reader_store_ = std::move(*s);
+    }
+    if (auto ok = reader_store_->connection().EnsureConnected(); !ok) {
+      return {503, "application/json", StatusJson(ok.error())};
+    }
+    return RunAuditApi(*reader_store_, r);
+  }
   std::atomic<int>& inflight() { return inflight_; }
   bool stopping() const { return stopping_.load(); }
   std::size_t max_body() const {
@@ -324,6 +379,25 @@ class ServerImpl final : public GatewayServer {
     add("kubegate_rejected_forbidden_total", "Requests refused by kubegate's decision.", counters_.rejected_forbidden);
     add("kubegate_upstream_errors_total", "Requests that could not reach the API server.", counters_.upstream_errors);
     add("kubegate_upgrades_total", "Upgraded streams relayed (exec, attach, port-forward).", counters_.upgrades);
+    add("kubegate_audit_fail_closed_total",
+        "Requests refused with 503 because their decision record could not be committed.",
+        counters_.audit_fail_closed);
+    if (audit_.log) {
+      const AuditStats& a = audit_.log->stats();
+      add("kubegate_audit_entries_committed_total", "Audit chain entries committed.", a.committed);
+      add("kubegate_audit_batches_total", "Group commits of the audit log.", a.batches);
+      add("kubegate_audit_commit_failures_total", "Audit group commits the store refused.", a.failed_batches);
+      add("kubegate_audit_entries_dropped_total",
+          "Audit entries of requests kubegate answered itself that were given up (queue full).", a.dropped);
+      add("kubegate_audit_checkpoints_total", "Signed audit checkpoints written.", a.checkpoints);
+      add("kubegate_audit_entries_pruned_total", "Audit entries removed by retention.", a.pruned);
+      out += "# HELP kubegate_audit_queue_depth Audit entries waiting for the writer.\n"
+             "# TYPE kubegate_audit_queue_depth gauge\nkubegate_audit_queue_depth " +
+             std::to_string(a.queued.load()) + "\n";
+      out += "# HELP kubegate_audit_store_healthy 1 when the last audit commit succeeded.\n"
+             "# TYPE kubegate_audit_store_healthy gauge\nkubegate_audit_store_healthy " +
+             std::string(a.healthy ? "1" : "0") + "\n";
+    }
     return out;
   }
 
@@ -387,6 +461,9 @@ class ServerImpl final : public GatewayServer {
   ServingCert cert_;
   Admission admission_;
   TokenSource upstream_token_;
+  AuditWiring audit_;
+  asio::thread_pool reader_pool_{1};
+  std::unique_ptr<Store> reader_store_;  // reader_pool_ only
   ssl::context server_ctx_{ssl::context::tls_server};
   ssl::context upstream_ctx_{ssl::context::tls_client};
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -477,7 +554,8 @@ awaitable<void> Session<Stream>::Run() {
 }
 
 // The pipeline for one request: authenticate -> classify -> decide ->
-// forward -> relay -> log. Returns whether the connection stays open.
+// audit (commit the decision) -> forward -> relay -> audit the result -> log.
+// Returns whether the connection stays open.
 template <typename Stream>
 awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_body>& head) {
   auto start = Clock::now();
@@ -488,13 +566,18 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
   std::string target(req.target());
   bool keep_alive = req.keep_alive();
 
-  // Gateway probes, unauthenticated: liveness, and readiness (an upstream
-  // connection with a verified TLS handshake can be had).
+  // Gateway probes, unauthenticated and not audited: liveness, and
+  // readiness (a verified upstream connection can be had and the audit
+  // store takes writes).
   if (req.method() == http::verb::get && (target == "/healthz" || target == "/livez")) {
     Outcome o = co_await ReplyText(http::status::ok, "ok", keep_alive && head.is_done());
     co_return o.keep_alive;
   }
   if (req.method() == http::verb::get && target == "/readyz") {
+    if (server_.audit_log() && !server_.audit_log()->stats().healthy) {
+      Outcome o = co_await ReplyText(http::status::service_unavailable, "audit store unavailable", false);
+      co_return o.keep_alive;
+    }
     bool reused = false;
     auto conn = co_await worker_.pool.Acquire(reused);
     Outcome o = conn ? co_await ReplyText(http::status::ok, "ok", keep_alive && head.is_done())
@@ -503,19 +586,37 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
     co_return o.keep_alive;
   }
 
+  // What the audit record says about the request, filled in stage by stage.
+  DecisionFacts facts;
+  facts.request_id = request_id;
+  facts.received_ms = SystemClock().NowMillis();
+  facts.source = peer_;
+  facts.method = method;
+  facts.target = target;
+  if (auto it = req.find(http::field::user_agent); it != req.end()) facts.user_agent = std::string(it->value());
+  if (auto it = req.find("Kubectl-Command"); it != req.end()) facts.kubectl_command = std::string(it->value());
+  if (auto it = req.find("Kubectl-Session"); it != req.end()) facts.kubectl_session = std::string(it->value());
+  // A request kubegate answers itself: reply, record, log.
+  auto refuse = [&](const Error& e, const char* rule, bool keep) -> awaitable<Outcome> {
+    facts.action = "deny";
+    facts.rule = rule;
+    facts.message = e.message;
+    Outcome o = co_await Reply(e, request_id, keep);
+    AuditAnswered(facts, o, e.message);
+    Log(request_id, method, target, facts.who, facts.info, nullptr, o, start);
+    co_return o;
+  };
+
   if (auto framing = CheckFraming(req)) {
     server_.mutable_counters().rejected_bad_request++;
-    Outcome o = co_await Reply(*framing, request_id, false);
-    Log(request_id, method, target, nullptr, nullptr, nullptr, o, start);
+    co_await refuse(*framing, "bad-request", false);
     co_return false;
   }
   if (head.content_length() && *head.content_length() > server_.max_body()) {
     server_.mutable_counters().rejected_bad_request++;
-    Outcome o = co_await Reply(Error::TooLarge("request body of " + std::to_string(*head.content_length()) +
-                                               " bytes exceeds kubegate's limit of " +
-                                               std::to_string(server_.max_body())),
-                               request_id, false);
-    Log(request_id, method, target, nullptr, nullptr, nullptr, o, start);
+    co_await refuse(Error::TooLarge("request body of " + std::to_string(*head.content_length()) +
+                                    " bytes exceeds kubegate's limit of " + std::to_string(server_.max_body())),
+                    "body-too-large", false);
     co_return false;
   }
 
@@ -531,41 +632,54 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
   auto who = server_.admission().Authenticate(creds);
   if (!who) {
     server_.mutable_counters().rejected_unauthenticated++;
-    Outcome o = co_await Reply(who.error(), request_id, false);
-    Log(request_id, method, target, nullptr, nullptr, nullptr, o, start);
+    co_await refuse(who.error(), "authentication", false);
     co_return false;
   }
+  facts.who = &*who;
 
   // Stage: classify.
   auto info = server_.admission().Classify(method, target);
   if (!info) {
     server_.mutable_counters().rejected_bad_request++;
-    Outcome o = co_await Reply(info.error(), request_id, false);
-    Log(request_id, method, target, &*who, nullptr, nullptr, o, start);
+    co_await refuse(info.error(), "bad-request", false);
     co_return false;
   }
-  // Metrics: for any authenticated caller.
+  facts.info = &*info;
+  // kubegate's own endpoints, for any authenticated caller (audit: auditors only).
   if (req.method() == http::verb::get && !info->is_resource_request && info->path == "/metrics") {
+    facts.action = "allow";
+    facts.rule = "gateway-metrics";
     Outcome o = co_await ReplyText(http::status::ok, server_.MetricsText(), keep_alive);
+    AuditAnswered(facts, o, "");
     co_return o.keep_alive;
   }
+  if (!info->is_resource_request && IsAuditApiPath(info->path)) {
+    co_return co_await ServeAuditApi(*who, *info, facts, keep_alive && head.is_done(), start);
+  }
   // DELETE carries dry-run in its body: read it (bounded) before deciding.
+  // With audit.request_bodies, the bodies of writes are read too, to be
+  // recorded with the decision.
+  const bool record_body = server_.config().audit.request_bodies &&
+                           (info->verb == "create" || info->verb == "update" || info->verb == "patch" ||
+                            info->verb == "delete" || info->verb == "deletecollection") &&
+                           info->stream == StreamKind::kNone;
   std::optional<std::string> inspected_body;  // set when the body was read here
-  if (NeedsBodyToClassify(*info) && !head.is_done()) {
+  if ((NeedsBodyToClassify(*info) || record_body) && !head.is_done()) {
     http::request_parser<http::string_body> body_parser(std::move(head));
-    body_parser.body_limit(limits::kMaxInspectedBodyBytes);
+    body_parser.body_limit(record_body ? server_.max_body() : limits::kMaxInspectedBodyBytes);
     beast::get_lowest_layer(stream_).expires_after(limits::kBodyIdleTimeout);
     beast::error_code ec;
     co_await http::async_read(stream_, buffer_, body_parser, Redirect(ec));
     beast::get_lowest_layer(stream_).expires_never();
     if (ec) {
       server_.mutable_counters().rejected_bad_request++;
-      Outcome o = co_await Reply(ParseErrorToStatus(ec), request_id, false);
-      Log(request_id, method, target, &*who, &*info, nullptr, o, start);
+      co_await refuse(ParseErrorToStatus(ec), "bad-request", false);
       co_return false;
     }
     inspected_body = std::move(body_parser.get().body());
-    ApplyDeleteBody(*info, body_parser.get()[http::field::content_type], *inspected_body);
+    std::string content_type(body_parser.get()[http::field::content_type]);
+    if (NeedsBodyToClassify(*info)) ApplyDeleteBody(*info, content_type, *inspected_body);
+    if (record_body) facts.request_body = RedactRequestBody(info->resource, content_type, *inspected_body);
     // Put the head back into an empty-body parser state for forwarding.
     http::request<http::empty_body> moved_head(std::move(body_parser.get().base()));
     head.get() = std::move(moved_head);
@@ -577,15 +691,111 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
   Decision decision = server_.admission().Decide(*who, *info, asks_impersonation);
   if (decision.action == Decision::Action::kDeny) {
     server_.mutable_counters().rejected_forbidden++;
-    Error e = Error::Forbidden(decision.message);
-    Outcome o = co_await Reply(e, request_id, keep_alive && (inspected_body || head.is_done()));
+    facts.action = "deny";
+    facts.rule = decision.rule;
+    facts.message = decision.message;
+    Outcome o = co_await Reply(Error::Forbidden(decision.message), request_id,
+                               keep_alive && (inspected_body || head.is_done()));
+    AuditAnswered(facts, o, decision.message);
     Log(request_id, method, target, &*who, &*info, &decision, o, start);
     co_return o.keep_alive;
   }
 
-  // Stages: forward and relay.
+  // Stage: audit. Nothing reaches the cluster unless its decision record is
+  // committed (fail closed).
+  facts.action = "allow";
+  facts.rule = decision.rule;
+  if (decision.pass_caller_impersonation) {
+    for (const auto& f : req) {
+      if (IsImpersonationHeader(f.name_string())) facts.impersonated[std::string(f.name_string())] = f.value();
+    }
+  } else {
+    for (auto& [n, v] : ImpersonationHeaders(*who, request_id, server_.config().upstream.impersonate)) {
+      if (!IEqualsAscii(n, kRequestIdExtraHeader)) facts.impersonated[n] += facts.impersonated.count(n) ? "," + v : v;
+    }
+  }
+  if (std::string not_committed = co_await CommitDecision(facts); !not_committed.empty()) {
+    server_.mutable_counters().audit_fail_closed++;
+    Outcome o = co_await Reply(Error::Unavailable(not_committed), request_id, false);
+    Log(request_id, method, target, &*who, &*info, &decision, o, start);
+    co_return false;
+  }
+
+  // Stages: forward and relay, then record the result.
   Outcome o = co_await Forward(head, *who, *info, decision, request_id, inspected_body);
+  AuditResult(facts, o, "");
   Log(request_id, method, target, &*who, &*info, &decision, o, start);
+  co_return o.keep_alive;
+}
+
+template <typename Stream>
+awaitable<std::string> Session<Stream>::CommitDecision(const DecisionFacts& facts) {
+  AuditLog* log = server_.audit_log();
+  if (!log) co_return std::string();  // audit switched off for a benchmark
+  auto entry = MakeEntry(DecisionRecord(facts));
+  if (!entry) co_return "kubegate could not build the audit record: " + entry.error().message;
+  co_return co_await AwaitResume<std::string>([&](std::function<void(std::string)> resume) {
+    bool queued = log->Submit(std::move(*entry), [resume](const Result<bool>& r) {
+      resume(r ? std::string() : r.error().message);
+    });
+    if (!queued) resume("kubegate's audit queue is full, so the request was not forwarded; try again shortly");
+  });
+}
+
+template <typename Stream>
+void Session<Stream>::AuditAnswered(DecisionFacts& facts, const Outcome& o, const std::string& error) {
+  AuditLog* log = server_.audit_log();
+  if (!log) return;
+  if (auto entry = MakeEntry(DecisionRecord(facts))) log->Submit(std::move(*entry));
+  AuditResult(facts, o, error);
+}
+
+template <typename Stream>
+void Session<Stream>::AuditResult(const DecisionFacts& facts, const Outcome& o, const std::string& error) {
+  AuditLog* log = server_.audit_log();
+  if (!log) return;
+  ResultFacts r;
+  r.request_id = facts.request_id;
+  r.completed_ms = SystemClock().NowMillis();
+  r.status = o.status;
+  r.bytes_in = o.bytes_in;
+  r.bytes_out = o.bytes_out;
+  r.duration_ms = r.completed_ms - facts.received_ms;
+  r.error = error;
+  if (auto entry = MakeEntry(ResultRecord(r))) log->Submit(std::move(*entry));
+}
+
+// GET /kubegate/v1/audit[...]: the audit log for auditors; the query runs
+// on the store-reader thread.
+template <typename Stream>
+awaitable<bool> Session<Stream>::ServeAuditApi(const Identity& who, const RequestInfo& info, DecisionFacts& facts,
+                                               bool keep_alive, Clock::time_point start) {
+  const std::string& request_id = facts.request_id;
+  facts.rule = "audit-api";
+  auto refuse = [&](const Error& e) -> awaitable<bool> {
+    facts.action = "deny";
+    facts.message = e.message;
+    Outcome o = co_await Reply(e, request_id, keep_alive);
+    AuditAnswered(facts, o, e.message);
+    Log(request_id, facts.method, facts.target, &who, &info, nullptr, o, start);
+    co_return o.keep_alive;
+  };
+  if (!IsAuditor(who, server_.config().auditors)) {
+    server_.mutable_counters().rejected_forbidden++;
+    co_return co_await refuse(Error::Forbidden("user \"" + who.user + "\" is not an auditor of kubegate's audit log "
+                                               "(config: auditors.users / auditors.groups)"));
+  }
+  if (info.verb != "get") co_return co_await refuse(Error{405, "MethodNotAllowed", "the audit log is read-only"});
+  auto parsed = ParseAuditApiRequest(info.path, info.raw_query, SystemClock().NowMillis());
+  if (!parsed) co_return co_await refuse(parsed.error());
+  facts.action = "allow";
+  AuditApiRequest api = std::move(*parsed);
+  AuditApiResponse resp = co_await AwaitResume<AuditApiResponse>([&](std::function<void(AuditApiResponse)> resume) {
+    asio::post(server_.reader_pool(), [this, &api, resume] { resume(server_.RunAuditQuery(api)); });
+  });
+  Outcome o = co_await ReplyApi(resp, request_id, keep_alive);
+  AuditAnswered(facts, o, "");
+  Log(request_id, facts.method, facts.target, &who, &info, nullptr, o, start);
   co_return o.keep_alive;
 }
 
@@ -855,6 +1065,22 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Reply(const Error&
 }
 
 template <typename Stream>
+awaitable<typename Session<Stream>::Outcome> Session<Stream>::ReplyApi(const AuditApiResponse& r,
+                                                                       const std::string& request_id,
+                                                                       bool keep_alive) {
+  http::response<http::string_body> res(static_cast<http::status>(r.status), 11);
+  res.set(http::field::content_type, r.content_type);
+  res.set(http::field::cache_control, "no-cache, private");
+  res.set("X-Kubegate-Request-Id", request_id);
+  res.body() = r.body;
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  beast::error_code ec;
+  co_await http::async_write(stream_, res, Redirect(ec));
+  co_return Outcome{r.status, 0, res.body().size(), keep_alive && !ec};
+}
+
+template <typename Stream>
 awaitable<typename Session<Stream>::Outcome> Session<Stream>::ReplyText(http::status status, std::string_view body,
                                                                         bool keep_alive) {
   http::response<http::string_body> res(status, 11);
@@ -909,8 +1135,8 @@ void Session<Stream>::Log(const std::string& request_id, std::string_view method
 }  // namespace
 
 Result<std::unique_ptr<GatewayServer>> GatewayServer::Create(const Config& config, const UpstreamTarget& upstream,
-                                                             const ServingCert& cert) {
-  auto s = std::make_unique<ServerImpl>(config, upstream, cert);
+                                                             const ServingCert& cert, AuditWiring audit) {
+  auto s = std::make_unique<ServerImpl>(config, upstream, cert, std::move(audit));
   auto ok = s->Init();
   if (!ok) return ok.error();
   return std::unique_ptr<GatewayServer>(std::move(s));

@@ -12,9 +12,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "audit/audit_log.h"
 #include "common/result.h"
 #include "config/config.h"
 #include "upstream/upstream_target.h"
@@ -35,12 +37,21 @@ struct GatewayCounters {
   std::atomic<std::uint64_t> rejected_forbidden{0};        // 403
   std::atomic<std::uint64_t> upstream_errors{0};           // 502, 503
   std::atomic<std::uint64_t> upgrades{0};
+  std::atomic<std::uint64_t> audit_fail_closed{0};         // 503: decision not committed
+};
+
+// The audit stage's collaborators. `log` may be null only when audit was
+// switched off for a benchmark (serve --bench-disable-audit).
+struct AuditWiring {
+  AuditLog* log = nullptr;
+  // Opens a store connection for the REST API's reader thread.
+  std::function<Result<std::unique_ptr<Store>>()> open_reader;
 };
 
 class GatewayServer {
  public:
   static Result<std::unique_ptr<GatewayServer>> Create(const Config& config, const UpstreamTarget& upstream,
-                                                       const ServingCert& cert);
+                                                       const ServingCert& cert, AuditWiring audit);
   virtual ~GatewayServer() = default;
 
   // Binds the listener and starts the worker threads.

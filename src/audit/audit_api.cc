@@ -1,0 +1,138 @@
+#include "audit/audit_api.h"
+
+#include <algorithm>
+
+#include "audit/audit_format.h"
+#include "classify/go_url.h"
+#include "common/clock.h"
+#include "common/k8s_status.h"
+#include "common/limits.h"
+
+namespace kubegate {
+namespace {
+
+AuditApiResponse StatusResponse(const Error& e) { return {e.http_code, "application/json", StatusJson(e)}; }
+
+}  // namespace
+
+bool IsAuditApiPath(std::string_view path) {
+  return path == kAuditApiPrefix || (path.size() > kAuditApiPrefix.size() && path.substr(0, kAuditApiPrefix.size()) == kAuditApiPrefix &&
+                                     path[kAuditApiPrefix.size()] == '/');
+}
+
+bool IsAuditor(const Identity& who, const AuditorsConfig& a) {
+  if (std::find(a.users.begin(), a.users.end(), who.user) != a.users.end()) return true;
+  for (const auto& g : who.groups) {
+    if (std::find(a.groups.begin(), a.groups.end(), g) != a.groups.end()) return true;
+  }
+  return false;
+}
+
+Result<std::int64_t> ParseTimeBound(std::string_view text, std::int64_t now_ms) {
+  if (auto d = ParseDurationMillis(text)) return now_ms - *d;
+  auto t = ParseRfc3339(text);
+  if (!t) return Error::BadRequest("not a time (RFC 3339) or a duration back from now (1h): " + std::string(text));
+  return *t;
+}
+
+Result<AuditApiRequest> ParseAuditApiRequest(std::string_view path, std::string_view raw_query, std::int64_t now_ms) {
+  AuditApiRequest r;
+  if (path.size() > kAuditApiPrefix.size() + 1) {
+    r.show = true;
+    r.request_id = std::string(path.substr(kAuditApiPrefix.size() + 1));
+    if (r.request_id.find('/') != std::string::npos) return Error::BadRequest("no such audit API path");
+  }
+  QueryValues q = ParseQuery(raw_query);
+  struct Field {
+    const char* key;
+    std::string* out;
+  } fields[] = {{"user", &r.query.actor},         {"group", &r.query.group},         {"kind", &r.query.kind},
+                {"verb", &r.query.verb},          {"resource", &r.query.resource},   {"namespace", &r.query.namespace_},
+                {"name", &r.query.name},          {"decision", &r.query.decision},   {"approver", &r.query.approver},
+                {"approval_id", &r.query.approval_id}, {"format", &r.format}};
+  for (const auto& [k, v] : q.pairs()) {
+    bool known = k == "since" || k == "until" || k == "limit";
+    for (auto& f : fields) {
+      if (k == f.key) {
+        *f.out = v;
+        known = true;
+      }
+    }
+    if (!known) return Error::BadRequest("unknown audit query parameter: " + k);
+  }
+  if (auto s = q.First("since")) {
+    auto t = ParseTimeBound(*s, now_ms);
+    if (!t) return t.error();
+    r.query.since_ms = *t;
+  }
+  if (auto u = q.First("until")) {
+    auto t = ParseTimeBound(*u, now_ms);
+    if (!t) return t.error();
+    r.query.until_ms = *t;
+  }
+  if (auto l = q.First("limit")) {
+    try {
+      std::size_t used = 0;
+      long long n = std::stoll(*l, &used);
+      if (used != l->size() || n < 1 || n > static_cast<long long>(limits::kAuditMaxQueryLimit)) throw 0;
+      r.query.limit = static_cast<std::size_t>(n);
+    } catch (...) {
+      return Error::BadRequest("limit must be from 1 to " + std::to_string(limits::kAuditMaxQueryLimit));
+    }
+  }
+  if (r.format.empty()) r.format = "json";
+  static const char* kListFormats[] = {"json", "jsonl", "k8s", "table"};
+  static const char* kShowFormats[] = {"json", "text", "k8s"};
+  bool ok = false;
+  if (r.show) {
+    for (const char* f : kShowFormats) ok = ok || r.format == f;
+  } else {
+    for (const char* f : kListFormats) ok = ok || r.format == f;
+  }
+  if (!ok) return Error::BadRequest("unsupported format: " + r.format);
+  return r;
+}
+
+AuditApiResponse RunAuditApi(Store& store, const AuditApiRequest& req) {
+  if (req.show) {
+    auto entries = store.AuditByRequest(req.request_id);
+    if (!entries) return StatusResponse(entries.error());
+    AuditPair pair;
+    bool found = false;
+    for (auto& e : *entries) {
+      if (e.index.phase == "decision") {
+        pair.decision = e;
+        found = true;
+      } else {
+        pair.result = e;
+      }
+    }
+    if (!found) return StatusResponse(Error{404, "NotFound", "no audit record for request " + req.request_id});
+    if (req.format == "text") return {200, "text/plain; charset=utf-8", AuditExplain(pair)};
+    if (req.format == "k8s") return {200, "application/json", AuditK8sEvent(pair).dump()};
+    return {200, "application/json", AuditPairJson(pair).dump()};
+  }
+  auto pairs = store.QueryAudit(req.query);
+  if (!pairs) return StatusResponse(pairs.error());
+  if (req.format == "table") return {200, "text/plain; charset=utf-8", AuditTable(*pairs)};
+  if (req.format == "jsonl") {
+    std::string body;
+    for (const auto& p : *pairs) body += AuditPairJson(p).dump() + "\n";
+    return {200, "application/x-ndjson", body};
+  }
+  nlohmann::json list;
+  if (req.format == "k8s") {
+    list["kind"] = "EventList";
+    list["apiVersion"] = "audit.k8s.io/v1";
+    list["items"] = nlohmann::json::array();
+    for (const auto& p : *pairs) list["items"].push_back(AuditK8sEvent(p));
+  } else {
+    list["kind"] = "AuditRecordList";
+    list["apiVersion"] = "kubegate.io/v1";
+    list["items"] = nlohmann::json::array();
+    for (const auto& p : *pairs) list["items"].push_back(AuditPairJson(p));
+  }
+  return {200, "application/json", list.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+}
+
+}  // namespace kubegate

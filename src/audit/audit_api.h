@@ -1,0 +1,49 @@
+// The audit log's read-only REST API, served by the gateway to auditors:
+//
+//   GET /kubegate/v1/audit?user=&group=&kind=&verb=&resource=&namespace=
+//       &name=&decision=&approver=&approval_id=&since=&until=&limit=
+//       &format=json|jsonl|k8s|table
+//   GET /kubegate/v1/audit/ID[?format=json|text|k8s]
+//
+// since/until take RFC 3339 times or a duration back from now ("1h").
+// Plain C++: the network layer parses nothing here and runs RunAuditApi on
+// its store-reader thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "config/config.h"
+#include "identity/identity.h"
+#include "store/store.h"
+
+namespace kubegate {
+
+inline constexpr std::string_view kAuditApiPrefix = "/kubegate/v1/audit";
+
+struct AuditApiRequest {
+  bool show = false;   // one record by request id
+  std::string request_id;
+  AuditQuery query;
+  std::string format;  // json (default), jsonl, k8s, table, text (show only)
+};
+
+struct AuditApiResponse {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+};
+
+bool IsAuditApiPath(std::string_view path);
+// Only identities named in `auditors` (by user or group) read the log.
+bool IsAuditor(const Identity& who, const AuditorsConfig& auditors);
+
+// RFC 3339, or a duration meaning that long before `now_ms`.
+Result<std::int64_t> ParseTimeBound(std::string_view text, std::int64_t now_ms);
+
+Result<AuditApiRequest> ParseAuditApiRequest(std::string_view path, std::string_view raw_query, std::int64_t now_ms);
+AuditApiResponse RunAuditApi(Store& store, const AuditApiRequest& req);
+
+}  // namespace kubegate

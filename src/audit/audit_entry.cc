@@ -1,0 +1,94 @@
+#include "audit/audit_entry.h"
+
+#include "common/clock.h"
+#include "common/digest.h"
+
+namespace kubegate {
+namespace {
+
+std::string Str(const nlohmann::json& j, const char* a, const char* b = nullptr) {
+  const nlohmann::json* p = &j;
+  for (const char* k : {a, b}) {
+    if (!k) break;
+    if (!p->is_object()) return "";
+    auto it = p->find(k);
+    if (it == p->end()) return "";
+    p = &*it;
+  }
+  return p->is_string() ? p->get<std::string>() : "";
+}
+
+std::vector<std::string> StrList(const nlohmann::json& j) {
+  std::vector<std::string> out;
+  if (!j.is_array()) return out;
+  for (const auto& v : j) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string CheckpointMessage(std::int64_t seq, std::string_view hash, std::int64_t time_ms) {
+  return "kubegate-audit-checkpoint-v1\n" + std::to_string(seq) + "\n" + std::string(hash) + "\n" +
+         std::to_string(time_ms);
+}
+
+std::string ChainHash(std::int64_t seq, std::string_view prev_hash, std::string_view canonical) {
+  std::string buf = "kubegate-audit-v1\n";
+  buf += std::to_string(seq);
+  buf += '\n';
+  buf += prev_hash;
+  buf += '\n';
+  buf += canonical;
+  return Sha256Hex(buf);
+}
+
+std::string Canonicalize(const nlohmann::json& record) {
+  return record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Result<AuditIndex> DeriveIndex(std::string_view canonical) {
+  nlohmann::json j = nlohmann::json::parse(canonical, nullptr, false);
+  if (!j.is_object()) return Error::BadRequest("audit record is not a JSON object");
+  AuditIndex x;
+  x.request_id = Str(j, "request_id");
+  x.phase = Str(j, "phase");
+  std::string time = Str(j, x.phase == "result" ? "completed" : "received");
+  if (x.request_id.empty() || (x.phase != "decision" && x.phase != "result")) {
+    return Error::BadRequest("audit record lacks request_id or phase");
+  }
+  auto t = ParseRfc3339(time);
+  if (!t) return Error::BadRequest("audit record has no valid time: " + t.error().message);
+  x.time_ms = *t;
+  if (x.phase == "result") return x;
+  x.actor = Str(j, "identity", "user");
+  x.kind = Str(j, "identity", "kind");
+  if (auto it = j.find("identity"); it != j.end() && it->is_object() && it->contains("groups")) {
+    x.groups = StrList((*it)["groups"]);
+  }
+  x.verb = Str(j, "request", "verb");
+  x.api_group = Str(j, "request", "apiGroup");
+  x.resource = Str(j, "request", "resource");
+  x.namespace_ = Str(j, "request", "namespace");
+  x.name = Str(j, "request", "name");
+  x.decision = Str(j, "decision", "action");
+  x.approval_id = Str(j, "approval", "id");
+  if (auto it = j.find("approval"); it != j.end() && it->is_object() && it->contains("approvers")) {
+    for (const auto& a : (*it)["approvers"]) {
+      if (a.is_object() && a.contains("user") && a["user"].is_string()) x.approvers.push_back(a["user"]);
+    }
+  }
+  return x;
+}
+
+Result<AuditEntry> MakeEntry(const nlohmann::json& record) {
+  AuditEntry e;
+  e.canonical = Canonicalize(record);
+  auto idx = DeriveIndex(e.canonical);
+  if (!idx) return idx.error();
+  e.index = std::move(*idx);
+  return e;
+}
+
+}  // namespace kubegate

@@ -1,0 +1,178 @@
+#include "audit/audit_log.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace kubegate {
+
+AuditLog::AuditLog(std::unique_ptr<Store> store, const Clock& clock, const Signer* signer, AuditLogOptions options)
+    : store_(std::move(store)), clock_(clock), signer_(signer), options_(options) {
+  if (auto head = store_->AuditHead()) head_ = *head;
+  if (auto cps = store_->Checkpoints(); cps && !cps->empty()) {
+    last_checkpoint_seq_ = cps->back().seq;
+    last_checkpoint_ms_ = cps->back().time_ms;
+  } else {
+    last_checkpoint_ms_ = clock_.NowMillis();
+  }
+  writer_ = std::thread([this] { Run(); });
+}
+
+AuditLog::~AuditLog() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  writer_.join();
+}
+
+bool AuditLog::Submit(AuditEntry entry, Done done) {
+  {
+    std::lock_guard lk(mu_);
+    if (queue_.size() >= options_.max_queue || stop_) {
+      if (!done) stats_.dropped++;
+      return false;
+    }
+    queue_.push_back(Pending{std::move(entry), std::move(done), ++next_ticket_});
+    stats_.queued = queue_.size();
+  }
+  work_cv_.notify_one();
+  return true;
+}
+
+void AuditLog::Flush() {
+  std::unique_lock lk(mu_);
+  std::uint64_t target = next_ticket_;
+  flushed_cv_.wait(lk, [&] { return attempted_ticket_ >= target || stop_; });
+}
+
+void AuditLog::Run() {
+  auto backoff = limits::kAuditRetryMin;
+  std::unique_lock lk(mu_);
+  while (true) {
+    if (queue_.empty()) {
+      if (stop_) break;
+      std::int64_t wait_ms = std::max<std::int64_t>(
+          1, std::min(options_.checkpoint_interval_ms, options_.retention_ms ? options_.prune_interval_ms
+                                                                             : options_.checkpoint_interval_ms));
+      work_cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stop_ || !queue_.empty(); });
+    }
+    std::vector<Pending> batch;
+    std::size_t n = std::min(queue_.size(), limits::kAuditMaxBatch);
+    batch.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    stats_.queued = queue_.size();
+    lk.unlock();
+
+    bool failed = false;
+    if (!batch.empty()) {
+      std::vector<AuditEntry> entries;
+      entries.reserve(batch.size());
+      for (auto& p : batch) entries.push_back(std::move(p.entry));
+      auto head = store_->AppendAudit(entries);
+      if (head) {
+        head_ = *head;
+        stats_.committed += entries.size();
+        stats_.batches++;
+        stats_.healthy = true;
+        backoff = limits::kAuditRetryMin;
+        Result<bool> ok = true;
+        for (auto& p : batch) {
+          if (p.done) p.done(ok);
+        }
+      } else {
+        failed = true;
+        stats_.failed_batches++;
+        if (stats_.healthy.exchange(false)) {
+          spdlog::error("audit store {} refused a write; requests fail closed until it recovers: {}",
+                        store_->Describe(), head.error().message);
+        }
+        for (std::size_t i = 0; i < batch.size(); ++i) batch[i].entry = std::move(entries[i]);
+      }
+      if (failed) {
+        Error e = Error::Unavailable("kubegate cannot write its audit log, so the request was not forwarded: " +
+                                     head.error().message);
+        std::vector<Pending> retry;
+        for (auto& p : batch) {
+          if (p.done) {
+            p.done(Result<bool>(e));
+          } else {
+            retry.push_back(std::move(p));
+          }
+        }
+        lk.lock();
+        // Keep order: retried entries go back in front of newer ones.
+        for (auto it = retry.rbegin(); it != retry.rend(); ++it) {
+          if (queue_.size() >= options_.max_queue || stop_) {
+            stats_.dropped++;
+          } else {
+            queue_.push_front(std::move(*it));
+          }
+        }
+        stats_.queued = queue_.size();
+        lk.unlock();
+      }
+    }
+    if (!failed) Housekeeping();
+
+    lk.lock();
+    if (!batch.empty()) attempted_ticket_ = std::max(attempted_ticket_, batch.back().ticket);
+    flushed_cv_.notify_all();
+    if (failed) {
+      if (stop_) {
+        // Shutting down with the store away: what could not be written is lost.
+        stats_.dropped += queue_.size();
+        attempted_ticket_ = next_ticket_;
+        queue_.clear();
+        flushed_cv_.notify_all();
+        break;
+      }
+      work_cv_.wait_for(lk, backoff, [&] { return stop_; });
+      backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(limits::kAuditRetryMax));
+    }
+  }
+  attempted_ticket_ = next_ticket_;
+  flushed_cv_.notify_all();
+}
+
+void AuditLog::Housekeeping() {
+  std::int64_t now = clock_.NowMillis();
+  bool due = head_.seq > last_checkpoint_seq_ &&
+             (head_.seq - last_checkpoint_seq_ >= options_.checkpoint_every ||
+              now - last_checkpoint_ms_ >= options_.checkpoint_interval_ms);
+  if (signer_ && due) {
+    Checkpoint c{head_.seq, head_.hash, now, signer_->Sign(CheckpointMessage(head_.seq, head_.hash, now)),
+                 signer_->PublicKeyPem()};
+    // Another replica may have signed this very head; that is fine.
+    if (store_->AddCheckpoint(c)) stats_.checkpoints++;
+    last_checkpoint_seq_ = head_.seq;
+    last_checkpoint_ms_ = now;
+  }
+  if (options_.retention_ms > 0 && now - last_prune_ms_ >= options_.prune_interval_ms) {
+    last_prune_ms_ = now;
+    std::int64_t cutoff = now - options_.retention_ms;
+    auto cps = store_->Checkpoints();
+    auto anchor = store_->AuditAnchor();
+    if (!cps || !anchor) return;
+    std::int64_t anchor_seq = *anchor ? (*anchor)->seq : 0;
+    const Checkpoint* pick = nullptr;
+    for (const auto& c : *cps) {
+      if (c.time_ms <= cutoff && c.seq > anchor_seq) pick = &c;
+    }
+    if (!pick) return;
+    auto pruned = store_->PruneAudit(*pick);
+    if (pruned) {
+      stats_.pruned += static_cast<std::uint64_t>(*pruned);
+      spdlog::info("audit retention: pruned {} entries up to seq {}; the chain now starts at that signed checkpoint",
+                   *pruned, pick->seq);
+    } else {
+      spdlog::warn("audit retention: pruning failed: {}", pruned.error().message);
+    }
+  }
+}
+
+}  // namespace kubegate

@@ -1,0 +1,105 @@
+// AuditLog: the gateway's writer of the audit chain. Entries are queued by
+// the network threads and committed by one writer thread in group commits:
+// everything queued while the previous transaction was flushing goes into
+// the next one, so durability costs one flush per batch, not per request.
+//
+// Fail closed: an entry submitted with a `done` callback (a decision that
+// gates forwarding) learns whether it was committed; on failure the caller
+// refuses the request and the entry is not retried. Entries without a
+// callback (denials, results) are retried until they commit, while the
+// queue has room.
+//
+// The writer also signs checkpoints of the chain head (every N entries or T
+// ms) and prunes entries older than the retention period, up to the newest
+// checkpoint that is old enough (the chain then starts from that checkpoint).
+//
+//   AuditLog log(std::move(store), SystemClock(), signer.get(), {});
+//   log.Submit(std::move(entry), [](const Result<bool>& committed) { ... });  // called on the writer thread
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "audit/audit_entry.h"
+#include "audit/signer.h"
+#include "common/clock.h"
+#include "common/limits.h"
+#include "store/store.h"
+
+namespace kubegate {
+
+struct AuditLogOptions {
+  std::int64_t checkpoint_every = 1000;         // entries
+  std::int64_t checkpoint_interval_ms = 60'000;
+  std::int64_t retention_ms = 0;                // 0: keep forever
+  std::int64_t prune_interval_ms = 3'600'000;
+  std::size_t max_queue = limits::kAuditMaxQueue;
+};
+
+struct AuditStats {
+  std::atomic<std::uint64_t> committed{0};      // entries
+  std::atomic<std::uint64_t> batches{0};        // transactions committed
+  std::atomic<std::uint64_t> failed_batches{0};
+  std::atomic<std::uint64_t> dropped{0};        // entries given up (queue full)
+  std::atomic<std::uint64_t> checkpoints{0};
+  std::atomic<std::uint64_t> pruned{0};         // entries removed by retention
+  std::atomic<std::uint64_t> queued{0};         // now waiting
+  std::atomic<bool> healthy{true};              // the last commit succeeded
+};
+
+class AuditLog {
+ public:
+  using Done = std::function<void(const Result<bool>&)>;
+
+  AuditLog(std::unique_ptr<Store> store, const Clock& clock, const Signer* signer, AuditLogOptions options);
+  // Commits what is queued (one attempt) and stops the writer.
+  ~AuditLog();
+
+  // Queues `entry`. Returns false, without calling `done`, when the queue is
+  // full. `done` runs on the writer thread and must not block.
+  bool Submit(AuditEntry entry, Done done = nullptr);
+  // Blocks until every entry queued before the call has had a commit attempt.
+  void Flush();
+
+  const AuditStats& stats() const { return stats_; }
+
+ private:
+  struct Pending {
+    AuditEntry entry;
+    Done done;
+    std::uint64_t ticket;
+  };
+
+  void Run();
+  void Housekeeping();
+
+  std::unique_ptr<Store> store_;
+  const Clock& clock_;
+  const Signer* signer_;
+  AuditLogOptions options_;
+  AuditStats stats_;
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable flushed_cv_;
+  std::deque<Pending> queue_;
+  std::uint64_t next_ticket_ = 0;
+  std::uint64_t attempted_ticket_ = 0;
+  bool stop_ = false;
+
+  // Writer thread only.
+  ChainHead head_;
+  std::int64_t last_checkpoint_seq_ = 0;
+  std::int64_t last_checkpoint_ms_ = 0;
+  std::int64_t last_prune_ms_ = 0;
+
+  std::thread writer_;
+};
+
+}  // namespace kubegate

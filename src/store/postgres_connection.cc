@@ -1,0 +1,129 @@
+#include <libpq-fe.h>
+
+#include "store/sql_connection.h"
+
+namespace kubegate {
+namespace {
+
+// `?` -> `$1`, `$2`, ... (kubegate's SQL has no `?` inside literals).
+std::string NumberPlaceholders(std::string_view sql) {
+  std::string out;
+  out.reserve(sql.size() + 16);
+  int n = 0;
+  for (char c : sql) {
+    if (c == '?') {
+      out += '$';
+      out += std::to_string(++n);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+class PostgresConnection final : public SqlConnection {
+ public:
+  PostgresConnection(PGconn* c, std::string conninfo) : conn_(c), conninfo_(std::move(conninfo)) {}
+  ~PostgresConnection() override { PQfinish(conn_); }
+
+  SqlDialect dialect() const override { return SqlDialect::kPostgres; }
+  std::string Describe() const override {
+    return std::string("postgres:") + (PQhost(conn_) ? PQhost(conn_) : "?") + ":" +
+           (PQport(conn_) ? PQport(conn_) : "?") + "/" + (PQdb(conn_) ? PQdb(conn_) : "?");
+  }
+
+  Result<std::vector<SqlRow>> Run(std::string_view sql, const std::vector<SqlValue>& params) override {
+    std::string text = NumberPlaceholders(sql);
+    std::vector<std::string> storage(params.size());
+    std::vector<const char*> values(params.size(), nullptr);
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      if (auto* n = std::get_if<std::int64_t>(&params[i])) {
+        storage[i] = std::to_string(*n);
+        values[i] = storage[i].c_str();
+      } else if (auto* s = std::get_if<std::string>(&params[i])) {
+        values[i] = s->c_str();
+      }
+    }
+    PGresult* r = PQexecParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr, values.data(), nullptr,
+                               nullptr, 0);
+    struct Clear {
+      PGresult* r;
+      ~Clear() { PQclear(r); }
+    } clear{r};
+    auto status = PQresultStatus(r);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      return Error::Unavailable(Describe() + ": " + Trim(PQerrorMessage(conn_)));
+    }
+    std::vector<SqlRow> rows;
+    int nrows = PQntuples(r), ncols = PQnfields(r);
+    rows.reserve(static_cast<std::size_t>(nrows));
+    for (int i = 0; i < nrows; ++i) {
+      SqlRow row(static_cast<std::size_t>(ncols));
+      for (int c = 0; c < ncols; ++c) {
+        if (!PQgetisnull(r, i, c)) {
+          row[static_cast<std::size_t>(c)] =
+              std::string(PQgetvalue(r, i, c), static_cast<std::size_t>(PQgetlength(r, i, c)));
+        }
+      }
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  }
+
+  Result<bool> ExecScript(std::string_view sql) override {
+    std::string s(sql);
+    PGresult* r = PQexec(conn_, s.c_str());
+    auto status = PQresultStatus(r);
+    PQclear(r);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+      return Error::Unavailable(Describe() + ": " + Trim(PQerrorMessage(conn_)));
+    }
+    return true;
+  }
+
+  Result<bool> EnsureConnected() override {
+    if (PQstatus(conn_) == CONNECTION_OK) return true;
+    PQreset(conn_);
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      return Error::Unavailable("PostgreSQL unreachable: " + Trim(PQerrorMessage(conn_)));
+    }
+    PQclear(PQexec(conn_, "SET client_min_messages = warning"));
+    return true;
+  }
+
+ private:
+  static std::string Trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+  }
+
+  PGconn* conn_;
+  std::string conninfo_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SqlConnection>> OpenPostgres(const std::string& conninfo) {
+  std::string ci = conninfo;
+  auto add_default = [&](const char* key, const char* value) {
+    if (ci.find(key) == std::string::npos) ci += std::string(" ") + key + "=" + value;
+  };
+  add_default("connect_timeout", "5");
+  add_default("keepalives_idle", "5");
+  add_default("keepalives_interval", "2");
+  add_default("keepalives_count", "3");
+  add_default("tcp_user_timeout", "10000");
+  add_default("application_name", "kubegate");
+  PGconn* c = PQconnectdb(ci.c_str());
+  if (!c) return Error::Unavailable("PostgreSQL: out of memory");
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::string m = PQerrorMessage(c);
+    while (!m.empty() && m.back() == '\n') m.pop_back();
+    PQfinish(c);
+    return Error::Unavailable("cannot connect to PostgreSQL: " + m);
+  }
+  PQclear(PQexec(c, "SET client_min_messages = warning"));
+  return std::unique_ptr<SqlConnection>(std::make_unique<PostgresConnection>(c, conninfo));
+}
+
+}  // namespace kubegate

@@ -1,0 +1,59 @@
+// SqlConnection: the narrow SQL surface kubegate's store is written against,
+// with two drivers: SQLite (embedded, the default) and PostgreSQL (libpq's
+// C API, for several gateway replicas sharing state). SQL text uses `?`
+// placeholders; the PostgreSQL driver numbers them ($1, $2, ...).
+//
+// A connection is used by one thread at a time. The store's writer owns
+// one; readers (CLI, REST API) open their own.
+//
+//   auto db = OpenSqlite("kubegate-data/kubegate.db");
+//   auto rows = (*db)->Run("SELECT seq FROM audit_log WHERE actor = ?", {std::string("alice")});
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/result.h"
+
+namespace kubegate {
+
+enum class SqlDialect { kSqlite, kPostgres };
+
+using SqlValue = std::variant<std::nullptr_t, std::int64_t, std::string>;
+// Column values as text; nullopt for SQL NULL.
+using SqlRow = std::vector<std::optional<std::string>>;
+
+class SqlConnection {
+ public:
+  virtual ~SqlConnection() = default;
+  virtual SqlDialect dialect() const = 0;
+  // "sqlite:PATH" or "postgres:HOST/DB" (no password), for messages.
+  virtual std::string Describe() const = 0;
+  // Runs one statement; returns its rows (none for statements without).
+  // Errors carry 503: the store is unavailable or refused the write.
+  virtual Result<std::vector<SqlRow>> Run(std::string_view sql, const std::vector<SqlValue>& params = {}) = 0;
+  // Runs statements without parameters (migrations).
+  virtual Result<bool> ExecScript(std::string_view sql) = 0;
+  // Reconnects when the connection was lost (a PostgreSQL restart); cheap
+  // when it is healthy.
+  virtual Result<bool> EnsureConnected() = 0;
+};
+
+// Opens (creating) a SQLite database in WAL mode with synchronous=FULL:
+// a committed transaction survives a crash of the process or the machine.
+Result<std::unique_ptr<SqlConnection>> OpenSqlite(const std::string& path);
+
+// Connects with a libpq connection string ("host=... dbname=..."). Adds
+// connect and TCP timeouts when the string sets none, so a hung server
+// fails requests closed instead of holding them forever.
+Result<std::unique_ptr<SqlConnection>> OpenPostgres(const std::string& conninfo);
+
+// Parses an integer column; 0 for NULL or garbage.
+std::int64_t SqlInt(const std::optional<std::string>& v);
+
+}  // namespace kubegate

@@ -1,0 +1,124 @@
+#include <sqlite3.h>
+
+#include <unordered_map>
+
+#include "common/limits.h"
+#include "store/sql_connection.h"
+
+namespace kubegate {
+namespace {
+
+class SqliteConnection final : public SqlConnection {
+ public:
+  SqliteConnection(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  ~SqliteConnection() override {
+    for (auto& [_, st] : cache_) sqlite3_finalize(st);
+    sqlite3_close_v2(db_);
+  }
+
+  SqlDialect dialect() const override { return SqlDialect::kSqlite; }
+  std::string Describe() const override { return "sqlite:" + path_; }
+
+  Result<std::vector<SqlRow>> Run(std::string_view sql, const std::vector<SqlValue>& params) override {
+    sqlite3_stmt* st = nullptr;
+    std::string key(sql);
+    if (auto it = cache_.find(key); it != cache_.end()) {
+      st = it->second;
+    } else {
+      if (sqlite3_prepare_v2(db_, key.data(), static_cast<int>(key.size()), &st, nullptr) != SQLITE_OK) {
+        return Fail("prepare");
+      }
+      if (cache_.size() < limits::kSqlStatementCache) cache_.emplace(key, st);
+    }
+    struct Reset {
+      SqliteConnection* self;
+      sqlite3_stmt* st;
+      bool cached;
+      ~Reset() {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (!cached) sqlite3_finalize(st);
+      }
+    } reset{this, st, cache_.count(key) > 0};
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      int idx = static_cast<int>(i + 1);
+      int rc;
+      if (std::holds_alternative<std::nullptr_t>(params[i])) {
+        rc = sqlite3_bind_null(st, idx);
+      } else if (auto* n = std::get_if<std::int64_t>(&params[i])) {
+        rc = sqlite3_bind_int64(st, idx, *n);
+      } else {
+        const std::string& s = std::get<std::string>(params[i]);
+        rc = sqlite3_bind_text(st, idx, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+      }
+      if (rc != SQLITE_OK) return Fail("bind");
+    }
+    std::vector<SqlRow> rows;
+    while (true) {
+      int rc = sqlite3_step(st);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return Fail("step");
+      int n = sqlite3_column_count(st);
+      SqlRow row(static_cast<std::size_t>(n));
+      for (int c = 0; c < n; ++c) {
+        if (sqlite3_column_type(st, c) == SQLITE_NULL) continue;
+        const unsigned char* t = sqlite3_column_text(st, c);
+        row[static_cast<std::size_t>(c)] =
+            std::string(reinterpret_cast<const char*>(t), static_cast<std::size_t>(sqlite3_column_bytes(st, c)));
+      }
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  }
+
+  Result<bool> ExecScript(std::string_view sql) override {
+    char* err = nullptr;
+    std::string s(sql);
+    if (sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string m = err ? err : "unknown error";
+      sqlite3_free(err);
+      return Error::Unavailable(Describe() + ": " + m);
+    }
+    return true;
+  }
+
+  Result<bool> EnsureConnected() override { return true; }
+
+ private:
+  Error Fail(const char* what) {
+    return Error::Unavailable(Describe() + ": " + what + ": " + sqlite3_errmsg(db_));
+  }
+
+  sqlite3* db_;
+  std::string path_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SqlConnection>> OpenSqlite(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string m = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close_v2(db);
+    return Error::Unavailable("cannot open SQLite database " + path + ": " + m);
+  }
+  sqlite3_busy_timeout(db, static_cast<int>(limits::kSqliteBusyTimeout.count()));
+  auto conn = std::make_unique<SqliteConnection>(db, path);
+  auto ok = conn->ExecScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+  if (!ok) return ok.error();
+  return std::unique_ptr<SqlConnection>(std::move(conn));
+}
+
+std::int64_t SqlInt(const std::optional<std::string>& v) {
+  if (!v) return 0;
+  try {
+    return std::stoll(*v);
+  } catch (...) {
+    return 0;
+  }
+}
+
+}  // namespace kubegate

@@ -1,0 +1,394 @@
+#include "store/store.h"
+
+#include <algorithm>
+
+#include "common/clock.h"
+#include "common/limits.h"
+
+namespace kubegate {
+namespace {
+
+struct Migration {
+  int version;
+  const char* sql;  // {PK} is the dialect's 64-bit integer primary key
+};
+
+// Append-only: a released migration is never edited, only followed.
+const Migration kMigrations[] = {
+    {1, R"SQL(
+CREATE TABLE audit_log(
+  seq {PK},
+  request_id TEXT NOT NULL,
+  phase TEXT NOT NULL,
+  time_ms BIGINT NOT NULL,
+  actor TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  verb TEXT NOT NULL,
+  api_group TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  ns TEXT NOT NULL,
+  obj_name TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  approval_id TEXT NOT NULL,
+  record TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL);
+CREATE INDEX audit_log_request ON audit_log(request_id);
+CREATE INDEX audit_log_time ON audit_log(time_ms);
+CREATE INDEX audit_log_actor ON audit_log(actor, seq);
+CREATE INDEX audit_log_verb ON audit_log(verb, seq);
+CREATE INDEX audit_log_resource ON audit_log(resource, seq);
+CREATE INDEX audit_log_ns ON audit_log(ns, seq);
+CREATE INDEX audit_log_name ON audit_log(obj_name, seq);
+CREATE INDEX audit_log_decision ON audit_log(decision, seq);
+CREATE INDEX audit_log_approval ON audit_log(approval_id) WHERE approval_id <> '';
+CREATE TABLE audit_group(seq BIGINT NOT NULL, grp TEXT NOT NULL);
+CREATE INDEX audit_group_grp ON audit_group(grp, seq);
+CREATE INDEX audit_group_seq ON audit_group(seq);
+CREATE TABLE audit_approver(seq BIGINT NOT NULL, approver TEXT NOT NULL);
+CREATE INDEX audit_approver_name ON audit_approver(approver, seq);
+CREATE INDEX audit_approver_seq ON audit_approver(seq);
+CREATE TABLE audit_head(id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL);
+INSERT INTO audit_head(id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+CREATE TABLE audit_checkpoint(
+  seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, time_ms BIGINT NOT NULL, signature TEXT NOT NULL,
+  public_key TEXT NOT NULL);
+CREATE TABLE audit_anchor(
+  id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, time_ms BIGINT NOT NULL,
+  signature TEXT NOT NULL, public_key TEXT NOT NULL);
+)SQL"},
+};
+
+constexpr const char* kEntryColumns =
+    "seq, request_id, phase, time_ms, actor, kind, verb, api_group, resource, ns, obj_name, decision, approval_id, "
+    "record, prev_hash, hash";
+constexpr std::size_t kEntryColumnCount = 16;
+
+std::string Substitute(std::string sql, SqlDialect d) {
+  const std::string pk = d == SqlDialect::kSqlite ? "INTEGER PRIMARY KEY" : "BIGINT PRIMARY KEY";
+  for (std::size_t p; (p = sql.find("{PK}")) != std::string::npos;) sql.replace(p, 4, pk);
+  return sql;
+}
+
+// Rows of kEntryColumns, with group and approver lists filled in by the caller.
+AuditEntry EntryFromRow(const SqlRow& r) {
+  AuditEntry e;
+  e.seq = SqlInt(r[0]);
+  e.index.request_id = r[1].value_or("");
+  e.index.phase = r[2].value_or("");
+  e.index.time_ms = SqlInt(r[3]);
+  e.index.actor = r[4].value_or("");
+  e.index.kind = r[5].value_or("");
+  e.index.verb = r[6].value_or("");
+  e.index.api_group = r[7].value_or("");
+  e.index.resource = r[8].value_or("");
+  e.index.namespace_ = r[9].value_or("");
+  e.index.name = r[10].value_or("");
+  e.index.decision = r[11].value_or("");
+  e.index.approval_id = r[12].value_or("");
+  e.canonical = r[13].value_or("");
+  e.prev_hash = r[14].value_or("");
+  e.hash = r[15].value_or("");
+  return e;
+}
+
+Checkpoint CheckpointFromRow(const SqlRow& r) {
+  return Checkpoint{SqlInt(r[0]), r[1].value_or(""), SqlInt(r[2]), r[3].value_or(""), r[4].value_or("")};
+}
+
+// Runs `body` inside a transaction that takes the write lock at once; rolls
+// back on failure.
+template <typename F>
+auto InWriteTransaction(SqlConnection& db, F&& body) -> decltype(body()) {
+  if (auto ok = db.EnsureConnected(); !ok) return ok.error();
+  auto begin = db.Run(db.dialect() == SqlDialect::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+  if (!begin) return begin.error();
+  auto result = body();
+  if (!result) {
+    (void)db.Run("ROLLBACK");
+    return result;
+  }
+  auto commit = db.Run("COMMIT");
+  if (!commit) {
+    (void)db.Run("ROLLBACK");
+    return commit.error();
+  }
+  return result;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreConfig& config) {
+  Result<std::unique_ptr<SqlConnection>> conn = config.postgres_conninfo.empty()
+                                                    ? OpenSqlite(config.sqlite_path)
+                                                    : OpenPostgres(config.postgres_conninfo);
+  if (!conn) return conn.error();
+  return Open(std::move(*conn));
+}
+
+Result<std::unique_ptr<Store>> Store::Open(std::unique_ptr<SqlConnection> conn) {
+  auto store = std::make_unique<Store>(std::move(conn));
+  auto ok = store->Migrate();
+  if (!ok) return ok.error();
+  return store;
+}
+
+Result<bool> Store::Migrate() {
+  auto created = db_->ExecScript(
+      "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)");
+  if (!created) return created.error();
+  return InWriteTransaction(*db_, [&]() -> Result<bool> {
+    if (db_->dialect() == SqlDialect::kPostgres) {
+      // Several replicas starting at once: one migrates, the others wait.
+      auto lock = db_->Run("SELECT pg_advisory_xact_lock(7242001)");
+      if (!lock) return lock.error();
+    }
+    auto rows = db_->Run("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    if (!rows) return rows.error();
+    int current = static_cast<int>(SqlInt((*rows)[0][0]));
+    for (const Migration& m : kMigrations) {
+      if (m.version <= current) continue;
+      auto applied = db_->ExecScript(Substitute(m.sql, db_->dialect()));
+      if (!applied) return Error::Unavailable("schema migration " + std::to_string(m.version) + " failed: " +
+                                              applied.error().message);
+      auto noted = db_->Run("INSERT INTO schema_migrations(version, applied_ms) VALUES (?, ?)",
+                            {std::int64_t{m.version}, SystemClock().NowMillis()});
+      if (!noted) return noted.error();
+    }
+    return true;
+  });
+}
+
+int Store::SchemaVersion() {
+  auto rows = db_->Run("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  return rows ? static_cast<int>(SqlInt((*rows)[0][0])) : -1;
+}
+
+Result<ChainHead> Store::AppendAudit(std::vector<AuditEntry>& entries) {
+  auto result = InWriteTransaction(*db_, [&]() -> Result<ChainHead> {
+    auto head_rows = db_->Run(db_->dialect() == SqlDialect::kPostgres
+                                  ? "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
+                                  : "SELECT seq, hash FROM audit_head WHERE id = 1");
+    if (!head_rows) return head_rows.error();
+    if (head_rows->empty()) return Error::Internal("audit_head row missing");
+    ChainHead head{SqlInt((*head_rows)[0][0]), (*head_rows)[0][1].value_or("")};
+    for (AuditEntry& e : entries) {
+      e.seq = head.seq + 1;
+      e.prev_hash = head.hash;
+      e.hash = ChainHash(e.seq, e.prev_hash, e.canonical);
+      head = {e.seq, e.hash};
+    }
+    // Multi-row INSERTs in a few fixed sizes, so the statements are cached.
+    std::size_t i = 0;
+    while (i < entries.size()) {
+      std::size_t left = entries.size() - i;
+      std::size_t n = 1;
+      for (std::size_t size : {limits::kAuditInsertRows, std::size_t{16}, std::size_t{4}}) {
+        if (left >= size) {
+          n = size;
+          break;
+        }
+      }
+      std::string sql = std::string("INSERT INTO audit_log(") + kEntryColumns + ") VALUES ";
+      std::string row = "(?";
+      for (std::size_t c = 1; c < kEntryColumnCount; ++c) row += ",?";
+      row += ")";
+      std::vector<SqlValue> params;
+      params.reserve(n * kEntryColumnCount);
+      for (std::size_t k = 0; k < n; ++k) {
+        sql += k ? "," + row : row;
+        const AuditEntry& e = entries[i + k];
+        const AuditIndex& x = e.index;
+        params.insert(params.end(), {e.seq, x.request_id, x.phase, x.time_ms, x.actor, x.kind, x.verb, x.api_group,
+                                     x.resource, x.namespace_, x.name, x.decision, x.approval_id, e.canonical,
+                                     e.prev_hash, e.hash});
+      }
+      auto ins = db_->Run(sql, params);
+      if (!ins) return ins.error();
+      i += n;
+    }
+    for (const AuditEntry& e : entries) {
+      for (const auto& g : e.index.groups) {
+        auto r = db_->Run("INSERT INTO audit_group(seq, grp) VALUES (?, ?)", {e.seq, g});
+        if (!r) return r.error();
+      }
+      for (const auto& a : e.index.approvers) {
+        auto r = db_->Run("INSERT INTO audit_approver(seq, approver) VALUES (?, ?)", {e.seq, a});
+        if (!r) return r.error();
+      }
+    }
+    auto upd = db_->Run("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", {head.seq, head.hash});
+    if (!upd) return upd.error();
+    return head;
+  });
+  if (!result) {
+    for (AuditEntry& e : entries) e.seq = 0, e.prev_hash.clear(), e.hash.clear();
+  }
+  return result;
+}
+
+Result<ChainHead> Store::AuditHead() {
+  auto rows = db_->Run("SELECT seq, hash FROM audit_head WHERE id = 1");
+  if (!rows) return rows.error();
+  if (rows->empty()) return Error::Internal("audit_head row missing");
+  return ChainHead{SqlInt((*rows)[0][0]), (*rows)[0][1].value_or("")};
+}
+
+Result<std::vector<AuditEntry>> Store::Entries(const std::string& where, const std::vector<SqlValue>& params,
+                                               const std::string& tail) {
+  auto rows = db_->Run(std::string("SELECT ") + kEntryColumns + " FROM audit_log WHERE " + where + " " + tail, params);
+  if (!rows) return rows.error();
+  std::vector<AuditEntry> out;
+  out.reserve(rows->size());
+  for (const auto& r : *rows) out.push_back(EntryFromRow(r));
+  // Lists (groups, approvers) from their own tables, one query each.
+  if (!out.empty()) {
+    auto [lo, hi] = std::minmax_element(out.begin(), out.end(), [](auto& a, auto& b) { return a.seq < b.seq; });
+    std::int64_t min_seq = lo->seq, max_seq = hi->seq;
+    auto find = [&](std::int64_t seq) -> AuditEntry* {
+      for (auto& e : out) {
+        if (e.seq == seq) return &e;
+      }
+      return nullptr;
+    };
+    bool contiguous = out.size() == static_cast<std::size_t>(max_seq - min_seq + 1);
+    for (const char* table : {"audit_group", "audit_approver"}) {
+      std::string col = std::string(table) == "audit_group" ? "grp" : "approver";
+      std::string sql = "SELECT seq, " + col + " FROM " + table;
+      std::vector<SqlValue> p;
+      if (contiguous) {
+        sql += " WHERE seq BETWEEN ? AND ?";
+        p = {min_seq, max_seq};
+      } else {
+        sql += " WHERE seq IN (";
+        for (std::size_t i = 0; i < out.size(); ++i) {
+          sql += i ? ",?" : "?";
+          p.push_back(out[i].seq);
+        }
+        sql += ")";
+      }
+      // The lists' order is not kept; verification compares them as sets.
+      auto lrows = db_->Run(sql, p);
+      if (!lrows) return lrows.error();
+      for (const auto& r : *lrows) {
+        if (AuditEntry* e = find(SqlInt(r[0]))) {
+          (col == "grp" ? e->index.groups : e->index.approvers).push_back(r[1].value_or(""));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+Result<std::vector<AuditPair>> Store::QueryAudit(const AuditQuery& q) {
+  std::string where = "phase = 'decision'";
+  std::vector<SqlValue> p;
+  auto eq = [&](const char* col, const std::string& v) {
+    if (v.empty()) return;
+    where += std::string(" AND ") + col + " = ?";
+    p.push_back(v);
+  };
+  eq("actor", q.actor);
+  eq("kind", q.kind);
+  eq("verb", q.verb);
+  eq("resource", q.resource);
+  eq("ns", q.namespace_);
+  eq("obj_name", q.name);
+  eq("decision", q.decision);
+  eq("approval_id", q.approval_id);
+  eq("request_id", q.request_id);
+  if (q.since_ms) {
+    where += " AND time_ms >= ?";
+    p.push_back(q.since_ms);
+  }
+  if (q.until_ms) {
+    where += " AND time_ms < ?";
+    p.push_back(q.until_ms);
+  }
+  if (!q.group.empty()) {
+    where += " AND seq IN (SELECT seq FROM audit_group WHERE grp = ?)";
+    p.push_back(q.group);
+  }
+  if (!q.approver.empty()) {
+    where += " AND seq IN (SELECT seq FROM audit_approver WHERE approver = ?)";
+    p.push_back(q.approver);
+  }
+  std::size_t limit = std::clamp<std::size_t>(q.limit, 1, limits::kAuditMaxQueryLimit);
+  auto decisions = Entries(where, p, "ORDER BY seq DESC LIMIT " + std::to_string(limit));
+  if (!decisions) return decisions.error();
+  std::vector<AuditPair> out;
+  out.reserve(decisions->size());
+  if (decisions->empty()) return out;
+  std::string in = "phase = 'result' AND request_id IN (";
+  std::vector<SqlValue> ids;
+  for (std::size_t i = 0; i < decisions->size(); ++i) {
+    in += i ? ",?" : "?";
+    ids.push_back((*decisions)[i].index.request_id);
+  }
+  in += ")";
+  auto results = Entries(in, ids, "");
+  if (!results) return results.error();
+  for (auto& d : *decisions) {
+    AuditPair pair{std::move(d), std::nullopt};
+    for (auto& r : *results) {
+      if (r.index.request_id == pair.decision.index.request_id) pair.result = r;
+    }
+    out.push_back(std::move(pair));
+  }
+  return out;
+}
+
+Result<std::vector<AuditEntry>> Store::AuditByRequest(const std::string& request_id) {
+  return Entries("request_id = ?", {request_id}, "ORDER BY seq");
+}
+
+Result<std::vector<AuditEntry>> Store::AuditRange(std::int64_t after_seq, std::size_t limit) {
+  return Entries("seq > ?", {after_seq}, "ORDER BY seq LIMIT " + std::to_string(limit));
+}
+
+std::int64_t Store::CountAudit() {
+  auto rows = db_->Run("SELECT COUNT(*) FROM audit_log");
+  return rows ? SqlInt((*rows)[0][0]) : -1;
+}
+
+Result<bool> Store::AddCheckpoint(const Checkpoint& c) {
+  auto r = db_->Run("INSERT INTO audit_checkpoint(seq, hash, time_ms, signature, public_key) VALUES (?, ?, ?, ?, ?)",
+                    {c.seq, c.hash, c.time_ms, c.signature, c.public_key});
+  if (!r) return r.error();
+  return true;
+}
+
+Result<std::vector<Checkpoint>> Store::Checkpoints() {
+  auto rows = db_->Run("SELECT seq, hash, time_ms, signature, public_key FROM audit_checkpoint ORDER BY seq");
+  if (!rows) return rows.error();
+  std::vector<Checkpoint> out;
+  for (const auto& r : *rows) out.push_back(CheckpointFromRow(r));
+  return out;
+}
+
+Result<std::optional<Checkpoint>> Store::AuditAnchor() {
+  auto rows = db_->Run("SELECT seq, hash, time_ms, signature, public_key FROM audit_anchor WHERE id = 1");
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<Checkpoint>();
+  return std::optional<Checkpoint>(CheckpointFromRow((*rows)[0]));
+}
+
+Result<std::int64_t> Store::PruneAudit(const Checkpoint& anchor) {
+  return InWriteTransaction(*db_, [&]() -> Result<std::int64_t> {
+    auto count = db_->Run("SELECT COUNT(*) FROM audit_log WHERE seq <= ?", {anchor.seq});
+    if (!count) return count.error();
+    for (const char* sql : {"DELETE FROM audit_log WHERE seq <= ?", "DELETE FROM audit_group WHERE seq <= ?",
+                            "DELETE FROM audit_approver WHERE seq <= ?", "DELETE FROM audit_checkpoint WHERE seq < ?"}) {
+      auto r = db_->Run(sql, {anchor.seq});
+      if (!r) return r.error();
+    }
+    auto del = db_->Run("DELETE FROM audit_anchor WHERE id = 1");
+    if (!del) return del.error();
+    auto ins = db_->Run("INSERT INTO audit_anchor(id, seq, hash, time_ms, signature, public_key) VALUES (1, ?, ?, ?, ?, ?)",
+                        {anchor.seq, anchor.hash, anchor.time_ms, anchor.signature, anchor.public_key});
+    if (!ins) return ins.error();
+    return SqlInt((*count)[0][0]);
+  });
+}
+
+}  // namespace kubegate

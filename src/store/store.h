@@ -1,0 +1,91 @@
+// Store: kubegate's durable state (audit chain now; approvals, grants and
+// recording metadata later), written once over SqlConnection so SQLite and
+// PostgreSQL run the same SQL and the same tests. Schema migrations are
+// versioned and applied by Open().
+//
+// Not thread-safe: one Store per thread (the audit writer owns one; the REST
+// API's reader and the CLI open their own).
+//
+//   auto store = Store::Open(StoreConfig{.sqlite_path = "kubegate-data/kubegate.db"});
+//   std::vector<AuditEntry> batch = ...;
+//   auto head = (*store)->AppendAudit(batch);   // one transaction; assigns seq and hashes
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/audit_entry.h"
+#include "common/result.h"
+#include "store/sql_connection.h"
+
+namespace kubegate {
+
+struct StoreConfig {
+  std::string sqlite_path;        // used when postgres is empty
+  std::string postgres_conninfo;  // libpq connection string
+};
+
+// Filters of `kubegate audit`; empty fields match everything. Matches
+// decision entries; results are joined by request id.
+struct AuditQuery {
+  std::int64_t since_ms = 0;   // inclusive; 0: no bound
+  std::int64_t until_ms = 0;   // exclusive; 0: no bound
+  std::string actor, group, kind, verb, resource, namespace_, name, decision, approver, approval_id, request_id;
+  std::size_t limit = 100;     // newest first
+};
+
+// A decision entry with its result entry, if one was appended.
+struct AuditPair {
+  AuditEntry decision;
+  std::optional<AuditEntry> result;
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> Open(const StoreConfig& config);
+  // Over an already open connection (tests inject faulty ones).
+  static Result<std::unique_ptr<Store>> Open(std::unique_ptr<SqlConnection> conn);
+
+  explicit Store(std::unique_ptr<SqlConnection> conn) : db_(std::move(conn)) {}
+  virtual ~Store() = default;
+
+  std::string Describe() const { return db_->Describe(); }
+  int SchemaVersion();
+
+  // Appends `entries` at the head of the chain in one transaction, filling
+  // in seq, prev_hash and hash. All or nothing; safe with several gateway
+  // processes appending to one PostgreSQL database (the head row is locked).
+  virtual Result<ChainHead> AppendAudit(std::vector<AuditEntry>& entries);
+  Result<ChainHead> AuditHead();
+
+  Result<std::vector<AuditPair>> QueryAudit(const AuditQuery& q);
+  // Every entry of one request, in chain order.
+  Result<std::vector<AuditEntry>> AuditByRequest(const std::string& request_id);
+  // Entries with seq > after_seq, in order, at most `limit`.
+  Result<std::vector<AuditEntry>> AuditRange(std::int64_t after_seq, std::size_t limit);
+  std::int64_t CountAudit();
+
+  Result<bool> AddCheckpoint(const Checkpoint& c);
+  Result<std::vector<Checkpoint>> Checkpoints();
+  // The signed checkpoint the chain starts from after pruning, if any.
+  Result<std::optional<Checkpoint>> AuditAnchor();
+  // Deletes every entry up to and including `anchor.seq` and makes `anchor`
+  // the chain's start, in one transaction. Returns the entries deleted.
+  Result<std::int64_t> PruneAudit(const Checkpoint& anchor);
+
+  // For tests and repair tools: direct access to the connection.
+  SqlConnection& connection() { return *db_; }
+
+ private:
+  Result<bool> Migrate();
+  Result<std::vector<AuditEntry>> Entries(const std::string& where, const std::vector<SqlValue>& params,
+                                          const std::string& tail);
+
+  std::unique_ptr<SqlConnection> db_;
+};
+
+}  // namespace kubegate
