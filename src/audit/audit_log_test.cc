@@ -1,0 +1,181 @@
+// The audit writer: group commit, fail-closed reporting, retries,
+// checkpoints and retention, with faults and time injected.
+#include "audit/audit_log.h"
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
+#include <gtest/gtest.h>
+
+#include "audit/verify.h"
+#include "store/store_test_util.h"
+
+namespace kubegate {
+namespace {
+
+using testing::DecisionEntry;
+using testing::FaultyConnection;
+using testing::TestDatabase;
+
+class AuditLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    key_path_ = std::filesystem::temp_directory_path() / ("kg-log-key-" + std::to_string(getpid()) + ".pem");
+    auto s = Signer::LoadOrCreate(key_path_.string());
+    ASSERT_TRUE(s);
+    signer_ = std::move(*s);
+  }
+  void TearDown() override { std::filesystem::remove(key_path_); }
+
+  // A store over a FaultyConnection; faulty_ stays valid while the log lives.
+  std::unique_ptr<Store> FaultyStore() {
+    auto conn = std::make_unique<FaultyConnection>(db_.Connect());
+    faulty_ = conn.get();
+    auto s = Store::Open(std::move(conn));
+    EXPECT_TRUE(s);
+    return std::move(*s);
+  }
+
+  static std::future<Result<bool>> SubmitAndWatch(AuditLog& log, AuditEntry e) {
+    auto promise = std::make_shared<std::promise<Result<bool>>>();
+    auto f = promise->get_future();
+    bool queued = log.Submit(std::move(e), [promise](const Result<bool>& r) { promise->set_value(r); });
+    EXPECT_TRUE(queued);
+    return f;
+  }
+
+  TestDatabase db_{"sqlite"};
+  std::filesystem::path key_path_;
+  std::unique_ptr<Signer> signer_;
+  FaultyConnection* faulty_ = nullptr;
+  ManualClock clock_{1'795'000'000'000};
+};
+
+// Entries queued while a commit is in progress go into the next commit
+// together: one transaction (one flush) for many requests.
+TEST_F(AuditLogTest, GroupCommitsWhatQueuesDuringAFlush) {
+  auto store = FaultyStore();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool inside = false, release = false;
+  faulty_->before = [&](std::string_view sql) {
+    if (sql.rfind("INSERT INTO audit_log", 0) != 0) return;
+    std::unique_lock lk(mu);
+    if (release) return;
+    inside = true;
+    cv.notify_all();
+    cv.wait(lk, [&] { return release; });
+  };
+  AuditLog log(std::move(store), clock_, signer_.get(), {});
+  auto first = SubmitAndWatch(log, DecisionEntry({.id = "first"}));
+  {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return inside; });  // the writer is inside the first transaction
+  }
+  std::vector<std::future<Result<bool>>> rest;
+  for (int i = 0; i < 50; ++i) rest.push_back(SubmitAndWatch(log, DecisionEntry({.id = "n" + std::to_string(i)})));
+  {
+    std::lock_guard lk(mu);
+    release = true;
+  }
+  cv.notify_all();
+  EXPECT_TRUE(first.get());
+  for (auto& f : rest) EXPECT_TRUE(f.get());
+  log.Flush();
+  EXPECT_EQ(log.stats().committed, 51u);
+  EXPECT_EQ(log.stats().batches, 2u);
+}
+
+// A refused write fails the waiting decisions (their requests are refused)
+// and keeps the others for a retry once the store is back.
+TEST_F(AuditLogTest, RefusedWritesFailWaitersAndRetryTheRest) {
+  auto store = FaultyStore();
+  std::atomic<bool> full{true};
+  faulty_->fail_if = [&](std::string_view sql) { return full && sql.rfind("INSERT INTO audit_log", 0) == 0; };
+  AuditLog log(std::move(store), clock_, signer_.get(), {});
+  ASSERT_TRUE(log.Submit(DecisionEntry({.id = "answered-itself"})));  // no waiter: retried
+  auto gated = SubmitAndWatch(log, DecisionEntry({.id = "gated"}));
+  Result<bool> r = gated.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().http_code, 503);
+  EXPECT_NE(r.error().message.find("cannot write its audit log"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(log.stats().healthy);
+  EXPECT_GE(log.stats().failed_batches, 1u);
+  full = false;
+  auto after = SubmitAndWatch(log, DecisionEntry({.id = "after"}));
+  EXPECT_TRUE(after.get());
+  log.Flush();
+  EXPECT_TRUE(log.stats().healthy);
+  auto check = db_.Open();
+  auto kept = check->AuditByRequest("answered-itself");
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->size(), 1u) << "the retried entry was committed";
+  auto refused = check->AuditByRequest("gated");
+  ASSERT_TRUE(refused);
+  EXPECT_TRUE(refused->empty()) << "a refused request's decision must not appear later";
+  EXPECT_TRUE(VerifyAuditChain(*check, {}).ok);
+}
+
+TEST_F(AuditLogTest, QueueFullRefusesInsteadOfGrowing) {
+  auto store = FaultyStore();
+  faulty_->fail_if = [](std::string_view sql) { return sql.rfind("INSERT INTO audit_log", 0) == 0; };
+  AuditLogOptions opts;
+  opts.max_queue = 4;
+  AuditLog log(std::move(store), clock_, signer_.get(), opts);
+  int accepted = 0;
+  for (int i = 0; i < 20; ++i) accepted += log.Submit(DecisionEntry({.id = "q" + std::to_string(i)})) ? 1 : 0;
+  EXPECT_LE(accepted, 4 + static_cast<int>(limits::kAuditMaxBatch));
+  EXPECT_LT(accepted, 20);
+  EXPECT_GT(log.stats().dropped, 0u);
+}
+
+TEST_F(AuditLogTest, SignsCheckpointsEveryNEntries) {
+  AuditLogOptions opts;
+  opts.checkpoint_every = 10;
+  opts.checkpoint_interval_ms = 3'600'000;
+  {
+    AuditLog log(db_.Open(), clock_, signer_.get(), opts);
+    for (int round = 0; round < 3; ++round) {
+      for (int i = 0; i < 10; ++i) ASSERT_TRUE(log.Submit(DecisionEntry({.id = "c" + std::to_string(round * 10 + i)})));
+      log.Flush();
+    }
+    EXPECT_GE(log.stats().checkpoints, 1u);
+  }
+  auto check = db_.Open();
+  auto cps = check->Checkpoints();
+  ASSERT_TRUE(cps);
+  ASSERT_FALSE(cps->empty());
+  for (const auto& c : *cps) {
+    EXPECT_TRUE(VerifySignature(signer_->PublicKeyPem(), CheckpointMessage(c.seq, c.hash, c.time_ms), c.signature));
+  }
+  EXPECT_EQ(cps->back().seq, 30);
+  VerifyReport r = VerifyAuditChain(*check, {signer_->PublicKeyPem()});
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.checkpoints, static_cast<std::int64_t>(cps->size()));
+}
+
+TEST_F(AuditLogTest, RetentionPrunesUpToAnOldCheckpointAndStillVerifies) {
+  AuditLogOptions opts;
+  opts.checkpoint_every = 10;
+  opts.retention_ms = 3'600'000;
+  opts.prune_interval_ms = 1;
+  {
+    AuditLog log(db_.Open(), clock_, signer_.get(), opts);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(log.Submit(DecisionEntry({.id = "old" + std::to_string(i)})));
+    log.Flush();  // checkpoint at seq 10, at t0
+    clock_.Advance(2 * 3'600'000);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(log.Submit(DecisionEntry({.id = "new" + std::to_string(i)})));
+    log.Flush();  // t0+2h: seq 1..10 are past retention
+    EXPECT_EQ(log.stats().pruned, 10u);
+  }
+  auto check = db_.Open();
+  EXPECT_EQ(check->CountAudit(), 5);
+  VerifyReport r = VerifyAuditChain(*check, {signer_->PublicKeyPem()});
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_TRUE(r.anchored);
+  EXPECT_EQ(r.first_seq, 11);
+}
+
+}  // namespace
+}  // namespace kubegate

@@ -1,0 +1,268 @@
+// The store and the chain verifier, run against both backends: SQLite and
+// a real PostgreSQL (scripts/test.sh starts one and sets KUBEGATE_TEST_PG).
+#include "store/store.h"
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "audit/signer.h"
+#include "audit/verify.h"
+#include "store/store_test_util.h"
+
+namespace kubegate {
+namespace {
+
+using testing::DecisionEntry;
+using testing::EntrySpec;
+using testing::ResultEntry;
+using testing::TestDatabase;
+
+class StoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    db_ = std::make_unique<TestDatabase>(GetParam());
+    KG_REQUIRE_BACKEND(*db_);
+    store_ = db_->Open();
+    ASSERT_TRUE(store_);
+  }
+
+  // Appends n decision+result pairs as one batch; ids r0..r{n-1}.
+  void AppendPairs(int n, const std::string& prefix = "r") {
+    std::vector<AuditEntry> batch;
+    for (int i = 0; i < n; ++i) {
+      std::string id = prefix + std::to_string(i);
+      batch.push_back(DecisionEntry({.id = id, .user = i % 2 ? "bob" : "alice"}));
+      batch.push_back(ResultEntry(id, 200));
+    }
+    auto head = store_->AppendAudit(batch);
+    ASSERT_TRUE(head) << head.error().message;
+  }
+
+  VerifyReport Verify(const std::vector<std::string>& keys = {}) { return VerifyAuditChain(*store_, keys); }
+  void Exec(const std::string& sql) {
+    auto r = store_->connection().Run(sql);
+    ASSERT_TRUE(r) << r.error().message;
+  }
+
+  std::unique_ptr<TestDatabase> db_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreTest, MigrationsAreVersionedAndAppliedOnce) {
+  EXPECT_EQ(store_->SchemaVersion(), 1);
+  auto again = db_->Open();  // a second start finds the schema current
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->SchemaVersion(), 1);
+  auto rows = store_->connection().Run("SELECT COUNT(*) FROM schema_migrations");
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(SqlInt((*rows)[0][0]), 1);
+}
+
+TEST_P(StoreTest, AppendsAGaplessHashChain) {
+  AppendPairs(3);
+  AppendPairs(2, "s");
+  auto all = store_->AuditRange(0, 100);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 10u);
+  std::string prev(kGenesisHash);
+  for (std::size_t i = 0; i < all->size(); ++i) {
+    const AuditEntry& e = (*all)[i];
+    EXPECT_EQ(e.seq, static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(e.prev_hash, prev);
+    EXPECT_EQ(e.hash, ChainHash(e.seq, e.prev_hash, e.canonical));
+    prev = e.hash;
+  }
+  auto head = store_->AuditHead();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->seq, 10);
+  EXPECT_EQ(head->hash, prev);
+  EXPECT_TRUE(Verify().ok) << Verify().problem;
+}
+
+TEST_P(StoreTest, QueriesFilterOnEveryReviewerField) {
+  std::vector<AuditEntry> batch = {
+      DecisionEntry({.id = "a1", .user = "alice", .groups = {"dev", "ops"}, .verb = "delete", .resource = "namespaces",
+                     .ns = "", .name = "prod", .action = "review", .time_ms = 1000, .approvers = {"carol", "dave"},
+                     .approval_id = "ap-1"}),
+      ResultEntry("a1", 200, 1500),
+      DecisionEntry({.id = "b1", .user = "bot", .groups = {"agents"}, .verb = "get", .resource = "secrets", .ns = "prod",
+                     .name = "db", .action = "deny", .time_ms = 2000}),
+      DecisionEntry({.id = "c1", .user = "alice", .groups = {"dev"}, .verb = "list", .resource = "pods", .ns = "web",
+                     .name = "", .action = "allow", .time_ms = 3000}),
+  };
+  ASSERT_TRUE(store_->AppendAudit(batch));
+  auto ids = [&](AuditQuery q) {
+    auto r = store_->QueryAudit(q);
+    EXPECT_TRUE(r) << r.error().message;
+    std::vector<std::string> out;
+    if (r) {
+      for (const auto& p : *r) out.push_back(p.decision.index.request_id);
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids({}), (V{"c1", "b1", "a1"}));  // newest first
+  EXPECT_EQ(ids({.actor = "alice"}), (V{"c1", "a1"}));
+  EXPECT_EQ(ids({.group = "ops"}), (V{"a1"}));
+  EXPECT_EQ(ids({.verb = "delete"}), (V{"a1"}));
+  EXPECT_EQ(ids({.resource = "secrets"}), (V{"b1"}));
+  EXPECT_EQ(ids({.namespace_ = "web"}), (V{"c1"}));
+  EXPECT_EQ(ids({.name = "prod"}), (V{"a1"}));
+  EXPECT_EQ(ids({.decision = "deny"}), (V{"b1"}));
+  EXPECT_EQ(ids({.approver = "dave"}), (V{"a1"}));
+  EXPECT_EQ(ids({.approval_id = "ap-1"}), (V{"a1"}));
+  EXPECT_EQ(ids({.since_ms = 1500, .until_ms = 3000}), (V{"b1"}));
+  EXPECT_EQ(ids({.actor = "alice", .verb = "list"}), (V{"c1"}));
+  EXPECT_EQ(ids({.actor = "nobody"}), V{});
+  EXPECT_EQ(ids({.limit = 1}), (V{"c1"}));
+  auto joined = store_->QueryAudit({.request_id = "a1"});
+  ASSERT_TRUE(joined);
+  ASSERT_EQ(joined->size(), 1u);
+  ASSERT_TRUE((*joined)[0].result);
+  EXPECT_NE((*joined)[0].result->canonical.find(R"("status":200)"), std::string::npos);
+  std::vector<std::string> groups = (*joined)[0].decision.index.groups;
+  std::sort(groups.begin(), groups.end());
+  EXPECT_EQ(groups, (V{"dev", "ops"}));
+  auto both = store_->AuditByRequest("a1");
+  ASSERT_TRUE(both);
+  ASSERT_EQ(both->size(), 2u);
+  EXPECT_EQ((*both)[0].index.phase, "decision");
+  EXPECT_EQ((*both)[1].index.phase, "result");
+}
+
+// Two gateway processes appending to one store keep one gapless chain.
+TEST_P(StoreTest, ConcurrentWritersShareOneChain) {
+  auto second = db_->Open();
+  ASSERT_TRUE(second);
+  auto writer = [](Store* s, const std::string& prefix) {
+    for (int i = 0; i < 40; ++i) {
+      std::vector<AuditEntry> batch = {DecisionEntry({.id = prefix + std::to_string(i)}),
+                                       ResultEntry(prefix + std::to_string(i), 200)};
+      auto r = s->AppendAudit(batch);
+      ASSERT_TRUE(r) << r.error().message;
+    }
+  };
+  std::thread a(writer, store_.get(), "a");
+  std::thread b(writer, second.get(), "b");
+  a.join();
+  b.join();
+  VerifyReport r = Verify();
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.entries, 160);
+}
+
+TEST_P(StoreTest, VerifyReportsADeletedEntry) {
+  AppendPairs(3);
+  Exec("DELETE FROM audit_log WHERE seq = 3");
+  VerifyReport r = Verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.problem_seq, 4);
+  EXPECT_EQ(r.problem_request_id, "r1");
+  EXPECT_NE(r.problem.find("entries 3..3 are missing (deleted)"), std::string::npos) << r.problem;
+}
+
+TEST_P(StoreTest, VerifyReportsAnEditedRecord) {
+  AppendPairs(3);
+  Exec("UPDATE audit_log SET record = REPLACE(record, '\"action\":\"allow\"', '\"action\":\"deny\"') WHERE seq = 5");
+  VerifyReport r = Verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.problem_seq, 5);
+  EXPECT_EQ(r.problem_request_id, "r2");
+  EXPECT_NE(r.problem.find("was edited: its content does not match its hash"), std::string::npos) << r.problem;
+}
+
+TEST_P(StoreTest, VerifyReportsAnEditedIndexColumn) {
+  AppendPairs(2);
+  Exec("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1");
+  VerifyReport r = Verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.problem_seq, 1);
+  EXPECT_NE(r.problem.find("its user column differs"), std::string::npos) << r.problem;
+}
+
+// An attacker who edits a record and recomputes its hash breaks the next link.
+TEST_P(StoreTest, VerifyReportsARehashedEdit) {
+  AppendPairs(2);
+  auto rows = store_->AuditRange(1, 1);
+  ASSERT_TRUE(rows);
+  AuditEntry e = (*rows)[0];
+  std::string forged = e.canonical;
+  forged.replace(forged.find("\"status\":200"), 12, "\"status\":201");
+  std::string hash = ChainHash(e.seq, e.prev_hash, forged);
+  auto upd = store_->connection().Run("UPDATE audit_log SET record = ?, hash = ? WHERE seq = 2", {forged, hash});
+  ASSERT_TRUE(upd);
+  VerifyReport r = Verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.problem_seq, 3);
+  EXPECT_NE(r.problem.find("broken link"), std::string::npos) << r.problem;
+}
+
+TEST_P(StoreTest, VerifyReportsEntriesDeletedFromTheEnd) {
+  AppendPairs(2);
+  Exec("DELETE FROM audit_log WHERE seq = 4");
+  VerifyReport r = Verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.problem.find("deleted from the end"), std::string::npos) << r.problem;
+}
+
+TEST_P(StoreTest, VerifyChecksCheckpointSignaturesAndTrust) {
+  AppendPairs(2);
+  auto key_path = std::filesystem::temp_directory_path() / ("kg-key-" + std::to_string(getpid()) + ".pem");
+  auto real = Signer::LoadOrCreate(key_path.string());
+  ASSERT_TRUE(real);
+  auto head = store_->AuditHead();
+  ASSERT_TRUE(head);
+  Checkpoint c{head->seq, head->hash, 1000, (*real)->Sign(CheckpointMessage(head->seq, head->hash, 1000)),
+               (*real)->PublicKeyPem()};
+  ASSERT_TRUE(store_->AddCheckpoint(c));
+  EXPECT_TRUE(Verify().ok);
+  EXPECT_TRUE(Verify({(*real)->PublicKeyPem()}).ok);
+  // Signed by some other key: refused when only the real key is trusted.
+  auto other_path = std::filesystem::temp_directory_path() / ("kg-other-" + std::to_string(getpid()) + ".pem");
+  auto other = Signer::LoadOrCreate(other_path.string());
+  ASSERT_TRUE(other);
+  VerifyReport untrusted = Verify({(*other)->PublicKeyPem()});
+  EXPECT_FALSE(untrusted.ok);
+  EXPECT_NE(untrusted.problem.find("not trusted"), std::string::npos) << untrusted.problem;
+  // A checkpoint whose signature does not cover its content.
+  Exec("UPDATE audit_checkpoint SET time_ms = 2000");
+  VerifyReport forged = Verify();
+  EXPECT_FALSE(forged.ok);
+  EXPECT_NE(forged.problem.find("invalid signature"), std::string::npos) << forged.problem;
+  std::filesystem::remove(key_path);
+  std::filesystem::remove(other_path);
+}
+
+TEST_P(StoreTest, PruningRestartsTheChainAtASignedCheckpoint) {
+  AppendPairs(3);
+  auto key_path = std::filesystem::temp_directory_path() / ("kg-prune-" + std::to_string(getpid()) + ".pem");
+  auto signer = Signer::LoadOrCreate(key_path.string());
+  ASSERT_TRUE(signer);
+  auto rows = store_->AuditRange(3, 1);  // entry 4
+  ASSERT_TRUE(rows);
+  const AuditEntry& e4 = (*rows)[0];
+  Checkpoint c{e4.seq, e4.hash, 5000, (*signer)->Sign(CheckpointMessage(e4.seq, e4.hash, 5000)), (*signer)->PublicKeyPem()};
+  ASSERT_TRUE(store_->AddCheckpoint(c));
+  auto pruned = store_->PruneAudit(c);
+  ASSERT_TRUE(pruned) << pruned.error().message;
+  EXPECT_EQ(*pruned, 4);
+  EXPECT_EQ(store_->CountAudit(), 2);
+  VerifyReport r = Verify({(*signer)->PublicKeyPem()});
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_TRUE(r.anchored);
+  EXPECT_EQ(r.first_seq, 5);
+  // Appending continues the chain from where it was.
+  AppendPairs(1, "later");
+  EXPECT_TRUE(Verify().ok);
+  // Deleting the first entry after the anchor is still caught.
+  Exec("DELETE FROM audit_log WHERE seq = 5");
+  EXPECT_FALSE(Verify().ok);
+  std::filesystem::remove(key_path);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace kubegate

@@ -1,0 +1,244 @@
+// The end-to-end suite's environment: one kube-testserver and one gateway
+// shared by every test, child processes, and helpers. Included by each
+// e2e_*.cc; main() is in e2e_test.cc.
+#pragma once
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace e2e {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+inline const char* kBuildDir = KUBEGATE_BUILD_DIR;
+inline const char* kSourceDir = KUBEGATE_SOURCE_DIR;
+
+inline std::string Kubectl(const std::string& version) { return "/usr/lib/google-cloud-sdk/bin/kubectl." + version; }
+
+// A child process whose stdout+stderr a thread drains continuously (a
+// child that logs must never block on a full pipe); WaitFor blocks on a
+// condition variable until the output holds what it waits for.
+class Process {
+ public:
+  explicit Process(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
+    int fds[2];
+    if (pipe(fds) != 0) abort();
+    pid_ = fork();
+    if (pid_ == 0) {
+      setpgid(0, 0);  // its own process group, so the destructor ends pipelines too
+      dup2(fds[1], 1);
+      dup2(fds[1], 2);
+      close(fds[0]);
+      close(fds[1]);
+      for (const auto& e : env) putenv(strdup(e.c_str()));
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    reader_ = std::thread([this, fd = fds[0]] {
+      char buf[4096];
+      ssize_t n;
+      while ((n = read(fd, buf, sizeof buf)) > 0) {
+        std::lock_guard<std::mutex> lock(mu_);
+        output_.append(buf, static_cast<std::size_t>(n));
+        cv_.notify_all();
+      }
+      close(fd);
+      std::lock_guard<std::mutex> lock(mu_);
+      eof_ = true;
+      cv_.notify_all();
+    });
+  }
+  ~Process() {
+    if (pid_ > 0) {
+      kill(-pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (reader_.joinable()) reader_.join();
+  }
+
+  // Waits until `needle` appears in the output (true), or the output ends
+  // or `limit` passes (false). The limit only guards against a hang.
+  bool WaitFor(const std::string& needle, std::chrono::seconds limit = std::chrono::seconds(30)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, limit, [&] { return output_.find(needle) != std::string::npos || eof_; }) &&
+           output_.find(needle) != std::string::npos;
+  }
+
+  // Waits for the process to exit and its output to end; returns the exit code.
+  int Finish() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    reader_.join();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  void Signal(int sig) { kill(pid_, sig); }
+  void SignalGroup(int sig) { kill(-pid_, sig); }
+
+  std::string output() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return output_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::thread reader_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::string output_;
+  bool eof_ = false;
+};
+
+struct RunResult {
+  int code;
+  std::string out;
+};
+
+inline std::string ReadAll(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline std::string PortFrom(const std::string& out) {
+  auto at = out.find("127.0.0.1:");
+  std::string rest = out.substr(at + 10);
+  return rest.substr(0, rest.find_first_not_of("0123456789"));
+}
+
+// One test server and one gateway for the whole suite.
+class Env : public ::testing::Environment {
+ public:
+  static inline Env* instance = nullptr;
+  fs::path dir;
+  std::unique_ptr<Process> testserver, gateway;
+  std::string gateway_url;
+
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("kubegate-e2e-" + std::to_string(getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::string b = kBuildDir;
+    testserver = std::make_unique<Process>(std::vector<std::string>{
+        b + "/testserver/kube-testserver", "--data-dir", (dir / "ts").string(), "--kubeconfig-out",
+        (dir / "upstream.kubeconfig").string(), "--record", (dir / "record.jsonl").string(), "--max-watch-seconds", "4",
+        "--client-ca", (dir / "ts" / "pki" / "ca.crt").string()});
+    ASSERT_TRUE(testserver->WaitFor("listening on")) << testserver->output();
+    std::ofstream(dir / "alice.token") << "alice-secret-token";
+    std::ofstream(dir / "bot.token") << "bot-secret-token";
+    std::ofstream(dir / "admin.token") << "admin-secret-token";
+    auto hash = [&](const std::string& f) {
+      Process p({b + "/src/kubegate", "token", "hash", "--token-file", (dir / f).string()});
+      p.Finish();
+      return p.output().substr(0, 64);
+    };
+    std::ofstream(dir / "gateway.yaml") << "listen: {address: 127.0.0.1, port: 0}\n"
+                                        << "data_dir: " << (dir / "gw").string() << "\n"
+                                        << "upstream: {kubeconfig: " << (dir / "upstream.kubeconfig").string() << "}\n"
+                                        << "tokens:\n"
+                                        << "  - {user: alice, groups: [dev, ops], kind: human, token_sha256: "
+                                        << hash("alice.token") << "}\n"
+                                        << "  - {user: deploy-bot, kind: agent, token_sha256: " << hash("bot.token")
+                                        << "}\n"
+                                        << "  - {user: admin, kind: human, may_impersonate: true, token_sha256: "
+                                        << hash("admin.token") << "}\n";
+    gateway = std::make_unique<Process>(
+        std::vector<std::string>{b + "/src/kubegate", "serve", "--config", (dir / "gateway.yaml").string()});
+    ASSERT_TRUE(gateway->WaitFor("kubegate listening on")) << gateway->output();
+    gateway_url = "https://127.0.0.1:" + PortFrom(gateway->output().substr(gateway->output().find("listening on")));
+    for (const char* user : {"alice", "bot", "admin"}) {
+      Process p({b + "/src/kubegate", "kubeconfig", "--user", user, "--server", gateway_url, "--ca-file",
+                 (dir / "gw" / "pki" / "ca.crt").string(), "--token-file",
+                 (dir / (std::string(user) + ".token")).string(), "-o",
+                 (dir / (std::string(user) + ".kubeconfig")).string()});
+      ASSERT_EQ(p.Finish(), 0) << p.output();
+    }
+    instance = this;
+  }
+
+  void TearDown() override {
+    gateway.reset();
+    testserver.reset();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+
+  // Starts another gateway with the suite's tokens plus `extra` YAML and
+  // `upstream_kubeconfig` (default: the test server); returns it and its URL.
+  std::pair<std::unique_ptr<Process>, std::string> StartGateway(const std::string& name, const std::string& extra,
+                                                                 const std::string& upstream_kubeconfig = "") {
+    std::string b = kBuildDir;
+    std::string cfg = ReadAll(dir / "gateway.yaml");
+    std::size_t at = cfg.find("data_dir: ");
+    cfg.replace(at, cfg.find('\n', at) - at, "data_dir: " + (dir / (name + "-")).string());
+    if (!upstream_kubeconfig.empty()) {
+      auto at = cfg.find("upstream: {kubeconfig: ");
+      auto end = cfg.find("}", at);
+      cfg.replace(at, end - at + 1, "upstream: {kubeconfig: " + upstream_kubeconfig + "}");
+    }
+    std::ofstream(dir / (name + ".yaml")) << cfg << extra;
+    auto p = std::make_unique<Process>(
+        std::vector<std::string>{b + "/src/kubegate", "serve", "--config", (dir / (name + ".yaml")).string()});
+    if (!p->WaitFor("kubegate listening on")) return {std::move(p), ""};
+    std::string out = p->output();
+    std::string scheme = out.find("listening on http://") != std::string::npos ? "http" : "https";
+    return {std::move(p), scheme + "://127.0.0.1:" + PortFrom(out.substr(out.find("listening on")))};
+  }
+
+  RunResult Run(const std::string& version, std::vector<std::string> args, const std::string& user = "alice") {
+    std::vector<std::string> argv = {Kubectl(version), "--kubeconfig", (dir / (user + ".kubeconfig")).string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Process p(argv);
+    int code = p.Finish();
+    return {code, p.output()};
+  }
+
+  // Requests the test server received whose target contains `needle`.
+  std::vector<json> Received(const std::string& needle) {
+    std::vector<json> out;
+    std::ifstream in(dir / "record.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.contains("method")) continue;  // events (resize, certificate) are not requests
+      if (j["target"].get<std::string>().find(needle) != std::string::npos) out.push_back(j);
+    }
+    return out;
+  }
+};
+
+inline Env& E() { return *Env::instance; }
+
+inline std::string WriteFile(const std::string& name, const std::string& text) {
+  fs::path p = E().dir / name;
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+}  // namespace e2e
