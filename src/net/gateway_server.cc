@@ -597,13 +597,22 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
   if (auto it = req.find("Kubectl-Command"); it != req.end()) facts.kubectl_command = std::string(it->value());
   if (auto it = req.find("Kubectl-Session"); it != req.end()) facts.kubectl_session = std::string(it->value());
   // A request kubegate answers itself: reply, record, log.
+  std::optional<RequestInfo> info_for_record;
   auto refuse = [&](const Error& e, const char* rule, bool keep) -> awaitable<Outcome> {
+    if (!facts.info) {
+      // Refused before the classify stage (framing, credentials): the record
+      // still says what was asked, where the target can be read.
+      if (auto ci = ClassifyRequest(method, target)) {
+        info_for_record = std::move(*ci);
+        facts.info = &*info_for_record;
+      }
+    }
     facts.action = "deny";
     facts.rule = rule;
     facts.message = e.message;
     Outcome o = co_await Reply(e, request_id, keep);
     AuditAnswered(facts, o, e.message);
-    Log(request_id, method, target, facts.who, facts.info, nullptr, o, start);
+    Log(request_id, method, target, facts.who, info_for_record ? nullptr : facts.info, nullptr, o, start);
     co_return o;
   };
 
