@@ -2,7 +2,10 @@
 # Proxy overhead benchmark: wrk against an allowed GET
 #   (1) directly to a fast fixed upstream (nginx serving a static PodList over TLS),
 #   (2) through nginx configured as a TLS reverse proxy to that upstream,
-#   (3) through kubegate (bearer-token auth, classification, impersonation headers).
+#   (3) through kubegate (bearer-token auth, classification, audit record
+#       committed before forwarding, impersonation headers),
+#   (4) through kubegate with audit off (serve --bench-disable-audit), to
+#       show what the audit stage costs.
 # All three in one run, on loopback. Prints req/s, p50 and p99 per path and
 # kubegate's overhead relative to nginx's. Usage: bench/proxy_overhead.sh [SECONDS] [CONNECTIONS]
 set -euo pipefail
@@ -90,6 +93,11 @@ $B/src/kubegate serve --config $W/kubegate.yaml --port-file $W/kg.port > $W/kg.l
 echo $! > $W/kg.pid
 for _ in $(seq 100); do [ -s $W/kg.port ] && break; sleep 0.1; done
 KG=$(cat $W/kg.port)
+sed "s|data_dir: $W/kg|data_dir: $W/kgna|" $W/kubegate.yaml > $W/kubegate-noaudit.yaml
+$B/src/kubegate serve --config $W/kubegate-noaudit.yaml --port-file $W/kgna.port --bench-disable-audit > $W/kgna.log 2>&1 &
+echo $! > $W/kgna.pid
+for _ in $(seq 100); do [ -s $W/kgna.port ] && break; sleep 0.1; done
+KGNA=$(cat $W/kgna.port)
 
 PATHQ=/api/v1/namespaces/default/pods
 run() {  # name url
@@ -110,12 +118,19 @@ PERF_PID=
 if [ -n "${PERF_OUT:-}" ]; then perf record -F 999 -g -p $(cat $W/kg.pid) -o "$PERF_OUT" -- sleep "$DURATION" >/dev/null 2>&1 & PERF_PID=$!; fi
 R_KG=$(run kubegate https://127.0.0.1:$KG $W/kg/pki/ca.crt)
 [ -z "$PERF_PID" ] || wait $PERF_PID
-for r in "$R_DIRECT" "$R_NGINX" "$R_KG"; do set -- $r; printf "%-10s %12s %10s %10s %s\n" $1 $2 $3 $4 "${*:5}"; done
+R_KGNA=$(run kg-noaudit https://127.0.0.1:$KGNA $W/kgna/pki/ca.crt)
+for r in "$R_DIRECT" "$R_NGINX" "$R_KG" "$R_KGNA"; do set -- $r; printf "%-10s %12s %10s %10s %s\n" $1 $2 $3 $4 "${*:5}"; done
 ms() { case $1 in *us) echo "${1%us} / 1000" | bc -l;; *ms) echo "${1%ms}";; *s) echo "${1%s} * 1000" | bc -l;; esac; }
 set -- $R_DIRECT; D_RPS=$2
 set -- $R_NGINX; N_RPS=$2; N_P50=$(ms $3)
 set -- $R_KG; K_RPS=$2; K_P50=$(ms $3)
+set -- $R_KGNA; KNA_RPS=$2; KNA_P50=$(ms $3)
 printf "kubegate throughput / nginx throughput: %.2f\n" "$(echo "$K_RPS / $N_RPS" | bc -l)"
 printf "kubegate p50 / nginx p50:               %.2f\n" "$(echo "$K_P50 / $N_P50" | bc -l)"
 printf "nginx throughput / direct throughput:   %.2f\n" "$(echo "$N_RPS / $D_RPS" | bc -l)"
+printf "kubegate audit on / audit off (req/s):  %.2f\n" "$(echo "$K_RPS / $KNA_RPS" | bc -l)"
+printf "kubegate audit on / audit off (p50):    %.2f\n" "$(echo "$K_P50 / $KNA_P50" | bc -l)"
+curl -s --cacert $W/kg/pki/ca.crt -H "Authorization: Bearer bench-caller-token" https://127.0.0.1:$KG/metrics |
+  awk '/^kubegate_audit_entries_committed_total/ {e=$2} /^kubegate_audit_batches_total/ {b=$2}
+       END {printf "audit: %d entries in %d group commits (%.1f per commit)\n", e, b, (b ? e/b : 0)}'
 printf "kubegate throughput / direct throughput: %.2f\n" "$(echo "$K_RPS / $D_RPS" | bc -l)"

@@ -10,7 +10,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   golang-github-docker-spdystream-dev
   postgresql-15 asciinema
-  openssl curl nginx-light wrk bc iproute2 util-linux procps tmux
+  openssl curl nginx-light wrk bc iproute2 util-linux procps tmux sqlite3
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -50,6 +50,10 @@ std::string Canonicalize(const nlohmann::json& record) {
 
 Result<AuditIndex> DeriveIndex(std::string_view canonical) {
   nlohmann::json j = nlohmann::json::parse(canonical, nullptr, false);
+  return DeriveIndexFromRecord(j);
+}
+
+Result<AuditIndex> DeriveIndexFromRecord(const nlohmann::json& j) {
   if (!j.is_object()) return Error::BadRequest("audit record is not a JSON object");
   AuditIndex x;
   x.request_id = Str(j, "request_id");
@@ -85,7 +89,11 @@ Result<AuditIndex> DeriveIndex(std::string_view canonical) {
 Result<AuditEntry> MakeEntry(const nlohmann::json& record) {
   AuditEntry e;
   e.canonical = Canonicalize(record);
-  auto idx = DeriveIndex(e.canonical);
+  // The record's strings went into the canonical text with invalid UTF-8
+  // replaced; derive from the same text when the record had any, so the
+  // index always matches what verification will derive.
+  bool clean = e.canonical.find("\xEF\xBF\xBD") == std::string::npos;
+  auto idx = clean ? DeriveIndexFromRecord(record) : DeriveIndex(e.canonical);
   if (!idx) return idx.error();
   e.index = std::move(*idx);
   return e;

@@ -83,6 +83,7 @@ std::string Canonicalize(const nlohmann::json& record);
 // Reads the index columns out of a canonical record; fails if the record is
 // not a JSON object with request_id, phase and time.
 Result<AuditIndex> DeriveIndex(std::string_view canonical);
+Result<AuditIndex> DeriveIndexFromRecord(const nlohmann::json& record);
 
 // Builds an entry (seq and hashes unset) from a record.
 Result<AuditEntry> MakeEntry(const nlohmann::json& record);
