@@ -34,6 +34,7 @@ upstream: {kubeconfig: $UPSTREAM_KUBECONFIG}
 tokens:
   - {user: alice, groups: [developers], kind: human, token_sha256: $(./build/src/kubegate token hash --token-file "$DATA/alice.token")}
   - {user: deploy-bot, groups: [agents], kind: agent, token_sha256: $(./build/src/kubegate token hash --token-file "$DATA/deploy-bot.token")}
+auditors: {users: [alice]}   # the demo's person may read the audit log over the REST API
 YAML
 ./build/src/kubegate serve --config "$DATA/kubegate.yaml" --port-file "$DATA/kubegate.port" &
 GW_PID=$!

@@ -216,8 +216,8 @@ std::string AuditExplain(const AuditPair& p) {
   o << "\nTamper evidence\n";
   o << "  Chain position " << p.decision.seq << ", hash " << p.decision.hash << "\n";
   if (p.result) o << "  Result at chain position " << p.result->seq << ", hash " << p.result->hash << "\n";
-  o << "  In the cluster's own audit log this request carries user.extra[\"kubegate-request-id\"] = \""
-    << x.request_id << "\".\n";
+  o << "  In the cluster's own audit log this request carries impersonatedUser.extra[\"kubegate-request-id\"] = [\""
+    << x.request_id << "\"].\n";
   return o.str();
 }
 

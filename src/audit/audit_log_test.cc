@@ -1,5 +1,6 @@
 // The audit writer: group commit, fail-closed reporting, retries,
-// checkpoints and retention, with faults and time injected.
+// checkpoints and retention, with faults and time injected; on SQLite and
+// on a real PostgreSQL.
 #include "audit/audit_log.h"
 
 #include <condition_variable>
@@ -18,9 +19,10 @@ using testing::DecisionEntry;
 using testing::FaultyConnection;
 using testing::TestDatabase;
 
-class AuditLogTest : public ::testing::Test {
+class AuditLogTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    KG_REQUIRE_BACKEND(db_);
     key_path_ = std::filesystem::temp_directory_path() / ("kg-log-key-" + std::to_string(getpid()) + ".pem");
     auto s = Signer::LoadOrCreate(key_path_.string());
     ASSERT_TRUE(s);
@@ -45,7 +47,7 @@ class AuditLogTest : public ::testing::Test {
     return f;
   }
 
-  TestDatabase db_{"sqlite"};
+  TestDatabase db_{GetParam()};
   std::filesystem::path key_path_;
   std::unique_ptr<Signer> signer_;
   FaultyConnection* faulty_ = nullptr;
@@ -54,7 +56,7 @@ class AuditLogTest : public ::testing::Test {
 
 // Entries queued while a commit is in progress go into the next commit
 // together: one transaction (one flush) for many requests.
-TEST_F(AuditLogTest, GroupCommitsWhatQueuesDuringAFlush) {
+TEST_P(AuditLogTest, GroupCommitsWhatQueuesDuringAFlush) {
   auto store = FaultyStore();
   std::mutex mu;
   std::condition_variable cv;
@@ -89,7 +91,7 @@ TEST_F(AuditLogTest, GroupCommitsWhatQueuesDuringAFlush) {
 
 // A refused write fails the waiting decisions (their requests are refused)
 // and keeps the others for a retry once the store is back.
-TEST_F(AuditLogTest, RefusedWritesFailWaitersAndRetryTheRest) {
+TEST_P(AuditLogTest, RefusedWritesFailWaitersAndRetryTheRest) {
   auto store = FaultyStore();
   std::atomic<bool> full{true};
   faulty_->fail_if = [&](std::string_view sql) { return full && sql.rfind("INSERT INTO audit_log", 0) == 0; };
@@ -117,7 +119,7 @@ TEST_F(AuditLogTest, RefusedWritesFailWaitersAndRetryTheRest) {
   EXPECT_TRUE(VerifyAuditChain(*check, {}).ok);
 }
 
-TEST_F(AuditLogTest, QueueFullRefusesInsteadOfGrowing) {
+TEST_P(AuditLogTest, QueueFullRefusesInsteadOfGrowing) {
   auto store = FaultyStore();
   faulty_->fail_if = [](std::string_view sql) { return sql.rfind("INSERT INTO audit_log", 0) == 0; };
   AuditLogOptions opts;
@@ -130,7 +132,7 @@ TEST_F(AuditLogTest, QueueFullRefusesInsteadOfGrowing) {
   EXPECT_GT(log.stats().dropped, 0u);
 }
 
-TEST_F(AuditLogTest, SignsCheckpointsEveryNEntries) {
+TEST_P(AuditLogTest, SignsCheckpointsEveryNEntries) {
   AuditLogOptions opts;
   opts.checkpoint_every = 10;
   opts.checkpoint_interval_ms = 3'600'000;
@@ -155,7 +157,7 @@ TEST_F(AuditLogTest, SignsCheckpointsEveryNEntries) {
   EXPECT_EQ(r.checkpoints, static_cast<std::int64_t>(cps->size()));
 }
 
-TEST_F(AuditLogTest, RetentionPrunesUpToAnOldCheckpointAndStillVerifies) {
+TEST_P(AuditLogTest, RetentionPrunesUpToAnOldCheckpointAndStillVerifies) {
   AuditLogOptions opts;
   opts.checkpoint_every = 10;
   opts.retention_ms = 3'600'000;
@@ -176,6 +178,9 @@ TEST_F(AuditLogTest, RetentionPrunesUpToAnOldCheckpointAndStillVerifies) {
   EXPECT_TRUE(r.anchored);
   EXPECT_EQ(r.first_seq, 11);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, AuditLogTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace kubegate

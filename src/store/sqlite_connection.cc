@@ -107,7 +107,7 @@ Result<std::unique_ptr<SqlConnection>> OpenSqlite(const std::string& path) {
   }
   sqlite3_busy_timeout(db, static_cast<int>(limits::kSqliteBusyTimeout.count()));
   auto conn = std::make_unique<SqliteConnection>(db, path);
-  auto ok = conn->ExecScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+  auto ok = conn->ExecScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;");
   if (!ok) return ok.error();
   return std::unique_ptr<SqlConnection>(std::move(conn));
 }
