@@ -147,8 +147,18 @@ Result<RequestInfo> ClassifyRequest(std::string_view method, std::string_view ra
   if (info.name.empty() && info.verb == "delete") info.verb = "deletecollection";
 
   FillStreaming(info, q);
-  info.dry_run = AllAreDryRunAll(q.All("dryRun"));
+  // The API server honours dryRun only where it would persist something:
+  // writes to objects. Reads ignore it, and connect subresources (exec,
+  // attach, portforward, proxy) run for real whatever the query says, so
+  // for those a dryRun=All must not read as harmless.
+  info.dry_run = HonoursDryRun(info) && AllAreDryRunAll(q.All("dryRun"));
   return info;
+}
+
+bool HonoursDryRun(const RequestInfo& info) {
+  bool write = info.verb == "create" || info.verb == "update" || info.verb == "patch" || info.verb == "delete" ||
+               info.verb == "deletecollection";
+  return info.is_resource_request && write && info.stream == StreamKind::kNone && info.subresource != "proxy";
 }
 
 bool NeedsBodyToClassify(const RequestInfo& info) {
@@ -158,6 +168,7 @@ bool NeedsBodyToClassify(const RequestInfo& info) {
 void ApplyDeleteBody(RequestInfo& info, std::string_view content_type, std::string_view body) {
   if (body.empty()) return;  // the query's options stand
   info.dry_run = false;
+  if (!HonoursDryRun(info)) return;
   std::string_view media = content_type.substr(0, content_type.find(';'));
   while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
   if (!media.empty() && media != "application/json") return;

@@ -49,7 +49,9 @@ struct RequestInfo {
   std::optional<ExecInfo> exec;   // for exec and attach
   std::vector<std::string> ports;  // port-forward's ports= values, if any
   // True only when the API server will certainly not persist the request:
-  // dryRun=All in the query (or, for DELETE, in a DeleteOptions body).
+  // dryRun=All in the query (or, for DELETE, in a DeleteOptions body) of a
+  // write to an object. Never for reads or connect subresources, where the
+  // API server ignores dryRun.
   bool dry_run = false;
   std::string raw_query;
 };
@@ -58,6 +60,10 @@ struct RequestInfo {
 // would fail or where kubegate cannot be sure it reads the request as the
 // API server does.
 Result<RequestInfo> ClassifyRequest(std::string_view method, std::string_view target);
+
+// Whether the API server applies dryRun to this request: writes to objects
+// only (not reads, not exec/attach/portforward/proxy).
+bool HonoursDryRun(const RequestInfo& info);
 
 // DELETE (and deletecollection) carry dry-run in their DeleteOptions body.
 bool NeedsBodyToClassify(const RequestInfo& info);

@@ -282,6 +282,14 @@ TEST(RequestInfo, DryRunFromQuery) {
   EXPECT_TRUE(ClassifyRequest("PATCH", "/api/v1/namespaces/ns/configmaps/c?dryRun=All&fieldManager=kubectl")->dry_run);
   EXPECT_FALSE(ClassifyRequest("POST", "/api/v1/namespaces/ns/configmaps?dryRun=all")->dry_run);
   EXPECT_FALSE(ClassifyRequest("POST", "/api/v1/namespaces/ns/configmaps?dryRun=All&dryRun=x")->dry_run);
+  // Where the API server ignores dryRun, a dryRun=All must not read as harmless.
+  EXPECT_FALSE(ClassifyRequest("GET", "/api/v1/namespaces/ns/secrets/s?dryRun=All")->dry_run);
+  EXPECT_FALSE(ClassifyRequest("GET", "/api/v1/namespaces/ns/secrets?dryRun=All")->dry_run);
+  EXPECT_FALSE(ClassifyRequest("POST", "/api/v1/namespaces/ns/pods/p/exec?command=sh&dryRun=All")->dry_run);
+  EXPECT_FALSE(ClassifyRequest("GET", "/api/v1/namespaces/ns/pods/p/attach?stdin=true&dryRun=All")->dry_run);
+  EXPECT_FALSE(ClassifyRequest("POST", "/api/v1/namespaces/ns/pods/p/portforward?ports=80&dryRun=All")->dry_run);
+  EXPECT_FALSE(ClassifyRequest("POST", "/api/v1/namespaces/ns/services/s/proxy/x?dryRun=All")->dry_run);
+  EXPECT_TRUE(ClassifyRequest("POST", "/api/v1/namespaces/ns/pods/p/eviction?dryRun=All")->dry_run);
   EXPECT_FALSE(ClassifyRequest("POST", "/api/v1/namespaces/ns/configmaps?dryrun=All")->dry_run);
   EXPECT_FALSE(ClassifyRequest("POST", "/api/v1/namespaces/ns/configmaps")->dry_run);
 }

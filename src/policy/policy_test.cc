@@ -1,0 +1,235 @@
+#include "policy/policy.h"
+
+#include <gtest/gtest.h>
+
+#include "classify/request_info.h"
+#include "common/clock.h"
+
+namespace kubegate {
+namespace {
+
+std::shared_ptr<const Policy> MustParse(const std::string& yaml) {
+  auto p = Policy::Parse(yaml, "p.yaml");
+  EXPECT_TRUE(p) << p.error().message;
+  return p ? *p : Policy::AllowAll();
+}
+
+struct Req {
+  Identity who;
+  RequestInfo info;
+  bool impersonation = false;
+  std::map<std::string, std::string> headers;
+  std::int64_t now_ms = 1'795'000'000'000;  // 2026-11-17T...Z
+
+  PolicyInput In() const {
+    return {&who, &info, impersonation,
+            [this](std::string_view n) -> std::optional<std::string> {
+              auto it = headers.find(std::string(n));
+              if (it == headers.end()) return std::nullopt;
+              return it->second;
+            },
+            now_ms};
+  }
+};
+
+Req R(const std::string& user, const std::string& method, const std::string& target,
+      std::vector<std::string> groups = {}, IdentityKind kind = IdentityKind::kHuman) {
+  Req r;
+  r.who.user = user;
+  r.who.groups = std::move(groups);
+  r.who.kind = kind;
+  auto info = ClassifyRequest(method, target);
+  EXPECT_TRUE(info) << target;
+  r.info = *info;
+  return r;
+}
+
+std::string Decide(const Policy& p, const Req& r) {
+  PolicyDecision d = p.Evaluate(r.In());
+  return std::string(PolicyActionName(d.action)) + ":" + d.rule_name;
+}
+
+TEST(Policy, ShippedDefaultsDecideAsDocumented) {
+  auto p = Policy::Load(std::string(KUBEGATE_SOURCE_DIR) + "/examples/policy.yaml");
+  ASSERT_TRUE(p) << p.error().message;
+  const Policy& pol = **p;
+  EXPECT_EQ(Decide(pol, R("alice", "GET", "/api/v1/namespaces/prod/pods")), "allow:default");
+  EXPECT_EQ(Decide(pol, R("alice", "GET", "/api/v1/namespaces/prod/secrets/db")), "review:secret-reads-need-review");
+  EXPECT_EQ(Decide(pol, R("alice", "GET", "/api/v1/namespaces/prod/secrets")), "review:secret-reads-need-review");
+  EXPECT_EQ(Decide(pol, R("bot", "DELETE", "/api/v1/namespaces/demo")), "review:destructive-deletes-need-review");
+  EXPECT_EQ(Decide(pol, R("bot", "DELETE", "/api/v1/namespaces/demo?dryRun=All")), "allow:dry-runs-pass");
+  EXPECT_EQ(Decide(pol, R("bot", "DELETE", "/api/v1/nodes/n1")), "review:destructive-deletes-need-review");
+  EXPECT_EQ(Decide(pol, R("bot", "DELETE", "/api/v1/namespaces/x/pods")), "review:deletecollection-needs-review");
+  EXPECT_EQ(Decide(pol, R("bot", "DELETE", "/api/v1/namespaces/x/pods/p")), "allow:default");
+  EXPECT_EQ(Decide(pol, R("bot", "POST", "/api/v1/namespaces/prod/pods/web/exec?command=sh")),
+            "review:prod-exec-needs-review");
+  EXPECT_EQ(Decide(pol, R("bot", "GET", "/api/v1/namespaces/prod-eu/pods/web/attach?stdin=true")),
+            "review:prod-exec-needs-review");
+  EXPECT_EQ(Decide(pol, R("bot", "POST", "/api/v1/namespaces/dev/pods/web/exec?command=sh")), "allow:default");
+  EXPECT_EQ(Decide(pol, R("bot", "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")), "allow:default");
+  Req as = R("alice", "GET", "/api/v1/pods");
+  as.impersonation = true;
+  EXPECT_EQ(Decide(pol, as), "deny:no-impersonation");
+  // No unreachable rule; the overlaps reported are the intended ones: --as
+  // is refused even where a later rule would allow or review, and dry-run
+  // deletes pass. Secret reads and exec cannot be dry runs, so they do not
+  // overlap the dry-run rule.
+  std::vector<std::string> overlaps;
+  for (const auto& f : pol.Check()) {
+    EXPECT_FALSE(f.error) << f.message;
+    overlaps.push_back(f.message.substr(0, f.message.find(" (")));
+  }
+  EXPECT_EQ(overlaps, (std::vector<std::string>{
+                          "rule \"dry-runs-pass\"", "rule \"secret-reads-need-review\"",
+                          "rule \"destructive-deletes-need-review\"", "rule \"destructive-deletes-need-review\"",
+                          "rule \"deletecollection-needs-review\"", "rule \"deletecollection-needs-review\"",
+                          "rule \"prod-exec-needs-review\""}));
+  for (const auto& f : pol.Check()) {
+    if (f.message.find("secret-reads") != std::string::npos || f.message.find("prod-exec") != std::string::npos) {
+      EXPECT_NE(f.message.find("no-impersonation"), std::string::npos) << f.message;
+    }
+  }
+}
+
+TEST(Policy, MatchesSubjectsResourcesGlobsAndCommands) {
+  auto p = MustParse(R"(apiVersion: kubegate.io/v1
+kind: Policy
+default: deny
+defaultMessage: nothing else
+rules:
+  - name: agents-cat-only
+    match:
+      kinds: [agent]
+      resources: [pods/exec]
+      command: {prefix: [cat]}
+    action: allow
+  - name: agents-no-shell
+    match:
+      kinds: [agent]
+      resources: ["*/exec"]
+      command: {regex: "(ba)?sh( .*)?"}
+    action: deny
+    message: no shells for agents
+  - name: ops-scale
+    match: {groups: [ops], resources: ["*/scale"], names: ["web-*"]}
+    action: allow
+  - name: cluster-scoped-reads
+    match: {verbs: [get, list], clusterScoped: true}
+    action: allow
+  - name: healthz
+    match: {paths: ["/healthz*", "/version"]}
+    action: allow
+)");
+  const Policy& pol = *p;
+  auto exec = [](const std::string& cmd) {
+    return R("bot", "POST", "/api/v1/namespaces/x/pods/p/exec?" + cmd, {}, IdentityKind::kAgent);
+  };
+  EXPECT_EQ(Decide(pol, exec("command=cat&command=/etc/hosts")), "allow:agents-cat-only");
+  EXPECT_EQ(Decide(pol, exec("command=sh&command=-c&command=id")), "deny:agents-no-shell");
+  EXPECT_EQ(Decide(pol, exec("command=bash")), "deny:agents-no-shell");
+  EXPECT_EQ(Decide(pol, exec("command=ls")), "deny:default");
+  EXPECT_EQ(pol.Evaluate(exec("command=ls").In()).message, "nothing else");
+  EXPECT_EQ(Decide(pol, R("carol", "PUT", "/apis/apps/v1/namespaces/x/deployments/web-1/scale", {"ops"})),
+            "allow:ops-scale");
+  EXPECT_EQ(Decide(pol, R("carol", "PUT", "/apis/apps/v1/namespaces/x/deployments/db/scale", {"ops"})), "deny:default");
+  EXPECT_EQ(Decide(pol, R("dave", "PUT", "/apis/apps/v1/namespaces/x/deployments/web-1/scale", {"dev"})),
+            "deny:default");
+  EXPECT_EQ(Decide(pol, R("dave", "GET", "/api/v1/nodes")), "allow:cluster-scoped-reads");
+  EXPECT_EQ(Decide(pol, R("dave", "GET", "/api/v1/namespaces/x/pods")), "deny:default");
+  EXPECT_EQ(Decide(pol, R("dave", "GET", "/healthz/etcd")), "allow:healthz");
+  EXPECT_EQ(Decide(pol, R("dave", "GET", "/metrics")), "deny:default");
+}
+
+TEST(Policy, AutoApproversCheckTimeNamesAndHeaders) {
+  auto p = MustParse(R"(apiVersion: kubegate.io/v1
+kind: Policy
+default: allow
+rules:
+  - name: prod-exec
+    match: {resources: [pods/exec]}
+    action: review
+    review:
+      approvers: {groups: [sre]}
+      autoApprove:
+        - name: debug-pods-in-office-hours
+          hoursUTC: "09:00-17:00"
+          weekdays: [Mon, Tue, Wed, Thu, Fri]
+          namePrefixes: [debug-]
+        - name: agent-with-ticket
+          kinds: [agent]
+          header: {name: X-Ticket-Id, regex: "OPS-[0-9]+"}
+)");
+  Req r = R("bot", "POST", "/api/v1/namespaces/x/pods/debug-1/exec?command=ls", {}, IdentityKind::kAgent);
+  r.now_ms = *ParseRfc3339("2026-11-23T10:00:00Z");  // a Monday
+  auto d = p->Evaluate(r.In());
+  ASSERT_EQ(d.action, PolicyAction::kReview);
+  ASSERT_NE(d.auto_approver, nullptr);
+  EXPECT_EQ(d.auto_approver->name, "debug-pods-in-office-hours");
+  r.now_ms = *ParseRfc3339("2026-11-22T10:00:00Z");  // a Sunday
+  EXPECT_EQ(p->Evaluate(r.In()).auto_approver, nullptr);
+  r.headers["X-Ticket-Id"] = "OPS-42";
+  ASSERT_NE(p->Evaluate(r.In()).auto_approver, nullptr);
+  EXPECT_EQ(p->Evaluate(r.In()).auto_approver->name, "agent-with-ticket");
+  r.headers["X-Ticket-Id"] = "OPS-42; rm -rf";
+  EXPECT_EQ(p->Evaluate(r.In()).auto_approver, nullptr);
+}
+
+TEST(Policy, CheckReportsUnreachableAndOverlappingRulesWithLines) {
+  auto p = MustParse(R"(apiVersion: kubegate.io/v1
+kind: Policy
+default: allow
+rules:
+  - name: all-secrets
+    match: {resources: [secrets]}
+    action: review
+    review: {approvers: {users: [carol]}}
+  - name: prod-secrets
+    match: {resources: [secrets], namespaces: [prod]}
+    action: deny
+  - name: deletes
+    match: {verbs: [delete]}
+    action: deny
+  - name: prod-anything
+    match: {namespaces: ["prod*"]}
+    action: allow
+)");
+  auto f = p->Check();
+  ASSERT_GE(f.size(), 2u);
+  EXPECT_EQ(f[0].line, 9);
+  EXPECT_TRUE(f[0].error);
+  EXPECT_NE(f[0].message.find("\"prod-secrets\" is unreachable: rule \"all-secrets\" (line 5)"), std::string::npos)
+      << f[0].message;
+  bool overlap = false;
+  for (const auto& x : f) {
+    overlap = overlap || (x.line == 15 && x.message.find("overlaps rule \"deletes\"") != std::string::npos);
+  }
+  EXPECT_TRUE(overlap);
+}
+
+TEST(Policy, InvalidPoliciesNameTheLine) {
+  auto bad = [](const std::string& y) {
+    auto p = Policy::Parse("apiVersion: kubegate.io/v1\nkind: Policy\n" + y, "p.yaml");
+    return p ? std::string("parsed") : p.error().message;
+  };
+  EXPECT_NE(bad("rules: []\n").find("p.yaml:1: default: is required"), std::string::npos) << bad("rules: []\n");
+  EXPECT_NE(bad("default: review\n").find("must be allow or deny"), std::string::npos);
+  std::string e = bad("default: allow\nrules:\n  - name: x\n    match: {verbz: [get]}\n    action: allow\n");
+  EXPECT_NE(e.find("p.yaml:6: rules[0].match.verbz: unknown key"), std::string::npos) << e;
+  e = bad("default: allow\nrules:\n  - name: x\n    match: {command: {regex: \"(\"}}\n    action: deny\n");
+  EXPECT_NE(e.find("invalid RE2"), std::string::npos) << e;
+  e = bad("default: allow\nrules:\n  - name: x\n    action: review\n    review: {approvals: 2}\n");
+  EXPECT_NE(e.find("needs approvers"), std::string::npos) << e;
+}
+
+TEST(Glob, Matches) {
+  EXPECT_TRUE(GlobMatch("prod*", "prod"));
+  EXPECT_TRUE(GlobMatch("prod*", "prod-eu"));
+  EXPECT_TRUE(GlobMatch("*-eu", "prod-eu"));
+  EXPECT_TRUE(GlobMatch("p?od", "prod"));
+  EXPECT_FALSE(GlobMatch("prod", "prod-eu"));
+  EXPECT_FALSE(GlobMatch("prod*", "preprod"));
+  EXPECT_TRUE(GlobMatch("*", ""));
+}
+
+}  // namespace
+}  // namespace kubegate
