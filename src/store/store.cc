@@ -59,6 +59,29 @@ CREATE TABLE audit_anchor(
   id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, time_ms BIGINT NOT NULL,
   signature TEXT NOT NULL, public_key TEXT NOT NULL);
 )SQL"},
+    {2, R"SQL(
+CREATE TABLE approval_request(
+  id TEXT PRIMARY KEY,
+  requester TEXT NOT NULL,
+  state TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  hold INTEGER NOT NULL,
+  created_ms BIGINT NOT NULL,
+  expires_ms BIGINT NOT NULL,
+  body TEXT NOT NULL);
+CREATE INDEX approval_request_state ON approval_request(state, created_ms);
+CREATE INDEX approval_request_fingerprint ON approval_request(fingerprint, state);
+CREATE TABLE access_grant(
+  id TEXT PRIMARY KEY,
+  user_name TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  approval_id TEXT NOT NULL,
+  expires_ms BIGINT NOT NULL,
+  uses_left BIGINT NOT NULL,
+  revoked INTEGER NOT NULL,
+  body TEXT NOT NULL);
+CREATE INDEX access_grant_user ON access_grant(user_name, rule, expires_ms);
+)SQL"},
 };
 
 constexpr const char* kEntryColumns =
@@ -227,6 +250,10 @@ Result<ChainHead> Store::AppendAudit(std::vector<AuditEntry>& entries) {
     for (AuditEntry& e : entries) e.seq = 0, e.prev_hash.clear(), e.hash.clear();
   }
   return result;
+}
+
+Result<bool> Store::WithWriteTransaction(const std::function<Result<bool>()>& body) {
+  return InWriteTransaction(*db_, body);
 }
 
 Result<ChainHead> Store::AuditHead() {

@@ -77,7 +77,13 @@ class Store {
   // the chain's start, in one transaction. Returns the entries deleted.
   Result<std::int64_t> PruneAudit(const Checkpoint& anchor);
 
-  // For tests and repair tools: direct access to the connection.
+  // Runs `body` in a transaction that holds the write lock from its start
+  // (SQLite BEGIN IMMEDIATE; PostgreSQL rows are locked with FOR UPDATE by
+  // the body); commits when it succeeds, rolls back otherwise.
+  Result<bool> WithWriteTransaction(const std::function<Result<bool>()>& body);
+
+  // Direct access to the connection: for the approval tables, tests and
+  // repair tools.
   SqlConnection& connection() { return *db_; }
 
  private:

@@ -50,13 +50,13 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(StoreTest, MigrationsAreVersionedAndAppliedOnce) {
-  EXPECT_EQ(store_->SchemaVersion(), 1);
+  EXPECT_EQ(store_->SchemaVersion(), 2);
   auto again = db_->Open();  // a second start finds the schema current
   ASSERT_TRUE(again);
-  EXPECT_EQ(again->SchemaVersion(), 1);
+  EXPECT_EQ(again->SchemaVersion(), 2);
   auto rows = store_->connection().Run("SELECT COUNT(*) FROM schema_migrations");
   ASSERT_TRUE(rows);
-  EXPECT_EQ(SqlInt((*rows)[0][0]), 1);
+  EXPECT_EQ(SqlInt((*rows)[0][0]), 2);
 }
 
 TEST_P(StoreTest, AppendsAGaplessHashChain) {

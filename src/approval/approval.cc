@@ -1,0 +1,576 @@
+#include "approval/approval.h"
+
+#include <algorithm>
+
+#include <openssl/rand.h>
+
+#include "classify/request_info_json.h"
+#include "common/digest.h"
+
+namespace kubegate {
+namespace {
+
+std::string NewId(const char* prefix) {
+  unsigned char bytes[8];
+  RAND_bytes(bytes, sizeof bytes);
+  static const char* kHex = "0123456789abcdef";
+  std::string id = prefix;
+  for (unsigned char b : bytes) {
+    id.push_back(kHex[b >> 4]);
+    id.push_back(kHex[b & 15]);
+  }
+  return id;
+}
+
+ApprovalState StateFromName(const std::string& s) {
+  for (auto st : {ApprovalState::kPending, ApprovalState::kApproved, ApprovalState::kDenied, ApprovalState::kExpired,
+                  ApprovalState::kWithdrawn, ApprovalState::kAbandoned}) {
+    if (s == ApprovalStateName(st)) return st;
+  }
+  return ApprovalState::kAbandoned;
+}
+
+nlohmann::json ReviewJson(const ReviewSpec& r) {
+  return {{"approver_users", r.approver_users},
+          {"approver_groups", r.approver_groups},
+          {"approvals", r.approvals},
+          {"allow_self_approval", r.allow_self_approval},
+          {"no_self_approval_groups", r.no_self_approval_groups},
+          {"max_wait_ms", r.max_wait_ms},
+          {"default_grant_ms", r.default_grant_ms},
+          {"max_grant_ms", r.max_grant_ms},
+          {"hold", r.hold}};
+}
+
+ReviewSpec ReviewFromJson(const nlohmann::json& j) {
+  ReviewSpec r;
+  r.approver_users = j.value("approver_users", std::vector<std::string>{});
+  r.approver_groups = j.value("approver_groups", std::vector<std::string>{});
+  r.approvals = j.value("approvals", 1);
+  r.allow_self_approval = j.value("allow_self_approval", false);
+  r.no_self_approval_groups = j.value("no_self_approval_groups", std::vector<std::string>{});
+  r.max_wait_ms = j.value("max_wait_ms", std::int64_t{0});
+  r.default_grant_ms = j.value("default_grant_ms", std::int64_t{0});
+  r.max_grant_ms = j.value("max_grant_ms", std::int64_t{0});
+  r.hold = j.value("hold", true);
+  return r;
+}
+
+bool Has(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+nlohmann::json GrantJson(const Grant& g) {
+  return {{"id", g.id},           {"user", g.user},         {"rule", g.rule},
+          {"approval_id", g.approval_id}, {"scope", g.scope.ToJson()}, {"created_ms", g.created_ms},
+          {"expires_ms", g.expires_ms},   {"uses_left", g.uses_left},  {"revoked", g.revoked},
+          {"revoked_by", g.revoked_by}};
+}
+
+Grant GrantFromJson(const nlohmann::json& j) {
+  Grant g;
+  g.id = j.value("id", "");
+  g.user = j.value("user", "");
+  g.rule = j.value("rule", "");
+  g.approval_id = j.value("approval_id", "");
+  g.scope = GrantScope::FromJson(j.value("scope", nlohmann::json::object()));
+  g.created_ms = j.value("created_ms", std::int64_t{0});
+  g.expires_ms = j.value("expires_ms", std::int64_t{0});
+  g.uses_left = j.value("uses_left", std::int64_t{-1});
+  g.revoked = j.value("revoked", false);
+  g.revoked_by = j.value("revoked_by", "");
+  return g;
+}
+
+Error Conflict(std::string m) { return Error{409, "Conflict", std::move(m)}; }
+Error NotFound(std::string m) { return Error{404, "NotFound", std::move(m)}; }
+
+}  // namespace
+
+const char* ApprovalStateName(ApprovalState s) {
+  switch (s) {
+    case ApprovalState::kPending: return "pending";
+    case ApprovalState::kApproved: return "approved";
+    case ApprovalState::kDenied: return "denied";
+    case ApprovalState::kExpired: return "expired";
+    case ApprovalState::kWithdrawn: return "withdrawn";
+    case ApprovalState::kAbandoned: return "abandoned";
+  }
+  return "abandoned";
+}
+
+nlohmann::json GrantScope::ToJson() const {
+  nlohmann::json j = {{"verbs", verbs},         {"apiGroup", api_group}, {"resource", resource},
+                      {"subresource", subresource}, {"namespace", namespace_}, {"names", names}};
+  if (!container.empty()) j["container"] = container;
+  if (any_command) {
+    j["command"] = "*";
+  } else if (!command.empty()) {
+    j["command"] = command;
+  }
+  return j;
+}
+
+GrantScope GrantScope::FromJson(const nlohmann::json& j) {
+  GrantScope s;
+  s.verbs = j.value("verbs", std::vector<std::string>{});
+  s.api_group = j.value("apiGroup", "");
+  s.resource = j.value("resource", "");
+  s.subresource = j.value("subresource", "");
+  s.namespace_ = j.value("namespace", "");
+  s.names = j.value("names", std::vector<std::string>{});
+  s.container = j.value("container", "");
+  if (j.contains("command") && j["command"].is_string()) {
+    s.any_command = true;
+  } else {
+    s.command = j.value("command", std::vector<std::string>{});
+  }
+  return s;
+}
+
+GrantScope GrantScope::Of(const RequestInfo& info) {
+  GrantScope s;
+  // exec/attach/portforward: the subresource names the action; the verb
+  // depends on the transport (WebSocket GET, SPDY POST).
+  if (info.stream == StreamKind::kNone) s.verbs = {info.verb};
+  s.api_group = info.api_group;
+  s.resource = info.resource;
+  s.subresource = info.subresource;
+  s.namespace_ = info.namespace_;
+  if (!info.name.empty()) s.names = {info.name};
+  if (info.exec) {
+    s.container = info.exec->container;
+    s.command = info.exec->command;
+  }
+  return s;
+}
+
+bool GrantScope::Covers(const RequestInfo& info) const {
+  if (!info.is_resource_request) return false;
+  if (!verbs.empty() && !Has(verbs, info.verb)) return false;
+  if (info.api_group != api_group || info.resource != resource || info.subresource != subresource ||
+      info.namespace_ != namespace_) {
+    return false;
+  }
+  if (!names.empty() && !Has(names, info.name)) return false;
+  if (info.exec) {
+    if (!container.empty() && info.exec->container != container) return false;
+    if (!any_command && info.exec->command != command) return false;
+  }
+  return true;
+}
+
+nlohmann::json ApprovalRequest::ToJson() const {
+  nlohmann::json votes_json = nlohmann::json::array();
+  for (const auto& v : votes) votes_json.push_back({{"user", v.user}, {"at_ms", v.at_ms}, {"reason", v.reason}});
+  return {{"id", id},
+          {"requester", requester},
+          {"requester_groups", requester_groups},
+          {"requester_kind", requester_kind},
+          {"rule", rule},
+          {"review", ReviewJson(review)},
+          {"fingerprint", fingerprint},
+          {"request", request},
+          {"created_ms", created_ms},
+          {"expires_ms", expires_ms},
+          {"state", ApprovalStateName(state)},
+          {"votes", votes_json},
+          {"decided_by", decided_by},
+          {"reason", reason},
+          {"decided_ms", decided_ms},
+          {"grant_id", grant_id},
+          {"grant_ms", grant_ms},
+          {"scope", scope.ToJson()}};
+}
+
+ApprovalRequest ApprovalRequest::FromJson(const nlohmann::json& j) {
+  ApprovalRequest r;
+  r.id = j.value("id", "");
+  r.requester = j.value("requester", "");
+  r.requester_groups = j.value("requester_groups", std::vector<std::string>{});
+  r.requester_kind = j.value("requester_kind", "");
+  r.rule = j.value("rule", "");
+  r.review = ReviewFromJson(j.value("review", nlohmann::json::object()));
+  r.fingerprint = j.value("fingerprint", "");
+  r.request = j.value("request", nlohmann::json::object());
+  r.created_ms = j.value("created_ms", std::int64_t{0});
+  r.expires_ms = j.value("expires_ms", std::int64_t{0});
+  r.state = StateFromName(j.value("state", ""));
+  for (const auto& v : j.value("votes", nlohmann::json::array())) {
+    r.votes.push_back({v.value("user", ""), v.value("at_ms", std::int64_t{0}), v.value("reason", "")});
+  }
+  r.decided_by = j.value("decided_by", "");
+  r.reason = j.value("reason", "");
+  r.decided_ms = j.value("decided_ms", std::int64_t{0});
+  r.grant_id = j.value("grant_id", "");
+  r.grant_ms = j.value("grant_ms", std::int64_t{0});
+  r.scope = GrantScope::FromJson(j.value("scope", nlohmann::json::object()));
+  return r;
+}
+
+ApprovalService::ApprovalService(std::unique_ptr<Store> store, const Clock& clock)
+    : store_(std::move(store)), clock_(clock) {}
+
+std::string ApprovalService::Fingerprint(const Identity& who, const RequestInfo& info, const std::string& rule) {
+  // The action, not the transport: WebSocket exec is a GET and SPDY exec a
+  // POST of the same path and command.
+  nlohmann::json j = RequestInfoJson(info);
+  j["verb"] = info.stream != StreamKind::kNone ? "connect" : info.verb;
+  j.erase("parts");
+  return Sha256Hex(who.user + "\n" + rule + "\n" + j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+Result<bool> ApprovalService::Put(const ApprovalRequest& r, bool insert) {
+  std::string body = r.ToJson().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto& db = store_->connection();
+  Result<std::vector<SqlRow>> res =
+      insert ? db.Run("INSERT INTO approval_request(id, requester, state, fingerprint, hold, created_ms, expires_ms, body) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      {r.id, r.requester, std::string(ApprovalStateName(r.state)), r.fingerprint,
+                       std::int64_t{r.review.hold ? 1 : 0}, r.created_ms, r.expires_ms, body})
+             : db.Run("UPDATE approval_request SET state = ?, body = ? WHERE id = ?",
+                      {std::string(ApprovalStateName(r.state)), body, r.id});
+  if (!res) return res.error();
+  return true;
+}
+
+Result<bool> ApprovalService::PutGrant(const Grant& g, bool insert) {
+  std::string body = GrantJson(g).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto& db = store_->connection();
+  Result<std::vector<SqlRow>> res =
+      insert ? db.Run("INSERT INTO access_grant(id, user_name, rule, approval_id, expires_ms, uses_left, revoked, body) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      {g.id, g.user, g.rule, g.approval_id, g.expires_ms, g.uses_left, std::int64_t{g.revoked ? 1 : 0},
+                       body})
+             : db.Run("UPDATE access_grant SET uses_left = ?, revoked = ?, body = ? WHERE id = ?",
+                      {g.uses_left, std::int64_t{g.revoked ? 1 : 0}, body, g.id});
+  if (!res) return res.error();
+  return true;
+}
+
+Result<std::optional<ApprovalRequest>> ApprovalService::Load(const std::string& id, bool for_update) {
+  auto& db = store_->connection();
+  std::string sql = "SELECT body FROM approval_request WHERE id = ?";
+  if (for_update && db.dialect() == SqlDialect::kPostgres) sql += " FOR UPDATE";
+  auto rows = db.Run(sql, {id});
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<ApprovalRequest>();
+  auto j = nlohmann::json::parse((*rows)[0][0].value_or("{}"), nullptr, false);
+  if (j.is_discarded()) return Error::Internal("approval " + id + " is unreadable in the store");
+  return std::optional<ApprovalRequest>(ApprovalRequest::FromJson(j));
+}
+
+Grant ApprovalService::MakeGrant(ApprovalRequest& r, std::int64_t now) {
+  Grant g;
+  g.id = NewId("gr-");
+  g.user = r.requester;
+  g.rule = r.rule;
+  g.approval_id = r.id;
+  g.scope = r.scope;
+  g.created_ms = now;
+  std::int64_t ms = r.grant_ms > 0 ? r.grant_ms : r.review.default_grant_ms;
+  if (ms <= 0) {
+    // No time given: the grant covers this one request. Held requests use it
+    // at once; answered ones within the wait limit, by re-running.
+    g.uses_left = 1;
+    ms = r.review.hold ? 60'000 : std::max<std::int64_t>(r.review.max_wait_ms, 60'000);
+  }
+  g.expires_ms = now + std::min(ms, std::max<std::int64_t>(r.review.max_grant_ms, 1));
+  r.grant_id = g.id;
+  return g;
+}
+
+Result<ApprovalRequest> ApprovalService::Open(const NewApproval& n) {
+  ApprovalRequest out;
+  std::int64_t now = clock_.NowMillis();
+  std::string fp = Fingerprint(*n.who, *n.info, n.rule->name);
+  auto done = store_->WithWriteTransaction([&]() -> Result<bool> {
+    auto rows = store_->connection().Run(
+        "SELECT id FROM approval_request WHERE fingerprint = ? AND state = 'pending' AND expires_ms > ? "
+        "ORDER BY created_ms DESC LIMIT 1",
+        {fp, now});
+    if (!rows) return rows.error();
+    if (!rows->empty()) {
+      auto existing = Load((*rows)[0][0].value_or(""), true);
+      if (!existing) return existing.error();
+      if (*existing) {
+        out = **existing;
+        return true;
+      }
+    }
+    out.id = n.id;
+    out.requester = n.who->user;
+    out.requester_groups = n.who->groups;
+    out.requester_kind = IdentityKindName(n.who->kind);
+    out.rule = n.rule->name;
+    out.review = n.rule->review;
+    out.fingerprint = fp;
+    out.request = n.request;
+    out.created_ms = now;
+    out.expires_ms = now + n.rule->review.max_wait_ms;
+    out.scope = GrantScope::Of(*n.info);
+    return Put(out, true);
+  });
+  if (!done) return done.error();
+  return out;
+}
+
+Result<ApprovalRequest> ApprovalService::OpenApprovedByPolicy(const NewApproval& n, const std::string& approver_name) {
+  ApprovalRequest out;
+  std::int64_t now = clock_.NowMillis();
+  auto done = store_->WithWriteTransaction([&]() -> Result<bool> {
+    out.id = n.id;
+    out.requester = n.who->user;
+    out.requester_groups = n.who->groups;
+    out.requester_kind = IdentityKindName(n.who->kind);
+    out.rule = n.rule->name;
+    out.review = n.rule->review;
+    out.fingerprint = Fingerprint(*n.who, *n.info, n.rule->name);
+    out.request = n.request;
+    out.created_ms = now;
+    out.expires_ms = now + n.rule->review.max_wait_ms;
+    out.scope = GrantScope::Of(*n.info);
+    out.votes.push_back({approver_name, now, "the policy's automatic approver held"});
+    out.state = ApprovalState::kApproved;
+    out.decided_by = approver_name;
+    out.decided_ms = now;
+    Grant g = MakeGrant(out, now);
+    g.uses_left = 0;  // the request itself is the one use
+    auto p = Put(out, true);
+    if (!p) return p;
+    return PutGrant(g, true);
+  });
+  if (!done) return done.error();
+  return out;
+}
+
+std::optional<Error> ApprovalService::CheckApprover(const ApprovalRequest& req, const Identity& who) {
+  bool listed = Has(req.review.approver_users, who.user);
+  for (const auto& g : who.groups) listed = listed || Has(req.review.approver_groups, g);
+  if (!listed) {
+    return Error::Forbidden("user \"" + who.user + "\" is not an approver for rule \"" + req.rule + "\" (request " +
+                            req.id + ")");
+  }
+  if (who.user == req.requester) {
+    bool allowed = req.review.allow_self_approval;
+    for (const auto& g : who.groups) allowed = allowed && !Has(req.review.no_self_approval_groups, g);
+    if (!allowed) return Error::Forbidden("self-approval is not allowed: " + who.user + " asked for request " + req.id);
+  }
+  return std::nullopt;
+}
+
+Result<ApprovalRequest> ApprovalService::Mutate(const std::string& id,
+                                                const std::function<std::optional<Error>(ApprovalRequest&)>& change) {
+  ApprovalRequest out;
+  std::optional<Error> refused;
+  auto done = store_->WithWriteTransaction([&]() -> Result<bool> {
+    auto loaded = Load(id, true);
+    if (!loaded) return loaded.error();
+    if (!*loaded) {
+      refused = NotFound("no approval request " + id);
+      return Error::BadRequest("refused");  // roll back (nothing written)
+    }
+    out = **loaded;
+    std::int64_t now = clock_.NowMillis();
+    if (out.state == ApprovalState::kPending && now >= out.expires_ms) {
+      out.state = ApprovalState::kExpired;
+      out.reason = "nobody decided within the wait limit";
+      out.decided_ms = out.expires_ms;
+      auto p = Put(out, false);
+      if (!p) return p;
+      refused = change(out);  // the change sees the expired state and refuses
+      return true;            // commit the expiry
+    }
+    refused = change(out);
+    if (refused) return Error::BadRequest("refused");
+    return Put(out, false);
+  });
+  if (refused) return *refused;
+  if (!done) return done.error();
+  return out;
+}
+
+Result<ApprovalRequest> ApprovalService::Approve(const std::string& id, const Identity& approver,
+                                                 const ApproveOptions& o) {
+  std::optional<Grant> grant;
+  auto r = Mutate(id, [&](ApprovalRequest& req) -> std::optional<Error> {
+    if (req.state != ApprovalState::kPending) {
+      return Conflict("request " + id + " is already " + ApprovalStateName(req.state) +
+                      (req.decided_by.empty() ? "" : " by " + req.decided_by));
+    }
+    if (auto e = CheckApprover(req, approver)) return e;
+    for (const auto& v : req.votes) {
+      if (v.user == approver.user) return Conflict(approver.user + " has already approved request " + id);
+    }
+    if (o.grant_ms > req.review.max_grant_ms) {
+      return Error::Forbidden("rule \"" + req.rule + "\" allows grants of at most " +
+                              std::to_string(req.review.max_grant_ms / 60000) + " minutes");
+    }
+    std::int64_t now = clock_.NowMillis();
+    req.votes.push_back({approver.user, now, o.reason});
+    if (o.grant_ms > 0) req.grant_ms = req.grant_ms > 0 ? std::min(req.grant_ms, o.grant_ms) : o.grant_ms;
+    if (o.any_command) req.scope.any_command = true;
+    if (o.any_name) req.scope.names.clear();
+    if (static_cast<int>(req.votes.size()) >= req.review.approvals) {
+      req.state = ApprovalState::kApproved;
+      req.decided_by = approver.user;
+      req.decided_ms = now;
+      grant = MakeGrant(req, now);
+      if (auto p = PutGrant(*grant, true); !p) return p.error();
+    }
+    return std::nullopt;
+  });
+  return r;
+}
+
+Result<ApprovalRequest> ApprovalService::Deny(const std::string& id, const Identity& approver,
+                                              const std::string& reason) {
+  return Mutate(id, [&](ApprovalRequest& req) -> std::optional<Error> {
+    if (req.state != ApprovalState::kPending) {
+      return Conflict("request " + id + " is already " + ApprovalStateName(req.state) +
+                      (req.decided_by.empty() ? "" : " by " + req.decided_by));
+    }
+    bool listed = Has(req.review.approver_users, approver.user);
+    for (const auto& g : approver.groups) listed = listed || Has(req.review.approver_groups, g);
+    if (!listed && approver.user != req.requester) {
+      return Error::Forbidden("user \"" + approver.user + "\" is not an approver for rule \"" + req.rule + "\"");
+    }
+    req.state = ApprovalState::kDenied;
+    req.decided_by = approver.user;
+    req.reason = reason.empty() ? "no reason given" : reason;
+    req.decided_ms = clock_.NowMillis();
+    return std::nullopt;
+  });
+}
+
+Result<ApprovalRequest> ApprovalService::Close(const std::string& id, ApprovalState state, const std::string& reason) {
+  return Mutate(id, [&](ApprovalRequest& req) -> std::optional<Error> {
+    if (req.state != ApprovalState::kPending) return Conflict("request " + id + " is already " + ApprovalStateName(req.state));
+    req.state = state;
+    req.reason = reason;
+    req.decided_ms = clock_.NowMillis();
+    return std::nullopt;
+  });
+}
+
+Result<ApprovalRequest> ApprovalService::Get(const std::string& id) {
+  auto loaded = Load(id, false);
+  if (!loaded) return loaded.error();
+  if (!*loaded) return NotFound("no approval request " + id);
+  if ((*loaded)->state != ApprovalState::kPending || clock_.NowMillis() < (*loaded)->expires_ms) return **loaded;
+  // Past its wait limit: record the expiry (a read-only change otherwise).
+  auto expired = Mutate(id, [](ApprovalRequest& r) -> std::optional<Error> {
+    if (r.state == ApprovalState::kExpired) return Conflict("expired");
+    return std::nullopt;
+  });
+  if (!expired && expired.error().http_code != 409) return expired.error();
+  return Get(id);
+}
+
+Result<std::vector<ApprovalRequest>> ApprovalService::List(std::optional<ApprovalState> state) {
+  std::int64_t now = clock_.NowMillis();
+  auto expire = store_->connection().Run("SELECT id FROM approval_request WHERE state = 'pending' AND expires_ms <= ?",
+                                         {now});
+  if (!expire) return expire.error();
+  for (const auto& row : *expire) (void)Get(row[0].value_or(""));
+  auto rows = state ? store_->connection().Run(
+                          "SELECT body FROM approval_request WHERE state = ? ORDER BY created_ms DESC LIMIT 500",
+                          {std::string(ApprovalStateName(*state))})
+                    : store_->connection().Run("SELECT body FROM approval_request ORDER BY created_ms DESC LIMIT 500");
+  if (!rows) return rows.error();
+  std::vector<ApprovalRequest> out;
+  for (const auto& row : *rows) {
+    auto j = nlohmann::json::parse(row[0].value_or("{}"), nullptr, false);
+    if (!j.is_discarded()) out.push_back(ApprovalRequest::FromJson(j));
+  }
+  return out;
+}
+
+Result<int> ApprovalService::AbandonHeld() {
+  auto rows = store_->connection().Run("SELECT id FROM approval_request WHERE state = 'pending' AND hold = 1");
+  if (!rows) return rows.error();
+  int n = 0;
+  for (const auto& row : *rows) {
+    if (Close(row[0].value_or(""), ApprovalState::kAbandoned,
+              "the gateway that held the request stopped; the caller must send it again")) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+Result<std::optional<Grant>> ApprovalService::UseGrant(const Identity& who, const RequestInfo& info,
+                                                       const std::string& rule) {
+  std::optional<Grant> used;
+  std::int64_t now = clock_.NowMillis();
+  auto done = store_->WithWriteTransaction([&]() -> Result<bool> {
+    auto& db = store_->connection();
+    std::string sql =
+        "SELECT body FROM access_grant WHERE user_name = ? AND rule = ? AND expires_ms > ? AND revoked = 0 "
+        "AND uses_left <> 0 ORDER BY expires_ms";
+    if (db.dialect() == SqlDialect::kPostgres) sql += " FOR UPDATE";
+    auto rows = db.Run(sql, {who.user, rule, now});
+    if (!rows) return rows.error();
+    for (const auto& row : *rows) {
+      Grant g = GrantFromJson(nlohmann::json::parse(row[0].value_or("{}"), nullptr, false));
+      if (!g.scope.Covers(info)) continue;
+      if (g.uses_left > 0) {
+        g.uses_left--;
+        auto p = PutGrant(g, false);
+        if (!p) return p;
+      }
+      used = g;
+      return true;
+    }
+    return true;
+  });
+  if (!done) return done.error();
+  return used;
+}
+
+Result<std::optional<Grant>> ApprovalService::GetGrant(const std::string& id) {
+  auto rows = store_->connection().Run("SELECT body FROM access_grant WHERE id = ?", {id});
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<Grant>();
+  return std::optional<Grant>(GrantFromJson(nlohmann::json::parse((*rows)[0][0].value_or("{}"), nullptr, false)));
+}
+
+Result<std::vector<Grant>> ApprovalService::ListGrants(bool live_only) {
+  auto rows = live_only ? store_->connection().Run(
+                              "SELECT body FROM access_grant WHERE expires_ms > ? AND revoked = 0 AND uses_left <> 0 "
+                              "ORDER BY expires_ms DESC LIMIT 500",
+                              {clock_.NowMillis()})
+                        : store_->connection().Run("SELECT body FROM access_grant ORDER BY expires_ms DESC LIMIT 500");
+  if (!rows) return rows.error();
+  std::vector<Grant> out;
+  for (const auto& row : *rows) out.push_back(GrantFromJson(nlohmann::json::parse(row[0].value_or("{}"), nullptr, false)));
+  return out;
+}
+
+Result<Grant> ApprovalService::Revoke(const std::string& grant_id, const Identity& by, const std::string& reason) {
+  Grant out;
+  std::optional<Error> refused;
+  auto done = store_->WithWriteTransaction([&]() -> Result<bool> {
+    auto g = GetGrant(grant_id);
+    if (!g) return g.error();
+    if (!*g) {
+      refused = NotFound("no grant " + grant_id);
+      return Error::BadRequest("refused");
+    }
+    out = **g;
+    auto req = Load(out.approval_id, false);
+    if (!req) return req.error();
+    bool may = by.user == out.user;
+    if (*req) may = may || !CheckApprover(**req, by).has_value() || Has((*req)->review.approver_users, by.user);
+    if (!may) {
+      refused = Error::Forbidden("user \"" + by.user + "\" may not revoke grant " + grant_id);
+      return Error::BadRequest("refused");
+    }
+    out.revoked = true;
+    out.revoked_by = by.user + (reason.empty() ? "" : ": " + reason);
+    return PutGrant(out, false);
+  });
+  if (refused) return *refused;
+  if (!done) return done.error();
+  return out;
+}
+
+}  // namespace kubegate

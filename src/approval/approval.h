@@ -1,0 +1,162 @@
+// Approvals and grants: a request under review waits for people (or a
+// policy) to approve it, within a scope, for a limited time.
+//
+//   ApprovalRequest  one request held (or answered at once) for review: who
+//                    asked, what, under which rule (a snapshot of its review
+//                    spec), the votes so far, and its state.
+//   Grant            what an approval allows: the caller, a scope (verbs,
+//                    resource, namespace, names, exec container and
+//                    command), an expiry and optionally a number of uses.
+//
+// ApprovalService keeps both in the store and enforces every rule of
+// deciding: only the rule's approvers, distinct people, no self-approval
+// unless the rule allows it, nothing after expiry or a decision, races
+// between approvers serialized by a write transaction.
+//
+//   ApprovalService svc(std::move(store), clock);
+//   auto req = svc.Open(NewApproval{...});                  // or the pending twin
+//   auto r = svc.Approve(req->id, approver, {.reason = "ok", .grant_ms = 15 * 60'000});
+//   auto g = svc.UseGrant(who, info, rule_name);            // a live grant covering a request
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "classify/request_info.h"
+#include "common/clock.h"
+#include "common/result.h"
+#include "identity/identity.h"
+#include "policy/policy.h"
+#include "store/store.h"
+
+namespace kubegate {
+
+enum class ApprovalState { kPending, kApproved, kDenied, kExpired, kWithdrawn, kAbandoned };
+const char* ApprovalStateName(ApprovalState s);
+
+struct Vote {
+  std::string user;  // "policy:RULE/AUTO" for an automatic approval
+  std::int64_t at_ms = 0;
+  std::string reason;
+};
+
+// What a grant allows. Empty lists/strings match anything (after widening).
+struct GrantScope {
+  std::vector<std::string> verbs;
+  std::string api_group, resource, subresource, namespace_;
+  std::vector<std::string> names;
+  std::string container;
+  std::vector<std::string> command;
+  bool any_command = false;  // exec/attach: any command in the pod
+
+  nlohmann::json ToJson() const;
+  static GrantScope FromJson(const nlohmann::json& j);
+  // Exactly this request.
+  static GrantScope Of(const RequestInfo& info);
+  bool Covers(const RequestInfo& info) const;
+};
+
+struct Grant {
+  std::string id;  // "gr-..."
+  std::string user;
+  std::string rule;
+  std::string approval_id;
+  GrantScope scope;
+  std::int64_t created_ms = 0;
+  std::int64_t expires_ms = 0;
+  std::int64_t uses_left = -1;  // -1: unlimited until expiry
+  bool revoked = false;
+  std::string revoked_by;
+};
+
+struct ApprovalRequest {
+  std::string id;  // the request id that first asked (kg-...)
+  std::string requester;
+  std::vector<std::string> requester_groups;
+  std::string requester_kind;
+  std::string rule;
+  ReviewSpec review;     // snapshot at creation; reloads do not change it
+  std::string fingerprint;
+  nlohmann::json request = nlohmann::json::object();  // method, target, RequestInfo, kubectl command, body summary
+  std::int64_t created_ms = 0;
+  std::int64_t expires_ms = 0;
+  ApprovalState state = ApprovalState::kPending;
+  std::vector<Vote> votes;
+  std::string decided_by;
+  std::string reason;   // the denial's, or why it expired/was withdrawn
+  std::int64_t decided_ms = 0;
+  std::string grant_id;
+  std::int64_t grant_ms = 0;
+  GrantScope scope;     // what the grant covers (set when approved)
+
+  nlohmann::json ToJson() const;
+  static ApprovalRequest FromJson(const nlohmann::json& j);
+};
+
+struct NewApproval {
+  std::string id;
+  const Identity* who = nullptr;
+  const RequestInfo* info = nullptr;
+  const PolicyRule* rule = nullptr;
+  nlohmann::json request = nlohmann::json::object();
+};
+
+struct ApproveOptions {
+  std::string reason;
+  std::int64_t grant_ms = 0;  // 0: the rule's defaultGrant
+  bool any_command = false;   // widen: any command in this pod
+  bool any_name = false;      // widen: any name in this namespace and resource
+};
+
+class ApprovalService {
+ public:
+  ApprovalService(std::unique_ptr<Store> store, const Clock& clock);
+
+  // A pending request for the same caller and the same action (fingerprint)
+  // is reused, so kubectl's retry (WebSocket, then SPDY with the same
+  // Kubectl-Session) and re-runs before approval make one request.
+  Result<ApprovalRequest> Open(const NewApproval& n);
+  // An approval made by the policy itself (an auto-approver held).
+  Result<ApprovalRequest> OpenApprovedByPolicy(const NewApproval& n, const std::string& approver_name);
+
+  // 404 unknown id; 409 already decided or expired; 403 not an approver,
+  // self-approval, or (approve) the same person twice.
+  Result<ApprovalRequest> Approve(const std::string& id, const Identity& approver, const ApproveOptions& o);
+  Result<ApprovalRequest> Deny(const std::string& id, const Identity& approver, const std::string& reason);
+  // The held caller went away (withdrawn) or a previous process held it (abandoned).
+  Result<ApprovalRequest> Close(const std::string& id, ApprovalState state, const std::string& reason);
+  Result<ApprovalRequest> Get(const std::string& id);
+  // Pending ones past their wait limit become expired on the way.
+  Result<std::vector<ApprovalRequest>> List(std::optional<ApprovalState> state);
+  // At start: every pending held request belonged to a connection that is gone.
+  Result<int> AbandonHeld();
+
+  // A live grant of `who` under `rule` covering `info`; one use is taken.
+  Result<std::optional<Grant>> UseGrant(const Identity& who, const RequestInfo& info, const std::string& rule);
+  Result<std::optional<Grant>> GetGrant(const std::string& id);
+  Result<std::vector<Grant>> ListGrants(bool live_only);
+  // 403 unless `by` is the grant's holder or an approver of its rule.
+  Result<Grant> Revoke(const std::string& grant_id, const Identity& by, const std::string& reason);
+
+  // Whether `who` may decide `req` (approver list; self-approval rules).
+  static std::optional<Error> CheckApprover(const ApprovalRequest& req, const Identity& who);
+  static std::string Fingerprint(const Identity& who, const RequestInfo& info, const std::string& rule);
+
+ private:
+  Result<ApprovalRequest> Mutate(const std::string& id,
+                                 const std::function<std::optional<Error>(ApprovalRequest&)>& change);
+  Result<bool> Put(const ApprovalRequest& r, bool insert);
+  Result<bool> PutGrant(const Grant& g, bool insert);
+  Result<std::optional<ApprovalRequest>> Load(const std::string& id, bool for_update);
+  Grant MakeGrant(ApprovalRequest& r, std::int64_t now);
+
+  std::unique_ptr<Store> store_;
+  const Clock& clock_;
+};
+
+}  // namespace kubegate

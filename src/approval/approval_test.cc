@@ -1,0 +1,231 @@
+// ApprovalService on both backends: deciding rules, scope escapes, races,
+// expiry and restarts.
+#include "approval/approval.h"
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "store/store_test_util.h"
+
+namespace kubegate {
+namespace {
+
+using testing::TestDatabase;
+
+Identity Person(const std::string& user, std::vector<std::string> groups = {"sre"}) {
+  Identity i;
+  i.user = user;
+  i.groups = std::move(groups);
+  return i;
+}
+
+RequestInfo Info(const std::string& method, const std::string& target) {
+  auto r = ClassifyRequest(method, target);
+  EXPECT_TRUE(r) << target;
+  return *r;
+}
+
+class ApprovalTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    KG_REQUIRE_BACKEND(db_);
+    svc_ = std::make_unique<ApprovalService>(db_.Open(), clock_);
+    rule_.name = "prod-exec";
+    rule_.action = PolicyAction::kReview;
+    rule_.review.approver_groups = {"sre"};
+    rule_.review.approvals = 1;
+    rule_.review.max_wait_ms = 15 * 60'000;
+    rule_.review.max_grant_ms = 60 * 60'000;
+    bot_ = Person("bot", {"agents"});
+    bot_.kind = IdentityKind::kAgent;
+  }
+
+  ApprovalRequest Open(const RequestInfo& info, const std::string& id = "kg-1") {
+    auto r = svc_->Open({id, &bot_, &info, &rule_, {}});
+    EXPECT_TRUE(r) << r.error().message;
+    return *r;
+  }
+
+  TestDatabase db_{GetParam()};
+  ManualClock clock_{1'795'000'000'000};
+  std::unique_ptr<ApprovalService> svc_;
+  PolicyRule rule_;
+  Identity bot_;
+};
+
+TEST_P(ApprovalTest, GrantCoversExactlyTheApprovedRequest) {
+  RequestInfo cat = Info("POST", "/api/v1/namespaces/x/pods/a/exec?command=cat&command=/etc/hosts&container=c");
+  ApprovalRequest req = Open(cat);
+  EXPECT_EQ(req.state, ApprovalState::kPending);
+  auto approved = svc_->Approve(req.id, Person("carol"), {.reason = "incident 7", .grant_ms = 15 * 60'000});
+  ASSERT_TRUE(approved) << approved.error().message;
+  EXPECT_EQ(approved->state, ApprovalState::kApproved);
+  EXPECT_EQ(approved->decided_by, "carol");
+  ASSERT_FALSE(approved->grant_id.empty());
+  auto use = [&](const std::string& method, const std::string& target, const Identity& who) {
+    auto g = svc_->UseGrant(who, Info(method, target), "prod-exec");
+    EXPECT_TRUE(g) << g.error().message;
+    return g && *g;
+  };
+  EXPECT_TRUE(use("POST", "/api/v1/namespaces/x/pods/a/exec?command=cat&command=/etc/hosts&container=c", bot_));
+  // kubectl 1.30+ sends the same exec as a WebSocket GET.
+  EXPECT_TRUE(use("GET", "/api/v1/namespaces/x/pods/a/exec?command=cat&command=/etc/hosts&container=c", bot_));
+  EXPECT_FALSE(use("POST", "/api/v1/namespaces/x/pods/b/exec?command=cat&command=/etc/hosts&container=c", bot_));
+  EXPECT_FALSE(use("POST", "/api/v1/namespaces/x/pods/a/exec?command=sh&container=c", bot_));
+  EXPECT_FALSE(use("POST", "/api/v1/namespaces/y/pods/a/exec?command=cat&command=/etc/hosts&container=c", bot_));
+  EXPECT_FALSE(use("POST", "/api/v1/namespaces/x/pods/a/exec?command=cat&command=/etc/hosts&container=d", bot_));
+  EXPECT_FALSE(use("POST", "/api/v1/namespaces/x/pods/a/exec?command=cat&command=/etc/hosts&container=c", Person("eve", {})));
+  EXPECT_FALSE(use("DELETE", "/api/v1/namespaces/x/pods/a", bot_));
+  clock_.Advance(15 * 60'000);
+  EXPECT_FALSE(use("POST", "/api/v1/namespaces/x/pods/a/exec?command=cat&command=/etc/hosts&container=c", bot_))
+      << "a grant used after expiry";
+}
+
+TEST_P(ApprovalTest, WideningStaysInsideTheRuleLimits) {
+  ApprovalRequest req = Open(Info("POST", "/api/v1/namespaces/x/pods/a/exec?command=cat"));
+  auto too_long = svc_->Approve(req.id, Person("carol"), {.grant_ms = 2 * 60 * 60'000});
+  ASSERT_FALSE(too_long);
+  EXPECT_EQ(too_long.error().http_code, 403);
+  EXPECT_NE(too_long.error().message.find("at most 60 minutes"), std::string::npos) << too_long.error().message;
+  auto ok = svc_->Approve(req.id, Person("carol"), {.grant_ms = 15 * 60'000, .any_command = true});
+  ASSERT_TRUE(ok);
+  auto g = svc_->UseGrant(bot_, Info("POST", "/api/v1/namespaces/x/pods/a/exec?command=sh"), "prod-exec");
+  ASSERT_TRUE(g);
+  EXPECT_TRUE(*g) << "exec into this pod with any command, for 15 minutes";
+  auto other = svc_->UseGrant(bot_, Info("POST", "/api/v1/namespaces/x/pods/b/exec?command=sh"), "prod-exec");
+  EXPECT_FALSE(*other);
+}
+
+TEST_P(ApprovalTest, DecidingRulesRefuseWithClearStatuses) {
+  ApprovalRequest req = Open(Info("DELETE", "/api/v1/namespaces/demo"));
+  auto unknown = svc_->Approve("kg-nope", Person("carol"), {});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().http_code, 404);
+  auto outsider = svc_->Approve(req.id, Person("mallory", {"dev"}), {});
+  ASSERT_FALSE(outsider);
+  EXPECT_EQ(outsider.error().http_code, 403);
+  EXPECT_NE(outsider.error().message.find("not an approver"), std::string::npos);
+  Identity self = bot_;
+  self.groups.push_back("sre");  // the requester is in the approvers' group
+  auto own = svc_->Approve(req.id, self, {});
+  ASSERT_FALSE(own);
+  EXPECT_EQ(own.error().http_code, 403);
+  EXPECT_NE(own.error().message.find("self-approval"), std::string::npos);
+  auto denied = svc_->Deny(req.id, Person("carol"), "not during the freeze");
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->state, ApprovalState::kDenied);
+  auto late = svc_->Approve(req.id, Person("dave"), {});
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().http_code, 409);
+  EXPECT_NE(late.error().message.find("already denied by carol"), std::string::npos) << late.error().message;
+}
+
+TEST_P(ApprovalTest, TwoOfThreeCountsDistinctPeopleOnly) {
+  rule_.review.approvals = 2;
+  ApprovalRequest req = Open(Info("DELETE", "/api/v1/namespaces/demo"));
+  ASSERT_TRUE(svc_->Approve(req.id, Person("carol"), {}));
+  auto twice = svc_->Approve(req.id, Person("carol"), {});
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().http_code, 409);
+  EXPECT_EQ(svc_->Get(req.id)->state, ApprovalState::kPending);
+  auto second = svc_->Approve(req.id, Person("dave"), {});
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->state, ApprovalState::kApproved);
+  ASSERT_EQ(second->votes.size(), 2u);
+  auto third = svc_->Approve(req.id, Person("erin"), {});
+  ASSERT_FALSE(third);
+  EXPECT_EQ(third.error().http_code, 409);
+}
+
+TEST_P(ApprovalTest, ExpiredRequestsCannotBeApproved) {
+  ApprovalRequest req = Open(Info("DELETE", "/api/v1/namespaces/demo"));
+  clock_.Advance(15 * 60'000);
+  EXPECT_EQ(svc_->Get(req.id)->state, ApprovalState::kExpired);
+  auto late = svc_->Approve(req.id, Person("carol"), {});
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().http_code, 409);
+  EXPECT_NE(late.error().message.find("expired"), std::string::npos);
+}
+
+// kubectl retries a refused WebSocket exec over SPDY, and callers re-run
+// commands: one pending request, not several.
+TEST_P(ApprovalTest, RetriesAndReRunsShareOnePendingRequest) {
+  ApprovalRequest ws = Open(Info("GET", "/api/v1/namespaces/x/pods/a/exec?command=ls&stdout=true"), "kg-ws");
+  ApprovalRequest spdy = Open(Info("POST", "/api/v1/namespaces/x/pods/a/exec?command=ls&stdout=true"), "kg-spdy");
+  EXPECT_EQ(ws.id, "kg-ws");
+  EXPECT_EQ(spdy.id, "kg-ws");
+  ApprovalRequest other = Open(Info("POST", "/api/v1/namespaces/x/pods/a/exec?command=id&stdout=true"), "kg-other");
+  EXPECT_EQ(other.id, "kg-other");
+}
+
+TEST_P(ApprovalTest, SingleUseGrantIsUsedOnce) {
+  RequestInfo del = Info("DELETE", "/api/v1/namespaces/demo");
+  ApprovalRequest req = Open(del);
+  ASSERT_TRUE(svc_->Approve(req.id, Person("carol"), {}));
+  EXPECT_TRUE(*svc_->UseGrant(bot_, del, "prod-exec"));
+  EXPECT_FALSE(*svc_->UseGrant(bot_, del, "prod-exec"));
+}
+
+TEST_P(ApprovalTest, RacingApproversAndApproveVersusDenyHaveOneWinner) {
+  for (int round = 0; round < 4; ++round) {
+    ApprovalRequest req = Open(Info("DELETE", "/api/v1/namespaces/race" + std::to_string(round)),
+                               "kg-race" + std::to_string(round));
+    ApprovalService a(db_.Open(), clock_), b(db_.Open(), clock_);
+    Result<ApprovalRequest> ra = Error::Internal(""), rb = Error::Internal("");
+    std::thread ta([&] { ra = a.Approve(req.id, Person("carol"), {}); });
+    std::thread tb([&] {
+      rb = round % 2 ? b.Deny(req.id, Person("dave"), "no") : b.Approve(req.id, Person("dave"), {});
+    });
+    ta.join();
+    tb.join();
+    EXPECT_NE(ra.ok(), rb.ok()) << (ra ? "" : ra.error().message) << " / " << (rb ? "" : rb.error().message);
+    const Result<ApprovalRequest>& loser = ra ? rb : ra;
+    if (!loser) {
+      EXPECT_EQ(loser.error().http_code, 409) << loser.error().message;
+    }
+    // One grant exactly when an approval won.
+    bool approved = svc_->Get(req.id)->state == ApprovalState::kApproved;
+    EXPECT_EQ(approved, ra.ok() || (round % 2 == 0 && rb.ok()));
+    auto grants = svc_->ListGrants(false);
+    ASSERT_TRUE(grants);
+    int for_this = 0;
+    for (const auto& g : *grants) for_this += g.approval_id == req.id;
+    EXPECT_EQ(for_this, approved ? 1 : 0);
+  }
+}
+
+TEST_P(ApprovalTest, RestartAbandonsHeldRequestsAndKeepsGrants) {
+  RequestInfo held = Info("DELETE", "/api/v1/namespaces/held");
+  ApprovalRequest h = Open(held, "kg-held");
+  RequestInfo granted = Info("DELETE", "/api/v1/namespaces/granted");
+  ApprovalRequest g = Open(granted, "kg-granted");
+  ASSERT_TRUE(svc_->Approve(g.id, Person("carol"), {.grant_ms = 30 * 60'000}));
+  ApprovalService restarted(db_.Open(), clock_);
+  auto n = restarted.AbandonHeld();
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(restarted.Get(h.id)->state, ApprovalState::kAbandoned);
+  auto late = restarted.Approve(h.id, Person("carol"), {});
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().http_code, 409);
+  EXPECT_TRUE(*restarted.UseGrant(bot_, granted, "prod-exec"));
+}
+
+TEST_P(ApprovalTest, RevokedGrantsStopCovering) {
+  RequestInfo del = Info("DELETE", "/api/v1/namespaces/demo");
+  ApprovalRequest req = Open(del);
+  auto a = svc_->Approve(req.id, Person("carol"), {.grant_ms = 30 * 60'000});
+  ASSERT_TRUE(a);
+  auto outsider = svc_->Revoke(a->grant_id, Person("mallory", {"dev"}), "");
+  ASSERT_FALSE(outsider);
+  EXPECT_EQ(outsider.error().http_code, 403);
+  ASSERT_TRUE(svc_->Revoke(a->grant_id, Person("dave"), "done"));
+  EXPECT_FALSE(*svc_->UseGrant(bot_, del, "prod-exec"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ApprovalTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace kubegate
