@@ -84,11 +84,11 @@ TEST_P(ApprovalTest, GrantCoversExactlyTheApprovedRequest) {
 
 TEST_P(ApprovalTest, WideningStaysInsideTheRuleLimits) {
   ApprovalRequest req = Open(Info("POST", "/api/v1/namespaces/x/pods/a/exec?command=cat"));
-  auto too_long = svc_->Approve(req.id, Person("carol"), {.grant_ms = 2 * 60 * 60'000});
+  auto too_long = svc_->Approve(req.id, Person("carol"), {.reason = "", .grant_ms = 2 * 60 * 60'000});
   ASSERT_FALSE(too_long);
   EXPECT_EQ(too_long.error().http_code, 403);
   EXPECT_NE(too_long.error().message.find("at most 60 minutes"), std::string::npos) << too_long.error().message;
-  auto ok = svc_->Approve(req.id, Person("carol"), {.grant_ms = 15 * 60'000, .any_command = true});
+  auto ok = svc_->Approve(req.id, Person("carol"), {.reason = "", .grant_ms = 15 * 60'000, .any_command = true});
   ASSERT_TRUE(ok);
   auto g = svc_->UseGrant(bot_, Info("POST", "/api/v1/namespaces/x/pods/a/exec?command=sh"), "prod-exec");
   ASSERT_TRUE(g);
@@ -200,7 +200,7 @@ TEST_P(ApprovalTest, RestartAbandonsHeldRequestsAndKeepsGrants) {
   ApprovalRequest h = Open(held, "kg-held");
   RequestInfo granted = Info("DELETE", "/api/v1/namespaces/granted");
   ApprovalRequest g = Open(granted, "kg-granted");
-  ASSERT_TRUE(svc_->Approve(g.id, Person("carol"), {.grant_ms = 30 * 60'000}));
+  ASSERT_TRUE(svc_->Approve(g.id, Person("carol"), {.reason = "", .grant_ms = 30 * 60'000}));
   ApprovalService restarted(db_.Open(), clock_);
   auto n = restarted.AbandonHeld();
   ASSERT_TRUE(n);
@@ -215,7 +215,7 @@ TEST_P(ApprovalTest, RestartAbandonsHeldRequestsAndKeepsGrants) {
 TEST_P(ApprovalTest, RevokedGrantsStopCovering) {
   RequestInfo del = Info("DELETE", "/api/v1/namespaces/demo");
   ApprovalRequest req = Open(del);
-  auto a = svc_->Approve(req.id, Person("carol"), {.grant_ms = 30 * 60'000});
+  auto a = svc_->Approve(req.id, Person("carol"), {.reason = "", .grant_ms = 30 * 60'000});
   ASSERT_TRUE(a);
   auto outsider = svc_->Revoke(a->grant_id, Person("mallory", {"dev"}), "");
   ASSERT_FALSE(outsider);
