@@ -139,7 +139,9 @@ int Query(const Options& o) {
   std::int64_t t0 = 1'790'000'000'000;
   auto fill_start = Steady::now();
   const long kBatch = 10000;
-  for (long base = st.CountAudit(); base < o.records; base += kBatch) {
+  auto head = st.AuditHead();
+  long have = head ? static_cast<long>(head->seq) : 0;
+  for (long base = have; base < o.records; base += kBatch) {
     std::vector<AuditEntry> batch;
     for (long i = base; i < std::min(o.records, base + kBatch); ++i) batch.push_back(Make(i, t0 + i * 10));
     auto r = st.AppendAudit(batch);
@@ -150,8 +152,10 @@ int Query(const Options& o) {
     if ((base / kBatch) % 100 == 0) std::fprintf(stderr, "filled %ld\n", base + kBatch);
   }
   double fill = std::chrono::duration<double>(Steady::now() - fill_start).count();
+  auto filled = st.AuditHead();
   std::printf("backend=%s records=%lld fill_seconds=%.0f\n", o.backend.c_str(),
-              static_cast<long long>(st.CountAudit()), fill);
+              static_cast<long long>(filled ? filled->seq : 0), fill);
+  std::fflush(stdout);
   StoreConfig reopen = Config(o, /*fresh=*/false);
   auto fresh = Store::Open(reopen);
   if (!fresh) return 1;
@@ -182,6 +186,7 @@ int Query(const Options& o) {
     }
     std::sort(ms.begin(), ms.end());
     std::printf("query %-32s rows=%3zu median_ms=%.2f max_ms=%.2f\n", q.what, n, ms[2], ms[4]);
+    std::fflush(stdout);
   }
   return 0;
 }

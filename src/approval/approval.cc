@@ -574,3 +574,35 @@ Result<Grant> ApprovalService::Revoke(const std::string& grant_id, const Identit
 }
 
 }  // namespace kubegate
+
+namespace kubegate {
+
+nlohmann::json ApprovalAuditFacts(const ApprovalRequest& r, const Grant* grant, std::int64_t waited_ms) {
+  nlohmann::json approvers = nlohmann::json::array();
+  bool by_policy = false;
+  for (const auto& v : r.votes) {
+    approvers.push_back({{"user", v.user}, {"at", FormatRfc3339Millis(v.at_ms)}, {"reason", v.reason}});
+    by_policy = by_policy || v.user.rfind("policy:", 0) == 0;
+  }
+  nlohmann::json j = {{"id", r.id},
+                      {"state", ApprovalStateName(r.state)},
+                      {"rule", r.rule},
+                      {"required", r.review.approvals},
+                      {"approvers", approvers},
+                      {"by_policy", by_policy},
+                      {"waited_ms", waited_ms}};
+  if (!r.decided_by.empty()) j["decided_by"] = r.decided_by;
+  if (!r.reason.empty()) j["reason"] = r.reason;
+  if (grant) {
+    j["grant_id"] = grant->id;
+    j["grant_expires"] = FormatRfc3339Millis(grant->expires_ms);
+    j["scope"] = grant->scope.ToJson();
+    j["within_scope"] = true;
+  } else if (r.state == ApprovalState::kApproved) {
+    j["scope"] = r.scope.ToJson();
+    j["within_scope"] = true;
+  }
+  return j;
+}
+
+}  // namespace kubegate

@@ -160,3 +160,14 @@ class ApprovalService {
 };
 
 }  // namespace kubegate
+
+namespace kubegate {
+
+// The approval facts an audit record carries: the request's id and state,
+// the rule, who approved (when, why), the scope, the grant used and its
+// expiry, how long the caller waited, whether an automatic approver decided.
+// The action forwarded is always inside the scope (kubegate forwards nothing
+// else), so within_scope is recorded as true.
+nlohmann::json ApprovalAuditFacts(const ApprovalRequest& r, const Grant* grant, std::int64_t waited_ms);
+
+}  // namespace kubegate

@@ -152,6 +152,10 @@ void AuditLog::Housekeeping() {
     last_checkpoint_seq_ = head_.seq;
     last_checkpoint_ms_ = now;
   }
+  if (now - last_optimize_ms_ >= 3'600'000) {
+    last_optimize_ms_ = now;
+    store_->Optimize();
+  }
   if (options_.retention_ms > 0 && now - last_prune_ms_ >= options_.prune_interval_ms) {
     last_prune_ms_ = now;
     std::int64_t cutoff = now - options_.retention_ms;

@@ -98,6 +98,7 @@ class AuditLog {
   std::int64_t last_checkpoint_seq_ = 0;
   std::int64_t last_checkpoint_ms_ = 0;
   std::int64_t last_prune_ms_ = 0;
+  std::int64_t last_optimize_ms_ = 0;
 
   std::thread writer_;
 };

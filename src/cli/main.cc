@@ -73,7 +73,18 @@ int Serve(const std::string& config_path, const std::string& port_file, bool dis
     opts.retention_ms = cfg->audit.retention_ms;
     audit_log = std::make_unique<AuditLog>(std::move(*store), SystemClock(), signer->get(), opts);
   }
-  AuditWiring wiring{audit_log.get(), [store_config] { return Store::Open(store_config); }};
+  // Approvals: their own store connection, used only on the gateway's store
+  // thread. Requests a previous process held are abandoned (their
+  // connections are gone); grants stay valid until they expire.
+  auto approval_store = Store::Open(store_config);
+  if (!approval_store) return Fail(approval_store.error().message);
+  ApprovalService approvals(std::move(*approval_store), SystemClock());
+  if (auto abandoned = approvals.AbandonHeld(); !abandoned) {
+    return Fail(abandoned.error().message);
+  } else if (*abandoned > 0) {
+    spdlog::warn("{} requests held by a previous gateway process were marked abandoned", *abandoned);
+  }
+  AuditWiring wiring{audit_log.get(), [store_config] { return Store::Open(store_config); }, &approvals};
   auto server = GatewayServer::Create(*cfg, *upstream, cert, wiring);
   if (!server) return Fail(server.error().message);
   auto started = (*server)->Start();

@@ -59,4 +59,15 @@ inline constexpr std::size_t kAuditMaxStoredBody = 64 * 1024;
 // Largest page of records one query returns.
 inline constexpr std::size_t kAuditMaxQueryLimit = 10000;
 
+// Policy and approvals.
+// How often the gateway checks whether the policy file changed.
+inline constexpr std::chrono::milliseconds kPolicyFileCheckInterval{1000};
+// How often a held request looks at its approval request in the store.
+inline constexpr std::chrono::milliseconds kHoldPollInterval{250};
+// How often an exec/attach/port-forward session under a grant checks
+// whether the grant was revoked.
+inline constexpr std::chrono::milliseconds kGrantRevocationPoll{1000};
+// Bodies of approval API requests (approve/deny/revoke).
+inline constexpr std::size_t kMaxApprovalApiBody = 16 * 1024;
+
 }  // namespace kubegate::limits

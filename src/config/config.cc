@@ -35,7 +35,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
   YamlReader r(source);
   KG_TRY(r.CheckMap(root, "", {"listen", "data_dir", "upstream", "tokens", "client_certs", "shutdown_grace_seconds",
                                "worker_threads", "max_request_body_bytes", "max_request_head_bytes", "log_level", "store", "audit",
-                               "auditors"}));
+                               "auditors", "policy_file", "approvals"}));
   if (YAML::Node l = root["listen"]) {
     KG_TRY(r.CheckMap(l, "listen", {"address", "port", "plain_http", "tls_cert_file", "tls_key_file", "tls_hosts"}));
     KG_TRY(r.Str(l, "address", "listen", c.listen.address));
@@ -97,6 +97,17 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
   KG_TRY(r.Integer(root, "max_request_body_bytes", "", c.max_request_body_bytes, 1024, 1LL << 30));
   KG_TRY(r.Integer(root, "max_request_head_bytes", "", c.max_request_head_bytes, 4096, 16LL << 20));
   KG_TRY(r.Str(root, "log_level", "", c.log_level));
+  KG_TRY(r.Str(root, "policy_file", "", c.policy_file));
+  if (YAML::Node a = root["approvals"]) {
+    KG_TRY(r.CheckMap(a, "approvals", {"max_held_per_caller", "max_held_total", "webhook_url", "webhook_format"}));
+    KG_TRY(r.Integer(a, "max_held_per_caller", "approvals", c.approvals.max_held_per_caller, 1, 10000));
+    KG_TRY(r.Integer(a, "max_held_total", "approvals", c.approvals.max_held_total, 1, 1000000));
+    KG_TRY(r.Str(a, "webhook_url", "approvals", c.approvals.webhook_url));
+    KG_TRY(r.Str(a, "webhook_format", "approvals", c.approvals.webhook_format));
+    if (c.approvals.webhook_format != "json" && c.approvals.webhook_format != "slack") {
+      return r.Fail(a["webhook_format"], "approvals.webhook_format", "must be json or slack");
+    }
+  }
   if (YAML::Node s = root["store"]) {
     KG_TRY(r.CheckMap(s, "store", {"postgres", "sqlite_path"}));
     KG_TRY(r.Str(s, "postgres", "store", c.store.postgres));

@@ -68,6 +68,14 @@ struct AuditorsConfig {
   std::vector<std::string> groups;
 };
 
+// Held requests and approval notifications.
+struct ApprovalSettings {
+  int max_held_per_caller = 8;
+  int max_held_total = 1000;
+  std::string webhook_url;              // empty: no notifications
+  std::string webhook_format = "json";  // json | slack
+};
+
 struct Config {
   std::string source;  // file the config was read from
   ListenConfig listen;
@@ -80,6 +88,8 @@ struct Config {
   std::size_t max_request_body_bytes = 0;  // 0: limits::kMaxRequestBodyBytes
   std::size_t max_request_head_bytes = 0;  // 0: limits::kMaxRequestHeadBytes
   std::string log_level = "info";
+  std::string policy_file;
+  ApprovalSettings approvals;  // empty: no policy (everything the built-in rules allow passes)
   StoreSettings store;
   AuditSettings audit;
   AuditorsConfig auditors;

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "approval/approval_api.h"
 #include "audit/audit_api.h"
 #include "audit/audit_record.h"
 #include "common/clock.h"
@@ -200,6 +201,17 @@ class Session {
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
     bool keep_alive = false;
+    std::string closed_reason;  // an upgraded stream kubegate ended (grant expired or revoked)
+  };
+
+  // The approval stage's answer for a request a review rule matched.
+  struct ReviewOutcome {
+    bool forward = false;
+    Error refusal;  // when !forward: the Status to answer (none when withdrawn)
+    bool withdrawn = false;
+    nlohmann::json approval = nlohmann::json::object();  // for the audit record
+    std::string grant_id;
+    std::int64_t grant_expires_ms = 0;  // exec/attach/port-forward sessions end then
   };
 
   awaitable<bool> HandleRequest(http::request_parser<http::empty_body>& head);
@@ -220,6 +232,21 @@ class Session {
   void AuditResult(const DecisionFacts& facts, const Outcome& o, const std::string& error);
   awaitable<bool> ServeAuditApi(const Identity& who, const RequestInfo& info, DecisionFacts& facts, bool keep_alive,
                                 Clock::time_point start);
+  awaitable<bool> ServeApprovalApi(http::request_parser<http::empty_body>& head, const Identity& who,
+                                   const RequestInfo& info, DecisionFacts& facts, Clock::time_point start);
+
+  // Stage: hold for approval. Uses a live grant, an automatic approver, or
+  // opens (or joins) an approval request and, for hold rules, waits for it
+  // while watching the caller's connection.
+  awaitable<ReviewOutcome> Review(const Identity& who, const RequestInfo& info, const Decision& decision,
+                                  const DecisionFacts& facts);
+  awaitable<bool> WaitForDecision(const std::string& id, std::int64_t expires_ms, ApprovalRequest& out);
+  awaitable<void> WatchClientGone();
+  awaitable<void> WatchGrant(std::string grant_id, std::int64_t expires_ms, std::string& reason);
+
+  // Runs `fn` on the gateway's store thread and resumes here with its result.
+  template <typename T, typename F>
+  awaitable<T> OnStoreThread(F&& fn);
   void Log(const std::string& request_id, std::string_view method, std::string_view target, const Identity* who,
            const RequestInfo* info, const Decision* decision, const Outcome& o, Clock::time_point start);
 
@@ -230,6 +257,13 @@ class Session {
   beast::flat_buffer buffer_;
   std::optional<PeerCertificate> peer_cert_;
   bool untrusted_peer_ = false;
+  // Set for an exec/attach/port-forward forwarded under a grant: the stream
+  // ends when the grant expires or is revoked.
+  struct SessionLimit {
+    std::string grant_id;
+    std::int64_t expires_ms = 0;
+  };
+  std::optional<SessionLimit> session_limit_;
   // Body relay buffer, allocated once per connection (not zero-filled).
   std::unique_ptr<char[]> relay_buf_{new char[limits::kRelayBufferBytes]};
 };
@@ -281,6 +315,7 @@ class ServerImpl final : public GatewayServer {
       return Error::Internal(std::string("TLS setup failed: ") + e.what());
     }
     if (!upstream_.tls) return Error::BadRequest("kubegate forwards to the API server over HTTPS only");
+    if (auto loaded = admission_.policy().Load(); !loaded) return loaded.error();
     return true;
   }
 
@@ -303,6 +338,10 @@ class ServerImpl final : public GatewayServer {
     signals_->async_wait([this](const beast::error_code& e, int) {
       if (!e) Stop();
     });
+    // Policy reloads: SIGHUP forces one; the file is also checked each second.
+    hup_.emplace(workers_[0]->ioc, SIGHUP);
+    WaitForHup();
+    asio::co_spawn(workers_[0]->ioc, WatchPolicyFile(), asio::detached);
     asio::co_spawn(workers_[0]->ioc, AcceptLoop(), asio::detached);
     for (auto& w : workers_) {
       w->thread = std::thread([&ioc = w->ioc] {
@@ -323,6 +362,7 @@ class ServerImpl final : public GatewayServer {
       beast::error_code ec;
       acceptor_->close(ec);
       if (signals_) signals_->cancel(ec);
+      if (hup_) hup_->cancel(ec);
       asio::co_spawn(workers_[0]->ioc, DrainThenStop(), asio::detached);
     });
   }
@@ -338,8 +378,26 @@ class ServerImpl final : public GatewayServer {
   const Config& config() const { return config_; }
   const UpstreamTarget& upstream() const { return upstream_; }
   const Admission& admission() const { return admission_; }
+  Admission& mutable_admission() { return admission_; }
   std::string UpstreamToken() { return upstream_token_.Current(); }
   GatewayCounters& mutable_counters() { return counters_; }
+  ApprovalService* approvals() { return audit_.approvals; }
+  // Held-request accounting (limits per caller and in total).
+  bool TryHold(const std::string& user) {
+    std::lock_guard lk(held_mu_);
+    int& mine = held_by_user_[user];
+    if (mine >= config_.approvals.max_held_per_caller || held_total_ >= config_.approvals.max_held_total) return false;
+    ++mine;
+    ++held_total_;
+    counters_.held_now = static_cast<std::uint64_t>(held_total_);
+    return true;
+  }
+  void ReleaseHold(const std::string& user) {
+    std::lock_guard lk(held_mu_);
+    if (--held_by_user_[user] <= 0) held_by_user_.erase(user);
+    --held_total_;
+    counters_.held_now = static_cast<std::uint64_t>(held_total_);
+  }
   AuditLog* audit_log() { return audit_.log; }
   asio::thread_pool& reader_pool() { return reader_pool_; }
   // Runs on the reader thread only: the REST API's store connection is
@@ -379,6 +437,19 @@ class ServerImpl final : public GatewayServer {
     add("kubegate_rejected_forbidden_total", "Requests refused by kubegate's decision.", counters_.rejected_forbidden);
     add("kubegate_upstream_errors_total", "Requests that could not reach the API server.", counters_.upstream_errors);
     add("kubegate_upgrades_total", "Upgraded streams relayed (exec, attach, port-forward).", counters_.upgrades);
+    add("kubegate_reviews_total", "Requests a review rule matched.", counters_.reviews);
+    add("kubegate_review_forwarded_total", "Reviewed requests forwarded after approval or under a grant.",
+        counters_.approved_forwarded);
+    add("kubegate_review_refused_total", "Reviewed requests denied, expired, withdrawn or answered at once.",
+        counters_.review_refused);
+    add("kubegate_policy_reloads_total", "Policy reloads that took effect.", counters_.policy_reloads);
+    add("kubegate_policy_reloads_refused_total", "Policy files that changed but did not validate.",
+        counters_.policy_reloads_refused);
+    add("kubegate_sessions_closed_by_grant_total", "Streams ended because their grant expired or was revoked.",
+        counters_.sessions_closed_by_grant);
+    out += "# HELP kubegate_held_requests Requests waiting for approval now.\n"
+           "# TYPE kubegate_held_requests gauge\nkubegate_held_requests " +
+           std::to_string(counters_.held_now.load()) + "\n";
     add("kubegate_audit_fail_closed_total",
         "Requests refused with 503 because their decision record could not be committed.",
         counters_.audit_fail_closed);
@@ -415,6 +486,34 @@ class ServerImpl final : public GatewayServer {
       i += 1 + len;
     }
     return SSL_TLSEXT_ERR_NOACK;  // no ALPN agreed: HTTP/1.1 all the same
+  }
+
+  void ReloadPolicy(bool force) {
+    ReloadOutcome r = admission_.policy().MaybeReload(force);
+    if (r.changed) {
+      counters_.policy_reloads++;
+      spdlog::info("{}", r.message);
+    } else if (r.refused) {
+      counters_.policy_reloads_refused++;
+      spdlog::error("{}", r.message);
+    }
+  }
+
+  void WaitForHup() {
+    hup_->async_wait([this](const beast::error_code& e, int) {
+      if (e || stopping_) return;
+      ReloadPolicy(true);
+      WaitForHup();
+    });
+  }
+
+  awaitable<void> WatchPolicyFile() {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (!stopping_) {
+      t.expires_after(limits::kPolicyFileCheckInterval);
+      co_await t.async_wait(asio::as_tuple(use_awaitable));
+      if (!stopping_) ReloadPolicy(false);
+    }
   }
 
   awaitable<void> AcceptLoop() {
@@ -469,6 +568,10 @@ class ServerImpl final : public GatewayServer {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::optional<tcp::acceptor> acceptor_;
   std::optional<asio::signal_set> signals_;
+  std::optional<asio::signal_set> hup_;
+  std::mutex held_mu_;
+  std::map<std::string, int> held_by_user_;
+  int held_total_ = 0;
   std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int> inflight_{0};
@@ -665,6 +768,9 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
   if (!info->is_resource_request && IsAuditApiPath(info->path)) {
     co_return co_await ServeAuditApi(*who, *info, facts, keep_alive && head.is_done(), start);
   }
+  if (!info->is_resource_request && IsApprovalApiPath(info->path)) {
+    co_return co_await ServeApprovalApi(head, *who, *info, facts, start);
+  }
   // DELETE carries dry-run in its body: read it (bounded) before deciding.
   // With audit.request_bodies, the bodies of writes are read too, to be
   // recorded with the decision.
@@ -673,9 +779,12 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
                             info->verb == "delete" || info->verb == "deletecollection") &&
                            info->stream == StreamKind::kNone;
   std::optional<std::string> inspected_body;  // set when the body was read here
-  if ((NeedsBodyToClassify(*info) || record_body) && !head.is_done()) {
+  std::string content_type;
+  // Reads the whole body (bounded) so it can be inspected, recorded or held,
+  // then forwarded as received. False after refusing a bad body.
+  auto read_body = [&](std::size_t limit) -> awaitable<bool> {
     http::request_parser<http::string_body> body_parser(std::move(head));
-    body_parser.body_limit(record_body ? server_.max_body() : limits::kMaxInspectedBodyBytes);
+    body_parser.body_limit(limit);
     beast::get_lowest_layer(stream_).expires_after(limits::kBodyIdleTimeout);
     beast::error_code ec;
     co_await http::async_read(stream_, buffer_, body_parser, Redirect(ec));
@@ -686,18 +795,27 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
       co_return false;
     }
     inspected_body = std::move(body_parser.get().body());
-    std::string content_type(body_parser.get()[http::field::content_type]);
-    if (NeedsBodyToClassify(*info)) ApplyDeleteBody(*info, content_type, *inspected_body);
-    if (record_body) facts.request_body = RedactRequestBody(info->resource, content_type, *inspected_body);
+    content_type = std::string(body_parser.get()[http::field::content_type]);
     // Put the head back into an empty-body parser state for forwarding.
     http::request<http::empty_body> moved_head(std::move(body_parser.get().base()));
     head.get() = std::move(moved_head);
+    co_return true;
+  };
+  if ((NeedsBodyToClassify(*info) || record_body) && !head.is_done()) {
+    if (!co_await read_body(record_body ? server_.max_body() : limits::kMaxInspectedBodyBytes)) co_return false;
+    if (NeedsBodyToClassify(*info)) ApplyDeleteBody(*info, content_type, *inspected_body);
+    if (record_body) facts.request_body = RedactRequestBody(info->resource, content_type, *inspected_body);
   }
 
   // Stage: decide.
   bool asks_impersonation = false;
   for (const auto& f : req) asks_impersonation = asks_impersonation || IsImpersonationHeader(f.name_string());
-  Decision decision = server_.admission().Decide(*who, *info, asks_impersonation);
+  auto header = [&req](std::string_view name) -> std::optional<std::string> {
+    auto it = req.find(name);
+    if (it == req.end()) return std::nullopt;
+    return std::string(it->value());
+  };
+  Decision decision = server_.admission().Decide(*who, *info, asks_impersonation, header, SystemClock().NowMillis());
   if (decision.action == Decision::Action::kDeny) {
     server_.mutable_counters().rejected_forbidden++;
     facts.action = "deny";
@@ -710,10 +828,38 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
     co_return o.keep_alive;
   }
 
+  // Stage: hold for approval, when a review rule matched.
+  facts.action = decision.action == Decision::Action::kReview ? "review" : "allow";
+  facts.rule = decision.rule;
+  session_limit_.reset();
+  if (decision.action == Decision::Action::kReview) {
+    server_.mutable_counters().reviews++;
+    // A held request is forwarded exactly as received: its body is read first.
+    if (!inspected_body && !head.is_done() && !co_await read_body(server_.max_body())) co_return false;
+    ReviewOutcome review = co_await Review(*who, *info, decision, facts);
+    facts.approval = review.approval;
+    if (!review.forward) {
+      server_.mutable_counters().review_refused++;
+      if (review.withdrawn) {
+        Outcome gone;
+        gone.status = 499;  // client closed request (nginx's code); nothing was sent
+        AuditAnswered(facts, gone, "the caller disconnected while the request was held; it was withdrawn");
+        Log(request_id, method, target, &*who, &*info, &decision, gone, start);
+        co_return false;
+      }
+      Outcome o = co_await Reply(review.refusal, request_id, keep_alive);
+      AuditAnswered(facts, o, review.refusal.message);
+      Log(request_id, method, target, &*who, &*info, &decision, o, start);
+      co_return o.keep_alive;
+    }
+    server_.mutable_counters().approved_forwarded++;
+    if (!review.grant_id.empty() && info->stream != StreamKind::kNone) {
+      session_limit_ = SessionLimit{review.grant_id, review.grant_expires_ms};
+    }
+  }
+
   // Stage: audit. Nothing reaches the cluster unless its decision record is
   // committed (fail closed).
-  facts.action = "allow";
-  facts.rule = decision.rule;
   if (decision.pass_caller_impersonation) {
     for (const auto& f : req) {
       if (IsImpersonationHeader(f.name_string())) facts.impersonated[std::string(f.name_string())] = f.value();
@@ -732,7 +878,7 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
 
   // Stages: forward and relay, then record the result.
   Outcome o = co_await Forward(head, *who, *info, decision, request_id, inspected_body);
-  AuditResult(facts, o, "");
+  AuditResult(facts, o, o.closed_reason);
   Log(request_id, method, target, &*who, &*info, &decision, o, start);
   co_return o.keep_alive;
 }
@@ -1051,7 +1197,16 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
       if (e) co_return;
     }
   };
-  co_await (pump(stream_, up.stream, out.bytes_in) || pump(up.stream, stream_, out.bytes_out));
+  if (session_limit_) {
+    co_await (pump(stream_, up.stream, out.bytes_in) || pump(up.stream, stream_, out.bytes_out) ||
+              WatchGrant(session_limit_->grant_id, session_limit_->expires_ms, out.closed_reason));
+    if (!out.closed_reason.empty()) {
+      server_.mutable_counters().sessions_closed_by_grant++;
+      CloseStream(stream_);
+    }
+  } else {
+    co_await (pump(stream_, up.stream, out.bytes_in) || pump(up.stream, stream_, out.bytes_out));
+  }
   CloseStream(up.stream);
   co_return out;
 }
@@ -1070,7 +1225,257 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Reply(const Error&
   beast::get_lowest_layer(stream_).expires_after(limits::kRequestHeadTimeout);
   co_await http::async_write(stream_, res, Redirect(ec));
   beast::get_lowest_layer(stream_).expires_never();
-  co_return Outcome{e.http_code, 0, res.body().size(), keep_alive && !ec};
+  co_return Outcome{e.http_code, 0, res.body().size(), keep_alive && !ec, ""};
+}
+
+// `fn` is taken by reference, not copied into the coroutine frame: the
+// caller's temporary lives until its co_await completes, and GCC 12 has
+// destroyed by-value lambda parameters of coroutines twice.
+template <typename Stream>
+template <typename T, typename F>
+awaitable<T> Session<Stream>::OnStoreThread(F&& fn) {
+  co_return co_await AwaitResume<T>([&](std::function<void(T)> resume) {
+    asio::post(server_.reader_pool(), [&fn, resume = std::move(resume)]() { resume(fn()); });
+  });
+}
+
+template <typename Stream>
+awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(const Identity& who,
+                                                                           const RequestInfo& info,
+                                                                           const Decision& decision,
+                                                                           const DecisionFacts& facts) {
+  ReviewOutcome out;
+  ApprovalService* svc = server_.approvals();
+  const PolicyRule* rule = decision.policy_rule;
+  if (!svc || !rule) {
+    out.refusal = Error::Unavailable("kubegate cannot hold requests for review without its store");
+    co_return out;
+  }
+  const auto started = Clock::now();
+  auto waited = [&] {
+    return static_cast<std::int64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count());
+  };
+  nlohmann::json request = {{"method", facts.method},
+                            {"target", facts.target},
+                            {"kubectl_command", facts.kubectl_command},
+                            {"info", nlohmann::json::parse(ToJson(info))}};
+  NewApproval n{facts.request_id, &who, &info, rule, request};
+  auto store_error = [&](const Error& e) {
+    out.refusal = Error::Unavailable("kubegate cannot reach its approval store, so the request was not forwarded: " +
+                                     e.message);
+  };
+
+  // An automatic approver of the rule holds: approved by the policy itself.
+  if (decision.auto_approver) {
+    std::string approver = "policy:" + rule->name + "/" + decision.auto_approver->name;
+    auto store_work1 = [svc, &n, approver] {
+      return svc->OpenApprovedByPolicy(n, approver);
+    };
+    auto r = co_await OnStoreThread<Result<ApprovalRequest>>(store_work1);
+    if (!r) {
+      store_error(r.error());
+      co_return out;
+    }
+    auto store_work2 = [svc, id = r->grant_id] { return svc->GetGrant(id); };
+    auto grant = co_await OnStoreThread<Result<std::optional<Grant>>>(store_work2);
+    const Grant* g = grant && *grant ? &**grant : nullptr;
+    out.approval = ApprovalAuditFacts(*r, g, waited());
+    out.forward = true;
+    co_return out;
+  }
+
+  // A live grant from an earlier approval covers this request.
+  auto store_work3 = [svc, &who, &info, rule] {
+    return svc->UseGrant(who, info, rule->name);
+  };
+  auto grant = co_await OnStoreThread<Result<std::optional<Grant>>>(store_work3);
+  if (!grant) {
+    store_error(grant.error());
+    co_return out;
+  }
+  if (*grant) {
+    auto store_work4 = [svc, id = (*grant)->approval_id] { return svc->Get(id); };
+    auto r = co_await OnStoreThread<Result<ApprovalRequest>>(store_work4);
+    if (!r) {
+      store_error(r.error());
+      co_return out;
+    }
+    out.approval = ApprovalAuditFacts(*r, &**grant, waited());
+    out.forward = true;
+    out.grant_id = (*grant)->id;
+    out.grant_expires_ms = (*grant)->expires_ms;
+    co_return out;
+  }
+
+  // Ask: open an approval request (or join the caller's pending twin).
+  auto store_work5 = [svc, &n] { return svc->Open(n); };
+  auto opened = co_await OnStoreThread<Result<ApprovalRequest>>(store_work5);
+  if (!opened) {
+    store_error(opened.error());
+    co_return out;
+  }
+  out.approval = ApprovalAuditFacts(*opened, nullptr, waited());
+  if (!rule->review.hold) {
+    out.refusal = Error::Forbidden(PendingInstructions(*opened));
+    co_return out;
+  }
+  if (!server_.TryHold(who.user)) {
+    out.refusal = Error{429, "TooManyRequests",
+                        "kubegate holds at most " + std::to_string(server_.config().approvals.max_held_per_caller) +
+                            " requests per caller (and " + std::to_string(server_.config().approvals.max_held_total) +
+                            " in all) waiting for approval; wait for those to be decided"};
+    co_return out;
+  }
+  spdlog::info("request {} held for approval under rule {} (approval request {})", facts.request_id, rule->name,
+               opened->id);
+  ApprovalRequest decided;
+  auto which = co_await (WaitForDecision(opened->id, opened->expires_ms, decided) || WatchClientGone());
+  server_.ReleaseHold(who.user);
+  if (which.index() == 1) {
+    // The caller went away: its request is withdrawn and can never run later.
+    auto store_work6 = [svc, id = opened->id] {
+      return svc->Close(id, ApprovalState::kWithdrawn, "the caller disconnected while waiting");
+    };
+    auto closed = co_await OnStoreThread<Result<ApprovalRequest>>(store_work6);
+    if (closed) out.approval = ApprovalAuditFacts(*closed, nullptr, waited());
+    out.withdrawn = true;
+    co_return out;
+  }
+  if (!std::get<0>(which)) decided.state = ApprovalState::kExpired;
+  if (decided.state == ApprovalState::kApproved) {
+    // The approved request itself takes the grant's first use.
+    auto store_work7 = [svc, &who, &info, rule] {
+      return svc->UseGrant(who, info, rule->name);
+    };
+    auto used = co_await OnStoreThread<Result<std::optional<Grant>>>(store_work7);
+    const Grant* g = used && *used ? &**used : nullptr;
+    out.approval = ApprovalAuditFacts(decided, g, waited());
+    out.forward = true;
+    if (g) {
+      out.grant_id = g->id;
+      out.grant_expires_ms = g->expires_ms;
+    }
+    co_return out;
+  }
+  out.approval = ApprovalAuditFacts(decided, nullptr, waited());
+  std::string why;
+  switch (decided.state) {
+    case ApprovalState::kDenied:
+      why = "was denied by " + decided.decided_by + ": " + decided.reason;
+      break;
+    case ApprovalState::kExpired:
+      why = "was not approved within " + std::to_string(rule->review.max_wait_ms / 60000) + "m" +
+            (rule->review.max_wait_ms % 60000 ? std::to_string(rule->review.max_wait_ms % 60000 / 1000) + "s" : "") +
+            "; run the command again to ask again";
+      break;
+    default:
+      why = "was " + std::string(ApprovalStateName(decided.state)) + ": " + decided.reason;
+  }
+  out.refusal = Error::Forbidden("kubegate: request " + decided.id + " " + why + " (rule \"" + rule->name +
+                                 "\"). Nothing was done.");
+  co_return out;
+}
+
+// Polls the approval request until it is decided (true; `out` holds it) or
+// its wait limit passes without the store answering (false).
+template <typename Stream>
+awaitable<bool> Session<Stream>::WaitForDecision(const std::string& id, std::int64_t expires_ms, ApprovalRequest& out) {
+  ApprovalService* svc = server_.approvals();
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  while (true) {
+    t.expires_after(limits::kHoldPollInterval);
+    auto [ec] = co_await t.async_wait(asio::as_tuple(use_awaitable));
+    if (ec) co_return false;
+    auto store_work8 = [svc, id] { return svc->Get(id); };
+    auto r = co_await OnStoreThread<Result<ApprovalRequest>>(store_work8);
+    if (r && r->state != ApprovalState::kPending) {
+      out = std::move(*r);
+      co_return true;
+    }
+    if (!r && SystemClock().NowMillis() > expires_ms + 5000) co_return false;
+  }
+}
+
+// Returns when the held caller closes its connection (or breaks it).
+template <typename Stream>
+awaitable<void> Session<Stream>::WatchClientGone() {
+  beast::error_code ec;
+  beast::get_lowest_layer(stream_).expires_never();
+  while (true) {
+    std::size_t n = co_await stream_.async_read_some(buffer_.prepare(4096), Redirect(ec));
+    buffer_.commit(n);
+    if (ec) co_return;
+  }
+}
+
+// Ends an exec/attach/port-forward stream when its grant expires or is
+// revoked; `reason` says which.
+template <typename Stream>
+awaitable<void> Session<Stream>::WatchGrant(std::string grant_id, std::int64_t expires_ms, std::string& reason) {
+  ApprovalService* svc = server_.approvals();
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  while (true) {
+    std::int64_t left = expires_ms - SystemClock().NowMillis();
+    if (left <= 0) {
+      reason = "session closed by kubegate: grant " + grant_id + " expired";
+      co_return;
+    }
+    t.expires_after(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(left), limits::kGrantRevocationPoll));
+    auto [ec] = co_await t.async_wait(asio::as_tuple(use_awaitable));
+    if (ec) co_return;
+    auto store_work9 = [svc, grant_id] { return svc->GetGrant(grant_id); };
+    auto g = co_await OnStoreThread<Result<std::optional<Grant>>>(store_work9);
+    if (g && *g && (*g)->revoked) {
+      reason = "session closed by kubegate: grant " + grant_id + " was revoked by " + (*g)->revoked_by;
+      co_return;
+    }
+  }
+}
+
+// /kubegate/v1/approvals and /kubegate/v1/grants: deciding, with the
+// caller's own identity; runs on the store thread.
+template <typename Stream>
+awaitable<bool> Session<Stream>::ServeApprovalApi(http::request_parser<http::empty_body>& head, const Identity& who,
+                                                  const RequestInfo& info, DecisionFacts& facts,
+                                                  Clock::time_point start) {
+  const std::string& request_id = facts.request_id;
+  facts.rule = "approval-api";
+  facts.action = "allow";
+  bool keep_alive = head.get().keep_alive();
+  std::string body;
+  if (!head.is_done()) {
+    http::request_parser<http::string_body> bp(std::move(head));
+    bp.body_limit(limits::kMaxApprovalApiBody);
+    beast::get_lowest_layer(stream_).expires_after(limits::kBodyIdleTimeout);
+    beast::error_code ec;
+    co_await http::async_read(stream_, buffer_, bp, Redirect(ec));
+    beast::get_lowest_layer(stream_).expires_never();
+    if (ec) {
+      Outcome o = co_await Reply(ParseErrorToStatus(ec), request_id, false);
+      AuditAnswered(facts, o, "unreadable body");
+      co_return false;
+    }
+    body = std::move(bp.get().body());
+  }
+  ApprovalService* svc = server_.approvals();
+  ApprovalApiResponse resp;
+  if (!svc) {
+    resp = {503, "application/json", StatusJson(Error::Unavailable("approvals are not available")), std::nullopt};
+  } else {
+    std::string method = facts.method;
+    auto store_work10 = [svc, &who, method, &info, &body] {
+      return RunApprovalApi(*svc, who, method, info.path, info.raw_query, body);
+    };
+    resp = co_await OnStoreThread<ApprovalApiResponse>(store_work10);
+  }
+  if (resp.status >= 400) facts.action = "deny";
+  if (resp.decided) facts.approval = ApprovalAuditFacts(*resp.decided, nullptr, 0);
+  AuditApiResponse api{resp.status, resp.content_type, resp.body};
+  Outcome o = co_await ReplyApi(api, request_id, keep_alive);
+  AuditAnswered(facts, o, resp.status >= 400 ? resp.body : "");
+  Log(request_id, facts.method, facts.target, &who, &info, nullptr, o, start);
+  co_return o.keep_alive;
 }
 
 template <typename Stream>
@@ -1086,7 +1491,7 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::ReplyApi(const Aud
   res.prepare_payload();
   beast::error_code ec;
   co_await http::async_write(stream_, res, Redirect(ec));
-  co_return Outcome{r.status, 0, res.body().size(), keep_alive && !ec};
+  co_return Outcome{r.status, 0, res.body().size(), keep_alive && !ec, ""};
 }
 
 template <typename Stream>
@@ -1099,7 +1504,7 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::ReplyText(http::st
   res.prepare_payload();
   beast::error_code ec;
   co_await http::async_write(stream_, res, Redirect(ec));
-  co_return Outcome{static_cast<int>(status), 0, body.size(), keep_alive && !ec};
+  co_return Outcome{static_cast<int>(status), 0, body.size(), keep_alive && !ec, ""};
 }
 
 template <typename Stream>

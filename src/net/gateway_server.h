@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "approval/approval.h"
 #include "audit/audit_log.h"
 #include "common/result.h"
 #include "config/config.h"
@@ -38,14 +39,24 @@ struct GatewayCounters {
   std::atomic<std::uint64_t> upstream_errors{0};           // 502, 503
   std::atomic<std::uint64_t> upgrades{0};
   std::atomic<std::uint64_t> audit_fail_closed{0};         // 503: decision not committed
+  std::atomic<std::uint64_t> reviews{0};                   // requests a review rule matched
+  std::atomic<std::uint64_t> held_now{0};                  // requests waiting for approval
+  std::atomic<std::uint64_t> approved_forwarded{0};        // forwarded after approval or under a grant
+  std::atomic<std::uint64_t> review_refused{0};            // denied, expired, withdrawn or answered at once
+  std::atomic<std::uint64_t> policy_reloads{0};
+  std::atomic<std::uint64_t> policy_reloads_refused{0};
+  std::atomic<std::uint64_t> sessions_closed_by_grant{0};  // exec/attach/port-forward ended at grant expiry/revocation
 };
 
-// The audit stage's collaborators. `log` may be null only when audit was
-// switched off for a benchmark (serve --bench-disable-audit).
+// The audit and approval stages' collaborators. `log` may be null only
+// when audit was switched off for a benchmark (serve --bench-disable-audit).
 struct AuditWiring {
   AuditLog* log = nullptr;
   // Opens a store connection for the REST API's reader thread.
   std::function<Result<std::unique_ptr<Store>>()> open_reader;
+  // Used only on the gateway's store thread (held requests, the approvals
+  // API). Null: review rules cannot be served (requests get a 503).
+  ApprovalService* approvals = nullptr;
 };
 
 class GatewayServer {

@@ -14,17 +14,18 @@ bool IsDiscoveryRequest(const RequestInfo& info) {
   return under("/api") || under("/apis") || under("/openapi") || p == "/version" || p == "/version/";
 }
 
-Admission::Admission(const Config& config) : authenticator_(config.tokens, config.client_certs) {}
+Admission::Admission(const Config& config)
+    : authenticator_(config.tokens, config.client_certs), policy_(config.policy_file) {}
 
-Decision Admission::Decide(const Identity& who, const RequestInfo& info, bool asks_impersonation) const {
+Decision Admission::Decide(const Identity& who, const RequestInfo& info, bool asks_impersonation,
+                           const std::function<std::optional<std::string>(std::string_view)>& header,
+                           std::int64_t now_ms) const {
   Decision d;
+  const bool discovery = IsDiscoveryRequest(info);
   if (asks_impersonation) {
     if (who.may_impersonate) {
-      d.rule = "config:may_impersonate";
       d.pass_caller_impersonation = true;
-      return d;
-    }
-    if (!IsDiscoveryRequest(info)) {
+    } else if (!discovery) {
       d.action = Decision::Action::kDeny;
       d.rule = "builtin:impersonation";
       d.message = "kubegate: user \"" + who.user +
@@ -33,7 +34,28 @@ Decision Admission::Decide(const Identity& who, const RequestInfo& info, bool as
     }
     // Discovery is answered as the caller; the impersonation headers are dropped.
   }
-  d.rule = IsDiscoveryRequest(info) ? "builtin:discovery" : "builtin:allow";
+  if (discovery) {
+    d.rule = "builtin:discovery";
+    return d;
+  }
+  d.policy = policy_.Current();
+  PolicyDecision p = d.policy->Evaluate({&who, &info, asks_impersonation && who.may_impersonate, header, now_ms});
+  d.policy_rule = p.rule;
+  d.auto_approver = p.auto_approver;
+  d.message = p.message;
+  if (d.policy->rules().empty() && p.rule == nullptr && d.policy->source().rfind("(no policy", 0) == 0) {
+    d.rule = d.pass_caller_impersonation ? "config:may_impersonate" : "builtin:allow";
+  } else {
+    d.rule = "policy:" + p.rule_name;
+  }
+  switch (p.action) {
+    case PolicyAction::kAllow: d.action = Decision::Action::kAllow; break;
+    case PolicyAction::kDeny:
+      d.action = Decision::Action::kDeny;
+      if (d.message.empty()) d.message = "kubegate: denied by policy rule \"" + p.rule_name + "\"";
+      break;
+    case PolicyAction::kReview: d.action = Decision::Action::kReview; break;
+  }
   return d;
 }
 

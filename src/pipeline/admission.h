@@ -9,6 +9,10 @@
 //   auto d = adm.Decide(*id, *info, asks_impersonation);  // 403 on denial
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,19 +20,24 @@
 #include "common/result.h"
 #include "config/config.h"
 #include "identity/authenticator.h"
+#include "policy/policy_holder.h"
 
 namespace kubegate {
 
-// The outcome of the decide stage. Later issues add review (hold) and the
-// policy rule that matched; for now a request is allowed unless it asks to
-// impersonate without permission.
+// The outcome of the decide stage: the gateway's built-in rules first
+// (discovery always passes; --as only for callers allowed it in the
+// config), then the policy. A review decision carries the rule (and the
+// policy snapshot that owns it) for the approval stage.
 struct Decision {
-  enum class Action { kAllow, kDeny };
+  enum class Action { kAllow, kDeny, kReview };
   Action action = Action::kAllow;
   std::string rule;     // what decided, for logs and audit
   std::string message;  // shown to the caller on denial
   // Forward the caller's own Impersonate-* headers instead of kubegate's.
   bool pass_caller_impersonation = false;
+  std::shared_ptr<const Policy> policy;     // keeps `policy_rule` alive
+  const PolicyRule* policy_rule = nullptr;  // the matching rule, if a rule matched
+  const AutoApprover* auto_approver = nullptr;
 };
 
 // Discovery, version and OpenAPI documents: kubectl needs them to work at
@@ -44,10 +53,17 @@ class Admission {
   Result<RequestInfo> Classify(std::string_view method, std::string_view target) const {
     return ClassifyRequest(method, target);
   }
-  Decision Decide(const Identity& who, const RequestInfo& info, bool asks_impersonation) const;
+  // `header` looks up request headers (auto-approvers may check one).
+  Decision Decide(const Identity& who, const RequestInfo& info, bool asks_impersonation,
+                  const std::function<std::optional<std::string>(std::string_view)>& header = nullptr,
+                  std::int64_t now_ms = 0) const;
+
+  PolicyHolder& policy() { return policy_; }
+  const PolicyHolder& policy() const { return policy_; }
 
  private:
   Authenticator authenticator_;
+  PolicyHolder policy_;
 };
 
 // A fresh request id ("kg-" + 20 hex digits), unique across restarts.

@@ -88,6 +88,9 @@ constexpr const char* kEntryColumns =
     "seq, request_id, phase, time_ms, actor, kind, verb, api_group, resource, ns, obj_name, decision, approval_id, "
     "record, prev_hash, hash";
 constexpr std::size_t kEntryColumnCount = 16;
+constexpr const char* kJoinedEntryColumns =
+    "audit_log.seq, request_id, phase, time_ms, actor, kind, verb, api_group, resource, ns, obj_name, decision, "
+    "approval_id, record, prev_hash, hash";
 
 std::string Substitute(std::string sql, SqlDialect d) {
   const std::string pk = d == SqlDialect::kSqlite ? "INTEGER PRIMARY KEY" : "BIGINT PRIMARY KEY";
@@ -155,6 +158,7 @@ Result<std::unique_ptr<Store>> Store::Open(std::unique_ptr<SqlConnection> conn) 
   auto store = std::make_unique<Store>(std::move(conn));
   auto ok = store->Migrate();
   if (!ok) return ok.error();
+  store->Optimize();
   return store;
 }
 
@@ -182,6 +186,10 @@ Result<bool> Store::Migrate() {
     }
     return true;
   });
+}
+
+void Store::Optimize() {
+  if (db_->dialect() == SqlDialect::kSqlite) (void)db_->ExecScript("PRAGMA analysis_limit=1000; PRAGMA optimize;");
 }
 
 int Store::SchemaVersion() {
@@ -264,8 +272,10 @@ Result<ChainHead> Store::AuditHead() {
 }
 
 Result<std::vector<AuditEntry>> Store::Entries(const std::string& where, const std::vector<SqlValue>& params,
-                                               const std::string& tail) {
-  auto rows = db_->Run(std::string("SELECT ") + kEntryColumns + " FROM audit_log WHERE " + where + " " + tail, params);
+                                               const std::string& tail, const std::string& join) {
+  std::string sql = std::string("SELECT ") + (join.empty() ? kEntryColumns : kJoinedEntryColumns) + " FROM audit_log";
+  if (!join.empty()) sql += " JOIN " + join + " ON f.seq = audit_log.seq";
+  auto rows = db_->Run(sql + " WHERE " + where + " " + tail, params);
   if (!rows) return rows.error();
   std::vector<AuditEntry> out;
   out.reserve(rows->size());
@@ -334,16 +344,23 @@ Result<std::vector<AuditPair>> Store::QueryAudit(const AuditQuery& q) {
     where += " AND time_ms < ?";
     p.push_back(q.until_ms);
   }
-  if (!q.group.empty()) {
-    where += " AND seq IN (SELECT seq FROM audit_group WHERE grp = ?)";
-    p.push_back(q.group);
-  }
-  if (!q.approver.empty()) {
-    where += " AND seq IN (SELECT seq FROM audit_approver WHERE approver = ?)";
-    p.push_back(q.approver);
+  // A group or approver filter drives the query from its (name, seq) index,
+  // newest first, so the LIMIT stops the walk early; "seq IN (subquery)"
+  // would collect every match first.
+  std::string from;
+  if (!q.group.empty() || !q.approver.empty()) {
+    bool by_group = !q.group.empty();
+    from = by_group ? "audit_group f" : "audit_approver f";
+    where += by_group ? " AND f.grp = ?" : " AND f.approver = ?";
+    p.push_back(by_group ? q.group : q.approver);
+    if (by_group && !q.approver.empty()) {
+      where += " AND audit_log.seq IN (SELECT seq FROM audit_approver WHERE approver = ?)";
+      p.push_back(q.approver);
+    }
   }
   std::size_t limit = std::clamp<std::size_t>(q.limit, 1, limits::kAuditMaxQueryLimit);
-  auto decisions = Entries(where, p, "ORDER BY seq DESC LIMIT " + std::to_string(limit));
+  auto decisions = from.empty() ? Entries(where, p, "ORDER BY seq DESC LIMIT " + std::to_string(limit))
+                                : Entries(where, p, "ORDER BY f.seq DESC LIMIT " + std::to_string(limit), from);
   if (!decisions) return decisions.error();
   std::vector<AuditPair> out;
   out.reserve(decisions->size());

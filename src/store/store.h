@@ -55,6 +55,9 @@ class Store {
 
   std::string Describe() const { return db_->Describe(); }
   int SchemaVersion();
+  // Refreshes the query planner's statistics where the engine needs it
+  // (SQLite: PRAGMA optimize, bounded); run at open and hourly by the writer.
+  void Optimize();
 
   // Appends `entries` at the head of the chain in one transaction, filling
   // in seq, prev_hash and hash. All or nothing; safe with several gateway
@@ -88,8 +91,9 @@ class Store {
 
  private:
   Result<bool> Migrate();
+  // `join`: another table aliased f, joined on seq (group/approver filters).
   Result<std::vector<AuditEntry>> Entries(const std::string& where, const std::vector<SqlValue>& params,
-                                          const std::string& tail);
+                                          const std::string& tail, const std::string& join = "");
 
   std::unique_ptr<SqlConnection> db_;
 };

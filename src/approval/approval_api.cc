@@ -1,0 +1,212 @@
+#include "approval/approval_api.h"
+
+#include <sstream>
+
+#include "classify/go_url.h"
+#include "common/clock.h"
+#include "common/k8s_status.h"
+
+namespace kubegate {
+namespace {
+
+ApprovalApiResponse Fail(const Error& e) { return {e.http_code, "application/json", StatusJson(e), std::nullopt}; }
+
+std::string Minutes(std::int64_t ms) {
+  if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  return std::to_string(ms / 1000) + "s";
+}
+
+std::string Join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+std::string ApproversText(const ReviewSpec& r) {
+  std::vector<std::string> parts;
+  if (!r.approver_users.empty()) parts.push_back("users " + Join(r.approver_users, ", "));
+  if (!r.approver_groups.empty()) parts.push_back("groups " + Join(r.approver_groups, ", "));
+  return Join(parts, "; ");
+}
+
+nlohmann::json GrantView(const Grant& g) {
+  return {{"id", g.id},
+          {"user", g.user},
+          {"rule", g.rule},
+          {"approval_id", g.approval_id},
+          {"scope", g.scope.ToJson()},
+          {"expires", FormatRfc3339(g.expires_ms)},
+          {"uses_left", g.uses_left},
+          {"revoked", g.revoked},
+          {"revoked_by", g.revoked_by}};
+}
+
+std::string Dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+}  // namespace
+
+bool IsApprovalApiPath(std::string_view path) {
+  for (std::string_view prefix : {kApprovalApiPrefix, kGrantApiPrefix}) {
+    if (path == prefix || (path.size() > prefix.size() && path.substr(0, prefix.size()) == prefix &&
+                           path[prefix.size()] == '/')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string DescribeApproval(const ApprovalRequest& r, std::int64_t now_ms) {
+  std::ostringstream o;
+  const nlohmann::json& req = r.request;
+  const nlohmann::json info = req.value("info", nlohmann::json::object());
+  o << "Request " << r.id << " — " << ApprovalStateName(r.state) << "\n";
+  o << "  who:      " << r.requester << " (" << (r.requester_kind == "agent" ? "an agent" : "a person");
+  if (!r.requester_groups.empty()) o << "; groups " << Join(r.requester_groups, ", ");
+  o << ")\n";
+  if (!req.value("kubectl_command", std::string()).empty()) o << "  kubectl:  " << req.value("kubectl_command", "") << "\n";
+  std::string verb = info.value("verb", "");
+  std::string what = info.value("resource", "");
+  if (!info.value("subresource", std::string()).empty()) what += "/" + info.value("subresource", "");
+  if (!info.value("name", std::string()).empty()) what += " \"" + info.value("name", "") + "\"";
+  o << "  action:   " << verb << " " << (what.empty() ? info.value("path", "") : what);
+  std::string ns = info.value("namespace", "");
+  o << (ns.empty() ? " (cluster-wide)" : " in namespace " + ns) << "\n";
+  if (info.contains("exec")) {
+    const auto& ex = info["exec"];
+    o << "  command:  " << Join(ex.value("command", std::vector<std::string>{}), " ");
+    if (!ex.value("container", std::string()).empty()) o << "   (container " << ex.value("container", "") << ")";
+    if (ex.value("tty", false)) o << "   interactive";
+    o << "\n";
+  }
+  if (req.contains("body_summary")) o << "  body:     " << req["body_summary"].get<std::string>() << "\n";
+  o << "  request:  " << req.value("method", "") << " " << req.value("target", "") << "\n";
+  o << "  rule:     " << r.rule << ": needs " << r.review.approvals << " approval" << (r.review.approvals > 1 ? "s" : "")
+    << " from " << ApproversText(r.review) << (r.review.allow_self_approval ? "" : "; not by the requester") << "\n";
+  if (r.state == ApprovalState::kPending) {
+    o << "  waiting:  " << (now_ms - r.created_ms) / 1000 << "s; expires in " << std::max<std::int64_t>(0, r.expires_ms - now_ms) / 1000
+      << "s" << (r.review.hold ? " (the caller is held and waiting)" : " (the caller re-runs the command once approved)")
+      << "\n";
+  }
+  for (const auto& v : r.votes) {
+    o << "  approved by " << v.user << " at " << FormatRfc3339(v.at_ms) << (v.reason.empty() ? "" : ": " + v.reason) << "\n";
+  }
+  if (r.state == ApprovalState::kDenied) o << "  denied by " << r.decided_by << ": " << r.reason << "\n";
+  if (r.state == ApprovalState::kExpired || r.state == ApprovalState::kWithdrawn || r.state == ApprovalState::kAbandoned) {
+    o << "  " << r.reason << "\n";
+  }
+  if (!r.grant_id.empty()) o << "  grant:    " << r.grant_id << " scope " << Dump(r.scope.ToJson()) << "\n";
+  if (r.state == ApprovalState::kPending) {
+    o << "\n  approve:  kubectl gate approve " << r.id << " [--reason TEXT] [--for 15m] [--scope any-command]\n"
+      << "  deny:     kubectl gate deny " << r.id << " --reason TEXT\n";
+  }
+  return o.str();
+}
+
+std::string PendingInstructions(const ApprovalRequest& r) {
+  std::ostringstream o;
+  o << "kubegate: this request needs approval (rule \"" << r.rule << "\"); nothing was done.\n"
+    << "Request " << r.id << " is pending: " << r.review.approvals << " approval" << (r.review.approvals > 1 ? "s" : "")
+    << " needed from " << ApproversText(r.review) << ", within " << Minutes(r.review.max_wait_ms) << ".\n"
+    << "An approver runs:  kubectl gate approve " << r.id << "\n"
+    << "Once it is approved, run the same command again.";
+  return o.str();
+}
+
+ApprovalApiResponse RunApprovalApi(ApprovalService& svc, const Identity& caller, std::string_view method,
+                                   std::string_view path, std::string_view raw_query, std::string_view body) {
+  QueryValues q = ParseQuery(raw_query);
+  std::string format = q.First("format").value_or("json");
+  std::int64_t now = SystemClock().NowMillis();
+  nlohmann::json in = body.empty() ? nlohmann::json::object() : nlohmann::json::parse(body, nullptr, false);
+  if (!in.is_object()) return Fail(Error::BadRequest("the request body must be a JSON object"));
+  auto str = [&](const char* k) { return in.contains(k) && in[k].is_string() ? in[k].get<std::string>() : std::string(); };
+
+  std::string p(path);
+  bool grants = p.rfind(std::string(kGrantApiPrefix), 0) == 0;
+  std::string rest = p.substr(grants ? kGrantApiPrefix.size() : kApprovalApiPrefix.size());
+  if (!rest.empty() && rest[0] == '/') rest.erase(0, 1);
+  std::string id = rest.substr(0, rest.find('/'));
+  std::string action = rest.find('/') == std::string::npos ? "" : rest.substr(rest.find('/') + 1);
+
+  if (grants) {
+    if (id.empty()) {
+      if (method != "GET") return Fail(Error{405, "MethodNotAllowed", "GET the grant list"});
+      auto list = svc.ListGrants(q.First("all").value_or("") != "true");
+      if (!list) return Fail(list.error());
+      nlohmann::json items = nlohmann::json::array();
+      for (const auto& g : *list) items.push_back(GrantView(g));
+      return {200, "application/json", Dump({{"kind", "GrantList"}, {"items", items}}), std::nullopt};
+    }
+    if (action != "revoke" || method != "POST") return Fail(Error{405, "MethodNotAllowed", "POST .../grants/ID/revoke"});
+    auto g = svc.Revoke(id, caller, str("reason"));
+    if (!g) return Fail(g.error());
+    return {200, "application/json", Dump(GrantView(*g)), std::nullopt};
+  }
+
+  if (id.empty()) {
+    if (method != "GET") return Fail(Error{405, "MethodNotAllowed", "GET the approval list"});
+    std::optional<ApprovalState> state;
+    if (auto s = q.First("state")) {
+      for (auto st : {ApprovalState::kPending, ApprovalState::kApproved, ApprovalState::kDenied, ApprovalState::kExpired,
+                      ApprovalState::kWithdrawn, ApprovalState::kAbandoned}) {
+        if (*s == ApprovalStateName(st)) state = st;
+      }
+      if (!state) return Fail(Error::BadRequest("unknown state " + *s));
+    }
+    auto list = svc.List(state);
+    if (!list) return Fail(list.error());
+    if (format == "text") {
+      std::ostringstream o;
+      if (list->empty()) o << "No " << (state ? std::string(ApprovalStateName(*state)) + " " : "") << "approval requests.\n";
+      for (const auto& r : *list) o << DescribeApproval(r, now) << "\n";
+      return {200, "text/plain; charset=utf-8", o.str(), std::nullopt};
+    }
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& r : *list) items.push_back(r.ToJson());
+    return {200, "application/json", Dump({{"kind", "ApprovalRequestList"}, {"items", items}}), std::nullopt};
+  }
+  if (action.empty()) {
+    if (method != "GET") return Fail(Error{405, "MethodNotAllowed", "GET one approval request"});
+    auto r = svc.Get(id);
+    if (!r) return Fail(r.error());
+    if (format == "text") return {200, "text/plain; charset=utf-8", DescribeApproval(*r, now), std::nullopt};
+    return {200, "application/json", Dump(r->ToJson()), std::nullopt};
+  }
+  if (method != "POST") return Fail(Error{405, "MethodNotAllowed", "POST to approve or deny"});
+  Result<ApprovalRequest> r = Error::BadRequest("unknown action " + action + " (approve or deny)");
+  if (action == "approve") {
+    ApproveOptions o;
+    o.reason = str("reason");
+    if (std::string f = str("for"); !f.empty()) {
+      auto ms = ParseDurationMillis(f);
+      if (!ms) return Fail(ms.error());
+      o.grant_ms = *ms;
+    }
+    if (in.contains("scope")) {
+      if (!in["scope"].is_array()) return Fail(Error::BadRequest("scope is a list: any-command, any-name"));
+      for (const auto& s : in["scope"]) {
+        std::string v = s.is_string() ? s.get<std::string>() : "";
+        if (v == "any-command") {
+          o.any_command = true;
+        } else if (v == "any-name") {
+          o.any_name = true;
+        } else {
+          return Fail(Error::BadRequest("unknown scope widening \"" + v + "\" (any-command, any-name)"));
+        }
+      }
+    }
+    r = svc.Approve(id, caller, o);
+  } else if (action == "deny") {
+    r = svc.Deny(id, caller, str("reason"));
+  }
+  if (!r) return Fail(r.error());
+  ApprovalApiResponse out{200, "application/json", Dump(r->ToJson()), std::nullopt};
+  if (format == "text") {
+    out.content_type = "text/plain; charset=utf-8";
+    out.body = DescribeApproval(*r, now);
+  }
+  if (r->state != ApprovalState::kPending) out.decided = *r;
+  return out;
+}
+
+}  // namespace kubegate

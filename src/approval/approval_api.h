@@ -1,0 +1,44 @@
+// The approvals REST API, served by the gateway to authenticated callers:
+//
+//   GET  /kubegate/v1/approvals[?state=pending|approved|...][&format=json|text]
+//   GET  /kubegate/v1/approvals/ID[?format=json|text]
+//   POST /kubegate/v1/approvals/ID/approve   {"reason": "...", "for": "15m", "scope": ["any-command", "any-name"]}
+//   POST /kubegate/v1/approvals/ID/deny      {"reason": "..."}
+//   GET  /kubegate/v1/grants[?all=true]
+//   POST /kubegate/v1/grants/ID/revoke       {"reason": "..."}
+//
+// Every decision is checked by ApprovalService against the rule's
+// approvers with the caller's own kubegate identity. Plain C++: the network
+// layer runs it on its store thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "approval/approval.h"
+
+namespace kubegate {
+
+inline constexpr std::string_view kApprovalApiPrefix = "/kubegate/v1/approvals";
+inline constexpr std::string_view kGrantApiPrefix = "/kubegate/v1/grants";
+
+bool IsApprovalApiPath(std::string_view path);
+
+struct ApprovalApiResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  // A decision was made (for notifications): the request after it.
+  std::optional<ApprovalRequest> decided;
+};
+
+ApprovalApiResponse RunApprovalApi(ApprovalService& svc, const Identity& caller, std::string_view method,
+                                   std::string_view path, std::string_view raw_query, std::string_view body);
+
+// What `show` prints: the request in words a person reads quickly.
+std::string DescribeApproval(const ApprovalRequest& r, std::int64_t now_ms);
+// The 403 message of an answer-at-once rule (kubectl prints it verbatim).
+std::string PendingInstructions(const ApprovalRequest& r);
+
+}  // namespace kubegate

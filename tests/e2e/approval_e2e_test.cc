@@ -1,0 +1,278 @@
+// End-to-end approvals: real kubectl held at the gateway until a person
+// approves with `kubectl gate` (the plugin shipped in tools/), denials and
+// answer-at-once rules, kubectl's exec retry making one request, grants
+// ending exec sessions, and the audit record of it all.
+#include <set>
+
+#include "e2e_env.h"
+
+namespace e2e {
+namespace {
+
+// A gateway with a policy, and kubeconfigs for its callers.
+struct PolicyGateway {
+  std::unique_ptr<Process> process;
+  std::string url, name;
+
+  PolicyGateway(const std::string& gw_name, const std::string& policy, const std::string& extra = "") : name(gw_name) {
+    std::string policy_path = WriteFile(gw_name + "-policy.yaml", policy);
+    auto [p, u] = E().StartGateway(gw_name, "policy_file: " + policy_path + "\nauditors: {users: [admin]}\n" + extra);
+    process = std::move(p);
+    url = u;
+    for (const char* user : {"alice", "bot", "admin"}) {
+      Process kc({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", user, "--server", url, "--ca-file",
+                  (E().dir / (gw_name + "-") / "pki" / "ca.crt").string(), "--token-file",
+                  (E().dir / (std::string(user) + ".token")).string(), "-o", Kubeconfig(user)});
+      EXPECT_EQ(kc.Finish(), 0) << kc.output();
+    }
+  }
+  std::string Kubeconfig(const std::string& user) const {
+    return (E().dir / (name + "-" + user + ".kubeconfig")).string();
+  }
+  std::string Config() const { return (E().dir / (name + ".yaml")).string(); }
+  std::unique_ptr<Process> Start(const std::string& user, std::vector<std::string> args,
+                                 const std::string& version = "1.32") const {
+    std::vector<std::string> argv = {Kubectl(version), "--kubeconfig", Kubeconfig(user)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return std::make_unique<Process>(argv);
+  }
+  RunResult Run(const std::string& user, std::vector<std::string> args, const std::string& version = "1.32") const {
+    auto p = Start(user, std::move(args), version);
+    int code = p->Finish();
+    return {code, p->output()};
+  }
+  // kubectl gate ... as `user`, through real kubectl and the shipped plugin.
+  RunResult Gate(const std::string& user, std::vector<std::string> args) const {
+    std::vector<std::string> argv = {Kubectl("1.32"), "gate"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Process p(argv, {"PATH=" + std::string(kSourceDir) + "/tools:/usr/bin:/bin", "KUBECONFIG=" + Kubeconfig(user),
+                     "KUBECTL=" + Kubectl("1.32")});
+    int code = p.Finish();
+    return {code, p.output()};
+  }
+  // The id of the newest pending request whose description contains `needle`
+  // (polled: the held request appears once kubectl has sent it).
+  std::string WaitPending(const std::string& needle) const {
+    for (int i = 0; i < 200; ++i) {
+      RunResult r = Gate("alice", {"pending"});
+      auto at = r.out.find(needle);
+      if (r.code == 0 && at != std::string::npos) {
+        auto id = r.out.rfind("Request kg-", at);
+        if (id != std::string::npos) return r.out.substr(id + 8, 23);
+      }
+      usleep(50 * 1000);
+    }
+    return "";
+  }
+};
+
+const char* kPolicy = R"(apiVersion: kubegate.io/v1
+kind: Policy
+default: allow
+rules:
+  - name: no-impersonation
+    match: {impersonation: true}
+    action: deny
+  - name: namespace-deletes
+    match: {verbs: [delete], resources: [namespaces]}
+    action: review
+    review:
+      approvers: {groups: [ops], users: [admin]}
+      approvals: 1
+      maxWait: 2m
+      mode: hold
+  - name: secret-reads
+    match: {verbs: [get], resources: [secrets]}
+    action: review
+    review:
+      approvers: {groups: [ops]}
+      maxWait: 5m
+      mode: answer
+  - name: exec-answer
+    match: {resources: [pods/exec], namespaces: [default], names: ["gated-*"]}
+    action: review
+    review:
+      approvers: {groups: [ops]}
+      maxWait: 5m
+      maxGrant: 1h
+      mode: answer
+  - name: agents-no-configmap-writes
+    match: {kinds: [agent], verbs: [create, update, patch, delete], resources: [configmaps]}
+    action: deny
+    message: "agents may not change configmaps"
+)";
+
+bool UpstreamSaw(const std::string& method, const std::string& target_part) {
+  for (const auto& r : E().Received(target_part)) {
+    if (r["method"] == method) return true;
+  }
+  return false;
+}
+
+// The README walkthrough: an agent's `kubectl delete ns` waits at the
+// gateway; a person approves it from another terminal; it completes; the
+// audit record answers every reviewer question.
+TEST(Approvals, HeldDeleteCompletesAfterAPersonApproves) {
+  PolicyGateway gw("walk", kPolicy);
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  ASSERT_EQ(gw.Run("alice", {"create", "namespace", "walkdemo"}).code, 0);
+  auto del = gw.Start("bot", {"delete", "namespace", "walkdemo", "--wait=false"});
+  std::string id = gw.WaitPending("delete namespaces \"walkdemo\"");
+  ASSERT_FALSE(id.empty()) << del->output() << gw.process->output().substr(gw.process->output().size() > 3000 ? gw.process->output().size() - 3000 : 0);
+  EXPECT_FALSE(UpstreamSaw("DELETE", "/api/v1/namespaces/walkdemo")) << "forwarded before approval";
+  RunResult shown = gw.Gate("alice", {"show", id});
+  EXPECT_EQ(shown.code, 0) << shown.out;
+  for (const char* want : {"deploy-bot (an agent", "kubectl delete", "delete namespaces \"walkdemo\"", "namespace-deletes",
+                           "the caller is held and waiting"}) {
+    EXPECT_NE(shown.out.find(want), std::string::npos) << want << "\n" << shown.out;
+  }
+  // The requester cannot approve for itself; an outsider is not an approver.
+  RunResult self = gw.Gate("bot", {"approve", id});
+  EXPECT_NE(self.code, 0);
+  EXPECT_NE(self.out.find("not an approver"), std::string::npos) << self.out;
+  RunResult ok = gw.Gate("alice", {"approve", id, "--reason", "cleanup after the demo"});
+  ASSERT_EQ(ok.code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("approved by alice"), std::string::npos) << ok.out;
+  EXPECT_EQ(del->Finish(), 0) << del->output();
+  EXPECT_NE(del->output().find("namespace \"walkdemo\" deleted"), std::string::npos) << del->output();
+  // Forwarded exactly once, carrying the held request's id.
+  int deletes = 0;
+  for (const auto& r : E().Received("/api/v1/namespaces/walkdemo")) {
+    if (r["method"] != "DELETE") continue;
+    deletes++;
+    EXPECT_EQ(r["headers"]["Impersonate-Extra-Kubegate-Request-Id"][0], id);
+    EXPECT_EQ(r["headers"]["Impersonate-User"][0], "deploy-bot");
+  }
+  EXPECT_EQ(deletes, 1);
+  RunResult twice = gw.Gate("admin", {"approve", id});
+  EXPECT_NE(twice.code, 0);
+  EXPECT_NE(twice.out.find("already approved"), std::string::npos) << twice.out;
+
+  Process show({std::string(kBuildDir) + "/src/kubegate", "audit", "show", id, "--config", gw.Config()});
+  ASSERT_EQ(show.Finish(), 0) << show.output();
+  for (const char* want : {"deploy-bot (an agent", "kubectl command: kubectl delete", "Yes. Rule \"policy:namespace-deletes\"",
+                           "Approved by alice", "cleanup after the demo", "Scope:", "stayed inside", "HTTP status 200"}) {
+    EXPECT_NE(show.output().find(want), std::string::npos) << want << "\n" << show.output();
+  }
+  Process verify({std::string(kBuildDir) + "/src/kubegate", "audit", "verify", "--config", gw.Config()});
+  EXPECT_EQ(verify.Finish(), 0) << verify.output();
+}
+
+TEST(Approvals, DeniedHeldRequestGetsA403NamingDeciderAndReason) {
+  PolicyGateway gw("deny", kPolicy);
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  ASSERT_EQ(gw.Run("alice", {"create", "namespace", "keepme"}).code, 0);
+  auto del = gw.Start("bot", {"delete", "namespace", "keepme"}, "1.29");
+  std::string id = gw.WaitPending("\"keepme\"");
+  ASSERT_FALSE(id.empty()) << del->output();
+  RunResult no = gw.Gate("alice", {"deny", id, "--reason", "still in use"});
+  ASSERT_EQ(no.code, 0) << no.out;
+  EXPECT_NE(del->Finish(), 0);
+  EXPECT_NE(del->output().find(id + " was denied by alice: still in use"), std::string::npos) << del->output();
+  EXPECT_FALSE(UpstreamSaw("DELETE", "/api/v1/namespaces/keepme"));
+  RunResult late = gw.Gate("admin", {"approve", id});
+  EXPECT_NE(late.code, 0);
+  EXPECT_NE(late.out.find("already denied by alice"), std::string::npos) << late.out;
+}
+
+TEST(Approvals, AnswerAtOnceThenReRunPassesUnderTheGrant) {
+  PolicyGateway gw("answer", kPolicy);
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  ASSERT_EQ(gw.Run("alice", {"create", "secret", "generic", "db-pass", "--from-literal=p=x"}).code, 0);
+  RunResult first = gw.Run("bot", {"get", "secret", "db-pass"});
+  ASSERT_NE(first.code, 0);
+  auto at = first.out.find("kubectl gate approve kg-");
+  ASSERT_NE(at, std::string::npos) << first.out;
+  std::string id = first.out.substr(at + 21, 23);
+  EXPECT_NE(first.out.find("needs approval (rule \"secret-reads\")"), std::string::npos) << first.out;
+  // Re-running before approval joins the same pending request.
+  RunResult again = gw.Run("bot", {"get", "secret", "db-pass"});
+  EXPECT_NE(again.out.find(id), std::string::npos) << again.out;
+  EXPECT_FALSE(UpstreamSaw("GET", "/api/v1/namespaces/default/secrets/db-pass")) << "read before approval";
+  ASSERT_EQ(gw.Gate("alice", {"approve", id}).code, 0);
+  RunResult ok = gw.Run("bot", {"get", "secret", "db-pass"});
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("db-pass"), std::string::npos) << ok.out;
+  // The grant was for that one request: a third read asks again.
+  RunResult third = gw.Run("bot", {"get", "secret", "db-pass"});
+  EXPECT_NE(third.code, 0) << third.out;
+  // A different secret is outside the approved scope.
+  RunResult other = gw.Run("bot", {"get", "secret", "other"});
+  EXPECT_NE(other.code, 0);
+  EXPECT_NE(other.out.find("needs approval"), std::string::npos) << other.out;
+}
+
+// kubectl 1.30+ retries a refused WebSocket exec over SPDY with the same
+// Kubectl-Session: that must make one approval request, not two.
+TEST(Approvals, RefusedExecRetryMakesOneRequestAndTheGrantScopesTheCommand) {
+  PolicyGateway gw("execans", kPolicy);
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  ASSERT_EQ(gw.Run("alice", {"run", "gated-1", "--image=x", "--restart=Never"}).code, 0);
+  RunResult first = gw.Run("bot", {"exec", "gated-1", "--", "cat", "/etc/hostname"});
+  ASSERT_NE(first.code, 0);
+  RunResult pending = gw.Gate("alice", {"pending"});
+  std::size_t count = 0;
+  for (std::size_t at = 0; (at = pending.out.find("exec \"gated-1\"", at)) != std::string::npos; ++at) ++count;
+  EXPECT_EQ(count, 1u) << pending.out;
+  auto at = first.out.find("kubectl gate approve kg-");
+  ASSERT_NE(at, std::string::npos) << first.out;
+  std::string id = first.out.substr(at + 21, 23);
+  RunResult wide = gw.Gate("alice", {"approve", id, "--for", "2h"});
+  EXPECT_NE(wide.code, 0) << "beyond the rule's maxGrant";
+  EXPECT_NE(wide.out.find("at most 60 minutes"), std::string::npos) << wide.out;
+  ASSERT_EQ(gw.Gate("alice", {"approve", id, "--for", "15m"}).code, 0);
+  RunResult ok = gw.Run("bot", {"exec", "gated-1", "--", "cat", "/etc/hostname"});
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  RunResult again = gw.Run("bot", {"exec", "gated-1", "--", "cat", "/etc/hostname"}, "1.29");
+  EXPECT_EQ(again.code, 0) << "a 15-minute grant covers re-runs, over SPDY too: " << again.out;
+  RunResult escape = gw.Run("bot", {"exec", "gated-1", "--", "sh", "-c", "id"});
+  EXPECT_NE(escape.code, 0) << "approved `cat`, tried `sh`";
+}
+
+TEST(Approvals, PolicyDeniesWithItsMessageAndReloadsWithoutDroppingConnections) {
+  PolicyGateway gw("reload", kPolicy);
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  RunResult denied = gw.Run("bot", {"create", "configmap", "c1", "--from-literal=a=b"});
+  EXPECT_NE(denied.code, 0);
+  EXPECT_NE(denied.out.find("agents may not change configmaps"), std::string::npos) << denied.out;
+  // A watch stays open across reloads.
+  auto watch = gw.Start("alice", {"get", "pods", "-w"});
+  // A broken policy file is refused; the old policy stays.
+  WriteFile("reload-policy.yaml", "apiVersion: kubegate.io/v1\nkind: Policy\ndefault: maybe\n");
+  gw.process->Signal(SIGHUP);
+  ASSERT_TRUE(gw.process->WaitFor("policy reload refused")) << gw.process->output();
+  EXPECT_NE(gw.Run("bot", {"create", "configmap", "c2", "--from-literal=a=b"}).code, 0);
+  // A valid change takes effect (file watch, no signal).
+  std::string relaxed = kPolicy;
+  relaxed = relaxed.substr(0, relaxed.find("  - name: agents-no-configmap-writes"));
+  WriteFile("reload-policy.yaml", relaxed);
+  ASSERT_TRUE(gw.process->WaitFor("policy reloaded")) << gw.process->output();
+  RunResult allowed = gw.Run("bot", {"create", "configmap", "c3", "--from-literal=a=b"});
+  EXPECT_EQ(allowed.code, 0) << allowed.out;
+  ASSERT_EQ(gw.Run("alice", {"run", "reload-pod", "--image=x", "--restart=Never"}).code, 0);
+  EXPECT_TRUE(watch->WaitFor("reload-pod")) << "the watch survived both reloads: " << watch->output();
+}
+
+TEST(Approvals, HeldRequestWithdrawnWhenTheCallerLeavesAndAbandonedAcrossRestarts) {
+  PolicyGateway gw("withdraw", kPolicy);
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  ASSERT_EQ(gw.Run("alice", {"create", "namespace", "leaving"}).code, 0);
+  auto del = gw.Start("bot", {"delete", "namespace", "leaving"});
+  std::string id = gw.WaitPending("\"leaving\"");
+  ASSERT_FALSE(id.empty());
+  del->SignalGroup(SIGKILL);
+  del->Finish();
+  RunResult state;
+  for (int i = 0; i < 100; ++i) {
+    state = gw.Gate("alice", {"show", id});
+    if (state.out.find("withdrawn") != std::string::npos) break;
+    usleep(50 * 1000);
+  }
+  EXPECT_NE(state.out.find("withdrawn"), std::string::npos) << state.out;
+  RunResult late = gw.Gate("alice", {"approve", id});
+  EXPECT_NE(late.code, 0);
+  EXPECT_FALSE(UpstreamSaw("DELETE", "/api/v1/namespaces/leaving"));
+}
+
+}  // namespace
+}  // namespace e2e
