@@ -322,26 +322,35 @@ Result<std::vector<AuditEntry>> Store::Entries(const std::string& where, const s
 Result<std::vector<AuditPair>> Store::QueryAudit(const AuditQuery& q) {
   std::string where = "phase = 'decision'";
   std::vector<SqlValue> p;
+  // SQLite's planner can pick a poorly selective index (verb) over a
+  // selective one (user) and then walk millions of rows. kubegate picks the
+  // driving index itself, by a fixed order of selectivity, and writes the
+  // other columns as "+col", which SQLite never uses an index for.
+  // PostgreSQL plans from its own statistics.
+  const bool sqlite = db_->dialect() == SqlDialect::kSqlite;
+  bool driven = !q.group.empty() || !q.approver.empty();
   auto eq = [&](const char* col, const std::string& v) {
     if (v.empty()) return;
-    where += std::string(" AND ") + col + " = ?";
+    where += std::string(" AND ") + (sqlite && driven ? "+" : "") + col + " = ?";
+    driven = true;
     p.push_back(v);
   };
-  eq("actor", q.actor);
-  eq("kind", q.kind);
-  eq("verb", q.verb);
-  eq("resource", q.resource);
-  eq("ns", q.namespace_);
-  eq("obj_name", q.name);
-  eq("decision", q.decision);
-  eq("approval_id", q.approval_id);
   eq("request_id", q.request_id);
+  eq("approval_id", q.approval_id);
+  eq("obj_name", q.name);
+  eq("actor", q.actor);
+  eq("ns", q.namespace_);
+  eq("resource", q.resource);
+  eq("verb", q.verb);
+  eq("decision", q.decision);
+  eq("kind", q.kind);
+  const char* time_col = sqlite && driven ? "+time_ms" : "time_ms";
   if (q.since_ms) {
-    where += " AND time_ms >= ?";
+    where += std::string(" AND ") + time_col + " >= ?";
     p.push_back(q.since_ms);
   }
   if (q.until_ms) {
-    where += " AND time_ms < ?";
+    where += std::string(" AND ") + time_col + " < ?";
     p.push_back(q.until_ms);
   }
   // A group or approver filter drives the query from its (name, seq) index,

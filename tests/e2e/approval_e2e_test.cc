@@ -208,7 +208,7 @@ TEST(Approvals, RefusedExecRetryMakesOneRequestAndTheGrantScopesTheCommand) {
   PolicyGateway gw("execans", kPolicy);
   ASSERT_FALSE(gw.url.empty()) << gw.process->output();
   ASSERT_EQ(gw.Run("alice", {"run", "gated-1", "--image=x", "--restart=Never"}).code, 0);
-  RunResult first = gw.Run("bot", {"exec", "gated-1", "--", "cat", "/etc/hostname"});
+  RunResult first = gw.Run("bot", {"exec", "gated-1", "--", "echo", "granted"});
   ASSERT_NE(first.code, 0);
   RunResult pending = gw.Gate("alice", {"pending"});
   std::size_t count = 0;
@@ -221,12 +221,13 @@ TEST(Approvals, RefusedExecRetryMakesOneRequestAndTheGrantScopesTheCommand) {
   EXPECT_NE(wide.code, 0) << "beyond the rule's maxGrant";
   EXPECT_NE(wide.out.find("at most 60 minutes"), std::string::npos) << wide.out;
   ASSERT_EQ(gw.Gate("alice", {"approve", id, "--for", "15m"}).code, 0);
-  RunResult ok = gw.Run("bot", {"exec", "gated-1", "--", "cat", "/etc/hostname"});
+  RunResult ok = gw.Run("bot", {"exec", "gated-1", "--", "echo", "granted"});
   EXPECT_EQ(ok.code, 0) << ok.out;
-  RunResult again = gw.Run("bot", {"exec", "gated-1", "--", "cat", "/etc/hostname"}, "1.29");
+  EXPECT_NE(ok.out.find("granted"), std::string::npos) << ok.out;
+  RunResult again = gw.Run("bot", {"exec", "gated-1", "--", "echo", "granted"}, "1.29");
   EXPECT_EQ(again.code, 0) << "a 15-minute grant covers re-runs, over SPDY too: " << again.out;
   RunResult escape = gw.Run("bot", {"exec", "gated-1", "--", "sh", "-c", "id"});
-  EXPECT_NE(escape.code, 0) << "approved `cat`, tried `sh`";
+  EXPECT_NE(escape.code, 0) << "approved `echo`, tried `sh`";
 }
 
 TEST(Approvals, PolicyDeniesWithItsMessageAndReloadsWithoutDroppingConnections) {
