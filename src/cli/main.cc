@@ -18,6 +18,7 @@
 #include "audit/signer.h"
 #include "classify/request_info.h"
 #include "cli/audit_commands.h"
+#include "cli/policy_commands.h"
 #include "common/text.h"
 #include "cli/kubeconfig_writer.h"
 #include "config/config.h"
@@ -134,6 +135,7 @@ int main(int argc, char** argv) {
                   "Benchmarks only: forward without audit records (to measure audit's cost)")
       ->group("");
   auto audit_cli = AddAuditCommands(app);
+  auto policy_cli = AddPolicyCommands(app);
 
   std::string method, url, body_file, content_type = "application/json";
   auto* classify = app.add_subcommand("classify", "Print how kubegate (and the API server) reads a request");
@@ -173,6 +175,7 @@ int main(int argc, char** argv) {
 
   if (*serve) return Serve(config_path, port_file, bench_disable_audit);
   if (int rc = RunAuditCommand(*audit_cli); rc >= 0) return rc;
+  if (int rc = RunPolicyCommand(*policy_cli); rc >= 0) return rc;
   if (*classify) return Classify(method, url, body_file, content_type);
   if (*hash) {
     std::string t;
