@@ -18,6 +18,7 @@
 #include "audit/signer.h"
 #include "classify/request_info.h"
 #include "cli/audit_commands.h"
+#include "cli/approval_commands.h"
 #include "cli/policy_commands.h"
 #include "common/text.h"
 #include "cli/kubeconfig_writer.h"
@@ -136,6 +137,7 @@ int main(int argc, char** argv) {
       ->group("");
   auto audit_cli = AddAuditCommands(app);
   auto policy_cli = AddPolicyCommands(app);
+  auto approval_cli = AddApprovalCommands(app);
 
   std::string method, url, body_file, content_type = "application/json";
   auto* classify = app.add_subcommand("classify", "Print how kubegate (and the API server) reads a request");
@@ -176,6 +178,7 @@ int main(int argc, char** argv) {
   if (*serve) return Serve(config_path, port_file, bench_disable_audit);
   if (int rc = RunAuditCommand(*audit_cli); rc >= 0) return rc;
   if (int rc = RunPolicyCommand(*policy_cli); rc >= 0) return rc;
+  if (int rc = RunApprovalCommand(*approval_cli); rc >= 0) return rc;
   if (*classify) return Classify(method, url, body_file, content_type);
   if (*hash) {
     std::string t;

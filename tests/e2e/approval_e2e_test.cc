@@ -165,8 +165,13 @@ TEST(Approvals, DeniedHeldRequestGetsA403NamingDeciderAndReason) {
   auto del = gw.Start("bot", {"delete", "namespace", "keepme"}, "1.29");
   std::string id = gw.WaitPending("\"keepme\"");
   ASSERT_FALSE(id.empty()) << del->output();
-  RunResult no = gw.Gate("alice", {"deny", id, "--reason", "still in use"});
-  ASSERT_EQ(no.code, 0) << no.out;
+  // Decided through kubegate's own CLI this time, with alice's kubeconfig.
+  Process show({std::string(kBuildDir) + "/src/kubegate", "approvals", "show", id, "--kubeconfig", gw.Kubeconfig("alice")});
+  EXPECT_EQ(show.Finish(), 0) << show.output();
+  EXPECT_NE(show.output().find("delete namespaces \"keepme\""), std::string::npos) << show.output();
+  Process no({std::string(kBuildDir) + "/src/kubegate", "approvals", "deny", id, "--reason", "still in use",
+              "--kubeconfig", gw.Kubeconfig("alice")});
+  ASSERT_EQ(no.Finish(), 0) << no.output();
   EXPECT_NE(del->Finish(), 0);
   EXPECT_NE(del->output().find(id + " was denied by alice: still in use"), std::string::npos) << del->output();
   EXPECT_FALSE(UpstreamSaw("DELETE", "/api/v1/namespaces/keepme"));
@@ -273,6 +278,46 @@ TEST(Approvals, HeldRequestWithdrawnWhenTheCallerLeavesAndAbandonedAcrossRestart
   RunResult late = gw.Gate("alice", {"approve", id});
   EXPECT_NE(late.code, 0);
   EXPECT_FALSE(UpstreamSaw("DELETE", "/api/v1/namespaces/leaving"));
+
+  // A request held when the gateway dies is abandoned by the next process,
+  // and can never run later.
+  auto del2 = gw.Start("bot", {"delete", "namespace", "leaving"});
+  std::string id2 = gw.WaitPending("\"leaving\"");
+  ASSERT_FALSE(id2.empty());
+  gw.process->Signal(SIGKILL);
+  gw.process->Finish();
+  del2->Finish();
+  PolicyGateway again("withdraw", kPolicy);
+  ASSERT_FALSE(again.url.empty()) << again.process->output();
+  RunResult shown = again.Gate("alice", {"show", id2});
+  EXPECT_NE(shown.out.find("abandoned"), std::string::npos) << shown.out;
+  RunResult approve = again.Gate("alice", {"approve", id2});
+  EXPECT_NE(approve.code, 0);
+  EXPECT_NE(approve.out.find("already abandoned"), std::string::npos) << approve.out;
+  EXPECT_FALSE(UpstreamSaw("DELETE", "/api/v1/namespaces/leaving"));
+}
+
+// A session opened under a grant ends when the grant expires; the audit
+// result says why.
+TEST(Approvals, ExecSessionEndsWhenItsGrantExpires) {
+  PolicyGateway gw("expiry", kPolicy);
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  ASSERT_EQ(gw.Run("alice", {"run", "gated-2", "--image=x", "--restart=Never"}).code, 0);
+  RunResult first = gw.Run("bot", {"exec", "gated-2", "--", "sleep", "30"});
+  auto at = first.out.find("kubectl gate approve kg-");
+  ASSERT_NE(at, std::string::npos) << first.out;
+  std::string id = first.out.substr(at + 21, 23);
+  ASSERT_EQ(gw.Gate("alice", {"approve", id, "--for", "3s"}).code, 0);
+  auto started = std::chrono::steady_clock::now();
+  RunResult session = gw.Run("bot", {"exec", "gated-2", "--", "sleep", "30"});
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_NE(session.code, 0) << session.out;
+  EXPECT_LT(took, std::chrono::seconds(20)) << "the session outlived its grant";
+  Process audit({std::string(kBuildDir) + "/src/kubegate", "audit", "--config", gw.Config(), "-o", "jsonl", "--resource",
+                 "pods", "--user", "deploy-bot"});
+  ASSERT_EQ(audit.Finish(), 0);
+  EXPECT_NE(audit.output().find("expired"), std::string::npos) << audit.output();
+  EXPECT_NE(audit.output().find("session closed by kubegate: grant gr-"), std::string::npos) << audit.output();
 }
 
 }  // namespace
