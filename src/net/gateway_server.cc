@@ -683,8 +683,13 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
     }
     bool reused = false;
     auto conn = co_await worker_.pool.Acquire(reused);
-    Outcome o = conn ? co_await ReplyText(http::status::ok, "ok", keep_alive && head.is_done())
-                     : co_await ReplyText(http::status::service_unavailable, conn.error().message, false);
+    // (if/else, not ?: : GCC 12 destroys a ?: of two co_awaits twice.)
+    Outcome o;
+    if (conn) {
+      o = co_await ReplyText(http::status::ok, "ok", keep_alive && head.is_done());
+    } else {
+      o = co_await ReplyText(http::status::service_unavailable, conn.error().message, false);
+    }
     if (conn) worker_.pool.Release(std::move(*conn));
     co_return o.keep_alive;
   }
