@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 DATA="${KUBEGATE_DATA:-$PWD/kubegate-data}"
+POLICY="${KUBEGATE_POLICY-$PWD/examples/policy.yaml}"   # the shipped safe defaults; KUBEGATE_POLICY= for none
 PORT="${KUBEGATE_PORT:-8443}"
 mkdir -p "$DATA"
 UPSTREAM_KUBECONFIG="${KUBEGATE_UPSTREAM_KUBECONFIG:-}"
@@ -22,7 +23,7 @@ if [ -z "$UPSTREAM_KUBECONFIG" ]; then
   while [ ! -s "$DATA/testserver.port" ]; do sleep 0.1; done
   UPSTREAM_KUBECONFIG="$DATA/upstream.kubeconfig"
 fi
-for who in alice:human deploy-bot:agent; do
+for who in alice:human bob:human deploy-bot:agent; do
   user=${who%%:*}
   [ -s "$DATA/$user.token" ] || openssl rand -hex 24 | tr -d '\n' > "$DATA/$user.token"
 done
@@ -32,15 +33,17 @@ listen: {address: 127.0.0.1, port: $PORT}
 data_dir: $DATA
 upstream: {kubeconfig: $UPSTREAM_KUBECONFIG}
 tokens:
-  - {user: alice, groups: [developers], kind: human, token_sha256: $(./build/src/kubegate token hash --token-file "$DATA/alice.token")}
+  - {user: alice, groups: [developers, sre], kind: human, token_sha256: $(./build/src/kubegate token hash --token-file "$DATA/alice.token")}
+  - {user: bob, groups: [sre], kind: human, token_sha256: $(./build/src/kubegate token hash --token-file "$DATA/bob.token")}
   - {user: deploy-bot, groups: [agents], kind: agent, token_sha256: $(./build/src/kubegate token hash --token-file "$DATA/deploy-bot.token")}
 auditors: {users: [alice]}   # the demo's person may read the audit log over the REST API
+policy_file: $POLICY
 YAML
 ./build/src/kubegate serve --config "$DATA/kubegate.yaml" --port-file "$DATA/kubegate.port" &
 GW_PID=$!
 trap 'kill $GW_PID ${TS_PID:-} 2>/dev/null' EXIT
 while [ ! -s "$DATA/kubegate.port" ]; do sleep 0.1; done
-for user in alice deploy-bot; do
+for user in alice bob deploy-bot; do
   ./build/src/kubegate kubeconfig --user "$user" --server "https://127.0.0.1:$(cat "$DATA/kubegate.port")" \
     --ca-file "$DATA/pki/ca.crt" --token-file "$DATA/$user.token" -o "$DATA/$user.kubeconfig"
 done
@@ -48,5 +51,7 @@ echo
 echo "kubegate is running. Try, in another terminal:"
 echo "  kubectl --kubeconfig $DATA/alice.kubeconfig get namespaces"
 echo "  kubectl --kubeconfig $DATA/deploy-bot.kubeconfig get pods -A"
+echo "  kubectl --kubeconfig $DATA/deploy-bot.kubeconfig delete namespace demo    # held: needs two of alice, bob"
+echo "  PATH=$PWD/tools:\$PATH KUBECONFIG=$DATA/alice.kubeconfig kubectl gate pending"
 echo "Ctrl-C stops it."
 wait $GW_PID
