@@ -43,7 +43,7 @@ CREATE INDEX audit_log_resource ON audit_log(resource, seq) WHERE phase = 'decis
 CREATE INDEX audit_log_ns ON audit_log(ns, seq) WHERE phase = 'decision';
 CREATE INDEX audit_log_name ON audit_log(obj_name, seq) WHERE phase = 'decision';
 CREATE INDEX audit_log_decision ON audit_log(decision, seq) WHERE phase = 'decision';
-CREATE INDEX audit_log_approval ON audit_log(approval_id) WHERE phase = 'decision' AND approval_id <> '';
+CREATE INDEX audit_log_approval ON audit_log(approval_id, seq) WHERE phase = 'decision';
 CREATE TABLE audit_group(seq BIGINT NOT NULL, grp TEXT NOT NULL);
 CREATE INDEX audit_group_grp ON audit_group(grp, seq);
 CREATE INDEX audit_group_seq ON audit_group(seq);
