@@ -779,10 +779,10 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
   // DELETE carries dry-run in its body: read it (bounded) before deciding.
   // With audit.request_bodies, the bodies of writes are read too, to be
   // recorded with the decision.
-  const bool record_body = server_.config().audit.request_bodies &&
-                           (info->verb == "create" || info->verb == "update" || info->verb == "patch" ||
-                            info->verb == "delete" || info->verb == "deletecollection") &&
-                           info->stream == StreamKind::kNone;
+  const bool is_write = (info->verb == "create" || info->verb == "update" || info->verb == "patch" ||
+                         info->verb == "delete" || info->verb == "deletecollection") &&
+                        info->stream == StreamKind::kNone;
+  const bool record_body = server_.config().audit.request_bodies && is_write;
   std::optional<std::string> inspected_body;  // set when the body was read here
   std::string content_type;
   // Reads the whole body (bounded) so it can be inspected, recorded or held,
@@ -831,6 +831,12 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
     AuditAnswered(facts, o, decision.message);
     Log(request_id, method, target, &*who, &*info, &decision, o, start);
     co_return o.keep_alive;
+  }
+
+  // A rule may ask for the bodies of the writes it matches to be recorded.
+  if (is_write && !facts.request_body && decision.policy_rule && decision.policy_rule->audit_request_bodies) {
+    if (!inspected_body && !head.is_done() && !co_await read_body(server_.max_body())) co_return false;
+    if (inspected_body) facts.request_body = RedactRequestBody(info->resource, content_type, *inspected_body);
   }
 
   // Stage: hold for approval, when a review rule matched.

@@ -312,7 +312,7 @@ Result<std::shared_ptr<const Policy>> Policy::Parse(const std::string& text, con
   for (std::size_t i = 0; rules && i < rules.size(); ++i) {
     const YAML::Node& n = rules[i];
     std::string where = "rules[" + std::to_string(i) + "]";
-    KG_TRY(r.CheckMap(n, where, {"name", "match", "action", "message", "review"}));
+    KG_TRY(r.CheckMap(n, where, {"name", "match", "action", "message", "review", "audit"}));
     PolicyRule rule;
     rule.line = n.Mark().line + 1;
     KG_TRY(r.Str(n, "name", where, rule.name));
@@ -327,6 +327,10 @@ Result<std::shared_ptr<const Policy>> Policy::Parse(const std::string& text, con
     if (!a) return r.Fail(n, where + ".action", a.error().message);
     rule.action = *a;
     KG_TRY(r.Str(n, "message", where, rule.message));
+    if (YAML::Node a = n["audit"]) {
+      KG_TRY(r.CheckMap(a, where + ".audit", {"requestBodies"}));
+      KG_TRY(r.Bool(a, "requestBodies", where + ".audit", rule.audit_request_bodies));
+    }
     if (rule.action == PolicyAction::kReview) {
       if (!n["review"]) return r.Fail(n, where + ".review", "a review rule needs a review section");
       KG_TRY(pp.Review(n["review"], where + ".review", rule.review));

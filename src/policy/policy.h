@@ -84,6 +84,9 @@ struct PolicyRule {
   PolicyAction action = PolicyAction::kAllow;
   std::string message;
   ReviewSpec review;  // action == kReview
+  // Record the (redacted) bodies of the writes this rule matches in their
+  // audit records (audit.requestBodies in YAML).
+  bool audit_request_bodies = false;
 };
 
 // What the policy sees of a request.

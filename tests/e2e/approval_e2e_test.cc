@@ -96,6 +96,10 @@ rules:
       maxWait: 5m
       maxGrant: 1h
       mode: answer
+  - name: record-configmap-bodies
+    match: {kinds: [human], verbs: [create], resources: [configmaps, secrets]}
+    action: allow
+    audit: {requestBodies: true}
   - name: agents-no-configmap-writes
     match: {kinds: [agent], verbs: [create, update, patch, delete], resources: [configmaps]}
     action: deny
@@ -238,6 +242,19 @@ TEST(Approvals, RefusedExecRetryMakesOneRequestAndTheGrantScopesTheCommand) {
 TEST(Approvals, PolicyDeniesWithItsMessageAndReloadsWithoutDroppingConnections) {
   PolicyGateway gw("reload", kPolicy);
   ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  // A rule that records bodies: alice's secret is recorded with its value redacted.
+  ASSERT_EQ(gw.Run("alice", {"create", "secret", "generic", "recorded", "--from-literal=pw=hunter2"}).code, 0);
+  Process bodies({std::string(kBuildDir) + "/src/kubegate", "audit", "--config", gw.Config(), "-o", "jsonl", "--verb",
+                  "create", "--resource", "secrets"});
+  ASSERT_EQ(bodies.Finish(), 0) << bodies.output();
+  EXPECT_NE(bodies.output().find("\"request_body\""), std::string::npos) << bodies.output();
+  // kubectl sends Secrets as protobuf: recorded by size and hash only
+  // (JSON bodies keep their fields with values redacted: RedactRequestBody.*).
+  EXPECT_TRUE(bodies.output().find("<redacted>") != std::string::npos ||
+              bodies.output().find("not JSON (application/vnd.kubernetes.protobuf)") != std::string::npos)
+      << bodies.output();
+  EXPECT_EQ(bodies.output().find("hunter2"), std::string::npos) << "the secret's value reached the audit log";
+  EXPECT_EQ(bodies.output().find("aHVudGVyMg"), std::string::npos) << "the secret's value reached the audit log";
   RunResult denied = gw.Run("bot", {"create", "configmap", "c1", "--from-literal=a=b"});
   EXPECT_NE(denied.code, 0);
   EXPECT_NE(denied.out.find("agents may not change configmaps"), std::string::npos) << denied.out;
