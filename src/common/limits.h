@@ -67,6 +67,12 @@ inline constexpr std::chrono::milliseconds kHoldPollInterval{250};
 // How often an exec/attach/port-forward session under a grant checks
 // whether the grant was revoked.
 inline constexpr std::chrono::milliseconds kGrantRevocationPoll{1000};
+// Approval notifications: queued events, attempts per event, the time one
+// attempt may take, and the first retry's wait (doubling).
+inline constexpr std::size_t kWebhookMaxQueue = 1000;
+inline constexpr int kWebhookAttempts = 3;
+inline constexpr std::chrono::seconds kWebhookTimeout{5};
+inline constexpr std::chrono::milliseconds kWebhookRetryBackoff{200};
 // Bodies of approval API requests (approve/deny/revoke).
 inline constexpr std::size_t kMaxApprovalApiBody = 16 * 1024;
 

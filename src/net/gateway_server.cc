@@ -32,6 +32,7 @@
 #include "forward/header_rewrite.h"
 #include "identity/authenticator.h"
 #include "net/http_framing.h"
+#include "net/webhook_notifier.h"
 #include "pipeline/admission.h"
 #include "upstream/token_source.h"
 
@@ -382,6 +383,10 @@ class ServerImpl final : public GatewayServer {
   std::string UpstreamToken() { return upstream_token_.Current(); }
   GatewayCounters& mutable_counters() { return counters_; }
   ApprovalService* approvals() { return audit_.approvals; }
+  // Approval notifications; never blocks (its own thread and queue).
+  void NotifyApproval(const std::string& event, const ApprovalRequest& r) {
+    if (notifier_) notifier_->Notify(event, r);
+  }
   // Held-request accounting (limits per caller and in total).
   bool TryHold(const std::string& user) {
     std::lock_guard lk(held_mu_);
@@ -562,6 +567,10 @@ class ServerImpl final : public GatewayServer {
   TokenSource upstream_token_;
   AuditWiring audit_;
   asio::thread_pool reader_pool_{1};
+  std::unique_ptr<WebhookNotifier> notifier_ =
+      config_.approvals.webhook_url.empty()
+          ? nullptr
+          : std::make_unique<WebhookNotifier>(config_.approvals.webhook_url, config_.approvals.webhook_format);
   std::unique_ptr<Store> reader_store_;  // reader_pool_ only
   ssl::context server_ctx_{ssl::context::tls_server};
   ssl::context upstream_ctx_{ssl::context::tls_client};
@@ -1327,6 +1336,7 @@ awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(const
     co_return out;
   }
   out.approval = ApprovalAuditFacts(*opened, nullptr, waited());
+  if (opened->id == facts.request_id) server_.NotifyApproval("new", *opened);  // not a joined twin
   if (!rule->review.hold) {
     out.refusal = Error::Forbidden(PendingInstructions(*opened));
     co_return out;
@@ -1354,6 +1364,7 @@ awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(const
     co_return out;
   }
   if (!std::get<0>(which)) decided.state = ApprovalState::kExpired;
+  if (decided.state == ApprovalState::kExpired) server_.NotifyApproval("expired", decided);
   if (decided.state == ApprovalState::kApproved) {
     // The approved request itself takes the grant's first use.
     auto store_work7 = [svc, &who, &info, rule] {
@@ -1481,7 +1492,10 @@ awaitable<bool> Session<Stream>::ServeApprovalApi(http::request_parser<http::emp
     resp = co_await OnStoreThread<ApprovalApiResponse>(store_work10);
   }
   if (resp.status >= 400) facts.action = "deny";
-  if (resp.decided) facts.approval = ApprovalAuditFacts(*resp.decided, nullptr, 0);
+  if (resp.decided) {
+    facts.approval = ApprovalAuditFacts(*resp.decided, nullptr, 0);
+    server_.NotifyApproval(ApprovalStateName(resp.decided->state), *resp.decided);
+  }
   AuditApiResponse api{resp.status, resp.content_type, resp.body};
   Outcome o = co_await ReplyApi(api, request_id, keep_alive);
   AuditAnswered(facts, o, resp.status >= 400 ? resp.body : "");

@@ -2,6 +2,12 @@
 // approves with `kubectl gate` (the plugin shipped in tools/), denials and
 // answer-at-once rules, kubectl's exec retry making one request, grants
 // ending exec sessions, and the audit record of it all.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <set>
 
 #include "e2e_env.h"
@@ -335,6 +341,87 @@ TEST(Approvals, ExecSessionEndsWhenItsGrantExpires) {
   ASSERT_EQ(audit.Finish(), 0);
   EXPECT_NE(audit.output().find("expired"), std::string::npos) << audit.output();
   EXPECT_NE(audit.output().find("session closed by kubegate: grant gr-"), std::string::npos) << audit.output();
+}
+
+// A local webhook receiver: accepts HTTP POSTs on a kernel-chosen port,
+// answers 200 and keeps the bodies.
+class WebhookReceiver {
+ public:
+  WebhookReceiver() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    listen(fd_, 16);
+    thread_ = std::thread([this] {
+      while (true) {
+        int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::string in;
+        char buf[4096];
+        ssize_t n;
+        std::size_t want = std::string::npos;
+        while ((n = read(c, buf, sizeof buf)) > 0) {
+          in.append(buf, static_cast<std::size_t>(n));
+          auto end = in.find("\r\n\r\n");
+          if (end != std::string::npos && want == std::string::npos) {
+            auto cl = in.find("Content-Length: ");
+            want = end + 4 + (cl == std::string::npos ? 0 : std::stoul(in.substr(cl + 16)));
+          }
+          if (want != std::string::npos && in.size() >= want) break;
+        }
+        const char* ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        (void)!write(c, ok, strlen(ok));
+        close(c);
+        std::lock_guard<std::mutex> lk(mu_);
+        bodies_.push_back(in.substr(in.find("\r\n\r\n") + 4));
+        cv_.notify_all();
+      }
+    });
+  }
+  ~WebhookReceiver() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  // Waits (bounded) for a body containing `needle`.
+  bool WaitFor(const std::string& needle) {
+    std::unique_lock<std::mutex> lk(mu_);
+    return cv_.wait_for(lk, std::chrono::seconds(20), [&] {
+      for (const auto& b : bodies_) {
+        if (b.find(needle) != std::string::npos) return true;
+      }
+      return false;
+    });
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> bodies_;
+};
+
+TEST(Approvals, WebhookHearsOfNewAndDecidedRequests) {
+  WebhookReceiver hook;
+  PolicyGateway gw("hooked", kPolicy, "approvals: {webhook_url: \"" + hook.url() + "\"}\n");
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  ASSERT_EQ(gw.Run("alice", {"create", "namespace", "hooked"}).code, 0);
+  auto del = gw.Start("bot", {"delete", "namespace", "hooked"});
+  std::string id = gw.WaitPending("\"hooked\"");
+  ASSERT_FALSE(id.empty());
+  EXPECT_TRUE(hook.WaitFor("\"event\":\"new\"")) << "no notification of the new request";
+  EXPECT_TRUE(hook.WaitFor("kubectl gate approve " + id));
+  ASSERT_EQ(gw.Gate("alice", {"approve", id}).code, 0);
+  EXPECT_TRUE(hook.WaitFor("\"event\":\"approved\""));
+  EXPECT_EQ(del->Finish(), 0) << del->output();
 }
 
 }  // namespace
