@@ -278,6 +278,22 @@ Grant ApprovalService::MakeGrant(ApprovalRequest& r, std::int64_t now) {
   return g;
 }
 
+ApprovalRequest ApprovalService::NewRequest(const NewApproval& n, std::int64_t now) {
+  ApprovalRequest r;
+  r.id = n.id;
+  r.requester = n.who->user;
+  r.requester_groups = n.who->groups;
+  r.requester_kind = IdentityKindName(n.who->kind);
+  r.rule = n.rule->name;
+  r.review = n.rule->review;
+  r.fingerprint = Fingerprint(*n.who, *n.info, n.rule->name);
+  r.request = n.request;
+  r.created_ms = now;
+  r.expires_ms = now + n.rule->review.max_wait_ms;
+  r.scope = GrantScope::Of(*n.info);
+  return r;
+}
+
 Result<ApprovalRequest> ApprovalService::Open(const NewApproval& n) {
   ApprovalRequest out;
   std::int64_t now = clock_.NowMillis();
@@ -296,17 +312,7 @@ Result<ApprovalRequest> ApprovalService::Open(const NewApproval& n) {
         return true;
       }
     }
-    out.id = n.id;
-    out.requester = n.who->user;
-    out.requester_groups = n.who->groups;
-    out.requester_kind = IdentityKindName(n.who->kind);
-    out.rule = n.rule->name;
-    out.review = n.rule->review;
-    out.fingerprint = fp;
-    out.request = n.request;
-    out.created_ms = now;
-    out.expires_ms = now + n.rule->review.max_wait_ms;
-    out.scope = GrantScope::Of(*n.info);
+    out = NewRequest(n, now);
     return Put(out, true);
   });
   if (!done) return done.error();
@@ -317,17 +323,7 @@ Result<ApprovalRequest> ApprovalService::OpenApprovedByPolicy(const NewApproval&
   ApprovalRequest out;
   std::int64_t now = clock_.NowMillis();
   auto done = store_->WithWriteTransaction([&]() -> Result<bool> {
-    out.id = n.id;
-    out.requester = n.who->user;
-    out.requester_groups = n.who->groups;
-    out.requester_kind = IdentityKindName(n.who->kind);
-    out.rule = n.rule->name;
-    out.review = n.rule->review;
-    out.fingerprint = Fingerprint(*n.who, *n.info, n.rule->name);
-    out.request = n.request;
-    out.created_ms = now;
-    out.expires_ms = now + n.rule->review.max_wait_ms;
-    out.scope = GrantScope::Of(*n.info);
+    out = NewRequest(n, now);
     out.votes.push_back({approver_name, now, "the policy's automatic approver held"});
     out.state = ApprovalState::kApproved;
     out.decided_by = approver_name;

@@ -154,6 +154,7 @@ class ApprovalService {
   Result<bool> PutGrant(const Grant& g, bool insert);
   Result<std::optional<ApprovalRequest>> Load(const std::string& id, bool for_update);
   Grant MakeGrant(ApprovalRequest& r, std::int64_t now);
+  static ApprovalRequest NewRequest(const NewApproval& n, std::int64_t now);
 
   std::unique_ptr<Store> store_;
   const Clock& clock_;
