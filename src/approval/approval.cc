@@ -2,25 +2,11 @@
 
 #include <algorithm>
 
-#include <openssl/rand.h>
-
 #include "classify/request_info_json.h"
 #include "common/digest.h"
 
 namespace kubegate {
 namespace {
-
-std::string NewId(const char* prefix) {
-  unsigned char bytes[8];
-  RAND_bytes(bytes, sizeof bytes);
-  static const char* kHex = "0123456789abcdef";
-  std::string id = prefix;
-  for (unsigned char b : bytes) {
-    id.push_back(kHex[b >> 4]);
-    id.push_back(kHex[b & 15]);
-  }
-  return id;
-}
 
 ApprovalState StateFromName(const std::string& s) {
   for (auto st : {ApprovalState::kPending, ApprovalState::kApproved, ApprovalState::kDenied, ApprovalState::kExpired,
@@ -260,7 +246,7 @@ Result<std::optional<ApprovalRequest>> ApprovalService::Load(const std::string& 
 
 Grant ApprovalService::MakeGrant(ApprovalRequest& r, std::int64_t now) {
   Grant g;
-  g.id = NewId("gr-");
+  g.id = RandomId("gr-", 8);
   g.user = r.requester;
   g.rule = r.rule;
   g.approval_id = r.id;

@@ -53,9 +53,10 @@ void AuditLog::Run() {
   while (true) {
     if (queue_.empty()) {
       if (stop_) break;
-      std::int64_t wait_ms = std::max<std::int64_t>(
-          1, std::min(options_.checkpoint_interval_ms, options_.retention_ms ? options_.prune_interval_ms
-                                                                             : options_.checkpoint_interval_ms));
+      // Wake for housekeeping even when idle: the next checkpoint or prune.
+      std::int64_t wait_ms = options_.checkpoint_interval_ms;
+      if (options_.retention_ms) wait_ms = std::min(wait_ms, options_.prune_interval_ms);
+      wait_ms = std::max<std::int64_t>(wait_ms, 1);
       work_cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stop_ || !queue_.empty(); });
     }
     std::vector<Pending> batch;

@@ -1,6 +1,9 @@
 #include "common/digest.h"
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <vector>
 
 namespace kubegate {
 
@@ -16,6 +19,18 @@ std::string Sha256Hex(std::string_view data) {
     out.push_back(kHex[digest[i] & 15]);
   }
   return out;
+}
+
+std::string RandomId(std::string_view prefix, std::size_t bytes) {
+  std::vector<unsigned char> raw(bytes);
+  RAND_bytes(raw.data(), static_cast<int>(raw.size()));
+  static const char kHex[] = "0123456789abcdef";
+  std::string id(prefix);
+  for (unsigned char b : raw) {
+    id.push_back(kHex[b >> 4]);
+    id.push_back(kHex[b & 15]);
+  }
+  return id;
 }
 
 }  // namespace kubegate

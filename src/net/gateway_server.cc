@@ -26,6 +26,7 @@
 #include "approval/approval_api.h"
 #include "audit/audit_api.h"
 #include "audit/audit_record.h"
+#include "classify/request_info_json.h"
 #include "common/clock.h"
 #include "common/k8s_status.h"
 #include "common/limits.h"
@@ -1279,7 +1280,7 @@ awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(const
   nlohmann::json request = {{"method", facts.method},
                             {"target", facts.target},
                             {"kubectl_command", facts.kubectl_command},
-                            {"info", nlohmann::json::parse(ToJson(info))}};
+                            {"info", RequestInfoJson(info)}};
   NewApproval n{facts.request_id, &who, &info, rule, request};
   auto store_error = [&](const Error& e) {
     out.refusal = Error::Unavailable("kubegate cannot reach its approval store, so the request was not forwarded: " +

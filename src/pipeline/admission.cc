@@ -1,6 +1,6 @@
 #include "pipeline/admission.h"
 
-#include <openssl/rand.h>
+#include "common/digest.h"
 
 namespace kubegate {
 
@@ -43,7 +43,7 @@ Decision Admission::Decide(const Identity& who, const RequestInfo& info, bool as
   d.policy_rule = p.rule;
   d.auto_approver = p.auto_approver;
   d.message = p.message;
-  if (d.policy->rules().empty() && p.rule == nullptr && d.policy->source().rfind("(no policy", 0) == 0) {
+  if (!d.policy->configured()) {
     d.rule = d.pass_caller_impersonation ? "config:may_impersonate" : "builtin:allow";
   } else {
     d.rule = "policy:" + p.rule_name;
@@ -59,16 +59,6 @@ Decision Admission::Decide(const Identity& who, const RequestInfo& info, bool as
   return d;
 }
 
-std::string NewRequestId() {
-  unsigned char bytes[10];
-  RAND_bytes(bytes, sizeof bytes);
-  static const char* kHex = "0123456789abcdef";
-  std::string id = "kg-";
-  for (unsigned char b : bytes) {
-    id.push_back(kHex[b >> 4]);
-    id.push_back(kHex[b & 15]);
-  }
-  return id;
-}
+std::string NewRequestId() { return RandomId("kg-", 10); }
 
 }  // namespace kubegate

@@ -26,7 +26,6 @@ bool AnyGlob(const std::vector<std::string>& globs, std::string_view v) {
 // "pods/exec" against "pods/exec", "pods/*", "*/exec", "*"; "pods" matches
 // only requests without a subresource unless written "pods/*".
 bool ResourceMatches(const std::vector<std::string>& patterns, const RequestInfo& info) {
-  std::string full = info.subresource.empty() ? info.resource : info.resource + "/" + info.subresource;
   for (const auto& p : patterns) {
     if (p == "*") return true;
     auto slash = p.find('/');
@@ -37,7 +36,6 @@ bool ResourceMatches(const std::vector<std::string>& patterns, const RequestInfo
     if (info.subresource.empty()) continue;
     if (GlobMatch(p.substr(0, slash), info.resource) && GlobMatch(p.substr(slash + 1), info.subresource)) return true;
   }
-  (void)full;
   return false;
 }
 
@@ -353,6 +351,7 @@ Result<std::shared_ptr<const Policy>> Policy::Load(const std::string& path) {
 std::shared_ptr<const Policy> Policy::AllowAll() {
   auto p = std::make_shared<Policy>();
   p->source_ = "(no policy file: everything the built-in rules do not refuse is allowed)";
+  p->configured_ = false;
   return p;
 }
 

@@ -131,12 +131,15 @@ class Policy {
   const std::vector<PolicyRule>& rules() const { return rules_; }
   PolicyAction default_action() const { return default_action_; }
   const std::string& source() const { return source_; }
+  // False for AllowAll(): no policy file was configured.
+  bool configured() const { return configured_; }
 
  private:
   std::string source_;
   std::vector<PolicyRule> rules_;
   PolicyAction default_action_ = PolicyAction::kAllow;
   std::string default_message_;
+  bool configured_ = true;
 };
 
 bool RuleMatches(const RuleMatch& m, const PolicyInput& in);
