@@ -164,7 +164,8 @@ nlohmann::json ApprovalRequest::ToJson() const {
           {"decided_ms", decided_ms},
           {"grant_id", grant_id},
           {"grant_ms", grant_ms},
-          {"scope", scope.ToJson()}};
+          {"scope", scope.ToJson()},
+          {"dry_run", dry_run}};
 }
 
 ApprovalRequest ApprovalRequest::FromJson(const nlohmann::json& j) {
@@ -189,6 +190,7 @@ ApprovalRequest ApprovalRequest::FromJson(const nlohmann::json& j) {
   r.grant_id = j.value("grant_id", "");
   r.grant_ms = j.value("grant_ms", std::int64_t{0});
   r.scope = GrantScope::FromJson(j.value("scope", nlohmann::json::object()));
+  r.dry_run = j.value("dry_run", nlohmann::json());
   return r;
 }
 
@@ -274,6 +276,7 @@ ApprovalRequest ApprovalService::NewRequest(const NewApproval& n, std::int64_t n
   r.review = n.rule->review;
   r.fingerprint = Fingerprint(*n.who, *n.info, n.rule->name);
   r.request = n.request;
+  r.dry_run = n.dry_run;
   r.created_ms = now;
   r.expires_ms = now + n.rule->review.max_wait_ms;
   r.scope = GrantScope::Of(*n.info);

@@ -93,6 +93,9 @@ struct ApprovalRequest {
   std::string grant_id;
   std::int64_t grant_ms = 0;
   GrantScope scope;     // what the grant covers (set when approved)
+  // A server-side dry run of the request for its approvers (writes only):
+  // {"summary", "status", "request_id" of its own audit record, "at_ms"}.
+  nlohmann::json dry_run;
 
   nlohmann::json ToJson() const;
   static ApprovalRequest FromJson(const nlohmann::json& j);
@@ -104,6 +107,7 @@ struct NewApproval {
   const RequestInfo* info = nullptr;
   const PolicyRule* rule = nullptr;
   nlohmann::json request = nlohmann::json::object();
+  nlohmann::json dry_run;  // ApprovalRequest::dry_run, when one was run
 };
 
 struct ApproveOptions {

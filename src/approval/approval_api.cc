@@ -70,7 +70,9 @@ std::string DescribeApproval(const ApprovalRequest& r, std::int64_t now_ms) {
   if (!info.value("name", std::string()).empty()) what += " \"" + info.value("name", "") + "\"";
   o << "  action:   " << verb << " " << (what.empty() ? info.value("path", "") : what);
   std::string ns = info.value("namespace", "");
-  o << (ns.empty() ? " (cluster-wide)" : " in namespace " + ns) << "\n";
+  // A Namespace object's own namespace is itself (as the API server reads it).
+  bool the_namespace_itself = info.value("resource", "") == "namespaces" && info.value("subresource", "").empty();
+  o << (ns.empty() || the_namespace_itself ? " (cluster-wide)" : " in namespace " + ns) << "\n";
   if (info.contains("exec")) {
     const auto& ex = info["exec"];
     o << "  command:  " << Join(ex.value("command", std::vector<std::string>{}), " ");
@@ -78,7 +80,8 @@ std::string DescribeApproval(const ApprovalRequest& r, std::int64_t now_ms) {
     if (ex.value("tty", false)) o << "   interactive";
     o << "\n";
   }
-  if (req.contains("body_summary")) o << "  body:     " << req["body_summary"].get<std::string>() << "\n";
+  if (req.contains("body_summary")) o << "  body:     " << req.value("body_summary", "") << "\n";
+  if (!r.dry_run.is_null()) o << "  dry run:  " << r.dry_run.value("summary", "") << "\n";
   o << "  request:  " << req.value("method", "") << " " << req.value("target", "") << "\n";
   o << "  rule:     " << r.rule << ": needs " << r.review.approvals << " approval" << (r.review.approvals > 1 ? "s" : "")
     << " from " << ApproversText(r.review) << (r.review.allow_self_approval ? "" : "; not by the requester") << "\n";
@@ -100,6 +103,44 @@ std::string DescribeApproval(const ApprovalRequest& r, std::int64_t now_ms) {
       << "  deny:     kubectl gate deny " << r.id << " --reason TEXT\n";
   }
   return o.str();
+}
+
+std::string SummarizeRequestBody(const nlohmann::json& redacted) {
+  std::string bytes = std::to_string(redacted.value("bytes", std::uint64_t{0})) + " bytes";
+  auto json = redacted.find("json");
+  if (json == redacted.end()) return bytes + " (" + redacted.value("omitted", std::string("not shown")) + ")";
+  std::string head;
+  if (json->is_object()) {
+    std::string kind = json->value("kind", "");
+    std::string name;
+    if (auto m = json->find("metadata"); m != json->end() && m->is_object()) name = m->value("name", "");
+    if (!kind.empty()) head = kind + (name.empty() ? "" : " " + name) + ": ";
+  } else if (json->is_array()) {
+    head = "JSON patch of " + std::to_string(json->size()) + " operation" + (json->size() == 1 ? "" : "s") + ": ";
+  }
+  std::string text = json->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (text.size() > kBodySummaryChars) text = text.substr(0, kBodySummaryChars) + "... (" + bytes + ")";
+  return head + text;
+}
+
+std::string DescribeDryRunAnswer(int status, std::string_view body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (status >= 200 && status < 300) {
+    std::string what;
+    if (j.is_object()) {
+      what = j.value("kind", "");
+      if (auto m = j.find("metadata"); m != j.end() && m->is_object() && !m->value("name", std::string()).empty()) {
+        what += " " + m->value("name", "");
+      }
+    }
+    return "would succeed (HTTP " + std::to_string(status) + (what.empty() ? "" : ", " + what) + ")";
+  }
+  std::string out = "would fail: HTTP " + std::to_string(status);
+  if (j.is_object() && j.value("kind", "") == "Status") {
+    if (!j.value("reason", std::string()).empty()) out += " " + j.value("reason", "");
+    if (!j.value("message", std::string()).empty()) out += ": " + j.value("message", "");
+  }
+  return out;
 }
 
 std::string PendingInstructions(const ApprovalRequest& r) {

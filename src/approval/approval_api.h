@@ -38,6 +38,15 @@ ApprovalApiResponse RunApprovalApi(ApprovalService& svc, const Identity& caller,
 
 // What `show` prints: the request in words a person reads quickly.
 std::string DescribeApproval(const ApprovalRequest& r, std::int64_t now_ms);
+// A write's body for approvers, from RedactRequestBody's output: the
+// object's kind and name, then its (redacted) JSON, cut at
+// kBodySummaryChars; a non-JSON body by size only.
+inline constexpr std::size_t kBodySummaryChars = 400;
+std::string SummarizeRequestBody(const nlohmann::json& redacted);
+// The API server's answer to a server-side dry run, in one line:
+// "would succeed (HTTP 200, Namespace demo)" or "would fail: HTTP 404
+// NotFound: ...".
+std::string DescribeDryRunAnswer(int status, std::string_view body);
 // The 403 message of an answer-at-once rule (kubectl prints it verbatim).
 std::string PendingInstructions(const ApprovalRequest& r);
 

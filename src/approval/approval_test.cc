@@ -4,6 +4,9 @@
 
 #include <thread>
 
+#include "approval/approval_api.h"
+#include "audit/audit_record.h"
+
 #include <gtest/gtest.h>
 
 #include "store/store_test_util.h"
@@ -226,6 +229,35 @@ TEST_P(ApprovalTest, RevokedGrantsStopCovering) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, ApprovalTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace kubegate
+
+namespace kubegate {
+namespace {
+
+TEST(ApprovalDescription, SummarizesBodiesAndDryRunAnswers) {
+  auto body = RedactRequestBody("secrets", "application/json",
+                                R"({"kind":"Secret","apiVersion":"v1","metadata":{"name":"db"},"data":{"p":"c2VjcmV0"}})");
+  std::string s = SummarizeRequestBody(body);
+  EXPECT_EQ(s.rfind("Secret db: {", 0), 0u) << s;
+  EXPECT_EQ(s.find("c2VjcmV0"), std::string::npos) << "a Secret's value reached the summary: " << s;
+  std::string patch = SummarizeRequestBody(RedactRequestBody(
+      "deployments", "application/json-patch+json", R"([{"op":"replace","path":"/spec/replicas","value":0}])"));
+  EXPECT_EQ(patch.rfind("JSON patch of 1 operation: ", 0), 0u) << patch;
+  std::string big = SummarizeRequestBody(RedactRequestBody(
+      "configmaps", "application/json", R"({"kind":"ConfigMap","data":{"k":")" + std::string(5000, 'x') + "\"}}"));
+  EXPECT_NE(big.find("... (5"), std::string::npos) << big.substr(0, 80);
+  EXPECT_LT(big.size(), kBodySummaryChars + 100);
+  EXPECT_EQ(SummarizeRequestBody(RedactRequestBody("pods", "application/vnd.kubernetes.protobuf", std::string_view("k8s\0\x01", 5))),
+            "5 bytes (not JSON (application/vnd.kubernetes.protobuf))");
+
+  EXPECT_EQ(DescribeDryRunAnswer(200, R"({"kind":"Namespace","metadata":{"name":"demo"}})"),
+            "would succeed (HTTP 200, Namespace demo)");
+  EXPECT_EQ(DescribeDryRunAnswer(404, R"({"kind":"Status","reason":"NotFound","message":"namespaces \"x\" not found"})"),
+            "would fail: HTTP 404 NotFound: namespaces \"x\" not found");
+  EXPECT_EQ(DescribeDryRunAnswer(500, "not json"), "would fail: HTTP 500");
+}
 
 }  // namespace
 }  // namespace kubegate

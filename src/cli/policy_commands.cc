@@ -14,7 +14,7 @@ struct PolicyCli {
   CLI::App* explain = nullptr;
   std::string file;
   std::string user, kind = "human", method, url, ns = "default";
-  std::vector<std::string> groups, kubectl, headers;
+  std::vector<std::string> groups, kubectl, headers, namespace_labels;
   bool impersonation = false;
 };
 
@@ -86,6 +86,13 @@ int Explain(PolicyCli& c) {
                    return std::nullopt;
                  },
                  SystemClock().NowMillis()};
+  NamespaceLabels labels;
+  for (const auto& l : c.namespace_labels) {
+    auto eq = l.find('=');
+    labels[l.substr(0, eq)] = eq == std::string::npos ? "" : l.substr(eq + 1);
+  }
+  in.namespace_labels = &labels;
+  const bool needs_labels = (*p)->NeedsNamespaceLabels(in);
   PolicyDecision d = (*p)->Evaluate(in);
   std::cout << "request:  " << method << " " << url << "\n";
   std::cout << "as:       " << who.user << " (" << c.kind << (who.groups.empty() ? "" : "; groups ") ;
@@ -101,6 +108,13 @@ int Explain(PolicyCli& c) {
   }
   if (info->dry_run) std::cout << ", dry run";
   std::cout << "\n";
+  if (needs_labels) {
+    std::cout << "labels:   the decision depends on namespace " << info->namespace_ << "'s labels; taken as {";
+    for (auto it = labels.begin(); it != labels.end(); ++it) {
+      std::cout << (it == labels.begin() ? "" : ", ") << it->first << "=" << it->second;
+    }
+    std::cout << "} (--namespace-label KEY=VALUE)\n";
+  }
   if (d.rule) {
     std::cout << "rule:     \"" << d.rule->name << "\" (" << c.file << ":" << d.rule->line << ") matches first\n";
   } else {
@@ -143,12 +157,16 @@ std::shared_ptr<PolicyCli> AddPolicyCommands(CLI::App& app) {
   c->explain = policy->add_subcommand("explain", "Which rule matches a request, and what would happen");
   c->explain->add_option("--policy", c->file, "Policy file (YAML)")->required();
   c->explain->add_option("--as", c->user, "The caller's user name")->required();
-  c->explain->add_option("--group", c->groups, "The caller's group (repeatable)");
+  c->explain->add_option("--group", c->groups, "The caller's group (repeatable)")->allow_extra_args(false);
   c->explain->add_option("--kind", c->kind, "human or agent")->check(CLI::IsMember({"human", "agent"}));
   c->explain->add_option("--method", c->method, "HTTP method (with --url)");
   c->explain->add_option("--url", c->url, "Request target, e.g. /api/v1/namespaces/prod");
   c->explain->add_option("--namespace", c->ns, "kubectl's default namespace")->capture_default_str();
-  c->explain->add_option("--header", c->headers, "Request header \"Name: value\" (auto-approvers may check one)");
+  c->explain->add_option("--header", c->headers, "Request header \"Name: value\" (auto-approvers may check one)")
+      ->allow_extra_args(false);
+  c->explain->add_option("--namespace-label", c->namespace_labels,
+                         "A label of the request's namespace, KEY=VALUE (repeatable; for namespaceSelector rules)")
+      ->allow_extra_args(false);
   c->explain->add_flag("--impersonation", c->impersonation, "The request carries Impersonate-* headers");
   c->explain->add_option("kubectl", c->kubectl, "-- kubectl ARGS...");
   return c;

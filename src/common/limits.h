@@ -67,6 +67,13 @@ inline constexpr std::chrono::milliseconds kHoldPollInterval{250};
 // How often an exec/attach/port-forward session under a grant checks
 // whether the grant was revoked.
 inline constexpr std::chrono::milliseconds kGrantRevocationPoll{1000};
+// Namespace labels read for namespaceSelector rules are used this long
+// (a label change takes effect within it); at most this many are kept.
+inline constexpr std::chrono::seconds kNamespaceLabelTtl{10};
+inline constexpr std::size_t kNamespaceLabelCacheEntries = 4096;
+// The largest upstream answer kubegate reads for itself (a Namespace, a
+// server-side dry-run result).
+inline constexpr std::size_t kMaxOwnUpstreamResponseBytes = 1 << 20;
 // Approval notifications: queued events, attempts per event, the time one
 // attempt may take, and the first retry's wait (doubling).
 inline constexpr std::size_t kWebhookMaxQueue = 1000;

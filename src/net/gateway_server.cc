@@ -35,6 +35,7 @@
 #include "net/http_framing.h"
 #include "net/webhook_notifier.h"
 #include "pipeline/admission.h"
+#include "policy/namespace_labels.h"
 #include "upstream/token_source.h"
 
 namespace kubegate {
@@ -240,11 +241,28 @@ class Session {
   // Stage: hold for approval. Uses a live grant, an automatic approver, or
   // opens (or joins) an approval request and, for hold rules, waits for it
   // while watching the caller's connection.
+  // `body` is the held request's body, if it has one.
   awaitable<ReviewOutcome> Review(const Identity& who, const RequestInfo& info, const Decision& decision,
-                                  const DecisionFacts& facts);
+                                  const DecisionFacts& facts, const http::request<http::empty_body>& req,
+                                  const std::optional<std::string>& body, const std::string& content_type);
+  // A server-side dry run of a held write, for its approvers: the same
+  // request with dryRun=All, as the caller, recorded in the audit log like
+  // any request kubegate forwards (committed first). Returns the
+  // ApprovalRequest::dry_run note.
+  awaitable<nlohmann::json> DryRunForApprovers(const Identity& who, const DecisionFacts& held,
+                                               const http::request<http::empty_body>& req,
+                                               const std::optional<std::string>& body);
   awaitable<bool> WaitForDecision(const std::string& id, std::int64_t expires_ms, ApprovalRequest& out);
   awaitable<void> WatchClientGone();
   awaitable<void> WatchGrant(std::string grant_id, std::int64_t expires_ms, std::string& reason);
+
+  // A request kubegate makes itself (a Namespace's labels, a dry run): sent
+  // on a pooled upstream connection with the gateway's credential; the
+  // whole answer is read, bounded by kMaxOwnUpstreamResponseBytes.
+  awaitable<Result<http::response<http::string_body>>> OwnUpstreamRequest(http::request<http::string_body>& req);
+  // The labels of namespace `ns` (cached for kNamespaceLabelTtl); a
+  // namespace that does not exist has none. An error when they cannot be read.
+  awaitable<Result<NamespaceLabels>> NamespaceLabelsOf(const std::string& ns);
 
   // Runs `fn` on the gateway's store thread and resumes here with its result.
   template <typename T, typename F>
@@ -406,6 +424,7 @@ class ServerImpl final : public GatewayServer {
   }
   AuditLog* audit_log() { return audit_.log; }
   asio::thread_pool& reader_pool() { return reader_pool_; }
+  NamespaceLabelCache& namespace_labels() { return namespace_labels_; }
   // Runs on the reader thread only: the REST API's store connection is
   // opened there on first use and reused.
   AuditApiResponse RunAuditQuery(const AuditApiRequest& r) {
@@ -568,6 +587,8 @@ class ServerImpl final : public GatewayServer {
   TokenSource upstream_token_;
   AuditWiring audit_;
   asio::thread_pool reader_pool_{1};
+  NamespaceLabelCache namespace_labels_{std::chrono::milliseconds(limits::kNamespaceLabelTtl).count(),
+                                        limits::kNamespaceLabelCacheEntries};
   std::unique_ptr<WebhookNotifier> notifier_ =
       config_.approvals.webhook_url.empty()
           ? nullptr
@@ -830,7 +851,20 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
     if (it == req.end()) return std::nullopt;
     return std::string(it->value());
   };
-  Decision decision = server_.admission().Decide(*who, *info, asks_impersonation, header, SystemClock().NowMillis());
+  std::shared_ptr<const Policy> policy = server_.admission().policy().Current();
+  std::optional<NamespaceLabels> namespace_labels;
+  if (server_.admission().NeedsNamespaceLabels(*policy, *who, *info, asks_impersonation)) {
+    auto labels = co_await NamespaceLabelsOf(info->namespace_);
+    if (!labels) {
+      // The decision depends on labels kubegate cannot read: fail closed.
+      server_.mutable_counters().upstream_errors++;
+      co_await refuse(labels.error(), "namespace-labels", false);
+      co_return false;
+    }
+    namespace_labels = std::move(*labels);
+  }
+  Decision decision = server_.admission().Decide(*who, *info, asks_impersonation, header, SystemClock().NowMillis(),
+                                                 policy, namespace_labels ? &*namespace_labels : nullptr);
   if (decision.action == Decision::Action::kDeny) {
     server_.mutable_counters().rejected_forbidden++;
     facts.action = "deny";
@@ -857,7 +891,7 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
     server_.mutable_counters().reviews++;
     // A held request is forwarded exactly as received: its body is read first.
     if (!inspected_body && !head.is_done() && !co_await read_body(server_.max_body())) co_return false;
-    ReviewOutcome review = co_await Review(*who, *info, decision, facts);
+    ReviewOutcome review = co_await Review(*who, *info, decision, facts, head.get(), inspected_body, content_type);
     facts.approval = review.approval;
     if (!review.forward) {
       server_.mutable_counters().review_refused++;
@@ -1249,6 +1283,74 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Reply(const Error&
   co_return Outcome{e.http_code, 0, res.body().size(), keep_alive && !ec, ""};
 }
 
+template <typename Stream>
+awaitable<Result<http::response<http::string_body>>> Session<Stream>::OwnUpstreamRequest(
+    http::request<http::string_body>& req) {
+  const UpstreamTarget& up = server_.upstream();
+  req.set(http::field::host, up.HostHeader());
+  if (std::string token = server_.UpstreamToken(); !token.empty()) {
+    req.set(http::field::authorization, "Bearer " + token);
+  }
+  req.target(up.base_path + std::string(req.target()));
+  req.keep_alive(true);
+  req.prepare_payload();
+  bool reused = false;
+  auto acquired = co_await worker_.pool.Acquire(reused);
+  if (!acquired) co_return acquired.error();
+  std::unique_ptr<UpstreamConn> conn = std::move(*acquired);
+  beast::error_code ec;
+  co_await http::async_write(conn->stream, req, Redirect(ec));
+  if (ec && reused) {
+    auto fresh = co_await worker_.pool.Connect();
+    if (!fresh) co_return fresh.error();
+    conn = std::move(*fresh);
+    ec = {};
+    co_await http::async_write(conn->stream, req, Redirect(ec));
+  }
+  if (ec) co_return Error::BadGateway("sending kubegate's own request to the API server failed: " + ec.message());
+  http::response_parser<http::string_body> rp;
+  rp.body_limit(limits::kMaxOwnUpstreamResponseBytes);
+  rp.header_limit(static_cast<std::uint32_t>(limits::kMaxResponseHeadBytes));
+  beast::get_lowest_layer(conn->stream).expires_after(limits::kUpstreamConnectTimeout);
+  co_await http::async_read(conn->stream, conn->buffer, rp, Redirect(ec));
+  beast::get_lowest_layer(conn->stream).expires_never();
+  if (ec) co_return Error::BadGateway("reading the API server's answer to kubegate's own request failed: " + ec.message());
+  http::response<http::string_body> res = rp.release();
+  if (res.keep_alive()) worker_.pool.Release(std::move(conn));
+  co_return res;
+}
+
+template <typename Stream>
+awaitable<Result<NamespaceLabels>> Session<Stream>::NamespaceLabelsOf(const std::string& ns) {
+  const std::int64_t now = SystemClock().NowMillis();
+  // A name that is not a DNS-1123 label cannot be a namespace: no labels,
+  // and nothing to look up (the API server refuses such requests itself).
+  if (!IsDns1123Label(ns)) co_return NamespaceLabels{};
+  if (auto cached = server_.namespace_labels().Lookup(ns, now)) co_return std::move(*cached);
+  http::request<http::string_body> req(http::verb::get, "/api/v1/namespaces/" + ns, 11);
+  req.set(http::field::accept, "application/json");
+  req.set(http::field::user_agent, "kubegate (namespace labels for policy)");
+  auto res = co_await OwnUpstreamRequest(req);
+  auto fail = [&](const std::string& why) {
+    return Error::Unavailable("kubegate could not read the labels of namespace \"" + ns +
+                              "\", which its policy needs to decide this request, so nothing was forwarded: " + why);
+  };
+  if (!res) co_return fail(res.error().message);
+  NamespaceLabels labels;
+  if (res->result() == http::status::not_found) {
+    // No such namespace: no labels (the request itself will find nothing there).
+  } else if (res->result() != http::status::ok) {
+    co_return fail("the API server answered " + std::to_string(res->result_int()) +
+                   " to kubegate's own credential (it needs get on namespaces)");
+  } else {
+    auto parsed = ParseNamespaceLabels(res->body());
+    if (!parsed) co_return fail(parsed.error().message);
+    labels = std::move(*parsed);
+  }
+  server_.namespace_labels().Store(ns, labels, now);
+  co_return labels;
+}
+
 // `fn` is taken by reference, not copied into the coroutine frame: the
 // caller's temporary lives until its co_await completes, and GCC 12 has
 // destroyed by-value lambda parameters of coroutines twice.
@@ -1261,10 +1363,10 @@ awaitable<T> Session<Stream>::OnStoreThread(F&& fn) {
 }
 
 template <typename Stream>
-awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(const Identity& who,
-                                                                           const RequestInfo& info,
-                                                                           const Decision& decision,
-                                                                           const DecisionFacts& facts) {
+awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(
+    const Identity& who, const RequestInfo& info, const Decision& decision, const DecisionFacts& facts,
+    const http::request<http::empty_body>& req, const std::optional<std::string>& body,
+    const std::string& content_type) {
   ReviewOutcome out;
   ApprovalService* svc = server_.approvals();
   const PolicyRule* rule = decision.policy_rule;
@@ -1281,6 +1383,9 @@ awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(const
                             {"target", facts.target},
                             {"kubectl_command", facts.kubectl_command},
                             {"info", RequestInfoJson(info)}};
+  if (body && !body->empty()) {
+    request["body_summary"] = SummarizeRequestBody(RedactRequestBody(info.resource, content_type, *body));
+  }
   NewApproval n{facts.request_id, &who, &info, rule, request};
   auto store_error = [&](const Error& e) {
     out.refusal = Error::Unavailable("kubegate cannot reach its approval store, so the request was not forwarded: " +
@@ -1330,14 +1435,21 @@ awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(const
   }
 
   // Ask: open an approval request (or join the caller's pending twin).
+  // Approvers see what the API server says of a write before deciding, so
+  // its dry run comes first and is stored with the request.
+  const std::string& verb = info.verb;
+  if ((verb == "create" || verb == "update" || verb == "patch" || verb == "delete" || verb == "deletecollection") &&
+      info.stream == StreamKind::kNone && !decision.pass_caller_impersonation) {
+    n.dry_run = co_await DryRunForApprovers(who, facts, req, body);
+  }
   auto store_work5 = [svc, &n] { return svc->Open(n); };
   auto opened = co_await OnStoreThread<Result<ApprovalRequest>>(store_work5);
   if (!opened) {
     store_error(opened.error());
     co_return out;
   }
-  out.approval = ApprovalAuditFacts(*opened, nullptr, waited());
   if (opened->id == facts.request_id) server_.NotifyApproval("new", *opened);  // not a joined twin
+  out.approval = ApprovalAuditFacts(*opened, nullptr, waited());
   if (!rule->review.hold) {
     out.refusal = Error::Forbidden(PendingInstructions(*opened));
     co_return out;
@@ -1398,6 +1510,63 @@ awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(const
   out.refusal = Error::Forbidden("kubegate: request " + decided.id + " " + why + " (rule \"" + rule->name +
                                  "\"). Nothing was done.");
   co_return out;
+}
+
+template <typename Stream>
+awaitable<nlohmann::json> Session<Stream>::DryRunForApprovers(const Identity& who, const DecisionFacts& held,
+                                                              const http::request<http::empty_body>& req,
+                                                              const std::optional<std::string>& body) {
+  nlohmann::json note = {{"at_ms", SystemClock().NowMillis()}};
+  auto not_run = [&](const std::string& why) {
+    note["summary"] = "not run: " + why;
+    return note;
+  };
+  if (held.target.empty() || held.target[0] != '/') co_return not_run("the request target is not a path");
+  std::string target = held.target + (held.target.find('?') == std::string::npos ? "?" : "&") + "dryRun=All";
+  auto info = ClassifyRequest(held.method, target);
+  if (!info) co_return not_run(info.error().message);
+  DecisionFacts f;
+  f.request_id = NewRequestId();
+  f.received_ms = SystemClock().NowMillis();
+  f.source = "kubegate";
+  f.method = held.method;
+  f.target = target;
+  f.user_agent = "kubegate (server-side dry run for approvers)";
+  f.kubectl_command = held.kubectl_command;
+  f.who = &who;
+  f.info = &*info;
+  f.action = "allow";
+  f.rule = "approval-dry-run";
+  f.message = "server-side dry run of held request " + held.request_id + " for its approvers";
+  f.approval = {{"id", held.request_id}, {"purpose", "dry-run"}};
+  auto headers = ImpersonationHeaders(who, f.request_id, server_.config().upstream.impersonate);
+  for (auto& [n, v] : headers) {
+    if (!IEqualsAscii(n, kRequestIdExtraHeader)) f.impersonated[n] += f.impersonated.count(n) ? "," + v : v;
+  }
+  if (std::string not_committed = co_await CommitDecision(f); !not_committed.empty()) {
+    co_return not_run("its audit record could not be written (" + not_committed + ")");
+  }
+  note["request_id"] = f.request_id;
+  http::request<http::string_body> dr(req.method(), target, 11);
+  if (auto it = req.find(http::field::content_type); it != req.end()) dr.set(http::field::content_type, it->value());
+  dr.set(http::field::accept, "application/json");
+  dr.set(http::field::user_agent, f.user_agent);
+  for (auto& [n, v] : headers) dr.insert(n, v);
+  if (body) dr.body() = *body;
+  auto res = co_await OwnUpstreamRequest(dr);
+  Outcome o;
+  o.bytes_in = dr.body().size();
+  if (res) {
+    o.status = static_cast<int>(res->result_int());
+    o.bytes_out = res->body().size();
+  } else {
+    o.status = res.error().http_code;
+  }
+  AuditResult(f, o, res ? "" : res.error().message);
+  if (!res) co_return not_run(res.error().message);
+  note["status"] = o.status;
+  note["summary"] = DescribeDryRunAnswer(o.status, res->body());
+  co_return note;
 }
 
 // Polls the approval request until it is decided (true; `out` holds it) or

@@ -19,7 +19,8 @@ Admission::Admission(const Config& config)
 
 Decision Admission::Decide(const Identity& who, const RequestInfo& info, bool asks_impersonation,
                            const std::function<std::optional<std::string>(std::string_view)>& header,
-                           std::int64_t now_ms) const {
+                           std::int64_t now_ms, std::shared_ptr<const Policy> snapshot,
+                           const NamespaceLabels* namespace_labels) const {
   Decision d;
   const bool discovery = IsDiscoveryRequest(info);
   if (asks_impersonation) {
@@ -38,8 +39,9 @@ Decision Admission::Decide(const Identity& who, const RequestInfo& info, bool as
     d.rule = "builtin:discovery";
     return d;
   }
-  d.policy = policy_.Current();
-  PolicyDecision p = d.policy->Evaluate({&who, &info, asks_impersonation && who.may_impersonate, header, now_ms});
+  d.policy = snapshot ? std::move(snapshot) : policy_.Current();
+  PolicyDecision p = d.policy->Evaluate(
+      {&who, &info, asks_impersonation && who.may_impersonate, header, now_ms, namespace_labels});
   d.policy_rule = p.rule;
   d.auto_approver = p.auto_approver;
   d.message = p.message;
@@ -57,6 +59,12 @@ Decision Admission::Decide(const Identity& who, const RequestInfo& info, bool as
     case PolicyAction::kReview: d.action = Decision::Action::kReview; break;
   }
   return d;
+}
+
+bool Admission::NeedsNamespaceLabels(const Policy& snapshot, const Identity& who, const RequestInfo& info,
+                                     bool asks_impersonation) const {
+  if (IsDiscoveryRequest(info) || (asks_impersonation && !who.may_impersonate)) return false;
+  return snapshot.NeedsNamespaceLabels({&who, &info, asks_impersonation, nullptr, 0, nullptr});
 }
 
 std::string NewRequestId() { return RandomId("kg-", 10); }

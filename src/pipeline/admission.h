@@ -54,9 +54,17 @@ class Admission {
     return ClassifyRequest(method, target);
   }
   // `header` looks up request headers (auto-approvers may check one).
+  // `snapshot` is the policy to decide with (null: the one in force now);
+  // `namespace_labels` the labels of the request's namespace, when
+  // NeedsNamespaceLabels said the decision depends on them.
   Decision Decide(const Identity& who, const RequestInfo& info, bool asks_impersonation,
                   const std::function<std::optional<std::string>(std::string_view)>& header = nullptr,
-                  std::int64_t now_ms = 0) const;
+                  std::int64_t now_ms = 0, std::shared_ptr<const Policy> snapshot = nullptr,
+                  const NamespaceLabels* namespace_labels = nullptr) const;
+  // True when Decide's answer for this request (under `snapshot`) depends
+  // on its namespace's labels, which the caller must then look up.
+  bool NeedsNamespaceLabels(const Policy& snapshot, const Identity& who, const RequestInfo& info,
+                            bool asks_impersonation) const;
 
   PolicyHolder& policy() { return policy_; }
   const PolicyHolder& policy() const { return policy_; }

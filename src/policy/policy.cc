@@ -68,7 +68,7 @@ class PolicyParser {
   std::optional<Error> Match(const YAML::Node& n, const std::string& where, RuleMatch& m) {
     KG_TRY(r_.CheckMap(n, where,
                        {"users", "groups", "kinds", "verbs", "apiGroups", "resources", "namespaces", "names",
-                        "command", "dryRun", "clusterScoped", "impersonation", "paths"}));
+                        "namespaceSelector", "command", "dryRun", "clusterScoped", "impersonation", "paths"}));
     KG_TRY(r_.StrList(n, "users", where, m.users));
     KG_TRY(r_.StrList(n, "groups", where, m.groups));
     KG_TRY(r_.StrList(n, "kinds", where, m.kinds));
@@ -85,6 +85,7 @@ class PolicyParser {
     if (m.non_resource && (!m.resources.empty() || !m.namespaces.empty() || !m.names.empty() || !m.api_groups.empty())) {
       return r_.Fail(n["paths"], where + ".paths", "non-resource paths cannot be combined with resources/namespaces/names");
     }
+    if (YAML::Node sel = n["namespaceSelector"]) KG_TRY(Selector(sel, where + ".namespaceSelector", m));
     if (YAML::Node c = n["command"]) {
       KG_TRY(r_.CheckMap(c, where + ".command", {"prefix", "regex"}));
       KG_TRY(r_.StrList(c, "prefix", where + ".command", m.command_prefix));
@@ -103,6 +104,51 @@ class PolicyParser {
         *field = b;
       }
     }
+    return std::nullopt;
+  }
+
+  // namespaceSelector: {matchLabels: {k: v}, matchExpressions: [{key, operator, values}]}
+  std::optional<Error> Selector(const YAML::Node& n, const std::string& where, RuleMatch& m) {
+    KG_TRY(r_.CheckMap(n, where, {"matchLabels", "matchExpressions"}));
+    if (YAML::Node ml = n["matchLabels"]) {
+      if (!ml.IsMap()) return r_.Fail(ml, where + ".matchLabels", "must be a mapping of label to value");
+      for (const auto& kv : ml) {
+        if (!kv.second.IsScalar()) return r_.Fail(kv.second, where + ".matchLabels", "values must be strings");
+        m.namespace_selector.push_back(
+            {kv.first.as<std::string>(), LabelRequirement::Op::kIn, {kv.second.as<std::string>()}});
+      }
+    }
+    if (YAML::Node me = n["matchExpressions"]) {
+      if (!me.IsSequence()) return r_.Fail(me, where + ".matchExpressions", "must be a list");
+      for (std::size_t i = 0; i < me.size(); ++i) {
+        std::string w = where + ".matchExpressions[" + std::to_string(i) + "]";
+        KG_TRY(r_.CheckMap(me[i], w, {"key", "operator", "values"}));
+        LabelRequirement req;
+        std::string op;
+        KG_TRY(r_.Str(me[i], "key", w, req.key));
+        KG_TRY(r_.Str(me[i], "operator", w, op));
+        KG_TRY(r_.StrList(me[i], "values", w, req.values));
+        if (req.key.empty()) return r_.Fail(me[i], w + ".key", "is required");
+        if (op == "In") {
+          req.op = LabelRequirement::Op::kIn;
+        } else if (op == "NotIn") {
+          req.op = LabelRequirement::Op::kNotIn;
+        } else if (op == "Exists") {
+          req.op = LabelRequirement::Op::kExists;
+        } else if (op == "DoesNotExist") {
+          req.op = LabelRequirement::Op::kDoesNotExist;
+        } else {
+          return r_.Fail(me[i], w + ".operator", "must be In, NotIn, Exists or DoesNotExist");
+        }
+        bool wants_values = req.op == LabelRequirement::Op::kIn || req.op == LabelRequirement::Op::kNotIn;
+        if (wants_values == req.values.empty()) {
+          return r_.Fail(me[i], w + ".values",
+                         wants_values ? "In and NotIn need values" : "Exists and DoesNotExist take no values");
+        }
+        m.namespace_selector.push_back(std::move(req));
+      }
+    }
+    if (m.namespace_selector.empty()) return r_.Fail(n, where, "needs matchLabels or matchExpressions");
     return std::nullopt;
   }
 
@@ -212,7 +258,32 @@ bool GlobMatch(std::string_view p, std::string_view t) {
   return pi == p.size();
 }
 
-bool RuleMatches(const RuleMatch& m, const PolicyInput& in) {
+bool SelectorMatches(const std::vector<LabelRequirement>& selector, const NamespaceLabels& labels) {
+  for (const auto& r : selector) {
+    auto it = labels.find(r.key);
+    bool has = it != labels.end();
+    switch (r.op) {
+      case LabelRequirement::Op::kIn:
+        if (!has || !AnyOf(r.values, it->second)) return false;
+        break;
+      case LabelRequirement::Op::kNotIn:
+        if (has && AnyOf(r.values, it->second)) return false;
+        break;
+      case LabelRequirement::Op::kExists:
+        if (!has) return false;
+        break;
+      case LabelRequirement::Op::kDoesNotExist:
+        if (has) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+namespace {
+
+// RuleMatches, with the namespace selector checked or not.
+bool MatchesRule(const RuleMatch& m, const PolicyInput& in, bool check_selector) {
   const Identity& who = *in.who;
   const RequestInfo& info = *in.info;
   bool subject_listed = !m.users.empty() || !m.groups.empty();
@@ -229,7 +300,7 @@ bool RuleMatches(const RuleMatch& m, const PolicyInput& in) {
   if (!info.is_resource_request) {
     // Rules naming resources, namespaces or names do not apply to paths.
     if (!m.resources.empty() || !m.namespaces.empty() || !m.names.empty() || !m.api_groups.empty() ||
-        m.cluster_scoped || !m.command_prefix.empty() || m.command_re) {
+        m.cluster_scoped || !m.command_prefix.empty() || m.command_re || !m.namespace_selector.empty()) {
       return false;
     }
     return true;
@@ -247,8 +318,19 @@ bool RuleMatches(const RuleMatch& m, const PolicyInput& in) {
     }
     if (m.command_re && !re2::RE2::FullMatch(Joined(argv), *m.command_re)) return false;
   }
+  if (!m.namespace_selector.empty()) {
+    if (info.namespace_.empty()) return false;
+    if (check_selector) {
+      static const NamespaceLabels kNone;
+      if (!SelectorMatches(m.namespace_selector, in.namespace_labels ? *in.namespace_labels : kNone)) return false;
+    }
+  }
   return true;
 }
+
+}  // namespace
+
+bool RuleMatches(const RuleMatch& m, const PolicyInput& in) { return MatchesRule(m, in, true); }
 
 bool AutoApproverHolds(const AutoApprover& a, const PolicyInput& in) {
   if (!a.kinds.empty() && !AnyOf(a.kinds, IdentityKindName(in.who->kind))) return false;
@@ -353,6 +435,13 @@ std::shared_ptr<const Policy> Policy::AllowAll() {
   p->source_ = "(no policy file: everything the built-in rules do not refuse is allowed)";
   p->configured_ = false;
   return p;
+}
+
+bool Policy::NeedsNamespaceLabels(const PolicyInput& in) const {
+  for (const PolicyRule& rule : rules_) {
+    if (MatchesRule(rule.match, in, false)) return !rule.match.namespace_selector.empty();
+  }
+  return false;
 }
 
 PolicyDecision Policy::Evaluate(const PolicyInput& in) const {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +33,18 @@ namespace kubegate {
 enum class PolicyAction { kAllow, kDeny, kReview };
 const char* PolicyActionName(PolicyAction a);
 
+// The labels of a namespace, as the API server reports them.
+using NamespaceLabels = std::map<std::string, std::string>;
+
+// One requirement of a label selector (metav1.LabelSelector semantics):
+// matchLabels {k: v} is `k In [v]`.
+struct LabelRequirement {
+  enum class Op { kIn, kNotIn, kExists, kDoesNotExist };
+  std::string key;
+  Op op = Op::kIn;
+  std::vector<std::string> values;
+};
+
 // What a rule matches. Empty lists match anything; every set field must match.
 struct RuleMatch {
   std::vector<std::string> users, groups, kinds;  // subjects (any of users/groups/kinds listed)
@@ -39,6 +52,10 @@ struct RuleMatch {
   std::vector<std::string> api_groups;            // "" is the core group
   std::vector<std::string> resources;             // "pods", "pods/exec", "*/scale", "pods/*", "*"
   std::vector<std::string> namespaces;            // globs: "prod*"
+  // namespaceSelector: the labels of the request's namespace (for a
+  // Namespace object, its own) meet every requirement. A request without a
+  // namespace never matches a rule with a selector.
+  std::vector<LabelRequirement> namespace_selector;
   std::vector<std::string> names;                 // globs
   std::vector<std::string> command_prefix;        // exec argv starts with these words
   std::string command_regex;                      // RE2, full match against argv joined by spaces
@@ -97,6 +114,9 @@ struct PolicyInput {
   // Request header lookup (case-insensitive name); nullopt when absent.
   std::function<std::optional<std::string>(std::string_view)> header;
   std::int64_t now_ms = 0;
+  // The labels of info->namespace_, when the caller looked them up (see
+  // Policy::NeedsNamespaceLabels); null reads as "no labels".
+  const NamespaceLabels* namespace_labels = nullptr;
 };
 
 struct PolicyDecision {
@@ -124,6 +144,11 @@ class Policy {
   static std::shared_ptr<const Policy> AllowAll();
 
   PolicyDecision Evaluate(const PolicyInput& in) const;
+  // True when the decision for `in` depends on the labels of its namespace:
+  // the first rule that matches it, ignoring namespace selectors, has one.
+  // The gateway then looks the labels up before calling Evaluate; requests
+  // decided by earlier rules (reads, say) cost no lookup.
+  bool NeedsNamespaceLabels(const PolicyInput& in) const;
   // Unreachable rules (an earlier rule matches all they match) and
   // overlapping rules with different actions (the earlier one wins).
   std::vector<PolicyFinding> Check() const;
@@ -143,6 +168,7 @@ class Policy {
 };
 
 bool RuleMatches(const RuleMatch& m, const PolicyInput& in);
+bool SelectorMatches(const std::vector<LabelRequirement>& selector, const NamespaceLabels& labels);
 bool AutoApproverHolds(const AutoApprover& a, const PolicyInput& in);
 // Shell-style glob: '*' any run, '?' one character.
 bool GlobMatch(std::string_view pattern, std::string_view text);

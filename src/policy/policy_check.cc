@@ -49,6 +49,18 @@ bool PrefixCovers(const std::vector<std::string>& earlier, const std::vector<std
   return earlier.size() <= later.size() && std::equal(earlier.begin(), earlier.end(), later.begin());
 }
 
+// Every requirement of the earlier selector is also one of the later's (the
+// later selector is at least as narrow). Exact only for equal requirements.
+bool SelectorCovers(const std::vector<LabelRequirement>& earlier, const std::vector<LabelRequirement>& later) {
+  for (const auto& e : earlier) {
+    bool hit = std::any_of(later.begin(), later.end(), [&](const LabelRequirement& l) {
+      return l.key == e.key && l.op == e.op && l.values == e.values;
+    });
+    if (!hit) return false;
+  }
+  return true;
+}
+
 // Subjects: users and groups are alternatives (either may match).
 bool SubjectsCover(const RuleMatch& e, const RuleMatch& l) {
   if (e.users.empty() && e.groups.empty()) return true;
@@ -70,6 +82,7 @@ bool Covers(const RuleMatch& e, const RuleMatch& l) {
   }
   if (!PrefixCovers(e.command_prefix, l.command_prefix)) return false;
   if (!e.command_regex.empty() && e.command_regex != l.command_regex) return false;
+  if (!SelectorCovers(e.namespace_selector, l.namespace_selector)) return false;
   return true;
 }
 

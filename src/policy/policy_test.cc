@@ -66,6 +66,18 @@ TEST(Policy, ShippedDefaultsDecideAsDocumented) {
   EXPECT_EQ(Decide(pol, R("bot", "GET", "/api/v1/namespaces/prod-eu/pods/web/attach?stdin=true")),
             "review:prod-exec-needs-review");
   EXPECT_EQ(Decide(pol, R("bot", "POST", "/api/v1/namespaces/dev/pods/web/exec?command=sh")), "allow:default");
+  // Labelled as production: the labels decide, whatever the name.
+  Req labelled = R("bot", "POST", "/api/v1/namespaces/payments/pods/web/exec?command=sh");
+  NamespaceLabels prod_labels = {{"environment", "production"}, {"team", "pay"}};
+  EXPECT_TRUE(pol.NeedsNamespaceLabels(labelled.In()));
+  PolicyInput with_labels = labelled.In();
+  with_labels.namespace_labels = &prod_labels;
+  EXPECT_EQ(pol.Evaluate(with_labels).rule_name, "prod-labelled-exec-needs-review");
+  EXPECT_EQ(Decide(pol, labelled), "allow:default");  // no labels known: not production
+  // Reads are decided before any rule with a selector: no lookup needed.
+  EXPECT_FALSE(pol.NeedsNamespaceLabels(R("bot", "GET", "/api/v1/namespaces/payments/pods").In()));
+  // Named as production: decided by name, no lookup needed.
+  EXPECT_FALSE(pol.NeedsNamespaceLabels(R("bot", "POST", "/api/v1/namespaces/prod/pods/w/exec?command=sh").In()));
   EXPECT_EQ(Decide(pol, R("bot", "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")), "allow:default");
   Req as = R("alice", "GET", "/api/v1/pods");
   as.impersonation = true;
@@ -83,12 +95,75 @@ TEST(Policy, ShippedDefaultsDecideAsDocumented) {
                           "rule \"dry-runs-pass\"", "rule \"secret-reads-need-review\"",
                           "rule \"destructive-deletes-need-review\"", "rule \"destructive-deletes-need-review\"",
                           "rule \"deletecollection-needs-review\"", "rule \"deletecollection-needs-review\"",
-                          "rule \"prod-exec-needs-review\""}));
+                          "rule \"prod-exec-needs-review\"", "rule \"prod-labelled-exec-needs-review\""}));
   for (const auto& f : pol.Check()) {
     if (f.message.find("secret-reads") != std::string::npos || f.message.find("prod-exec") != std::string::npos) {
       EXPECT_NE(f.message.find("no-impersonation"), std::string::npos) << f.message;
     }
   }
+}
+
+TEST(Policy, NamespaceSelectorsFollowLabelSelectorSemantics) {
+  auto p = MustParse(R"(apiVersion: kubegate.io/v1
+kind: Policy
+default: allow
+rules:
+  - name: pci
+    match:
+      namespaceSelector:
+        matchLabels: {compliance: pci}
+        matchExpressions:
+          - {key: tier, operator: NotIn, values: [sandbox]}
+          - {key: frozen, operator: DoesNotExist}
+    action: deny
+  - name: owned
+    match:
+      verbs: [delete]
+      namespaceSelector:
+        matchExpressions: [{key: owner, operator: Exists}]
+    action: deny
+)");
+  auto decide = [&](const std::string& method, const std::string& target, NamespaceLabels labels) {
+    Req r = R("u", method, target);
+    PolicyInput in = r.In();
+    in.namespace_labels = &labels;
+    return p->Evaluate(in).rule_name;
+  };
+  EXPECT_EQ(decide("GET", "/api/v1/namespaces/a/pods", {{"compliance", "pci"}}), "pci");
+  EXPECT_EQ(decide("GET", "/api/v1/namespaces/a/pods", {{"compliance", "pci"}, {"tier", "gold"}}), "pci");
+  EXPECT_EQ(decide("GET", "/api/v1/namespaces/a/pods", {{"compliance", "pci"}, {"tier", "sandbox"}}), "default");
+  EXPECT_EQ(decide("GET", "/api/v1/namespaces/a/pods", {{"compliance", "pci"}, {"frozen", ""}}), "default");
+  EXPECT_EQ(decide("GET", "/api/v1/namespaces/a/pods", {{"compliance", "sox"}}), "default");
+  EXPECT_EQ(decide("GET", "/api/v1/namespaces/a/pods", {}), "default");
+  EXPECT_EQ(decide("DELETE", "/api/v1/namespaces/a/pods/p", {{"owner", "x"}}), "owned");
+  // A Namespace object is judged by its own labels.
+  EXPECT_EQ(decide("DELETE", "/api/v1/namespaces/a", {{"owner", "x"}}), "owned");
+  // Cluster-scoped requests have no namespace: a selector never matches them.
+  EXPECT_EQ(decide("DELETE", "/api/v1/nodes/n1", {{"owner", "x"}}), "default");
+  EXPECT_FALSE(p->NeedsNamespaceLabels(R("u", "DELETE", "/api/v1/nodes/n1").In()));
+  // Bad selectors are refused with their line.
+  for (const char* bad : {"namespaceSelector: {}", "namespaceSelector: {matchLabels: [a]}",
+                          "namespaceSelector: {matchExpressions: [{key: a, operator: Exists, values: [x]}]}",
+                          "namespaceSelector: {matchExpressions: [{key: a, operator: In}]}",
+                          "namespaceSelector: {matchExpressions: [{key: a, operator: Like, values: [x]}]}"}) {
+    auto r = Policy::Parse(std::string("apiVersion: kubegate.io/v1\nkind: Policy\ndefault: allow\nrules:\n"
+                                       "  - name: x\n    action: deny\n    match:\n      ") + bad + "\n",
+                           "p.yaml");
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("p.yaml:"), std::string::npos) << r.error().message;
+  }
+  // check: a rule with a selector does not make a broader later rule unreachable.
+  auto q = MustParse(R"(apiVersion: kubegate.io/v1
+kind: Policy
+default: allow
+rules:
+  - {name: a, action: deny, match: {verbs: [delete], namespaceSelector: {matchLabels: {x: y}}}}
+  - {name: b, action: deny, match: {verbs: [delete]}}
+  - {name: c, action: deny, match: {verbs: [delete], namespaceSelector: {matchLabels: {x: y, z: w}}}}
+)");
+  auto findings = q->Check();
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_NE(findings[0].message.find("\"c\" is unreachable"), std::string::npos) << findings[0].message;
 }
 
 TEST(Policy, MatchesSubjectsResourcesGlobsAndCommands) {

@@ -112,9 +112,11 @@ rules:
     message: "agents may not change configmaps"
 )";
 
+// The upstream received the request itself (a server-side dry run made for
+// approvers does not count).
 bool UpstreamSaw(const std::string& method, const std::string& target_part) {
   for (const auto& r : E().Received(target_part)) {
-    if (r["method"] == method) return true;
+    if (r["method"] == method && r["target"].get<std::string>().find("dryRun=All") == std::string::npos) return true;
   }
   return false;
 }
@@ -129,11 +131,17 @@ TEST(Approvals, HeldDeleteCompletesAfterAPersonApproves) {
   auto del = gw.Start("bot", {"delete", "namespace", "walkdemo", "--wait=false"});
   std::string id = gw.WaitPending("delete namespaces \"walkdemo\"");
   ASSERT_FALSE(id.empty()) << del->output() << gw.process->output().substr(gw.process->output().size() > 3000 ? gw.process->output().size() - 3000 : 0);
-  EXPECT_FALSE(UpstreamSaw("DELETE", "/api/v1/namespaces/walkdemo")) << "forwarded before approval";
+  // Only the server-side dry run reached the cluster, as the caller.
+  for (const auto& r : E().Received("/api/v1/namespaces/walkdemo")) {
+    if (r["method"] != "DELETE") continue;
+    EXPECT_NE(r["target"].get<std::string>().find("dryRun=All"), std::string::npos) << "forwarded before approval";
+    EXPECT_EQ(r["headers"]["Impersonate-User"][0], "deploy-bot");
+  }
   RunResult shown = gw.Gate("alice", {"show", id});
   EXPECT_EQ(shown.code, 0) << shown.out;
   for (const char* want : {"deploy-bot (an agent", "kubectl delete", "delete namespaces \"walkdemo\"", "namespace-deletes",
-                           "the caller is held and waiting"}) {
+                           "the caller is held and waiting", "body:     {\"propagationPolicy\":\"Background\"}",
+                           "dry run:  would succeed (HTTP 200, Namespace walkdemo)"}) {
     EXPECT_NE(shown.out.find(want), std::string::npos) << want << "\n" << shown.out;
   }
   // The requester cannot approve for itself; an outsider is not an approver.
@@ -148,7 +156,7 @@ TEST(Approvals, HeldDeleteCompletesAfterAPersonApproves) {
   // Forwarded exactly once, carrying the held request's id.
   int deletes = 0;
   for (const auto& r : E().Received("/api/v1/namespaces/walkdemo")) {
-    if (r["method"] != "DELETE") continue;
+    if (r["method"] != "DELETE" || r["target"].get<std::string>().find("dryRun") != std::string::npos) continue;
     deletes++;
     EXPECT_EQ(r["headers"]["Impersonate-Extra-Kubegate-Request-Id"][0], id);
     EXPECT_EQ(r["headers"]["Impersonate-User"][0], "deploy-bot");
@@ -166,6 +174,50 @@ TEST(Approvals, HeldDeleteCompletesAfterAPersonApproves) {
   }
   Process verify({std::string(kBuildDir) + "/src/kubegate", "audit", "verify", "--config", gw.Config()});
   EXPECT_EQ(verify.Finish(), 0) << verify.output();
+}
+
+// A namespaceSelector rule: kubegate reads the namespace's labels from the
+// API server with its own credential and decides by them.
+TEST(Approvals, NamespaceLabelsDecideSelectorRules) {
+  std::string policy = std::string(kPolicy) + R"(  - name: locked-namespaces
+    match:
+      verbs: [delete]
+      resources: [configmaps]
+      namespaceSelector:
+        matchExpressions: [{key: kubegate-e2e/locked, operator: In, values: ["true", "yes"]}]
+    action: deny
+    message: "this namespace is locked"
+)";
+  PolicyGateway gw("nslabels", policy);
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  for (const char* ns : {"vault-1", "open-1"}) {
+    ASSERT_EQ(gw.Run("alice", {"create", "namespace", ns}).code, 0);
+    ASSERT_EQ(gw.Run("alice", {"create", "configmap", "c", "--from-literal=a=b", "-n", ns}).code, 0);
+  }
+  RunResult label = gw.Run("alice", {"label", "namespace", "vault-1", "kubegate-e2e/locked=true"});
+  ASSERT_EQ(label.code, 0) << label.out;
+  RunResult locked = gw.Run("alice", {"delete", "configmap", "c", "-n", "vault-1"}, "1.29");
+  EXPECT_NE(locked.code, 0);
+  EXPECT_NE(locked.out.find("this namespace is locked"), std::string::npos) << locked.out;
+  EXPECT_FALSE(UpstreamSaw("DELETE", "/api/v1/namespaces/vault-1/configmaps/c"));
+  RunResult open = gw.Run("alice", {"delete", "configmap", "c", "-n", "open-1"});
+  EXPECT_EQ(open.code, 0) << open.out;
+  // The labels were read with kubegate's own credential, not as the caller.
+  bool looked_up = false;
+  for (const auto& r : E().Received("/api/v1/namespaces/vault-1")) {
+    if (r["method"] != "GET" || r["target"] != "/api/v1/namespaces/vault-1") continue;
+    if (r["headers"].contains("Impersonate-User")) continue;  // kubectl's own reads
+    looked_up = true;
+  }
+  EXPECT_TRUE(looked_up);
+  // Reads are decided before the selector rule: they need no lookup.
+  std::size_t lookups_before = E().Received("/api/v1/namespaces/open-1").size();
+  ASSERT_EQ(gw.Run("alice", {"get", "configmaps", "-n", "open-1"}).code, 0);
+  std::size_t lookups_after = 0;
+  for (const auto& r : E().Received("/api/v1/namespaces/open-1")) {
+    lookups_after += r["target"] == "/api/v1/namespaces/open-1" && !r["headers"].contains("Impersonate-User");
+  }
+  EXPECT_EQ(lookups_after, 1u) << "one lookup (the delete's), cached or not needed since; " << lookups_before;
 }
 
 TEST(Approvals, DeniedHeldRequestGetsA403NamingDeciderAndReason) {
