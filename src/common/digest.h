@@ -10,6 +10,21 @@ namespace kubegate {
 
 std::string Sha256Hex(std::string_view data);
 
+// SHA-256 over data given in pieces (a recording as it is written).
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  ~Sha256Stream();
+  Sha256Stream(const Sha256Stream&) = delete;
+  Sha256Stream& operator=(const Sha256Stream&) = delete;
+  void Update(std::string_view data);
+  // Lower-case hex of everything given so far; Update may not follow.
+  std::string HexDigest();
+
+ private:
+  void* ctx_;  // EVP_MD_CTX
+};
+
 // `prefix` followed by 2*bytes random lower-case hex digits (OpenSSL's
 // CSPRNG): request ids ("kg-"), grant ids ("gr-").
 std::string RandomId(std::string_view prefix, std::size_t bytes);

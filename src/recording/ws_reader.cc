@@ -1,0 +1,131 @@
+#include "recording/ws_reader.h"
+
+namespace kubegate::ws {
+
+void MessageReader::Feed(std::string_view bytes) {
+  if (error()) return;
+  if (pos_ > 0 && pos_ == buf_.size()) {
+    buf_.clear();
+    pos_ = 0;
+  }
+  buf_.append(bytes);
+  Parse();
+  if (pos_ > 64 * 1024) {
+    buf_.erase(0, pos_);
+    pos_ = 0;
+  }
+}
+
+std::optional<Message> MessageReader::Next() {
+  if (ready_.empty()) return std::nullopt;
+  Message m = std::move(ready_.front());
+  ready_.pop_front();
+  return m;
+}
+
+bool MessageReader::ParseHeader() {
+  std::size_t avail = buf_.size() - pos_;
+  if (avail < 2) return false;
+  auto b = reinterpret_cast<const unsigned char*>(buf_.data() + pos_);
+  std::size_t need = 2;
+  std::uint64_t len = b[1] & 0x7F;
+  if (len == 126) need += 2;
+  if (len == 127) need += 8;
+  bool masked = b[1] & 0x80;
+  if (masked) need += 4;
+  if (avail < need) return false;
+  std::size_t at = 2;
+  if (len == 126) {
+    len = (std::uint64_t{b[2]} << 8) | b[3];
+    at = 4;
+  } else if (len == 127) {
+    len = 0;
+    for (int i = 0; i < 8; ++i) len = (len << 8) | b[2 + i];
+    at = 10;
+    if (len >> 63) {
+      error_ = "a 64-bit frame length with the top bit set";
+      return false;
+    }
+  }
+  fin_ = b[0] & 0x80;
+  opcode_ = b[0] & 0x0F;
+  masked_ = masked;
+  if (masked) {
+    for (int i = 0; i < 4; ++i) mask_[i] = b[at + i];
+  }
+  remaining_ = len;
+  offset_ = 0;
+  pos_ += need;
+  const bool control = opcode_ & 0x8;
+  if (control) {
+    if (opcode_ != kClose && opcode_ != kPing && opcode_ != kPong) {
+      error_ = "unknown control opcode " + std::to_string(opcode_);
+      return false;
+    }
+    if (!fin_ || len > 125) {
+      error_ = "a fragmented or oversized control frame";
+      return false;
+    }
+    control_ = Message{opcode_, {}, len, false};
+  } else if (opcode_ == kContinuation) {
+    if (!data_) {
+      error_ = "a continuation frame without a message";
+      return false;
+    }
+  } else if (opcode_ == kText || opcode_ == kBinary) {
+    if (data_) {
+      error_ = "a new message before the last one ended";
+      return false;
+    }
+    data_ = Message{opcode_, {}, 0, false};
+  } else {
+    error_ = "unknown opcode " + std::to_string(opcode_);
+    return false;
+  }
+  in_frame_ = true;
+  return true;
+}
+
+void MessageReader::Deliver(std::string_view data) {
+  Message& m = control_ ? *control_ : *data_;
+  if (!control_) m.size += data.size();
+  std::size_t room = m.payload.size() < max_message_ ? max_message_ - m.payload.size() : 0;
+  std::size_t keep = std::min(room, data.size());
+  std::size_t start = m.payload.size();
+  m.payload.append(data.substr(0, keep));
+  if (keep < data.size()) m.truncated = true;
+  if (masked_) {
+    for (std::size_t i = 0; i < keep; ++i) m.payload[start + i] ^= static_cast<char>(mask_[(offset_ + i) & 3]);
+  }
+  offset_ += data.size();
+}
+
+void MessageReader::EndFrame() {
+  in_frame_ = false;
+  if (control_) {
+    ready_.push_back(std::move(*control_));
+    control_.reset();
+    return;
+  }
+  if (fin_) {
+    ready_.push_back(std::move(*data_));
+    data_.reset();
+  }
+}
+
+void MessageReader::Parse() {
+  while (!error()) {
+    if (!in_frame_ && !ParseHeader()) return;
+    std::size_t avail = buf_.size() - pos_;
+    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, avail));
+    if (take) {
+      Deliver(std::string_view(buf_).substr(pos_, take));
+      pos_ += take;
+      remaining_ -= take;
+    }
+    if (remaining_ > 0) return;
+    EndFrame();
+  }
+}
+
+}  // namespace kubegate::ws
