@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "audit/audit_format.h"
+#include "audit/recording_link.h"
 #include "classify/go_url.h"
 #include "common/clock.h"
 #include "common/k8s_status.h"
@@ -40,6 +41,12 @@ Result<AuditApiRequest> ParseAuditApiRequest(std::string_view path, std::string_
   if (path.size() > kAuditApiPrefix.size() + 1) {
     r.show = true;
     r.request_id = std::string(path.substr(kAuditApiPrefix.size() + 1));
+    constexpr std::string_view kRecording = "/recording";
+    if (r.request_id.size() > kRecording.size() &&
+        r.request_id.compare(r.request_id.size() - kRecording.size(), kRecording.size(), kRecording) == 0) {
+      r.recording = true;
+      r.request_id.resize(r.request_id.size() - kRecording.size());
+    }
     if (r.request_id.find('/') != std::string::npos) return Error::BadRequest("no such audit API path");
   }
   QueryValues q = ParseQuery(raw_query);
@@ -94,6 +101,12 @@ Result<AuditApiRequest> ParseAuditApiRequest(std::string_view path, std::string_
 }
 
 AuditApiResponse RunAuditApi(Store& store, const AuditApiRequest& req) {
+  if (req.recording) {
+    auto r = LoadRecording(store, req.request_id, req.recording_dir);
+    if (!r) return StatusResponse(r.error());
+    bool cast = r->summary.value("format", "") == "asciicast-v2";
+    return {200, cast ? "application/x-asciicast" : "application/x-ndjson", std::move(r->content)};
+  }
   if (req.show) {
     auto entries = store.AuditByRequest(req.request_id);
     if (!entries) return StatusResponse(entries.error());

@@ -28,6 +28,10 @@ struct AuditApiRequest {
   std::string request_id;
   AuditQuery query;
   std::string format;  // json (default), jsonl, k8s, table, text (show only)
+  // GET .../audit/ID/recording: the session's recording file, checked
+  // against its record; read from recording_dir (set by the server).
+  bool recording = false;
+  std::string recording_dir;
 };
 
 struct AuditApiResponse {

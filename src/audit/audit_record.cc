@@ -112,6 +112,7 @@ nlohmann::json ResultRecord(const ResultFacts& f) {
   j["bytes_out"] = f.bytes_out;
   j["duration_ms"] = f.duration_ms;
   if (!f.error.empty()) j["error"] = f.error;
+  if (f.recording) j["recording"] = *f.recording;
   return j;
 }
 

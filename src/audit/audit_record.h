@@ -52,6 +52,9 @@ struct ResultFacts {
   std::uint64_t bytes_out = 0;  // response body / cluster->caller stream bytes
   std::int64_t duration_ms = 0;
   std::string error;  // why kubegate answered instead of the cluster, if it did
+  // An exec/attach/port-forward session's recording (RecordingSummary::ToJson
+  // plus its file name): the hash links the file to this record.
+  std::optional<nlohmann::json> recording;
 };
 
 nlohmann::json DecisionRecord(const DecisionFacts& f);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "audit/recording_link.h"
 #include "audit/signer.h"
 
 namespace kubegate {
@@ -57,7 +58,7 @@ std::string EditedColumn(const AuditIndex& stored, const AuditIndex& derived) {
 
 }  // namespace
 
-VerifyReport VerifyAuditChain(Store& store, const std::vector<std::string>& keys) {
+VerifyReport VerifyAuditChain(Store& store, const std::vector<std::string>& keys, const std::string& recording_dir) {
   VerifyReport r;
   auto fail = [&](std::int64_t seq, std::string request_id, std::string what) {
     r.ok = false;
@@ -118,6 +119,12 @@ VerifyReport VerifyAuditChain(Store& store, const std::vector<std::string>& keys
       }
       if (auto it = by_seq.find(e.seq); it != by_seq.end() && it->second->hash != e.hash) {
         return fail(e.seq, id, "the signed checkpoint at seq " + std::to_string(e.seq) + " does not match the entry");
+      }
+      if (!recording_dir.empty() && e.index.phase == "result") {
+        if (std::string bad = CheckRecordingOf(e.canonical, recording_dir); !bad.empty()) {
+          return fail(e.seq, id, "seq " + std::to_string(e.seq) + ": " + bad);
+        }
+        r.recordings += e.canonical.find("\"recording\"") != std::string::npos;
       }
       if (r.entries == 0) r.first_seq = e.seq;
       r.entries++;

@@ -8,6 +8,8 @@
 //   - an edited index column: a filterable column differs from the record;
 //   - a signed checkpoint that does not match, is forged, or lies beyond
 //     the last entry (entries deleted from the end).
+//   - a session recording that is missing, or does not match the hash its
+//     result entry holds (when recording_dir is given).
 // With trusted keys given, every checkpoint (and the anchor) must be signed
 // by one of them, so a copy of the log can be checked elsewhere.
 #pragma once
@@ -25,6 +27,7 @@ struct VerifyReport {
   bool ok = false;
   std::int64_t entries = 0;
   std::int64_t checkpoints = 0;
+  std::int64_t recordings = 0;  // session recordings checked against their records
   std::int64_t first_seq = 0;
   std::int64_t last_seq = 0;
   bool anchored = false;  // starts from a retention checkpoint
@@ -34,6 +37,7 @@ struct VerifyReport {
   std::string problem;
 };
 
-VerifyReport VerifyAuditChain(Store& store, const std::vector<std::string>& trusted_public_keys);
+VerifyReport VerifyAuditChain(Store& store, const std::vector<std::string>& trusted_public_keys,
+                              const std::string& recording_dir = "");
 
 }  // namespace kubegate

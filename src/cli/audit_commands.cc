@@ -77,7 +77,9 @@ int Show(AuditCli& c) {
 }
 
 int Verify(AuditCli& c) {
-  auto store = OpenFromConfig(c.config_path);
+  auto cfg = LoadConfigFile(c.config_path);
+  if (!cfg) return Fail(cfg.error().message);
+  auto store = Store::Open(StoreConfigFor(*cfg));
   if (!store) return Fail(store.error().message);
   std::vector<std::string> keys;
   for (const auto& f : c.public_key_files) {
@@ -85,7 +87,7 @@ int Verify(AuditCli& c) {
     if (!k) return Fail(k.error().message);
     keys.push_back(*k);
   }
-  VerifyReport r = VerifyAuditChain(**store, keys);
+  VerifyReport r = VerifyAuditChain(**store, keys, cfg->RecordingDir());
   if (!r.ok) {
     std::cout << "audit chain BROKEN at seq " << r.problem_seq;
     if (!r.problem_request_id.empty()) std::cout << " (request " << r.problem_request_id << ")";
@@ -94,7 +96,7 @@ int Verify(AuditCli& c) {
   }
   std::cout << "audit chain OK: " << r.entries << " entries";
   if (r.entries) std::cout << " (seq " << r.first_seq << ".." << r.last_seq << ")";
-  std::cout << ", " << r.checkpoints << " signed checkpoints"
+  std::cout << ", " << r.checkpoints << " signed checkpoints, " << r.recordings << " session recordings matching"
             << (keys.empty() ? "" : " all by trusted keys") << (r.anchored ? ", starting at a retention checkpoint" : "")
             << ", store " << (*store)->Describe() << "\n";
   return 0;

@@ -19,6 +19,7 @@
 #include "classify/request_info.h"
 #include "cli/audit_commands.h"
 #include "cli/approval_commands.h"
+#include "cli/recording_commands.h"
 #include "cli/policy_commands.h"
 #include "common/text.h"
 #include "cli/kubeconfig_writer.h"
@@ -59,6 +60,12 @@ int Serve(const std::string& config_path, const std::string& port_file, bool dis
   // reached at start stops the gateway instead of failing every request.
   std::error_code fs_ec;
   std::filesystem::create_directories(cfg->data_dir, fs_ec);
+  if (cfg->recording.enabled) {
+    // Session recordings: owner-only, like the rest of the data directory.
+    std::filesystem::create_directories(cfg->RecordingDir(), fs_ec);
+    if (fs_ec) return Fail("cannot create the recording directory " + cfg->RecordingDir() + ": " + fs_ec.message());
+    std::filesystem::permissions(cfg->RecordingDir(), std::filesystem::perms::owner_all, fs_ec);
+  }
   auto signer = Signer::LoadOrCreate(SigningKeyPath(*cfg));
   if (!signer) return Fail(signer.error().message);
   StoreConfig store_config = StoreConfigFor(*cfg);
@@ -138,6 +145,7 @@ int main(int argc, char** argv) {
   auto audit_cli = AddAuditCommands(app);
   auto policy_cli = AddPolicyCommands(app);
   auto approval_cli = AddApprovalCommands(app);
+  auto recording_cli = AddRecordingCommands(app);
 
   std::string method, url, body_file, content_type = "application/json";
   auto* classify = app.add_subcommand("classify", "Print how kubegate (and the API server) reads a request");
@@ -179,6 +187,7 @@ int main(int argc, char** argv) {
   if (int rc = RunAuditCommand(*audit_cli); rc >= 0) return rc;
   if (int rc = RunPolicyCommand(*policy_cli); rc >= 0) return rc;
   if (int rc = RunApprovalCommand(*approval_cli); rc >= 0) return rc;
+  if (int rc = RunRecordingCommand(*recording_cli); rc >= 0) return rc;
   if (*classify) return Classify(method, url, body_file, content_type);
   if (*hash) {
     std::string t;

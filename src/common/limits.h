@@ -74,6 +74,9 @@ inline constexpr std::size_t kNamespaceLabelCacheEntries = 4096;
 // The largest upstream answer kubegate reads for itself (a Namespace, a
 // server-side dry-run result).
 inline constexpr std::size_t kMaxOwnUpstreamResponseBytes = 1 << 20;
+// Session recording: the longest WebSocket message the recording decoder
+// keeps (longer ones are cut and counted).
+inline constexpr std::size_t kRecordingMaxMessageBytes = 1 << 20;
 // Approval notifications: queued events, attempts per event, the time one
 // attempt may take, and the first retry's wait (doubling).
 inline constexpr std::size_t kWebhookMaxQueue = 1000;

@@ -35,7 +35,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
   YamlReader r(source);
   KG_TRY(r.CheckMap(root, "", {"listen", "data_dir", "upstream", "tokens", "client_certs", "shutdown_grace_seconds",
                                "worker_threads", "max_request_body_bytes", "max_request_head_bytes", "log_level", "store", "audit",
-                               "auditors", "policy_file", "approvals"}));
+                               "auditors", "policy_file", "approvals", "recording"}));
   if (YAML::Node l = root["listen"]) {
     KG_TRY(r.CheckMap(l, "listen", {"address", "port", "plain_http", "tls_cert_file", "tls_key_file", "tls_hosts"}));
     KG_TRY(r.Str(l, "address", "listen", c.listen.address));
@@ -129,6 +129,14 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
       return r.Fail(a["retention"], "audit.retention",
                     "must be at least twice checkpoint_interval (pruning cuts at signed checkpoints)");
     }
+  }
+  if (YAML::Node rec = root["recording"]) {
+    KG_TRY(r.CheckMap(rec, "recording", {"enabled", "dir", "max_bytes"}));
+    KG_TRY(r.Bool(rec, "enabled", "recording", c.recording.enabled));
+    KG_TRY(r.Str(rec, "dir", "recording", c.recording.dir));
+    std::int64_t max_bytes = static_cast<std::int64_t>(c.recording.max_bytes);
+    KG_TRY(r.Integer(rec, "max_bytes", "recording", max_bytes, 0, std::int64_t{1} << 40));
+    c.recording.max_bytes = static_cast<std::uint64_t>(max_bytes);
   }
   if (YAML::Node a = root["auditors"]) {
     KG_TRY(r.CheckMap(a, "auditors", {"users", "groups"}));

@@ -76,6 +76,13 @@ struct ApprovalSettings {
   std::string webhook_format = "json";  // json | slack
 };
 
+// Session recording of exec, attach and port-forward (docs/recording.md).
+struct RecordingSettings {
+  bool enabled = true;                      // every session, unless a rule says more
+  std::string dir;                          // empty: DATA_DIR/recordings
+  std::uint64_t max_bytes = 64ull << 20;    // payload per session written, then only counted
+};
+
 struct Config {
   std::string source;  // file the config was read from
   ListenConfig listen;
@@ -93,7 +100,9 @@ struct Config {
   StoreSettings store;
   AuditSettings audit;
   AuditorsConfig auditors;
+  RecordingSettings recording;
 
+  std::string RecordingDir() const { return recording.dir.empty() ? data_dir + "/recordings" : recording.dir; }
   std::string SqlitePath() const { return store.sqlite_path.empty() ? data_dir + "/kubegate.db" : store.sqlite_path; }
 };
 

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <csignal>
 #include <deque>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -36,6 +37,7 @@
 #include "net/webhook_notifier.h"
 #include "pipeline/admission.h"
 #include "policy/namespace_labels.h"
+#include "recording/session_recording.h"
 #include "upstream/token_source.h"
 
 namespace kubegate {
@@ -189,6 +191,13 @@ std::optional<PeerCertificate> VerifiedPeer(SSL* ssl, bool& untrusted) {
 
 class ServerImpl;
 
+// Ends a recording and returns what the audit result record keeps of it.
+nlohmann::json RecordingJson(SessionRecorder& recorder, const std::string& path, const std::string& ended_by) {
+  nlohmann::json j = recorder.Finish(SystemClock().NowMillis(), ended_by).ToJson();
+  j["file"] = std::filesystem::path(path).filename().string();
+  return j;
+}
+
 // One accepted connection. Stream is TlsStream or beast::tcp_stream.
 template <typename Stream>
 class Session {
@@ -205,6 +214,7 @@ class Session {
     std::uint64_t bytes_out = 0;
     bool keep_alive = false;
     std::string closed_reason;  // an upgraded stream kubegate ended (grant expired or revoked)
+    std::optional<nlohmann::json> recording;  // the session's recording summary
   };
 
   // The approval stage's answer for a request a review rule matched.
@@ -284,6 +294,16 @@ class Session {
     std::int64_t expires_ms = 0;
   };
   std::optional<SessionLimit> session_limit_;
+  // Set for an exec/attach/port-forward that is recorded: the file is
+  // created before forwarding; the recorder starts at the 101.
+  struct PendingRecording {
+    std::unique_ptr<RecordingSink> sink;
+    std::string path;
+    RecordingHeader header;
+    RecordingOptions options;
+    bool required = false;
+  };
+  std::optional<PendingRecording> recording_;
   // Body relay buffer, allocated once per connection (not zero-filled).
   std::unique_ptr<char[]> relay_buf_{new char[limits::kRelayBufferBytes]};
 };
@@ -472,6 +492,8 @@ class ServerImpl final : public GatewayServer {
         counters_.policy_reloads_refused);
     add("kubegate_sessions_closed_by_grant_total", "Streams ended because their grant expired or was revoked.",
         counters_.sessions_closed_by_grant);
+    add("kubegate_recording_failures_total", "Sessions whose recording could not start or could not be written.",
+        counters_.recording_failures);
     out += "# HELP kubegate_held_requests Requests waiting for approval now.\n"
            "# TYPE kubegate_held_requests gauge\nkubegate_held_requests " +
            std::to_string(counters_.held_now.load()) + "\n";
@@ -913,6 +935,53 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
     }
   }
 
+  // Stage: recording. Exec, attach and port-forward sessions are recorded
+  // from the relay's copy of their bytes; the file exists before anything
+  // is forwarded, so a rule that requires recording can refuse in time.
+  recording_.reset();
+  if (info->stream != StreamKind::kNone && IsUpgradeRequest(req)) {
+    const PolicyRule* rule = decision.policy_rule;
+    const bool required = rule && rule->recording_required;
+    if (server_.config().recording.enabled || required) {
+      const bool pf = info->stream == StreamKind::kPortForward;
+      std::string path = server_.config().RecordingDir() + "/" + request_id + (pf ? ".portforward.jsonl" : ".cast");
+      auto sink = CreateRecordingFile(path);
+      if (!sink && required) {
+        server_.mutable_counters().recording_failures++;
+        co_await refuse(Error::Unavailable("kubegate: rule \"" + rule->name + "\" requires this session to be "
+                                           "recorded, and the recording cannot start (" + sink.error().message +
+                                           "); nothing was forwarded"),
+                        "recording-required", false);
+        co_return false;
+      }
+      if (!sink) {
+        server_.mutable_counters().recording_failures++;
+        spdlog::warn("request {}: session not recorded: {}", request_id, sink.error().message);
+      } else {
+        PendingRecording r;
+        r.sink = std::move(*sink);
+        r.path = path;
+        r.required = required;
+        r.header.request_id = request_id;
+        r.header.kind = pf ? "portforward" : info->stream == StreamKind::kAttach ? "attach" : "exec";
+        r.header.user = who->user;
+        r.header.namespace_ = info->namespace_;
+        r.header.pod = info->name;
+        if (info->exec) {
+          r.header.container = info->exec->container;
+          r.header.command = info->exec->command;
+          r.header.tty = info->exec->tty;
+        }
+        r.header.approval_id = facts.approval.value("id", "");
+        if (session_limit_) r.header.grant_id = session_limit_->grant_id;
+        r.options.record_stdin = !rule || rule->record_stdin;
+        r.options.max_bytes = server_.config().recording.max_bytes;
+        recording_ = std::move(r);
+        facts.recording_id = request_id;
+      }
+    }
+  }
+
   // Stage: audit. Nothing reaches the cluster unless its decision record is
   // committed (fail closed).
   if (decision.pass_caller_impersonation) {
@@ -933,6 +1002,14 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
 
   // Stages: forward and relay, then record the result.
   Outcome o = co_await Forward(head, *who, *info, decision, request_id, inspected_body);
+  if (recording_ && !o.recording) {
+    // No session was opened (the cluster refused the upgrade): no recording.
+    recording_->sink->Close();
+    std::error_code ec;
+    std::filesystem::remove(recording_->path, ec);
+    facts.recording_id.clear();
+  }
+  recording_.reset();
   AuditResult(facts, o, o.closed_reason);
   Log(request_id, method, target, &*who, &*info, &decision, o, start);
   co_return o.keep_alive;
@@ -972,6 +1049,7 @@ void Session<Stream>::AuditResult(const DecisionFacts& facts, const Outcome& o, 
   r.bytes_out = o.bytes_out;
   r.duration_ms = r.completed_ms - facts.received_ms;
   r.error = error;
+  r.recording = o.recording;
   if (auto entry = MakeEntry(ResultRecord(r))) log->Submit(std::move(*entry));
 }
 
@@ -1000,6 +1078,7 @@ awaitable<bool> Session<Stream>::ServeAuditApi(const Identity& who, const Reques
   if (!parsed) co_return co_await refuse(parsed.error());
   facts.action = "allow";
   AuditApiRequest api = std::move(*parsed);
+  api.recording_dir = server_.config().RecordingDir();
   AuditApiResponse resp = co_await AwaitResume<AuditApiResponse>([&](std::function<void(AuditApiResponse)> resume) {
     asio::post(server_.reader_pool(), [this, &api, resume] { resume(server_.RunAuditQuery(api)); });
   });
@@ -1223,6 +1302,19 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   out.status = 101;
   beast::error_code ec;
   auto& res = rp.get();
+  // The recorder starts here, reading the protocol the 101 chose.
+  std::unique_ptr<SessionRecorder> recorder;
+  bool recording_required = false;
+  if (recording_) {
+    std::string upgrade(res[http::field::upgrade]);
+    std::string protocol(beast::iequals(upgrade, "websocket") ? res[http::field::sec_websocket_protocol]
+                                                               : res["X-Stream-Protocol-Version"]);
+    RecordingHeader header = recording_->header;
+    header.start_ms = SystemClock().NowMillis();
+    recorder = std::make_unique<SessionRecorder>(std::move(recording_->sink), std::move(header), recording_->options,
+                                                 MakeSessionDecoder(upgrade, protocol, limits::kRecordingMaxMessageBytes));
+    recording_required = recording_->required;
+  }
   http::response<http::empty_body> head(std::move(res.base()));
   http::response_serializer<http::empty_body> sr(head);
   co_await http::async_write_header(stream_, sr, Redirect(ec));
@@ -1230,16 +1322,32 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   // Bytes that arrived with the heads belong to the streams.
   if (up.buffer.size()) {
     out.bytes_out += up.buffer.size();
+    if (recorder) {
+      for (auto b : beast::buffers_range_ref(up.buffer.data())) {
+        recorder->FromServer({static_cast<const char*>(b.data()), b.size()}, SystemClock().NowMillis());
+      }
+    }
     co_await asio::async_write(stream_, up.buffer.data(), Redirect(ec));
     up.buffer.consume(up.buffer.size());
   }
   if (!ec && buffer_.size()) {
     out.bytes_in += buffer_.size();
+    if (recorder) {
+      for (auto b : beast::buffers_range_ref(buffer_.data())) {
+        recorder->FromClient({static_cast<const char*>(b.data()), b.size()}, SystemClock().NowMillis());
+      }
+    }
     co_await asio::async_write(up.stream, buffer_.data(), Redirect(ec));
     buffer_.consume(buffer_.size());
   }
-  if (ec) co_return out;
-  auto pump = [](auto& from, auto& to, std::uint64_t& counter) -> awaitable<void> {
+  if (ec) {
+    if (recorder) out.recording = RecordingJson(*recorder, recording_->path, "the relay failed at its start");
+    co_return out;
+  }
+  // Each pump shows the recorder a copy of what it read, then writes it on
+  // unchanged. A required recording that fails ends the session.
+  auto pump = [&recorder, recording_required, &out](auto& from, auto& to, std::uint64_t& counter,
+                                                    bool from_client) -> awaitable<void> {
     std::vector<char> buf(limits::kRelayBufferBytes);
     beast::error_code e;
     while (true) {
@@ -1247,22 +1355,36 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
       std::size_t n = co_await from.async_read_some(asio::buffer(buf), Redirect(e));
       if (n) {
         counter += n;
+        if (recorder) {
+          std::string_view seen(buf.data(), n);
+          if (from_client) {
+            recorder->FromClient(seen, SystemClock().NowMillis());
+          } else {
+            recorder->FromServer(seen, SystemClock().NowMillis());
+          }
+          if (recording_required && recorder->failed()) {
+            out.closed_reason = "session closed by kubegate: its recording failed and the rule requires one";
+            co_return;
+          }
+        }
         co_await asio::async_write(to, asio::buffer(buf.data(), n), Redirect(e));
       }
       if (e) co_return;
     }
   };
   if (session_limit_) {
-    co_await (pump(stream_, up.stream, out.bytes_in) || pump(up.stream, stream_, out.bytes_out) ||
+    co_await (pump(stream_, up.stream, out.bytes_in, true) || pump(up.stream, stream_, out.bytes_out, false) ||
               WatchGrant(session_limit_->grant_id, session_limit_->expires_ms, out.closed_reason));
-    if (!out.closed_reason.empty()) {
-      server_.mutable_counters().sessions_closed_by_grant++;
-      CloseStream(stream_);
-    }
+    if (out.closed_reason.find("grant") != std::string::npos) server_.mutable_counters().sessions_closed_by_grant++;
   } else {
-    co_await (pump(stream_, up.stream, out.bytes_in) || pump(up.stream, stream_, out.bytes_out));
+    co_await (pump(stream_, up.stream, out.bytes_in, true) || pump(up.stream, stream_, out.bytes_out, false));
   }
+  if (!out.closed_reason.empty()) CloseStream(stream_);
   CloseStream(up.stream);
+  if (recorder) {
+    out.recording = RecordingJson(*recorder, recording_->path, out.closed_reason);
+    if (!out.recording->value("write_error", std::string()).empty()) server_.mutable_counters().recording_failures++;
+  }
   co_return out;
 }
 

@@ -392,7 +392,7 @@ Result<std::shared_ptr<const Policy>> Policy::Parse(const std::string& text, con
   for (std::size_t i = 0; rules && i < rules.size(); ++i) {
     const YAML::Node& n = rules[i];
     std::string where = "rules[" + std::to_string(i) + "]";
-    KG_TRY(r.CheckMap(n, where, {"name", "match", "action", "message", "review", "audit"}));
+    KG_TRY(r.CheckMap(n, where, {"name", "match", "action", "message", "review", "audit", "recording"}));
     PolicyRule rule;
     rule.line = n.Mark().line + 1;
     KG_TRY(r.Str(n, "name", where, rule.name));
@@ -410,6 +410,11 @@ Result<std::shared_ptr<const Policy>> Policy::Parse(const std::string& text, con
     if (YAML::Node a = n["audit"]) {
       KG_TRY(r.CheckMap(a, where + ".audit", {"requestBodies"}));
       KG_TRY(r.Bool(a, "requestBodies", where + ".audit", rule.audit_request_bodies));
+    }
+    if (YAML::Node rec = n["recording"]) {
+      KG_TRY(r.CheckMap(rec, where + ".recording", {"required", "stdin"}));
+      KG_TRY(r.Bool(rec, "required", where + ".recording", rule.recording_required));
+      KG_TRY(r.Bool(rec, "stdin", where + ".recording", rule.record_stdin));
     }
     if (rule.action == PolicyAction::kReview) {
       if (!n["review"]) return r.Fail(n, where + ".review", "a review rule needs a review section");

@@ -104,6 +104,11 @@ struct PolicyRule {
   // Record the (redacted) bodies of the writes this rule matches in their
   // audit records (audit.requestBodies in YAML).
   bool audit_request_bodies = false;
+  // Session recording of the exec/attach/port-forward it matches
+  // (recording: in YAML). Required: a session that cannot be recorded is
+  // refused, or ended when its recording fails. Stdin may be left out.
+  bool recording_required = false;
+  bool record_stdin = true;
 };
 
 // What the policy sees of a request.

@@ -95,6 +95,9 @@ SessionRecorder::SessionRecorder(std::unique_ptr<RecordingSink> sink, RecordingH
   summary_.format = header_.kind == "portforward" ? "kubegate-portforward-v1" : "asciicast-v2";
   summary_.stdin_recorded = options_.record_stdin;
   if (!decoder_) summary_.decoder_error = "the session's stream protocol is not one kubegate reads";
+  // A terminal's size arrives in its first resize message, which may come
+  // after the first output: the header waits for it, briefly.
+  holding_ = header_.tty && header_.kind != "portforward";
   if (header_.kind == "portforward") WriteHeaderOnce();
 }
 
@@ -151,10 +154,27 @@ void SessionRecorder::WriteHeaderOnce() {
 }
 
 void SessionRecorder::Event(std::int64_t now_ms, const char* type, std::string_view text) {
-  WriteHeaderOnce();
   std::int64_t t = std::max<std::int64_t>(0, now_ms - header_.start_ms);
   // [seconds, type, text]; the time as a JSON number with millisecond precision.
-  WriteLine("[" + Seconds(t) + ", \"" + type + "\", " + Dump(std::string(text)) + "]");
+  std::string line = "[" + Seconds(t) + ", \"" + type + "\", " + Dump(std::string(text)) + "]";
+  if (holding_) {
+    if (t < kHeaderWaitMs && pending_bytes_ + line.size() <= kHeaderWaitBytes) {
+      pending_bytes_ += line.size();
+      pending_.push_back(std::move(line));
+      return;
+    }
+    Release();
+  }
+  WriteHeaderOnce();
+  WriteLine(line);
+}
+
+void SessionRecorder::Release() {
+  holding_ = false;
+  WriteHeaderOnce();
+  for (const auto& l : pending_) WriteLine(l);
+  pending_.clear();
+  pending_bytes_ = 0;
 }
 
 void SessionRecorder::Output(std::int64_t now_ms, const char* type, std::string& carry, std::string_view data) {
@@ -193,10 +213,16 @@ void SessionRecorder::Add(const StreamEvent& e, std::int64_t now_ms) {
     int w = j.value("Width", 0), h = j.value("Height", 0);
     if (w <= 0 || h <= 0) return;
     summary_.resizes++;
+    if (holding_ || !header_written_) {
+      // The terminal's size at the start goes into the header.
+      width_ = w;
+      height_ = h;
+      if (holding_) Release();
+      return;
+    }
     width_ = w;
     height_ = h;
-    // Before anything was written, the size goes into the header.
-    if (header_written_) Event(now_ms, "r", std::to_string(w) + "x" + std::to_string(h));
+    Event(now_ms, "r", std::to_string(w) + "x" + std::to_string(h));
   } else if (e.channel == "error" && !e.from_client) {
     std::size_t room = kMaxErrorChannelBytes - std::min(kMaxErrorChannelBytes, error_channel_.size());
     error_channel_.append(e.data.substr(0, room));
@@ -283,7 +309,7 @@ RecordingSummary SessionRecorder::Finish(std::int64_t now_ms, const std::string&
     if (!summary_.exit_message.empty()) end += (end.empty() ? "" : ": ") + summary_.exit_message;
     if (!ended_by.empty()) end += (end.empty() ? "" : "; ") + ended_by;
     if (!end.empty()) Event(now_ms, "m", end);
-    WriteHeaderOnce();
+    Release();
   }
   if (sink_ && !sink_->Close() && summary_.write_error.empty()) summary_.write_error = "closing the recording failed";
   summary_.sha256 = sha_.HexDigest();

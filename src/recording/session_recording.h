@@ -116,6 +116,7 @@ class SessionRecorder {
   void Add(const StreamEvent& e, std::int64_t now_ms);
   void AddPortForward(const StreamEvent& e, std::int64_t now_ms);
   void WriteHeaderOnce();
+  void Release();  // writes the header and the events held for it
   void Event(std::int64_t now_ms, const char* type, std::string_view text);
   void Output(std::int64_t now_ms, const char* type, std::string& carry, std::string_view data);
   void WriteLine(const std::string& line);
@@ -128,6 +129,13 @@ class SessionRecorder {
   Sha256Stream sha_;
   RecordingSummary summary_;
   bool header_written_ = false;
+  // TTY sessions: events held until the first resize gives the header its
+  // size, at most kHeaderWaitMs after the start or kHeaderWaitBytes.
+  static constexpr std::int64_t kHeaderWaitMs = 2000;
+  static constexpr std::size_t kHeaderWaitBytes = 64 * 1024;
+  bool holding_ = false;
+  std::vector<std::string> pending_;
+  std::size_t pending_bytes_ = 0;
   bool finished_ = false;
   int width_ = 80, height_ = 24;
   std::uint64_t payload_written_ = 0;

@@ -119,7 +119,7 @@ TEST(SessionRecorder, StdinOffCapsAndFailedWrites) {
   std::string lost;
   auto sink = std::make_unique<MemorySink>(&lost);
   MemorySink* raw = sink.get();
-  SessionRecorder failing(std::move(sink), ExecHeader(), {}, MakeSessionDecoder("websocket", "v5.channel.k8s.io", 1 << 20));
+  SessionRecorder failing(std::move(sink), h, {}, MakeSessionDecoder("websocket", "v5.channel.k8s.io", 1 << 20));
   failing.FromServer(Frame(1, "a"), 1'000'001);
   EXPECT_FALSE(failing.failed());
   raw->fail_writes = true;

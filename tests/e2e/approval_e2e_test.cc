@@ -15,63 +15,6 @@
 namespace e2e {
 namespace {
 
-// A gateway with a policy, and kubeconfigs for its callers.
-struct PolicyGateway {
-  std::unique_ptr<Process> process;
-  std::string url, name;
-
-  PolicyGateway(const std::string& gw_name, const std::string& policy, const std::string& extra = "") : name(gw_name) {
-    std::string policy_path = WriteFile(gw_name + "-policy.yaml", policy);
-    auto [p, u] = E().StartGateway(gw_name, "policy_file: " + policy_path + "\nauditors: {users: [admin]}\n" + extra);
-    process = std::move(p);
-    url = u;
-    for (const char* user : {"alice", "bot", "admin"}) {
-      Process kc({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", user, "--server", url, "--ca-file",
-                  (E().dir / (gw_name + "-") / "pki" / "ca.crt").string(), "--token-file",
-                  (E().dir / (std::string(user) + ".token")).string(), "-o", Kubeconfig(user)});
-      EXPECT_EQ(kc.Finish(), 0) << kc.output();
-    }
-  }
-  std::string Kubeconfig(const std::string& user) const {
-    return (E().dir / (name + "-" + user + ".kubeconfig")).string();
-  }
-  std::string Config() const { return (E().dir / (name + ".yaml")).string(); }
-  std::unique_ptr<Process> Start(const std::string& user, std::vector<std::string> args,
-                                 const std::string& version = "1.32") const {
-    std::vector<std::string> argv = {Kubectl(version), "--kubeconfig", Kubeconfig(user)};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return std::make_unique<Process>(argv);
-  }
-  RunResult Run(const std::string& user, std::vector<std::string> args, const std::string& version = "1.32") const {
-    auto p = Start(user, std::move(args), version);
-    int code = p->Finish();
-    return {code, p->output()};
-  }
-  // kubectl gate ... as `user`, through real kubectl and the shipped plugin.
-  RunResult Gate(const std::string& user, std::vector<std::string> args) const {
-    std::vector<std::string> argv = {Kubectl("1.32"), "gate"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Process p(argv, {"PATH=" + std::string(kSourceDir) + "/tools:/usr/bin:/bin", "KUBECONFIG=" + Kubeconfig(user),
-                     "KUBECTL=" + Kubectl("1.32")});
-    int code = p.Finish();
-    return {code, p.output()};
-  }
-  // The id of the newest pending request whose description contains `needle`
-  // (polled: the held request appears once kubectl has sent it).
-  std::string WaitPending(const std::string& needle) const {
-    for (int i = 0; i < 200; ++i) {
-      RunResult r = Gate("alice", {"pending"});
-      auto at = r.out.find(needle);
-      if (r.code == 0 && at != std::string::npos) {
-        auto id = r.out.rfind("Request kg-", at);
-        if (id != std::string::npos) return r.out.substr(id + 8, 23);
-      }
-      usleep(50 * 1000);
-    }
-    return "";
-  }
-};
-
 const char* kPolicy = R"(apiVersion: kubegate.io/v1
 kind: Policy
 default: allow
@@ -393,6 +336,12 @@ TEST(Approvals, ExecSessionEndsWhenItsGrantExpires) {
   ASSERT_EQ(audit.Finish(), 0);
   EXPECT_NE(audit.output().find("expired"), std::string::npos) << audit.output();
   EXPECT_NE(audit.output().find("session closed by kubegate: grant gr-"), std::string::npos) << audit.output();
+  // The recording notes why the session ended, and who approved it.
+  Recorded rec = RecordingOf("/pods/gated-2/exec", gw.Config());
+  ASSERT_FALSE(rec.summary.is_null()) << rec.request_id;
+  EXPECT_NE(rec.summary.value("ended_by", "").find("grant gr-"), std::string::npos) << rec.summary;
+  EXPECT_NE(CastEvents(rec.file, "m").find("expired"), std::string::npos) << rec.file;
+  EXPECT_EQ(json::parse(rec.file.substr(0, rec.file.find('\n')))["kubegate"]["approval_id"], id);
 }
 
 // A local webhook receiver: accepts HTTP POSTs on a kernel-chosen port,

@@ -242,3 +242,118 @@ inline std::string WriteFile(const std::string& name, const std::string& text) {
 }
 
 }  // namespace e2e
+
+namespace e2e {
+
+// A session's recording as the audit log links it: the summary in the
+// result record and the exported file (`kubegate recording export`, which
+// checks the file against the record's hash).
+struct Recorded {
+  std::string request_id;
+  json summary;       // the result record's "recording"
+  std::string file;   // the exported recording
+  std::string export_error;
+};
+
+// The recording of the newest request the upstream received whose target
+// contains `needle` (through the gateway configured by `config`). The
+// result record is written when the session ends, just after kubectl
+// exits: polled for, bounded at ~10 s.
+inline Recorded RecordingOf(const std::string& needle, const std::string& config = "") {
+  Recorded r;
+  std::string cfg = config.empty() ? (E().dir / "gateway.yaml").string() : config;
+  auto reqs = E().Received(needle);
+  if (reqs.empty()) return r;
+  const json& h = reqs.back()["headers"];
+  if (!h.contains("Impersonate-Extra-Kubegate-Request-Id")) return r;
+  r.request_id = h["Impersonate-Extra-Kubegate-Request-Id"][0];
+  for (int i = 0; i < 100 && r.summary.is_null(); ++i) {
+    Process show({std::string(kBuildDir) + "/src/kubegate", "audit", "show", r.request_id, "-o", "json", "--config", cfg});
+    show.Finish();
+    auto j = json::parse(show.output(), nullptr, false);
+    if (j.is_object() && j["result"].is_object() && j["result"].contains("recording")) {
+      r.summary = j["result"]["recording"];
+    } else {
+      usleep(100 * 1000);
+    }
+  }
+  Process ex({std::string(kBuildDir) + "/src/kubegate", "recording", "export", r.request_id, "--config", cfg});
+  if (ex.Finish() == 0) {
+    r.file = ex.output();
+  } else {
+    r.export_error = ex.output();
+  }
+  return r;
+}
+
+// The text of an asciicast's events of one type ("o", "i", "r", "m"), joined.
+inline std::string CastEvents(const std::string& cast, const std::string& type) {
+  std::string out;
+  std::istringstream in(cast);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    auto e = json::parse(line, nullptr, false);
+    if (e.is_array() && e.size() == 3 && e[1] == type) out += e[2].get<std::string>() + (type == "r" || type == "m" ? "\n" : "");
+  }
+  return out;
+}
+
+// A gateway with a policy, and kubeconfigs for its callers.
+struct PolicyGateway {
+  std::unique_ptr<Process> process;
+  std::string url, name;
+
+  PolicyGateway(const std::string& gw_name, const std::string& policy, const std::string& extra = "") : name(gw_name) {
+    std::string policy_path = WriteFile(gw_name + "-policy.yaml", policy);
+    auto [p, u] = E().StartGateway(gw_name, "policy_file: " + policy_path + "\nauditors: {users: [admin]}\n" + extra);
+    process = std::move(p);
+    url = u;
+    for (const char* user : {"alice", "bot", "admin"}) {
+      Process kc({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", user, "--server", url, "--ca-file",
+                  (E().dir / (gw_name + "-") / "pki" / "ca.crt").string(), "--token-file",
+                  (E().dir / (std::string(user) + ".token")).string(), "-o", Kubeconfig(user)});
+      EXPECT_EQ(kc.Finish(), 0) << kc.output();
+    }
+  }
+  std::string Kubeconfig(const std::string& user) const {
+    return (E().dir / (name + "-" + user + ".kubeconfig")).string();
+  }
+  std::string Config() const { return (E().dir / (name + ".yaml")).string(); }
+  std::unique_ptr<Process> Start(const std::string& user, std::vector<std::string> args,
+                                 const std::string& version = "1.32") const {
+    std::vector<std::string> argv = {Kubectl(version), "--kubeconfig", Kubeconfig(user)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return std::make_unique<Process>(argv);
+  }
+  RunResult Run(const std::string& user, std::vector<std::string> args, const std::string& version = "1.32") const {
+    auto p = Start(user, std::move(args), version);
+    int code = p->Finish();
+    return {code, p->output()};
+  }
+  // kubectl gate ... as `user`, through real kubectl and the shipped plugin.
+  RunResult Gate(const std::string& user, std::vector<std::string> args) const {
+    std::vector<std::string> argv = {Kubectl("1.32"), "gate"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Process p(argv, {"PATH=" + std::string(kSourceDir) + "/tools:/usr/bin:/bin", "KUBECONFIG=" + Kubeconfig(user),
+                     "KUBECTL=" + Kubectl("1.32")});
+    int code = p.Finish();
+    return {code, p.output()};
+  }
+  // The id of the newest pending request whose description contains `needle`
+  // (polled: the held request appears once kubectl has sent it).
+  std::string WaitPending(const std::string& needle) const {
+    for (int i = 0; i < 200; ++i) {
+      RunResult r = Gate("alice", {"pending"});
+      auto at = r.out.find(needle);
+      if (r.code == 0 && at != std::string::npos) {
+        auto id = r.out.rfind("Request kg-", at);
+        if (id != std::string::npos) return r.out.substr(id + 8, 23);
+      }
+      usleep(50 * 1000);
+    }
+    return "";
+  }
+};
+
+}  // namespace e2e

@@ -128,6 +128,14 @@ TEST_P(KubectlVersions, ExecExitCodeAndOutput) {
   EXPECT_EQ(r.code, 3) << r.out;
   EXPECT_NE(r.out.find("from-pod"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("command terminated with exit code 3"), std::string::npos) << r.out;
+  // Recorded: the output, and the exit status from the error channel. (The
+  // test server's shell has no stderr; the recorder's own tests cover it.)
+  Recorded rec = RecordingOf("/pods/" + pod + "/exec");
+  ASSERT_FALSE(rec.summary.is_null()) << rec.request_id;
+  EXPECT_EQ(rec.summary["exit_code"], 3) << rec.summary;
+  EXPECT_EQ(rec.summary["format"], "asciicast-v2");
+  EXPECT_NE(CastEvents(rec.file, "o").find("from-pod\n"), std::string::npos) << rec.file << rec.export_error;
+  EXPECT_NE(CastEvents(rec.file, "m").find("exit status 3"), std::string::npos) << rec.file;
   auto ok = E().Run(v, {"exec", pod, "--", "echo", "fine"});
   EXPECT_EQ(ok.code, 0) << ok.out;
   EXPECT_EQ(ok.out, "fine\n");
@@ -172,6 +180,20 @@ TEST_P(KubectlVersions, PortForwardCarriesTraffic) {
   if (v == "1.32") {
     EXPECT_EQ(reqs.back()["headers"]["Sec-WebSocket-Protocol"], json::array({"SPDY/3.1+portforward.k8s.io"}));
   }
+  // Recorded per connection (port, bytes each way), not the payload.
+  pf.Signal(SIGTERM);
+  pf.Finish();
+  Recorded rec = RecordingOf("/pods/" + pod + "/portforward");
+  ASSERT_FALSE(rec.summary.is_null()) << rec.request_id;
+  EXPECT_EQ(rec.summary["format"], "kubegate-portforward-v1");
+  ASSERT_EQ(rec.summary["connections"].size(), 2u) << rec.summary;
+  for (const auto& c : rec.summary["connections"]) {
+    EXPECT_EQ(c["port"], "8080");
+    EXPECT_GT(c["bytes_to_pod"].get<int>(), 0);
+    EXPECT_EQ(c["bytes_from_pod"].get<std::size_t>() > std::string("hello from " + pod + " port 8080\n").size(), true) << c;
+  }
+  EXPECT_EQ(rec.file.find("hello from"), std::string::npos) << "payload recorded";
+  EXPECT_NE(rec.file.find("\"bytes_from_pod\""), std::string::npos) << rec.file << rec.export_error;
 }
 
 // apply validates against the test server's OpenAPI v3 (fieldValidation).
@@ -243,6 +265,11 @@ TEST_P(KubectlVersions, CopyBothWays) {
   std::string local = WriteFile("upload-" + v + ".txt", content);
   auto up = E().Run(v, {"cp", local, pod + ":/tmp/uploaded.txt"});
   EXPECT_EQ(up.code, 0) << up.out;
+  // cp is exec tar with the tar stream on stdin: recorded, by bytes and content.
+  Recorded sent = RecordingOf("/pods/" + pod + "/exec");
+  ASSERT_FALSE(sent.summary.is_null());
+  EXPECT_GT(sent.summary["stdin_bytes"].get<std::uint64_t>(), content.size()) << sent.summary;
+  EXPECT_NE(CastEvents(sent.file, "i").find("line 199 of a file"), std::string::npos);
   auto cat = E().Run(v, {"exec", pod, "--", "cat", "/tmp/uploaded.txt"});
   EXPECT_EQ(cat.code, 0) << cat.out;
   EXPECT_EQ(cat.out, content);
@@ -250,6 +277,10 @@ TEST_P(KubectlVersions, CopyBothWays) {
   auto down = E().Run(v, {"cp", pod + ":/tmp/uploaded.txt", back.string()});
   EXPECT_EQ(down.code, 0) << down.out;
   EXPECT_EQ(ReadAll(back), content);
+  Recorded fetched = RecordingOf("/pods/" + pod + "/exec");
+  ASSERT_FALSE(fetched.summary.is_null());
+  EXPECT_NE(fetched.request_id, sent.request_id);
+  EXPECT_GT(fetched.summary["stdout_bytes"].get<std::uint64_t>(), content.size()) << fetched.summary;
 }
 
 TEST_P(KubectlVersions, AttachRelaysStdinAndOutput) {
@@ -263,6 +294,10 @@ TEST_P(KubectlVersions, AttachRelaysStdinAndOutput) {
   EXPECT_EQ(p.Finish(), 0) << p.output();
   EXPECT_NE(p.output().find("attached-ok"), std::string::npos) << p.output();
   EXPECT_FALSE(E().Received("/pods/" + pod + "/attach").empty());
+  Recorded rec = RecordingOf("/pods/" + pod + "/attach");
+  ASSERT_FALSE(rec.summary.is_null());
+  EXPECT_NE(CastEvents(rec.file, "i").find("echo attached-ok\n"), std::string::npos) << rec.file << rec.export_error;
+  EXPECT_NE(CastEvents(rec.file, "o").find("attached-ok"), std::string::npos) << rec.file;
 }
 
 // exec -it under a real terminal (tmux): typed input, a resize, exit code.
@@ -293,6 +328,7 @@ TEST_P(KubectlVersions, ExecInteractiveTerminalWithResize) {
   tmux({"send-keys", "-t", session, "echo typed through kubegate", "Enter"});
   // The echoed command line starts with "$ echo"; the output line is bare.
   EXPECT_TRUE(screen_has("\ntyped through kubegate\n")) << tmux({"capture-pane", "-p", "-t", session});
+  std::string pane = tmux({"capture-pane", "-p", "-t", session});
   tmux({"send-keys", "-t", session, "exit 4", "Enter"});
   bool exited = false;
   for (int i = 0; i < 300 && !exited; ++i) {
@@ -313,6 +349,39 @@ TEST_P(KubectlVersions, ExecInteractiveTerminalWithResize) {
     }
   }
   EXPECT_TRUE(saw_resize) << "the resize did not reach the pod";
+
+  // The recording: what the user saw, what they typed, the resize, the exit.
+  Recorded rec = RecordingOf("/pods/" + pod + "/exec");
+  ASSERT_FALSE(rec.summary.is_null()) << rec.request_id;
+  ASSERT_TRUE(rec.export_error.empty()) << rec.export_error;
+  auto header = json::parse(rec.file.substr(0, rec.file.find('\n')));
+  EXPECT_EQ(header["width"], 120);
+  EXPECT_EQ(header["height"], 40);
+  EXPECT_EQ(header["kubegate"]["pod"], pod);
+  EXPECT_EQ(header["kubegate"]["user"], "alice");
+  EXPECT_NE(CastEvents(rec.file, "i").find("echo typed through kubegate\r"), std::string::npos) << rec.file;
+  EXPECT_NE(CastEvents(rec.file, "r").find("100x30"), std::string::npos) << rec.file;
+  EXPECT_NE(CastEvents(rec.file, "m").find("exit status 4"), std::string::npos) << rec.file;
+  EXPECT_EQ(rec.summary["exit_code"], 4);
+  // Every line the terminal showed before `exit 4` is in the recorded output.
+  std::string output = CastEvents(rec.file, "o");
+  std::istringstream lines(pane);
+  std::string shown;
+  int compared = 0;
+  while (std::getline(lines, shown)) {
+    while (!shown.empty() && shown.back() == ' ') shown.pop_back();
+    if (shown.empty()) continue;
+    EXPECT_NE(output.find(shown), std::string::npos) << "shown but not recorded: " << shown << "\nrecorded: " << output;
+    compared++;
+  }
+  EXPECT_GE(compared, 2);
+  // asciinema (Debian's) reads it: `asciinema cat` prints the output.
+  std::string cast_path = WriteFile("tty-" + v + ".cast", rec.file);
+  // (asciinema cat wants a terminal: script(1) gives it one.)
+  Process cat({"/usr/bin/script", "-qec", "/usr/bin/asciinema cat " + cast_path, "/dev/null"},
+              {"HOME=" + E().dir.string(), "LANG=C.UTF-8", "PATH=/usr/bin:/bin"});
+  EXPECT_EQ(cat.Finish(), 0) << cat.output();
+  EXPECT_NE(cat.output().find("typed through kubegate"), std::string::npos) << cat.output();
 }
 
 INSTANTIATE_TEST_SUITE_P(Kubectl, KubectlVersions, ::testing::Values("1.29", "1.32"),
