@@ -1,6 +1,7 @@
 #include "audit/audit_log.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include <spdlog/spdlog.h>
 
@@ -169,8 +170,33 @@ void AuditLog::Housekeeping() {
       if (c.time_ms <= cutoff && c.seq > anchor_seq) pick = &c;
     }
     if (!pick) return;
+    // The recordings the pruned entries name go with them, after the prune.
+    std::vector<std::string> recordings;
+    if (!options_.recording_dir.empty()) {
+      std::int64_t after = anchor_seq;
+      for (bool done = false; !done;) {
+        auto page = store_->AuditRange(after, 1000);
+        if (!page || page->empty()) break;
+        for (const AuditEntry& e : *page) {
+          if (e.seq > pick->seq) {
+            done = true;
+            break;
+          }
+          after = e.seq;
+          if (e.index.phase != "result" || e.canonical.find("\"recording\"") == std::string::npos) continue;
+          auto j = nlohmann::json::parse(e.canonical, nullptr, false);
+          if (!j.is_object() || !j.contains("recording") || !j["recording"].is_object()) continue;
+          std::string file = j["recording"].value("file", "");
+          if (!file.empty() && file.find('/') == std::string::npos && file[0] != '.') recordings.push_back(file);
+        }
+      }
+    }
     auto pruned = store_->PruneAudit(*pick);
     if (pruned) {
+      for (const auto& f : recordings) {
+        std::error_code ec;
+        std::filesystem::remove(std::filesystem::path(options_.recording_dir) / f, ec);
+      }
       stats_.pruned += static_cast<std::uint64_t>(*pruned);
       spdlog::info("audit retention: pruned {} entries up to seq {}; the chain now starts at that signed checkpoint",
                    *pruned, pick->seq);

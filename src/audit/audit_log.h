@@ -38,6 +38,9 @@ struct AuditLogOptions {
   std::int64_t checkpoint_every = 1000;         // entries
   std::int64_t checkpoint_interval_ms = 60'000;
   std::int64_t retention_ms = 0;                // 0: keep forever
+  // Session recordings named by pruned result entries are deleted from
+  // here with them (retention follows the audit log). Empty: none.
+  std::string recording_dir;
   std::int64_t prune_interval_ms = 3'600'000;
   std::size_t max_queue = limits::kAuditMaxQueue;
 };

@@ -7,9 +7,13 @@
 #include <future>
 #include <mutex>
 
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "audit/verify.h"
+#include "common/digest.h"
 #include "store/store_test_util.h"
 
 namespace kubegate {
@@ -162,21 +166,37 @@ TEST_P(AuditLogTest, RetentionPrunesUpToAnOldCheckpointAndStillVerifies) {
   opts.checkpoint_every = 10;
   opts.retention_ms = 3'600'000;
   opts.prune_interval_ms = 1;
+  // Recordings go with the result entries that name them.
+  std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                              ("kg-retention-" + std::to_string(getpid()) + "-" + GetParam());
+  std::filesystem::create_directories(dir);
+  opts.recording_dir = dir.string();
+  std::ofstream(dir / "old.cast") << "old session";
+  std::ofstream(dir / "new.cast") << "new session";
+  auto recording = [](const std::string& file, const std::string& content) {
+    return nlohmann::json{{"file", file}, {"sha256", Sha256Hex(content)}};
+  };
   {
     AuditLog log(db_.Open(), clock_, signer_.get(), opts);
-    for (int i = 0; i < 10; ++i) ASSERT_TRUE(log.Submit(DecisionEntry({.id = "old" + std::to_string(i)})));
+    for (int i = 0; i < 9; ++i) ASSERT_TRUE(log.Submit(DecisionEntry({.id = "old" + std::to_string(i)})));
+    ASSERT_TRUE(log.Submit(testing::ResultEntry("old0", 101, 1'795'000'000'100, recording("old.cast", "old session"))));
     log.Flush();  // checkpoint at seq 10, at t0
     clock_.Advance(2 * 3'600'000);
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(log.Submit(DecisionEntry({.id = "new" + std::to_string(i)})));
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(log.Submit(DecisionEntry({.id = "new" + std::to_string(i)})));
+    ASSERT_TRUE(log.Submit(testing::ResultEntry("new0", 101, 1'795'000'000'100, recording("new.cast", "new session"))));
     log.Flush();  // t0+2h: seq 1..10 are past retention
     EXPECT_EQ(log.stats().pruned, 10u);
   }
+  EXPECT_FALSE(std::filesystem::exists(dir / "old.cast")) << "a pruned entry's recording was kept";
+  EXPECT_TRUE(std::filesystem::exists(dir / "new.cast"));
   auto check = db_.Open();
   EXPECT_EQ(check->CountAudit(), 5);
-  VerifyReport r = VerifyAuditChain(*check, {signer_->PublicKeyPem()});
+  VerifyReport r = VerifyAuditChain(*check, {signer_->PublicKeyPem()}, dir.string());
   EXPECT_TRUE(r.ok) << r.problem;
   EXPECT_TRUE(r.anchored);
   EXPECT_EQ(r.first_seq, 11);
+  EXPECT_EQ(r.recordings, 1);
+  std::filesystem::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AuditLogTest, ::testing::Values("sqlite", "postgres"),

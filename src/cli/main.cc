@@ -80,6 +80,7 @@ int Serve(const std::string& config_path, const std::string& port_file, bool dis
     opts.checkpoint_every = cfg->audit.checkpoint_every;
     opts.checkpoint_interval_ms = cfg->audit.checkpoint_interval_ms;
     opts.retention_ms = cfg->audit.retention_ms;
+    if (cfg->recording.enabled) opts.recording_dir = cfg->RecordingDir();
     audit_log = std::make_unique<AuditLog>(std::move(*store), SystemClock(), signer->get(), opts);
   }
   // Approvals: their own store connection, used only on the gateway's store

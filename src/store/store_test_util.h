@@ -162,11 +162,13 @@ inline AuditEntry DecisionEntry(const EntrySpec& s) {
   return *e;
 }
 
-inline AuditEntry ResultEntry(const std::string& id, int status, std::int64_t time_ms = 1'795'000'000'100) {
+inline AuditEntry ResultEntry(const std::string& id, int status, std::int64_t time_ms = 1'795'000'000'100,
+                              std::optional<nlohmann::json> recording = std::nullopt) {
   ResultFacts r;
   r.request_id = id;
   r.completed_ms = time_ms;
   r.status = status;
+  r.recording = std::move(recording);
   auto e = MakeEntry(ResultRecord(r));
   EXPECT_TRUE(e) << e.error().message;
   return *e;
