@@ -51,17 +51,21 @@ Result<LoadedRecording> LoadRecording(Store& store, const std::string& request_i
   if (!entries) return entries.error();
   LoadedRecording out;
   out.request_id = request_id;
+  nlohmann::json result;
   for (const auto& e : *entries) {
     auto j = nlohmann::json::parse(e.canonical, nullptr, false);
     if (!j.is_object()) continue;
     if (e.index.phase == "decision") out.decision = j;
-    if (e.index.phase == "result" && j.contains("recording")) out.summary = j["recording"];
+    if (e.index.phase == "result") result = j;
   }
+  if (result.is_object() && result.contains("recording")) out.summary = result["recording"];
   if (out.summary.is_null()) {
-    bool open = out.decision.is_object() && !out.decision.value("recording_id", std::string()).empty();
-    return Error{404, "NotFound",
-                 open ? "request " + request_id + " has a recording that is not finished yet (the session is open)"
-                      : "request " + request_id + " has no recording"};
+    bool planned = out.decision.is_object() && !out.decision.value("recording_id", std::string()).empty();
+    std::string why = !planned            ? "has no recording"
+                      : result.is_null()  ? "has a recording that is not finished yet (the session is open)"
+                                          : "has no recording: no session was opened (HTTP " +
+                                               std::to_string(result.value("status", 0)) + ")";
+    return Error{404, "NotFound", "request " + request_id + " " + why};
   }
   if (std::string bad = Check(out.summary, dir, &out.content, &out.path); !bad.empty()) {
     return Error{409, "Conflict", "request " + request_id + ": " + bad};

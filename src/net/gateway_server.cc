@@ -304,6 +304,14 @@ class Session {
     bool required = false;
   };
   std::optional<PendingRecording> recording_;
+  // Drops a recording whose session never started (its file is removed).
+  void DiscardRecording() {
+    if (!recording_) return;
+    if (recording_->sink) recording_->sink->Close();
+    std::error_code ec;
+    std::filesystem::remove(recording_->path, ec);
+    recording_.reset();
+  }
   // Body relay buffer, allocated once per connection (not zero-filled).
   std::unique_ptr<char[]> relay_buf_{new char[limits::kRelayBufferBytes]};
 };
@@ -994,6 +1002,7 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
     }
   }
   if (std::string not_committed = co_await CommitDecision(facts); !not_committed.empty()) {
+    DiscardRecording();
     server_.mutable_counters().audit_fail_closed++;
     Outcome o = co_await Reply(Error::Unavailable(not_committed), request_id, false);
     Log(request_id, method, target, &*who, &*info, &decision, o, start);
@@ -1002,13 +1011,8 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
 
   // Stages: forward and relay, then record the result.
   Outcome o = co_await Forward(head, *who, *info, decision, request_id, inspected_body);
-  if (recording_ && !o.recording) {
-    // No session was opened (the cluster refused the upgrade): no recording.
-    recording_->sink->Close();
-    std::error_code ec;
-    std::filesystem::remove(recording_->path, ec);
-    facts.recording_id.clear();
-  }
+  // No session was opened (the cluster refused the upgrade): no recording.
+  if (!o.recording) DiscardRecording();
   recording_.reset();
   AuditResult(facts, o, o.closed_reason);
   Log(request_id, method, target, &*who, &*info, &decision, o, start);
