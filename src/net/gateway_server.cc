@@ -982,7 +982,9 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
         }
         r.header.approval_id = facts.approval.value("id", "");
         if (session_limit_) r.header.grant_id = session_limit_->grant_id;
-        r.options.record_stdin = !rule || rule->record_stdin;
+        if (rule && rule->recording_stdin == "omit") r.options.stdin_mode = StdinMode::kOmit;
+        if (rule && rule->recording_stdin == "redact") r.options.stdin_mode = StdinMode::kRedact;
+        r.options.portforward_payload = rule && rule->recording_portforward_payload;
         r.options.max_bytes = server_.config().recording.max_bytes;
         recording_ = std::move(r);
         facts.recording_id = request_id;

@@ -412,9 +412,13 @@ Result<std::shared_ptr<const Policy>> Policy::Parse(const std::string& text, con
       KG_TRY(r.Bool(a, "requestBodies", where + ".audit", rule.audit_request_bodies));
     }
     if (YAML::Node rec = n["recording"]) {
-      KG_TRY(r.CheckMap(rec, where + ".recording", {"required", "stdin"}));
+      KG_TRY(r.CheckMap(rec, where + ".recording", {"required", "stdin", "portForwardPayload"}));
       KG_TRY(r.Bool(rec, "required", where + ".recording", rule.recording_required));
-      KG_TRY(r.Bool(rec, "stdin", where + ".recording", rule.record_stdin));
+      KG_TRY(r.Str(rec, "stdin", where + ".recording", rule.recording_stdin));
+      if (rule.recording_stdin != "record" && rule.recording_stdin != "omit" && rule.recording_stdin != "redact") {
+        return r.Fail(rec["stdin"], where + ".recording.stdin", "must be record, omit or redact");
+      }
+      KG_TRY(r.Bool(rec, "portForwardPayload", where + ".recording", rule.recording_portforward_payload));
     }
     if (rule.action == PolicyAction::kReview) {
       if (!n["review"]) return r.Fail(n, where + ".review", "a review rule needs a review section");

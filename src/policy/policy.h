@@ -108,7 +108,8 @@ struct PolicyRule {
   // (recording: in YAML). Required: a session that cannot be recorded is
   // refused, or ended when its recording fails. Stdin may be left out.
   bool recording_required = false;
-  bool record_stdin = true;
+  std::string recording_stdin = "record";  // record | omit | redact
+  bool recording_portforward_payload = false;
 };
 
 // What the policy sees of a request.

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/clock.h"
+#include "common/text.h"
 
 namespace kubegate {
 namespace {
@@ -68,10 +69,19 @@ Result<std::unique_ptr<RecordingSink>> CreateRecordingFile(const std::string& pa
   return std::unique_ptr<RecordingSink>(new FileSink(f));
 }
 
+const char* StdinModeName(StdinMode m) {
+  switch (m) {
+    case StdinMode::kRecord: return "recorded";
+    case StdinMode::kOmit: return "omitted";
+    case StdinMode::kRedact: return "redacted";
+  }
+  return "recorded";
+}
+
 nlohmann::json RecordingSummary::ToJson() const {
   nlohmann::json j = {{"format", format},           {"sha256", sha256},         {"file_bytes", file_bytes},
                       {"stdin_bytes", stdin_bytes}, {"stdout_bytes", stdout_bytes}, {"stderr_bytes", stderr_bytes},
-                      {"stdin_recorded", stdin_recorded}, {"truncated", truncated}, {"resizes", resizes}};
+                      {"stdin", StdinModeName(stdin_mode)}, {"truncated", truncated}, {"resizes", resizes}};
   if (exit_code) j["exit_code"] = *exit_code;
   if (!exit_message.empty()) j["exit_message"] = exit_message;
   if (!connections.empty()) {
@@ -93,7 +103,7 @@ SessionRecorder::SessionRecorder(std::unique_ptr<RecordingSink> sink, RecordingH
                                  std::unique_ptr<SessionDecoder> decoder)
     : sink_(std::move(sink)), header_(std::move(header)), options_(options), decoder_(std::move(decoder)) {
   summary_.format = header_.kind == "portforward" ? "kubegate-portforward-v1" : "asciicast-v2";
-  summary_.stdin_recorded = options_.record_stdin;
+  summary_.stdin_mode = options_.stdin_mode;
   if (!decoder_) summary_.decoder_error = "the session's stream protocol is not one kubegate reads";
   // A terminal's size arrives in its first resize message, which may come
   // after the first output: the header waits for it, briefly.
@@ -137,7 +147,7 @@ void SessionRecorder::WriteHeaderOnce() {
   nlohmann::json k = {{"request_id", header_.request_id}, {"kind", header_.kind},   {"user", header_.user},
                       {"namespace", header_.namespace_},   {"pod", header_.pod},     {"container", header_.container},
                       {"command", header_.command},        {"tty", header_.tty},     {"approval_id", header_.approval_id},
-                      {"grant_id", header_.grant_id},      {"stdin_recorded", options_.record_stdin}};
+                      {"grant_id", header_.grant_id},      {"stdin", StdinModeName(options_.stdin_mode)}};
   std::string cmd;
   for (const auto& a : header_.command) cmd += (cmd.empty() ? "" : " ") + a;
   std::string title = header_.user + ": kubectl " + header_.kind + " " + header_.namespace_ + "/" + header_.pod +
@@ -206,7 +216,8 @@ void SessionRecorder::Add(const StreamEvent& e, std::int64_t now_ms) {
     Output(now_ms, "o", carry_stderr_, e.data);
   } else if (e.channel == "stdin" && e.from_client) {
     summary_.stdin_bytes += e.size;
-    if (options_.record_stdin) Output(now_ms, "i", carry_stdin_, e.data);
+    if (options_.stdin_mode == StdinMode::kRecord) Output(now_ms, "i", carry_stdin_, e.data);
+    if (options_.stdin_mode == StdinMode::kRedact) Event(now_ms, "i", "[" + std::to_string(e.size) + " bytes redacted]");
   } else if (e.channel == "resize" && e.from_client) {
     auto j = nlohmann::json::parse(e.data, nullptr, false);
     if (!j.is_object()) return;
@@ -245,6 +256,20 @@ void SessionRecorder::AddPortForward(const StreamEvent& e, std::int64_t now_ms) 
   if (!c) return;
   if (e.kind == StreamEvent::Kind::kData) {
     if (e.channel == "data") (e.from_client ? c->bytes_to_pod : c->bytes_from_pod) += e.size;
+    if (e.channel == "data" && options_.portforward_payload) {
+      // The payload itself, when the rule asks for it: base64, within max_bytes.
+      std::size_t room = static_cast<std::size_t>(
+          std::min<std::uint64_t>(options_.max_bytes - std::min(options_.max_bytes, payload_written_), e.data.size()));
+      if (room < e.data.size()) summary_.truncated = true;
+      if (room > 0) {
+        payload_written_ += room;
+        WriteLine(Dump({{"t", Seconds(std::max<std::int64_t>(0, now_ms - header_.start_ms))},
+                        {"request_id", e.request_id},
+                        {"port", e.port},
+                        {"direction", e.from_client ? "to_pod" : "from_pod"},
+                        {"data_base64", Base64Encode(std::string_view(e.data).substr(0, room))}}));
+      }
+    }
     if (e.channel == "error" && !e.from_client && c->error.size() < 4096) c->error += e.data.substr(0, 4096);
     return;
   }

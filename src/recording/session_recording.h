@@ -11,7 +11,8 @@
 //   port-forward JSON lines ("kubegate-portforward/v1"): the header, then
 //                one line per tunnelled connection: remote port, request
 //                id, open and close times, bytes each way, its error text.
-//                Not the payload.
+//                The payload only when the rule asks (portforward_payload):
+//                then a line per piece, base64, within max_bytes.
 //
 //   SessionRecorder rec(std::move(sink), header, options, MakeSessionDecoder(...));
 //   rec.FromClient(bytes, now_ms); rec.FromServer(bytes, now_ms);   // the relay's copies
@@ -61,8 +62,16 @@ struct RecordingHeader {
   std::int64_t start_ms = 0;
 };
 
+// What a recording keeps of stdin: everything, nothing (only its byte
+// count), or an "i" event per input saying how many bytes were typed when
+// (the timing without the content).
+enum class StdinMode { kRecord, kOmit, kRedact };
+const char* StdinModeName(StdinMode m);
+
 struct RecordingOptions {
-  bool record_stdin = true;
+  StdinMode stdin_mode = StdinMode::kRecord;
+  // Port-forward: also write the tunnelled bytes (base64, within max_bytes).
+  bool portforward_payload = false;
   std::uint64_t max_bytes = 64ull << 20;  // payload written before only counting
   std::size_t max_message = 1 << 20;      // the decoder's message limit
 };
@@ -82,7 +91,7 @@ struct RecordingSummary {
   std::string sha256;
   std::uint64_t file_bytes = 0;
   std::uint64_t stdin_bytes = 0, stdout_bytes = 0, stderr_bytes = 0;
-  bool stdin_recorded = true;
+  StdinMode stdin_mode = StdinMode::kRecord;
   bool truncated = false;  // payload beyond max_bytes was only counted
   int resizes = 0;
   std::optional<int> exit_code;  // from the error channel's Status

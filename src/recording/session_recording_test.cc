@@ -94,7 +94,7 @@ TEST(SessionRecorder, WritesAsciicastWithInputResizesAndTheExitStatus) {
 TEST(SessionRecorder, StdinOffCapsAndFailedWrites) {
   std::string file;
   RecordingOptions o;
-  o.record_stdin = false;
+  o.stdin_mode = StdinMode::kOmit;
   o.max_bytes = 10;
   RecordingHeader h = ExecHeader();
   h.tty = false;
@@ -110,7 +110,7 @@ TEST(SessionRecorder, StdinOffCapsAndFailedWrites) {
   EXPECT_NE(file.find("\"789\""), std::string::npos) << file;  // cut at 10 bytes of payload
   EXPECT_EQ(file.find("more"), std::string::npos);
   EXPECT_TRUE(s.truncated);
-  EXPECT_FALSE(s.stdin_recorded);
+  EXPECT_EQ(s.stdin_mode, StdinMode::kOmit);
   EXPECT_EQ(s.stdin_bytes, 15u);  // still counted
   EXPECT_EQ(s.stdout_bytes, 11u);
   EXPECT_EQ(s.stderr_bytes, 9u);
@@ -126,6 +126,21 @@ TEST(SessionRecorder, StdinOffCapsAndFailedWrites) {
   failing.FromServer(Frame(1, "b"), 1'000'002);
   EXPECT_TRUE(failing.failed());
   EXPECT_FALSE(failing.Finish(1'000'003, "").write_error.empty());
+}
+
+TEST(SessionRecorder, StdinRedactedKeepsTimingNotContent) {
+  std::string file;
+  RecordingOptions o;
+  o.stdin_mode = StdinMode::kRedact;
+  RecordingHeader h = ExecHeader();
+  h.tty = false;
+  SessionRecorder rec(std::make_unique<MemorySink>(&file), h, o, MakeSessionDecoder("websocket", "v5.channel.k8s.io", 1 << 20));
+  rec.FromClient(Frame(0, "s3cret\n"), 1'000'250);
+  RecordingSummary s = rec.Finish(1'000'300, "");
+  EXPECT_EQ(file.find("s3cret"), std::string::npos) << file;
+  EXPECT_NE(file.find(R"([0.250, "i", "[7 bytes redacted]"])"), std::string::npos) << file;
+  EXPECT_EQ(s.stdin_mode, StdinMode::kRedact);
+  EXPECT_EQ(s.ToJson()["stdin"], "redacted");
 }
 
 TEST(SessionRecorder, PortForwardRecordsEachConnectionNotItsPayload) {
@@ -161,6 +176,27 @@ TEST(SessionRecorder, PortForwardRecordsEachConnectionNotItsPayload) {
   EXPECT_EQ(file.find("private"), std::string::npos) << "payload recorded";
   ASSERT_EQ(s.connections.size(), 2u);
   EXPECT_EQ(s.sha256, Sha256Hex(file));
+
+  // With the payload asked for: each piece, base64, within max_bytes.
+  std::string with_payload;
+  RecordingOptions o;
+  o.portforward_payload = true;
+  o.max_bytes = 30;
+  SessionRecorder full(std::make_unique<MemorySink>(&with_payload), h, o,
+                       MakeSessionDecoder("SPDY/3.1", "portforward.k8s.io", 1 << 20));
+  spdy::HeaderDeflater c2;
+  full.FromClient(spdy::SynStream(3, c2.Deflate({{"streamtype", "data"}, {"port", "80"}, {"requestid", "0"}})), 1'000'100);
+  full.FromClient(spdy::DataFrame(3, "GET /private HTTP/1.1\r\n\r\n", false), 1'000'200);
+  full.FromServer(spdy::DataFrame(3, "HTTP/1.1 200 OK\r\n\r\nbody", false), 1'000'300);
+  RecordingSummary fs = full.Finish(1'000'400, "");
+  auto pl = Lines(with_payload);
+  ASSERT_EQ(pl.size(), 4u) << with_payload;  // header, two pieces, the connection
+  EXPECT_EQ(pl[1]["direction"], "to_pod");
+  EXPECT_EQ(pl[1]["data_base64"], "R0VUIC9wcml2YXRlIEhUVFAvMS4xDQoNCg==");
+  EXPECT_EQ(pl[2]["direction"], "from_pod");
+  EXPECT_EQ(pl[2]["data_base64"], "SFRUUC8=");  // "HTTP/": 5 bytes left under the cap of 30
+  EXPECT_TRUE(fs.truncated);
+  EXPECT_EQ(pl[3]["bytes_from_pod"], 23);
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ rules:
   - name: vault-sessions
     match: {resources: [pods/exec, pods/attach], names: ["vault-*"]}
     action: allow
-    recording: {required: true, stdin: false}
+    recording: {required: true, stdin: omit}
 )";
 
 std::string Kubegate() { return std::string(kBuildDir) + "/src/kubegate"; }
@@ -25,7 +25,7 @@ TEST(Recording, RequiredRecordingStdinOffAndVerifyCatchesSwappedFiles) {
   for (const char* pod : {"vault-1", "plain-1"}) {
     ASSERT_EQ(gw.Run("alice", {"run", pod, "--image=busybox", "--restart=Never"}).code, 0);
   }
-  // stdin: false: what went in is counted, never written. kubectl cp is
+  // stdin: omit: what went in is counted, never written. kubectl cp is
   // exec tar with the file on stdin.
   std::string secret = WriteFile("rec-secret.txt", "hunter2-password\n");
   RunResult cp = gw.Run("alice", {"cp", secret, "vault-1:/tmp/secret.txt"});
@@ -33,7 +33,7 @@ TEST(Recording, RequiredRecordingStdinOffAndVerifyCatchesSwappedFiles) {
   Recorded rec = RecordingOf("/pods/vault-1/exec", gw.Config());
   ASSERT_FALSE(rec.summary.is_null()) << rec.request_id;
   ASSERT_TRUE(rec.export_error.empty()) << rec.export_error;
-  EXPECT_EQ(rec.summary["stdin_recorded"], false);
+  EXPECT_EQ(rec.summary["stdin"], "omitted");
   EXPECT_GT(rec.summary["stdin_bytes"].get<int>(), 512);  // a tar stream
   EXPECT_EQ(rec.file.find("hunter2"), std::string::npos) << rec.file;
   EXPECT_NE(rec.file.find("\"vault-1\""), std::string::npos) << rec.file;
