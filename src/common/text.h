@@ -16,4 +16,10 @@ Result<std::string> Base64Decode(std::string_view in);
 // Drops trailing newlines, carriage returns and spaces (a token file's tail).
 std::string TrimTrailingSpace(std::string s);
 
+// Appends `s` as a JSON string literal (quotes included). Invalid UTF-8
+// becomes U+FFFD, one per bad byte, as nlohmann::json's "replace" handler
+// does. The session recorder's hot path: runs of plain bytes are copied
+// whole (docs/performance.md).
+void AppendJsonString(std::string& out, std::string_view s);
+
 }  // namespace kubegate

@@ -1,8 +1,10 @@
 #include "common/text.h"
 
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace kubegate {
 namespace {
@@ -20,6 +22,53 @@ TEST(Text, Base64RoundTripAndLineBreaks) {
 TEST(Text, TrimTrailingSpace) {
   EXPECT_EQ(TrimTrailingSpace("tok \r\n\n"), "tok");
   EXPECT_EQ(TrimTrailingSpace(" tok"), " tok");
+}
+
+TEST(Text, AppendJsonStringMatchesNlohmannOnValidUtf8AndReplacesBadBytes) {
+  std::mt19937 rng(7);
+  // Valid UTF-8 from random code points (controls, quotes, backslashes,
+  // two- to four-byte characters): parsing ours gives back the input.
+  for (int round = 0; round < 2000; ++round) {
+    std::string in;
+    for (int k = rng() % 40; k > 0; --k) {
+      std::uint32_t cp;
+      switch (rng() % 5) {
+        case 0: cp = rng() % 0x20; break;
+        case 1: cp = "\"\\/\x7f"[rng() % 4]; break;
+        case 2: cp = 0x20 + rng() % 0x60; break;
+        case 3: cp = 0x80 + rng() % 0xD780; break;  // below the surrogates
+        default: cp = 0x10000 + rng() % 0x100000;
+      }
+      if (cp < 0x80) {
+        in.push_back(static_cast<char>(cp));
+      } else if (cp < 0x800) {
+        in.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+        in.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      } else if (cp < 0x10000) {
+        in.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+        in.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        in.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      } else {
+        in.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+        in.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+        in.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        in.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      }
+    }
+    std::string out;
+    AppendJsonString(out, in);
+    auto parsed = nlohmann::json::parse(out, nullptr, false);
+    ASSERT_TRUE(parsed.is_string()) << out;
+    EXPECT_EQ(parsed.get<std::string>(), in);
+    EXPECT_EQ(out, nlohmann::json(in).dump());
+  }
+  // Invalid bytes: still JSON, each bad byte one U+FFFD, the rest kept.
+  std::string out;
+  AppendJsonString(out, std::string("a\xff" "b\xc3(" "\xed\xa0\x80" "\xf0\x82\x82\xac" "c\xe2\x82", 15));
+  auto parsed = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_TRUE(parsed.is_string()) << out;
+  std::string r = "\xef\xbf\xbd";
+  EXPECT_EQ(parsed.get<std::string>(), "a" + r + "b" + r + "(" + r + r + r + r + r + r + r + "c" + r + r);
 }
 
 }  // namespace

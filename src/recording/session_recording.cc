@@ -166,7 +166,15 @@ void SessionRecorder::WriteHeaderOnce() {
 void SessionRecorder::Event(std::int64_t now_ms, const char* type, std::string_view text) {
   std::int64_t t = std::max<std::int64_t>(0, now_ms - header_.start_ms);
   // [seconds, type, text]; the time as a JSON number with millisecond precision.
-  std::string line = "[" + Seconds(t) + ", \"" + type + "\", " + Dump(std::string(text)) + "]";
+  std::string line;
+  line.reserve(text.size() + 32);
+  line += "[";
+  line += Seconds(t);
+  line += ", \"";
+  line += type;
+  line += "\", ";
+  AppendJsonString(line, text);
+  line += "]";
   if (holding_) {
     if (t < kHeaderWaitMs && pending_bytes_ + line.size() <= kHeaderWaitBytes) {
       pending_bytes_ += line.size();
@@ -195,7 +203,14 @@ void SessionRecorder::Output(std::int64_t now_ms, const char* type, std::string&
   std::size_t room = static_cast<std::size_t>(std::min<std::uint64_t>(options_.max_bytes - payload_written_, data.size()));
   if (room < data.size()) summary_.truncated = true;
   payload_written_ += room;
-  carry.append(data.substr(0, room));
+  std::string_view chunk = data.substr(0, room);
+  if (carry.empty()) {  // the usual case: no copy before escaping
+    std::size_t n = CompleteUtf8Prefix(chunk);
+    if (n) Event(now_ms, type, chunk.substr(0, n));
+    carry.assign(chunk.substr(n));
+    return;
+  }
+  carry.append(chunk);
   std::size_t n = CompleteUtf8Prefix(carry);
   if (n == 0) return;
   Event(now_ms, type, std::string_view(carry).substr(0, n));
