@@ -66,22 +66,22 @@ pf_run() {  # KUBECONFIG -> seconds for PF_CONNS connections through one tunnel
   kill $pf; wait $pf 2>/dev/null || true
   echo "$t1 - $t0" | bc -l
 }
+# measure RESULTS_ARRAY RUN_FUNCTION UNIT_LABEL WORK: best of 3 per path.
+measure() {
+  local -n results=$1
+  local path best s
+  for path in direct off capped full; do
+    best=999999
+    for _ in 1 2 3; do s=$($2 $W/$path.kubeconfig); best=$(echo "if ($s < $best) $s else $best" | bc -l); done
+    results[$path]=$best
+    printf "  %-7s %6.2f s  %7.1f %s\n" $path $best $(echo "$4 / $best" | bc -l) "$3"
+  done
+}
 echo "exec -i cat of $BYTES bytes each way, kubectl $KV (best of 3):"
-declare -A EXEC
-for path in direct off capped full; do
-  best=999999
-  for _ in 1 2 3; do s=$(exec_run $W/$path.kubeconfig); best=$(echo "if ($s < $best) $s else $best" | bc -l); done
-  EXEC[$path]=$best
-  printf "  %-7s %6.2f s  %7.1f MiB/s each way\n" $path $best $(echo "$BYTES / 1048576 / $best" | bc -l)
-done
+declare -A EXEC PF
+measure EXEC exec_run "MiB/s each way" "$BYTES / 1048576"
 echo "port-forward: $PF_CONNS connections through one tunnel (best of 3):"
-declare -A PF
-for path in direct off capped full; do
-  best=999999
-  for _ in 1 2 3; do s=$(pf_run $W/$path.kubeconfig); best=$(echo "if ($s < $best) $s else $best" | bc -l); done
-  PF[$path]=$best
-  printf "  %-7s %6.2f s  %7.1f connections/s\n" $path $best $(echo "$PF_CONNS / $best" | bc -l)
-done
+measure PF pf_run "connections/s" "$PF_CONNS"
 printf "ratios (throughput relative to kubegate with recording off):\n"
 for path in direct capped full; do
   printf "  %-7s exec %.2f   port-forward %.2f\n" $path $(echo "${EXEC[off]} / ${EXEC[$path]}" | bc -l) \

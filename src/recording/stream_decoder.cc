@@ -105,73 +105,81 @@ class SpdyDecoder final : public SessionDecoder {
   SpdyStreams streams_;
 };
 
-// WebSocket carrying the Kubernetes channel protocol.
-class WebSocketChannelDecoder final : public SessionDecoder {
+// WebSocket messages of both directions, each handed to OnMessage.
+class WebSocketDecoder : public SessionDecoder {
  public:
-  WebSocketChannelDecoder(bool base64, bool v5, std::size_t max_message)
-      : base64_(base64), v5_(v5), client_(max_message), server_(max_message) {}
-  void FromClient(std::string_view b) override { Feed(true, client_, b); }
-  void FromServer(std::string_view b) override { Feed(false, server_, b); }
+  explicit WebSocketDecoder(std::size_t max_message) : client_(max_message), server_(max_message) {}
+  void FromClient(std::string_view b) final { Feed(true, client_, b); }
+  void FromServer(std::string_view b) final { Feed(false, server_, b); }
+
+ protected:
+  virtual void OnMessage(bool from_client, const ws::Message& m) = 0;
 
  private:
   void Feed(bool from_client, ws::MessageReader& r, std::string_view bytes) {
     if (error()) return;
     r.Feed(bytes);
-    while (auto m = r.Next()) {
-      if (m->opcode != ws::kBinary && m->opcode != ws::kText) continue;  // close/ping/pong
-      if (m->payload.empty()) continue;
-      StreamEvent e;
-      e.from_client = from_client;
-      unsigned char first = static_cast<unsigned char>(m->payload[0]);
-      if (base64_) {
-        if (first < '0' || first > '4') continue;
-        e.channel = ChannelName(first - '0');
-        auto decoded = Base64Decode(std::string_view(m->payload).substr(1));
-        e.data = decoded ? std::move(*decoded) : std::string();
-        e.size = e.data.size();
-      } else if (v5_ && first == 0xFF) {
-        if (m->payload.size() < 2) continue;
-        e.kind = StreamEvent::Kind::kClose;
-        e.channel = ChannelName(static_cast<unsigned char>(m->payload[1]));
-      } else {
-        e.channel = ChannelName(first);
-        e.data = m->payload.substr(1);
-        e.size = m->size - 1;
-      }
-      events_.push_back(std::move(e));
+    while (!error()) {
+      auto m = r.Next();
+      if (!m) break;
+      OnMessage(from_client, *m);
     }
-    if (r.error()) error_ = "WebSocket: " + r.error_message();
+    if (r.error() && error_.empty()) error_ = "WebSocket: " + r.error_message();
+  }
+
+  ws::MessageReader client_, server_;
+};
+
+// WebSocket carrying the Kubernetes channel protocol.
+class WebSocketChannelDecoder final : public WebSocketDecoder {
+ public:
+  WebSocketChannelDecoder(bool base64, bool v5, std::size_t max_message)
+      : WebSocketDecoder(max_message), base64_(base64), v5_(v5) {}
+
+ private:
+  void OnMessage(bool from_client, const ws::Message& m) override {
+    if (m.opcode != ws::kBinary && m.opcode != ws::kText) return;  // close/ping/pong
+    if (m.payload.empty()) return;
+    StreamEvent e;
+    e.from_client = from_client;
+    unsigned char first = static_cast<unsigned char>(m.payload[0]);
+    if (base64_) {
+      if (first < '0' || first > '4') return;
+      e.channel = ChannelName(first - '0');
+      auto decoded = Base64Decode(std::string_view(m.payload).substr(1));
+      e.data = decoded ? std::move(*decoded) : std::string();
+      e.size = e.data.size();
+    } else if (v5_ && first == 0xFF) {
+      if (m.payload.size() < 2) return;
+      e.kind = StreamEvent::Kind::kClose;
+      e.channel = ChannelName(static_cast<unsigned char>(m.payload[1]));
+    } else {
+      e.channel = ChannelName(first);
+      e.data = m.payload.substr(1);
+      e.size = m.size - 1;
+    }
+    events_.push_back(std::move(e));
   }
 
   const bool base64_, v5_;
-  ws::MessageReader client_, server_;
 };
 
 // Port-forward over WebSocket: the binary messages' payloads, in order, are
 // a SPDY connection.
-class WebSocketSpdyDecoder final : public SessionDecoder {
+class WebSocketSpdyDecoder final : public WebSocketDecoder {
  public:
-  explicit WebSocketSpdyDecoder(std::size_t max_message)
-      : client_(max_message), server_(max_message), streams_(events_, error_) {}
-  void FromClient(std::string_view b) override { Feed(true, client_, b); }
-  void FromServer(std::string_view b) override { Feed(false, server_, b); }
+  explicit WebSocketSpdyDecoder(std::size_t max_message) : WebSocketDecoder(max_message), streams_(events_, error_) {}
 
  private:
-  void Feed(bool from_client, ws::MessageReader& r, std::string_view bytes) {
-    if (error()) return;
-    r.Feed(bytes);
-    while (auto m = r.Next()) {
-      if (m->opcode != ws::kBinary) continue;
-      if (m->truncated) {
-        error_ = "a tunnelled SPDY message larger than the decoder's limit";
-        return;
-      }
-      streams_.Feed(from_client, m->payload);
+  void OnMessage(bool from_client, const ws::Message& m) override {
+    if (m.opcode != ws::kBinary) return;
+    if (m.truncated) {
+      error_ = "a tunnelled SPDY message larger than the decoder's limit";
+      return;
     }
-    if (r.error()) error_ = "WebSocket: " + r.error_message();
+    streams_.Feed(from_client, m.payload);
   }
 
-  ws::MessageReader client_, server_;
   SpdyStreams streams_;
 };
 
