@@ -4,6 +4,7 @@
 
 #include "classify/go_url.h"
 #include "common/clock.h"
+#include "common/json_fields.h"
 #include "common/k8s_status.h"
 
 namespace kubegate {
@@ -105,40 +106,49 @@ std::string DescribeApproval(const ApprovalRequest& r, std::int64_t now_ms) {
   return o.str();
 }
 
+namespace {
+
+// "Kind name" of an object (either may be missing); "" when neither is there.
+std::string KindAndName(const nlohmann::json& obj) {
+  std::string kind = StringField(obj, "kind");
+  std::string name = StringField(Field(obj, "metadata"), "name");
+  return kind + (kind.empty() || name.empty() ? "" : " ") + name;
+}
+
+}  // namespace
+
+// `redacted` comes from RedactRequestBody, but its "json" is the caller's:
+// every field is read without trusting its type.
 std::string SummarizeRequestBody(const nlohmann::json& redacted) {
-  std::string bytes = std::to_string(redacted.value("bytes", std::uint64_t{0})) + " bytes";
-  auto json = redacted.find("json");
-  if (json == redacted.end()) return bytes + " (" + redacted.value("omitted", std::string("not shown")) + ")";
-  std::string head;
-  if (json->is_object()) {
-    std::string kind = json->value("kind", "");
-    std::string name;
-    if (auto m = json->find("metadata"); m != json->end() && m->is_object()) name = m->value("name", "");
-    if (!kind.empty()) head = kind + (name.empty() ? "" : " " + name) + ": ";
-  } else if (json->is_array()) {
-    head = "JSON patch of " + std::to_string(json->size()) + " operation" + (json->size() == 1 ? "" : "s") + ": ";
+  auto size = IntField(redacted, "bytes");
+  std::string bytes = std::to_string(size ? *size : 0) + " bytes";
+  const nlohmann::json& json = Field(redacted, "json");
+  if (json.is_null()) {
+    std::string omitted = StringField(redacted, "omitted");
+    return bytes + " (" + (omitted.empty() ? "not shown" : omitted) + ")";
   }
-  std::string text = json->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string head;
+  if (json.is_object()) {
+    if (std::string what = KindAndName(json); !what.empty()) head = what + ": ";
+  } else if (json.is_array()) {
+    head = "JSON patch of " + std::to_string(json.size()) + " operation" + (json.size() == 1 ? "" : "s") + ": ";
+  }
+  std::string text = json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (text.size() > kBodySummaryChars) text = text.substr(0, kBodySummaryChars) + "... (" + bytes + ")";
   return head + text;
 }
 
+// `body` is the API server's answer: read without trusting field types.
 std::string DescribeDryRunAnswer(int status, std::string_view body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (status >= 200 && status < 300) {
-    std::string what;
-    if (j.is_object()) {
-      what = j.value("kind", "");
-      if (auto m = j.find("metadata"); m != j.end() && m->is_object() && !m->value("name", std::string()).empty()) {
-        what += " " + m->value("name", "");
-      }
-    }
+    std::string what = KindAndName(j);
     return "would succeed (HTTP " + std::to_string(status) + (what.empty() ? "" : ", " + what) + ")";
   }
   std::string out = "would fail: HTTP " + std::to_string(status);
-  if (j.is_object() && j.value("kind", "") == "Status") {
-    if (!j.value("reason", std::string()).empty()) out += " " + j.value("reason", "");
-    if (!j.value("message", std::string()).empty()) out += ": " + j.value("message", "");
+  if (StringField(j, "kind") == "Status") {
+    if (std::string reason = StringField(j, "reason"); !reason.empty()) out += " " + reason;
+    if (std::string message = StringField(j, "message"); !message.empty()) out += ": " + message;
   }
   return out;
 }

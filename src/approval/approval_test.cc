@@ -257,6 +257,12 @@ TEST(ApprovalDescription, SummarizesBodiesAndDryRunAnswers) {
   EXPECT_EQ(DescribeDryRunAnswer(404, R"({"kind":"Status","reason":"NotFound","message":"namespaces \"x\" not found"})"),
             "would fail: HTTP 404 NotFound: namespaces \"x\" not found");
   EXPECT_EQ(DescribeDryRunAnswer(500, "not json"), "would fail: HTTP 500");
+  // Fields of other types than Kubernetes uses never throw.
+  EXPECT_EQ(DescribeDryRunAnswer(200, R"({"kind":5,"metadata":{"name":["x"]}})"), "would succeed (HTTP 200)");
+  EXPECT_EQ(DescribeDryRunAnswer(403, R"({"kind":"Status","reason":{},"message":7})"), "would fail: HTTP 403");
+  std::string odd = SummarizeRequestBody(RedactRequestBody("configmaps", "application/json",
+                                                           R"({"kind":{"a":1},"metadata":"x","data":{"k":"v"}})"));
+  EXPECT_NE(odd.find("\"k\":\"v\""), std::string::npos) << odd;
 }
 
 }  // namespace

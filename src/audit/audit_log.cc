@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/json_fields.h"
+
 namespace kubegate {
 
 AuditLog::AuditLog(std::unique_ptr<Store> store, const Clock& clock, const Signer* signer, AuditLogOptions options)
@@ -186,7 +188,7 @@ void AuditLog::Housekeeping() {
           if (e.index.phase != "result" || e.canonical.find("\"recording\"") == std::string::npos) continue;
           auto j = nlohmann::json::parse(e.canonical, nullptr, false);
           if (!j.is_object() || !j.contains("recording") || !j["recording"].is_object()) continue;
-          std::string file = j["recording"].value("file", "");
+          std::string file = StringField(j["recording"], "file");
           if (!file.empty() && file.find('/') == std::string::npos && file[0] != '.') recordings.push_back(file);
         }
       }

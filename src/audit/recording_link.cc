@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/digest.h"
+#include "common/json_fields.h"
 
 namespace kubegate {
 namespace {
@@ -25,8 +26,8 @@ std::optional<std::string> ReadWhole(const std::string& path) {
 
 // "" or the problem; `content` receives the file when it matches.
 std::string Check(const nlohmann::json& rec, const std::string& dir, std::string* content, std::string* path_out) {
-  std::string file = rec.value("file", "");
-  std::string want = rec.value("sha256", "");
+  std::string file = StringField(rec, "file");
+  std::string want = StringField(rec, "sha256");
   if (!PlainFileName(file)) return "its recording file name is not one kubegate writes";
   std::string path = (std::filesystem::path(dir) / file).string();
   if (path_out) *path_out = path;
@@ -60,11 +61,11 @@ Result<LoadedRecording> LoadRecording(Store& store, const std::string& request_i
   }
   if (result.is_object() && result.contains("recording")) out.summary = result["recording"];
   if (out.summary.is_null()) {
-    bool planned = out.decision.is_object() && !out.decision.value("recording_id", std::string()).empty();
+    bool planned = !StringField(out.decision, "recording_id").empty();
     std::string why = !planned            ? "has no recording"
                       : result.is_null()  ? "has a recording that is not finished yet (the session is open)"
                                           : "has no recording: no session was opened (HTTP " +
-                                               std::to_string(result.value("status", 0)) + ")";
+                                               std::to_string(IntField(result, "status").value_or(0)) + ")";
     return Error{404, "NotFound", "request " + request_id + " " + why};
   }
   if (std::string bad = Check(out.summary, dir, &out.content, &out.path); !bad.empty()) {

@@ -1324,7 +1324,12 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   http::response<http::empty_body> head(std::move(res.base()));
   http::response_serializer<http::empty_body> sr(head);
   co_await http::async_write_header(stream_, sr, Redirect(ec));
-  if (ec) co_return out;
+  if (ec) {
+    // The cluster opened the session but the caller is gone: recorded as such.
+    CloseStream(up.stream);
+    if (recorder) out.recording = RecordingJson(*recorder, recording_->path, "the caller went away before the session started");
+    co_return out;
+  }
   // Bytes that arrived with the heads belong to the streams.
   if (up.buffer.size()) {
     out.bytes_out += up.buffer.size();
@@ -1347,6 +1352,7 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
     buffer_.consume(buffer_.size());
   }
   if (ec) {
+    CloseStream(up.stream);
     if (recorder) out.recording = RecordingJson(*recorder, recording_->path, "the relay failed at its start");
     co_return out;
   }

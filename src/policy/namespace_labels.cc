@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_fields.h"
+
 namespace kubegate {
 
 std::optional<NamespaceLabels> NamespaceLabelCache::Lookup(const std::string& ns, std::int64_t now_ms) const {
@@ -39,7 +41,7 @@ bool IsDns1123Label(std::string_view s) {
 Result<NamespaceLabels> ParseNamespaceLabels(std::string_view body) {
   auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return Error::BadGateway("the API server's Namespace is not a JSON object");
-  if (j.value("kind", "") != "Namespace") return Error::BadGateway("the API server did not answer with a Namespace");
+  if (StringField(j, "kind") != "Namespace") return Error::BadGateway("the API server did not answer with a Namespace");
   NamespaceLabels out;
   auto meta = j.find("metadata");
   if (meta == j.end() || !meta->is_object()) return out;

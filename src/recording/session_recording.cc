@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/clock.h"
+#include "common/json_fields.h"
 #include "common/text.h"
 
 namespace kubegate {
@@ -234,10 +235,11 @@ void SessionRecorder::Add(const StreamEvent& e, std::int64_t now_ms) {
     if (options_.stdin_mode == StdinMode::kRecord) Output(now_ms, "i", carry_stdin_, e.data);
     if (options_.stdin_mode == StdinMode::kRedact) Event(now_ms, "i", "[" + std::to_string(e.size) + " bytes redacted]");
   } else if (e.channel == "resize" && e.from_client) {
+    // {"Width":120,"Height":40} from the caller: types are not trusted.
     auto j = nlohmann::json::parse(e.data, nullptr, false);
-    if (!j.is_object()) return;
-    int w = j.value("Width", 0), h = j.value("Height", 0);
-    if (w <= 0 || h <= 0) return;
+    auto jw = IntField(j, "Width"), jh = IntField(j, "Height");
+    if (!jw || !jh || *jw <= 0 || *jh <= 0 || *jw > 10000 || *jh > 10000) return;
+    int w = static_cast<int>(*jw), h = static_cast<int>(*jh);
     summary_.resizes++;
     if (holding_ || !header_written_) {
       // The terminal's size at the start goes into the header.
@@ -324,20 +326,22 @@ RecordingSummary SessionRecorder::Finish(std::int64_t now_ms, const std::string&
     }
     // The exit status: a metav1.Status on the error channel (v4, v5), or
     // plain text (older protocols).
+    // (The Status comes from the pod's side: types are not trusted.)
     if (!error_channel_.empty()) {
       auto st = nlohmann::json::parse(error_channel_, nullptr, false);
-      if (st.is_object() && st.value("status", "") == "Success") {
+      if (StringField(st, "status") == "Success") {
         summary_.exit_code = 0;
       } else if (st.is_object()) {
-        summary_.exit_message = st.value("message", "");
-        if (st.value("reason", "") == "NonZeroExitCode" && st.contains("details")) {
-          for (const auto& c : st["details"].value("causes", nlohmann::json::array())) {
-            if (c.value("reason", "") == "ExitCode") {
-              try {
-                summary_.exit_code = std::stoi(c.value("message", ""));
-              } catch (...) {
-              }
+        summary_.exit_message = StringField(st, "message");
+        const nlohmann::json& causes = Field(Field(st, "details"), "causes");
+        if (StringField(st, "reason") == "NonZeroExitCode" && causes.is_array()) {
+          for (const auto& c : causes) {
+            std::string code = StringField(c, "message");
+            if (StringField(c, "reason") != "ExitCode" || code.empty() || code.size() > 9 ||
+                code.find_first_not_of("0123456789") != std::string::npos) {
+              continue;
             }
+            summary_.exit_code = std::stoi(code);
           }
         }
       } else {

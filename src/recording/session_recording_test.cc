@@ -128,6 +128,23 @@ TEST(SessionRecorder, StdinOffCapsAndFailedWrites) {
   EXPECT_FALSE(failing.Finish(1'000'003, "").write_error.empty());
 }
 
+TEST(SessionRecorder, HostileResizeAndStatusJsonNeverThrow) {
+  std::string file;
+  SessionRecorder rec(std::make_unique<MemorySink>(&file), ExecHeader(), {},
+                      MakeSessionDecoder("websocket", "v5.channel.k8s.io", 1 << 20));
+  for (const char* bad : {R"({"Width":"wide","Height":[1]})", R"([1,2])", R"({"Width":-1,"Height":5})",
+                          R"({"Width":1e300,"Height":5})", "not json"}) {
+    rec.FromClient(Frame(4, bad), 1'000'001);
+  }
+  rec.FromServer(Frame(1, "out"), 1'000'002);
+  rec.FromServer(Frame(3, R"({"status":{"x":1},"reason":"NonZeroExitCode","details":{"causes":[1,{"reason":"ExitCode","message":9}]}})"),
+                 1'000'003);
+  RecordingSummary s = rec.Finish(1'000'004, "");
+  EXPECT_EQ(s.resizes, 0);
+  EXPECT_FALSE(s.exit_code);
+  EXPECT_EQ(Lines(file)[0]["width"], 80);  // no valid resize: the default size
+}
+
 TEST(SessionRecorder, StdinRedactedKeepsTimingNotContent) {
   std::string file;
   RecordingOptions o;
