@@ -185,6 +185,7 @@ std::string AuditExplain(const AuditPair& p) {
     o << "  Yes. Rule \"" << rule << "\" requires review" << (S(dec, "message").empty() ? "" : ": " + S(dec, "message"))
       << ".\n";
   }
+  if (d.contains("namespace_labels")) o << "  Decided with the namespace's labels " << d["namespace_labels"].dump() << ".\n";
   o << "\nWho approved, and within what scope\n";
   if (S(appr, "id").empty()) {
     o << "  No approval was involved.\n";
@@ -212,7 +213,19 @@ std::string AuditExplain(const AuditPair& p) {
   } else {
     o << "  No result was recorded (still running, or the gateway stopped before it completed).\n";
   }
-  if (!S(d, "recording_id").empty()) o << "  Session recording: " << S(d, "recording_id") << "\n";
+  if (!S(d, "recording_id").empty()) {
+    nlohmann::json rec = p.result ? Parse(*p.result).value("recording", nlohmann::json()) : nlohmann::json();
+    if (rec.is_object()) {
+      o << "  Session recording " << S(rec, "file") << " (" << S(rec, "format") << ", sha256 " << S(rec, "sha256")
+        << "): " << rec.value("stdin_bytes", 0) << " bytes of stdin (" << S(rec, "stdin") << "), "
+        << rec.value("stdout_bytes", 0) << " of stdout, " << rec.value("stderr_bytes", 0) << " of stderr";
+      if (rec.contains("exit_code")) o << "; exit status " << rec["exit_code"].dump();
+      if (!S(rec, "ended_by").empty()) o << "; " << S(rec, "ended_by");
+      o << ".\n  Replay it: kubegate replay " << x.request_id << " --config CONFIG\n";
+    } else {
+      o << "  Session recording " << S(d, "recording_id") << ": not finished, or no session was opened.\n";
+    }
+  }
   o << "\nTamper evidence\n";
   o << "  Chain position " << p.decision.seq << ", hash " << p.decision.hash << "\n";
   if (p.result) o << "  Result at chain position " << p.result->seq << ", hash " << p.result->hash << "\n";

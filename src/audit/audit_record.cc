@@ -97,6 +97,7 @@ nlohmann::json DecisionRecord(const DecisionFacts& f) {
   j["approval"] = f.approval;
   if (!f.impersonated.empty()) j["upstream_identity"] = f.impersonated;
   if (!f.recording_id.empty()) j["recording_id"] = f.recording_id;
+  if (!f.namespace_labels.is_null()) j["namespace_labels"] = f.namespace_labels;
   if (f.request_body) j["request_body"] = *f.request_body;
   return j;
 }

@@ -40,6 +40,8 @@ struct DecisionFacts {
   std::string message;  // shown to the caller on denial
   nlohmann::json approval = nlohmann::json::object();  // the approval stage fills this
   std::string recording_id;
+  // The namespace labels a namespaceSelector rule was decided with, if any.
+  nlohmann::json namespace_labels;
   std::optional<nlohmann::json> request_body;  // from RedactRequestBody
   std::map<std::string, std::string> impersonated;  // headers sent upstream
 };

@@ -892,6 +892,7 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
       co_return false;
     }
     namespace_labels = std::move(*labels);
+    facts.namespace_labels = *namespace_labels;  // what the rule saw, for the record
   }
   Decision decision = server_.admission().Decide(*who, *info, asks_impersonation, header, SystemClock().NowMillis(),
                                                  policy, namespace_labels ? &*namespace_labels : nullptr);

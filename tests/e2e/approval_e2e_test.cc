@@ -143,6 +143,12 @@ TEST(Approvals, NamespaceLabelsDecideSelectorRules) {
   EXPECT_NE(locked.code, 0);
   EXPECT_NE(locked.out.find("this namespace is locked"), std::string::npos) << locked.out;
   EXPECT_FALSE(UpstreamSaw("DELETE", "/api/v1/namespaces/vault-1/configmaps/c"));
+  // The record says which labels decided.
+  Process denied({std::string(kBuildDir) + "/src/kubegate", "audit", "--config", gw.Config(), "--decision", "deny",
+                  "--namespace", "vault-1", "-o", "jsonl"});
+  ASSERT_EQ(denied.Finish(), 0) << denied.output();
+  EXPECT_NE(denied.output().find(R"("namespace_labels":{"kubegate-e2e/locked":"true")"), std::string::npos)
+      << denied.output();
   RunResult open = gw.Run("alice", {"delete", "configmap", "c", "-n", "open-1"});
   EXPECT_EQ(open.code, 0) << open.out;
   // The labels were read with kubegate's own credential, not as the caller.

@@ -37,6 +37,14 @@ TEST(Recording, RequiredRecordingStdinOffAndVerifyCatchesSwappedFiles) {
   EXPECT_GT(rec.summary["stdin_bytes"].get<int>(), 512);  // a tar stream
   EXPECT_EQ(rec.file.find("hunter2"), std::string::npos) << rec.file;
   EXPECT_NE(rec.file.find("\"vault-1\""), std::string::npos) << rec.file;
+  Process show({Kubegate(), "audit", "show", rec.request_id, "--config", gw.Config()});
+  ASSERT_EQ(show.Finish(), 0) << show.output();
+  EXPECT_NE(show.output().find("Session recording " + rec.request_id + ".cast (asciicast-v2, sha256 " +
+                               rec.summary["sha256"].get<std::string>() + ")"),
+            std::string::npos)
+      << show.output();
+  EXPECT_NE(show.output().find("bytes of stdin (omitted)"), std::string::npos) << show.output();
+  EXPECT_NE(show.output().find("kubegate replay " + rec.request_id), std::string::npos) << show.output();
 
   // The chain and the recording verify; a swapped, edited or deleted file does not.
   Process ok({Kubegate(), "audit", "verify", "--config", gw.Config()});
