@@ -77,6 +77,11 @@ inline constexpr std::size_t kMaxOwnUpstreamResponseBytes = 1 << 20;
 // Session recording: the longest WebSocket message the recording decoder
 // keeps (longer ones are cut and counted).
 inline constexpr std::size_t kRecordingMaxMessageBytes = 1 << 20;
+// Decoded payload a session may have queued for the recording writer. Past
+// it, an optional recording drops payload (counted, marked truncated) and a
+// required one makes the relay wait, checking this often.
+inline constexpr std::size_t kRecordingMaxPendingBytes = 16 << 20;
+inline constexpr std::chrono::milliseconds kRecordingBehindPoll{2};
 // Approval notifications: queued events, attempts per event, the time one
 // attempt may take, and the first retry's wait (doubling).
 inline constexpr std::size_t kWebhookMaxQueue = 1000;

@@ -37,7 +37,7 @@
 #include "net/webhook_notifier.h"
 #include "pipeline/admission.h"
 #include "policy/namespace_labels.h"
-#include "recording/session_recording.h"
+#include "recording/recording_tap.h"
 #include "upstream/token_source.h"
 
 namespace kubegate {
@@ -191,13 +191,6 @@ std::optional<PeerCertificate> VerifiedPeer(SSL* ssl, bool& untrusted) {
 
 class ServerImpl;
 
-// Ends a recording and returns what the audit result record keeps of it.
-nlohmann::json RecordingJson(SessionRecorder& recorder, const std::string& path, const std::string& ended_by) {
-  nlohmann::json j = recorder.Finish(SystemClock().NowMillis(), ended_by).ToJson();
-  j["file"] = std::filesystem::path(path).filename().string();
-  return j;
-}
-
 // One accepted connection. Stream is TlsStream or beast::tcp_stream.
 template <typename Stream>
 class Session {
@@ -304,6 +297,9 @@ class Session {
     bool required = false;
   };
   std::optional<PendingRecording> recording_;
+  // Ends a session's recording (on the writer thread) and returns what the
+  // audit result record keeps of it.
+  awaitable<nlohmann::json> FinishRecording(RecordingTap& tap, std::string ended_by);
   // Drops a recording whose session never started (its file is removed).
   void DiscardRecording() {
     if (!recording_) return;
@@ -453,6 +449,7 @@ class ServerImpl final : public GatewayServer {
   AuditLog* audit_log() { return audit_.log; }
   asio::thread_pool& reader_pool() { return reader_pool_; }
   NamespaceLabelCache& namespace_labels() { return namespace_labels_; }
+  RecordingWriter& recording_writer() { return recording_writer_; }
   // Runs on the reader thread only: the REST API's store connection is
   // opened there on first use and reused.
   AuditApiResponse RunAuditQuery(const AuditApiRequest& r) {
@@ -627,6 +624,9 @@ class ServerImpl final : public GatewayServer {
   ssl::context server_ctx_{ssl::context::tls_server};
   ssl::context upstream_ctx_{ssl::context::tls_client};
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Formats, hashes and writes session recordings off the relay's threads.
+  // Declared after workers_: destroyed (its queue run) while they exist.
+  RecordingWriter recording_writer_;
   std::optional<tcp::acceptor> acceptor_;
   std::optional<asio::signal_set> signals_;
   std::optional<asio::signal_set> hup_;
@@ -1309,18 +1309,19 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   out.status = 101;
   beast::error_code ec;
   auto& res = rp.get();
-  // The recorder starts here, reading the protocol the 101 chose.
-  std::unique_ptr<SessionRecorder> recorder;
-  bool recording_required = false;
+  // The recording starts here, reading the protocol the 101 chose.
+  std::unique_ptr<RecordingTap> recorder;
   if (recording_) {
     std::string upgrade(res[http::field::upgrade]);
     std::string protocol(beast::iequals(upgrade, "websocket") ? res[http::field::sec_websocket_protocol]
                                                                : res["X-Stream-Protocol-Version"]);
     RecordingHeader header = recording_->header;
     header.start_ms = SystemClock().NowMillis();
-    recorder = std::make_unique<SessionRecorder>(std::move(recording_->sink), std::move(header), recording_->options,
-                                                 MakeSessionDecoder(upgrade, protocol, limits::kRecordingMaxMessageBytes));
-    recording_required = recording_->required;
+    recorder = std::make_unique<RecordingTap>(
+        server_.recording_writer(),
+        std::make_unique<SessionRecorder>(std::move(recording_->sink), std::move(header), recording_->options, nullptr),
+        MakeSessionDecoder(upgrade, protocol, limits::kRecordingMaxMessageBytes), recording_->required,
+        limits::kRecordingMaxPendingBytes);
   }
   http::response<http::empty_body> head(std::move(res.base()));
   http::response_serializer<http::empty_body> sr(head);
@@ -1328,7 +1329,7 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   if (ec) {
     // The cluster opened the session but the caller is gone: recorded as such.
     CloseStream(up.stream);
-    if (recorder) out.recording = RecordingJson(*recorder, recording_->path, "the caller went away before the session started");
+    if (recorder) out.recording = co_await FinishRecording(*recorder, "the caller went away before the session started");
     co_return out;
   }
   // Bytes that arrived with the heads belong to the streams.
@@ -1354,15 +1355,18 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   }
   if (ec) {
     CloseStream(up.stream);
-    if (recorder) out.recording = RecordingJson(*recorder, recording_->path, "the relay failed at its start");
+    if (recorder) out.recording = co_await FinishRecording(*recorder, "the relay failed at its start");
     co_return out;
   }
-  // Each pump shows the recorder a copy of what it read, then writes it on
-  // unchanged. A required recording that fails ends the session.
+  // Each pump shows the recording a copy of what it read, then writes it on
+  // unchanged. A required recording that fails ends the session; one whose
+  // writer is behind makes the pump wait for it.
+  const bool recording_required = recording_ && recording_->required;
   auto pump = [&recorder, recording_required, &out](auto& from, auto& to, std::uint64_t& counter,
                                                     bool from_client) -> awaitable<void> {
     std::vector<char> buf(limits::kRelayBufferBytes);
     beast::error_code e;
+    asio::steady_timer wait(co_await asio::this_coro::executor);
     while (true) {
       beast::get_lowest_layer(from).expires_after(limits::kUpgradedIdleTimeout);
       std::size_t n = co_await from.async_read_some(asio::buffer(buf), Redirect(e));
@@ -1374,6 +1378,12 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
             recorder->FromClient(seen, SystemClock().NowMillis());
           } else {
             recorder->FromServer(seen, SystemClock().NowMillis());
+          }
+          while (recorder->behind() && !recorder->failed()) {
+            beast::error_code we;
+            wait.expires_after(limits::kRecordingBehindPoll);
+            co_await wait.async_wait(Redirect(we));
+            if (we) co_return;  // the session is ending
           }
           if (recording_required && recorder->failed()) {
             out.closed_reason = "session closed by kubegate: its recording failed and the rule requires one";
@@ -1395,7 +1405,7 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   if (!out.closed_reason.empty()) CloseStream(stream_);
   CloseStream(up.stream);
   if (recorder) {
-    out.recording = RecordingJson(*recorder, recording_->path, out.closed_reason);
+    out.recording = co_await FinishRecording(*recorder, out.closed_reason);
     if (!out.recording->value("write_error", std::string()).empty()) server_.mutable_counters().recording_failures++;
   }
   co_return out;
@@ -1416,6 +1426,17 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Reply(const Error&
   co_await http::async_write(stream_, res, Redirect(ec));
   beast::get_lowest_layer(stream_).expires_never();
   co_return Outcome{e.http_code, 0, res.body().size(), keep_alive && !ec, ""};
+}
+
+template <typename Stream>
+awaitable<nlohmann::json> Session<Stream>::FinishRecording(RecordingTap& tap, std::string ended_by) {
+  const std::int64_t now = SystemClock().NowMillis();
+  RecordingSummary s = co_await AwaitResume<RecordingSummary>([&](std::function<void(RecordingSummary)> resume) {
+    tap.Finish(now, ended_by, std::move(resume));
+  });
+  nlohmann::json j = s.ToJson();
+  j["file"] = std::filesystem::path(recording_->path).filename().string();
+  co_return j;
 }
 
 template <typename Stream>

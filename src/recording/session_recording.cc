@@ -94,6 +94,7 @@ nlohmann::json RecordingSummary::ToJson() const {
     }
     j["connections"] = cs;
   }
+  if (dropped_bytes) j["dropped_bytes"] = dropped_bytes;
   if (!decoder_error.empty()) j["decoder_error"] = decoder_error;
   if (!write_error.empty()) j["write_error"] = write_error;
   if (!ended_by.empty()) j["ended_by"] = ended_by;
@@ -105,7 +106,6 @@ SessionRecorder::SessionRecorder(std::unique_ptr<RecordingSink> sink, RecordingH
     : sink_(std::move(sink)), header_(std::move(header)), options_(options), decoder_(std::move(decoder)) {
   summary_.format = header_.kind == "portforward" ? "kubegate-portforward-v1" : "asciicast-v2";
   summary_.stdin_mode = options_.stdin_mode;
-  if (!decoder_) summary_.decoder_error = "the session's stream protocol is not one kubegate reads";
   // A terminal's size arrives in its first resize message, which may come
   // after the first output: the header waits for it, briefly.
   holding_ = header_.tty && header_.kind != "portforward";
@@ -115,12 +115,14 @@ SessionRecorder::SessionRecorder(std::unique_ptr<RecordingSink> sink, RecordingH
 SessionRecorder::~SessionRecorder() = default;
 
 void SessionRecorder::FromClient(std::string_view bytes, std::int64_t now_ms) {
+  if (!decoder_) NoteDecoderError("the session's stream protocol is not one kubegate reads");
   if (finished_ || !decoder_ || decoder_->error()) return;
   decoder_->FromClient(bytes);
   Drain(now_ms);
 }
 
 void SessionRecorder::FromServer(std::string_view bytes, std::int64_t now_ms) {
+  if (!decoder_) NoteDecoderError("the session's stream protocol is not one kubegate reads");
   if (finished_ || !decoder_ || decoder_->error()) return;
   decoder_->FromServer(bytes);
   Drain(now_ms);
@@ -219,6 +221,11 @@ void SessionRecorder::Output(std::int64_t now_ms, const char* type, std::string&
 }
 
 void SessionRecorder::Add(const StreamEvent& e, std::int64_t now_ms) {
+  if (finished_) return;
+  if (e.payload_dropped) {
+    summary_.truncated = true;
+    summary_.dropped_bytes += e.size;
+  }
   if (header_.kind == "portforward") {
     AddPortForward(e, now_ms);
     return;

@@ -92,7 +92,8 @@ struct RecordingSummary {
   std::uint64_t file_bytes = 0;
   std::uint64_t stdin_bytes = 0, stdout_bytes = 0, stderr_bytes = 0;
   StdinMode stdin_mode = StdinMode::kRecord;
-  bool truncated = false;  // payload beyond max_bytes was only counted
+  bool truncated = false;  // payload beyond max_bytes (or dropped) was only counted
+  std::uint64_t dropped_bytes = 0;  // payload the writer could not keep up with (optional recordings)
   int resizes = 0;
   std::optional<int> exit_code;  // from the error channel's Status
   std::string exit_message;
@@ -106,13 +107,20 @@ struct RecordingSummary {
 
 class SessionRecorder {
  public:
-  // `decoder` may be null: the protocol is unknown and only byte counts are kept.
+  // `decoder` may be null: events then come through AddEvent, or (unknown
+  // protocol) only byte counts are kept.
   SessionRecorder(std::unique_ptr<RecordingSink> sink, RecordingHeader header, RecordingOptions options,
                   std::unique_ptr<SessionDecoder> decoder);
   ~SessionRecorder();
 
+  // Bytes to decode with the recorder's own decoder (tests, tools)...
   void FromClient(std::string_view bytes, std::int64_t now_ms);
   void FromServer(std::string_view bytes, std::int64_t now_ms);
+  // ... or events decoded elsewhere (RecordingTap, on the writer thread).
+  void AddEvent(const StreamEvent& e, std::int64_t now_ms) { Add(e, now_ms); }
+  void NoteDecoderError(const std::string& why) {
+    if (summary_.decoder_error.empty()) summary_.decoder_error = why;
+  }
   // A write to the sink failed: a session whose rule requires recording
   // must end.
   bool failed() const { return !summary_.write_error.empty(); }

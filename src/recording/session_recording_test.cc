@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <sstream>
 
+#include "recording/recording_tap.h"
 #include "spdy/spdy_frame.h"
 
 namespace kubegate {
@@ -214,6 +218,66 @@ TEST(SessionRecorder, PortForwardRecordsEachConnectionNotItsPayload) {
   EXPECT_EQ(pl[2]["data_base64"], "SFRUUC8=");  // "HTTP/": 5 bytes left under the cap of 30
   EXPECT_TRUE(fs.truncated);
   EXPECT_EQ(pl[3]["bytes_from_pod"], 23);
+}
+
+}  // namespace
+}  // namespace kubegate
+
+namespace kubegate {
+namespace {
+
+// A sink that blocks writes until released: a disk that cannot keep up.
+struct GatedSink : RecordingSink {
+  std::string* out;
+  std::mutex* mu;
+  std::condition_variable* cv;
+  bool* open;
+  GatedSink(std::string* o, std::mutex* m, std::condition_variable* c, bool* g) : out(o), mu(m), cv(c), open(g) {}
+  bool Write(std::string_view b) override {
+    std::unique_lock<std::mutex> lock(*mu);
+    cv->wait(lock, [this] { return *open; });
+    out->append(b);
+    return true;
+  }
+  bool Close() override { return true; }
+};
+
+TEST(RecordingTap, WriterBehindDropsOptionalPayloadAndHoldsRequiredSessions) {
+  for (bool required : {false, true}) {
+    std::string file;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool open = false;
+    RecordingHeader h = ExecHeader();
+    h.tty = false;
+    RecordingWriter writer;
+    RecordingTap tap(writer, std::make_unique<SessionRecorder>(std::make_unique<GatedSink>(&file, &mu, &cv, &open), h,
+                                                               RecordingOptions{}, nullptr),
+                     MakeSessionDecoder("websocket", "v5.channel.k8s.io", 1 << 20), required, /*max_pending=*/100);
+    std::string chunk(60, 'x');
+    tap.FromServer(Frame(1, chunk), 1'000'001);  // the writer takes it and blocks on the sink
+    tap.FromServer(Frame(1, chunk), 1'000'002);  // 120 bytes pending: over the limit of 100
+    tap.FromServer(Frame(1, chunk), 1'000'003);  // optional: dropped, counted
+    EXPECT_EQ(tap.behind(), required);
+    tap.FromServer(Frame(1, "late"), 1'000'004);  // optional: dropped, counted
+    tap.FromServer(Frame(3, R"({"metadata":{},"status":"Success"})"), 1'000'005);  // never dropped
+    EXPECT_EQ(tap.dropped_bytes(), required ? 0u : 64u);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      open = true;
+    }
+    cv.notify_all();
+    std::promise<RecordingSummary> done;
+    tap.Finish(1'000'006, "", [&done](RecordingSummary s) { done.set_value(std::move(s)); });
+    RecordingSummary s = done.get_future().get();
+    EXPECT_FALSE(tap.behind());
+    EXPECT_EQ(s.stdout_bytes, 184u);  // counted either way
+    EXPECT_EQ(s.exit_code, 0);
+    EXPECT_EQ(s.truncated, !required);
+    EXPECT_EQ(s.dropped_bytes, required ? 0u : 64u);
+    EXPECT_EQ(file.find("late") != std::string::npos, required) << file;
+    EXPECT_EQ(s.sha256, Sha256Hex(file));
+  }
 }
 
 }  // namespace

@@ -42,6 +42,9 @@ struct StreamEvent {
   std::uint32_t stream_id = 0;
   std::string port, request_id;
   bool reset = false;  // kClose by RST_STREAM: both directions are done
+  // Set by the recording tap when it could not queue the payload: `size`
+  // is still the payload's length, `data` is empty.
+  bool payload_dropped = false;
 };
 
 class SessionDecoder {

@@ -1,0 +1,91 @@
+#include "recording/recording_tap.h"
+
+namespace kubegate {
+
+RecordingWriter::RecordingWriter() : thread_([this] { Run(); }) {}
+
+RecordingWriter::~RecordingWriter() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void RecordingWriter::Post(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+}
+
+void RecordingWriter::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return stop_ || !tasks_.empty(); });
+    if (tasks_.empty()) return;  // stopping, and nothing left
+    auto task = std::move(tasks_.front());
+    tasks_.pop_front();
+    lock.unlock();
+    task();
+    lock.lock();
+  }
+}
+
+RecordingTap::RecordingTap(RecordingWriter& writer, std::unique_ptr<SessionRecorder> recorder,
+                           std::unique_ptr<SessionDecoder> decoder, bool required, std::size_t max_pending)
+    : writer_(writer),
+      state_(std::make_shared<State>()),
+      decoder_(std::move(decoder)),
+      required_(required),
+      max_pending_(max_pending) {
+  state_->recorder = std::move(recorder);
+  if (!decoder_) {
+    writer_.Post([s = state_] { s->recorder->NoteDecoderError("the session's stream protocol is not one kubegate reads"); });
+  }
+}
+
+void RecordingTap::Feed(bool from_client, std::string_view bytes, std::int64_t now_ms) {
+  if (!decoder_ || decoder_->error()) return;
+  if (from_client) {
+    decoder_->FromClient(bytes);
+  } else {
+    decoder_->FromServer(bytes);
+  }
+  std::vector<StreamEvent> events = decoder_->Take();
+  std::string error;
+  if (decoder_->error() && !decoder_error_posted_) {
+    error = decoder_->error_message();
+    decoder_error_posted_ = true;
+  }
+  if (events.empty() && error.empty()) return;
+  std::size_t bytes_queued = 0;
+  const bool drop = !required_ && state_->pending.load() > max_pending_;
+  for (auto& e : events) {
+    if (e.kind != StreamEvent::Kind::kData) continue;
+    // Only payload is ever dropped: resizes and the exit Status always go.
+    bool payload = e.channel == "stdout" || e.channel == "stderr" || e.channel == "stdin" || e.channel == "data";
+    if (drop && payload) {
+      dropped_ += e.data.size();
+      e.data.clear();
+      e.payload_dropped = true;
+    }
+    bytes_queued += e.data.size();
+  }
+  state_->pending += bytes_queued;
+  writer_.Post([s = state_, events = std::move(events), error = std::move(error), now_ms, bytes_queued] {
+    for (const auto& e : events) s->recorder->AddEvent(e, now_ms);
+    if (!error.empty()) s->recorder->NoteDecoderError(error);
+    s->pending -= bytes_queued;
+    if (s->recorder->failed()) s->failed = true;
+  });
+}
+
+void RecordingTap::Finish(std::int64_t now_ms, const std::string& ended_by,
+                          std::function<void(RecordingSummary)> done) {
+  writer_.Post([s = state_, now_ms, ended_by, done = std::move(done)] { done(s->recorder->Finish(now_ms, ended_by)); });
+}
+
+}  // namespace kubegate
