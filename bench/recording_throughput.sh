@@ -88,3 +88,9 @@ for path in direct capped full; do
     $(echo "${PF[off]} / ${PF[$path]}" | bc -l)
 done
 du -sh $W/full/recordings $W/capped/recordings | sed 's/^/  recordings on disk: /'
+# Payload an optional recording dropped because its writer fell behind (counted, marked truncated).
+for path in capped full; do
+  dropped=$($B/src/kubegate audit --config $W/$path.yaml -o jsonl --limit 1000 | { grep -o '"dropped_bytes":[0-9]*' || true; } |
+            cut -d: -f2 | paste -sd+ | bc)
+  echo "  $path: payload dropped by the recording writer: ${dropped:-0} bytes"
+done

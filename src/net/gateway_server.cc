@@ -1321,7 +1321,7 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
         server_.recording_writer(),
         std::make_unique<SessionRecorder>(std::move(recording_->sink), std::move(header), recording_->options, nullptr),
         MakeSessionDecoder(upgrade, protocol, limits::kRecordingMaxMessageBytes), recording_->required,
-        limits::kRecordingMaxPendingBytes);
+        limits::kRecordingMaxPendingBytes, recording_->options.max_bytes);
   }
   http::response<http::empty_body> head(std::move(res.base()));
   http::response_serializer<http::empty_body> sr(head);

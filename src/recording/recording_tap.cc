@@ -35,12 +35,14 @@ void RecordingWriter::Run() {
 }
 
 RecordingTap::RecordingTap(RecordingWriter& writer, std::unique_ptr<SessionRecorder> recorder,
-                           std::unique_ptr<SessionDecoder> decoder, bool required, std::size_t max_pending)
+                           std::unique_ptr<SessionDecoder> decoder, bool required, std::size_t max_pending,
+                           std::uint64_t max_bytes)
     : writer_(writer),
       state_(std::make_shared<State>()),
       decoder_(std::move(decoder)),
       required_(required),
-      max_pending_(max_pending) {
+      max_pending_(max_pending),
+      max_bytes_(max_bytes) {
   state_->recorder = std::move(recorder);
   if (!decoder_) {
     writer_.Post([s = state_] { s->recorder->NoteDecoderError("the session's stream protocol is not one kubegate reads"); });
@@ -67,11 +69,14 @@ void RecordingTap::Feed(bool from_client, std::string_view bytes, std::int64_t n
     if (e.kind != StreamEvent::Kind::kData) continue;
     // Only payload is ever dropped: resizes and the exit Status always go.
     bool payload = e.channel == "stdout" || e.channel == "stderr" || e.channel == "stdin" || e.channel == "data";
-    if (drop && payload) {
+    if (payload && payload_posted_ >= max_bytes_) {
+      e.data.clear();  // past the recorder's cap: it would only count it
+    } else if (drop && payload) {
       dropped_ += e.data.size();
       e.data.clear();
       e.payload_dropped = true;
     }
+    if (payload) payload_posted_ += e.data.size();
     bytes_queued += e.data.size();
   }
   state_->pending += bytes_queued;

@@ -54,8 +54,11 @@ class RecordingWriter {
 class RecordingTap {
  public:
   // `decoder` null: the protocol is unknown; only byte counts are kept.
+  // `max_bytes` is the recorder's cap (RecordingOptions::max_bytes): payload
+  // past it is only counted, so the tap stops queueing it.
   RecordingTap(RecordingWriter& writer, std::unique_ptr<SessionRecorder> recorder,
-               std::unique_ptr<SessionDecoder> decoder, bool required, std::size_t max_pending);
+               std::unique_ptr<SessionDecoder> decoder, bool required, std::size_t max_pending,
+               std::uint64_t max_bytes);
 
   void FromClient(std::string_view bytes, std::int64_t now_ms) { Feed(true, bytes, now_ms); }
   void FromServer(std::string_view bytes, std::int64_t now_ms) { Feed(false, bytes, now_ms); }
@@ -80,6 +83,8 @@ class RecordingTap {
   std::unique_ptr<SessionDecoder> decoder_;
   const bool required_;
   const std::size_t max_pending_;
+  const std::uint64_t max_bytes_;
+  std::uint64_t payload_posted_ = 0;
   std::uint64_t dropped_ = 0;
   bool decoder_error_posted_ = false;
 };

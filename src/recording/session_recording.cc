@@ -198,7 +198,11 @@ void SessionRecorder::Release() {
   pending_bytes_ = 0;
 }
 
-void SessionRecorder::Output(std::int64_t now_ms, const char* type, std::string& carry, std::string_view data) {
+void SessionRecorder::Output(std::int64_t now_ms, const char* type, std::string& carry, std::string_view data,
+                             std::uint64_t full_size) {
+  // Less data than the payload's size: cut by the decoder's message limit,
+  // or left out by the tap past the cap or when the writer fell behind.
+  if (data.size() < full_size) summary_.truncated = true;
   if (payload_written_ >= options_.max_bytes) {
     summary_.truncated = true;
     return;
@@ -233,13 +237,13 @@ void SessionRecorder::Add(const StreamEvent& e, std::int64_t now_ms) {
   if (e.kind != StreamEvent::Kind::kData) return;
   if (e.channel == "stdout" && !e.from_client) {
     summary_.stdout_bytes += e.size;
-    Output(now_ms, "o", carry_stdout_, e.data);
+    Output(now_ms, "o", carry_stdout_, e.data, e.size);
   } else if (e.channel == "stderr" && !e.from_client) {
     summary_.stderr_bytes += e.size;
-    Output(now_ms, "o", carry_stderr_, e.data);
+    Output(now_ms, "o", carry_stderr_, e.data, e.size);
   } else if (e.channel == "stdin" && e.from_client) {
     summary_.stdin_bytes += e.size;
-    if (options_.stdin_mode == StdinMode::kRecord) Output(now_ms, "i", carry_stdin_, e.data);
+    if (options_.stdin_mode == StdinMode::kRecord) Output(now_ms, "i", carry_stdin_, e.data, e.size);
     if (options_.stdin_mode == StdinMode::kRedact) Event(now_ms, "i", "[" + std::to_string(e.size) + " bytes redacted]");
   } else if (e.channel == "resize" && e.from_client) {
     // {"Width":120,"Height":40} from the caller: types are not trusted.
@@ -284,7 +288,7 @@ void SessionRecorder::AddPortForward(const StreamEvent& e, std::int64_t now_ms) 
       // The payload itself, when the rule asks for it: base64, within max_bytes.
       std::size_t room = static_cast<std::size_t>(
           std::min<std::uint64_t>(options_.max_bytes - std::min(options_.max_bytes, payload_written_), e.data.size()));
-      if (room < e.data.size()) summary_.truncated = true;
+      if (room < e.size) summary_.truncated = true;
       if (room > 0) {
         payload_written_ += room;
         WriteLine(Dump({{"t", Seconds(std::max<std::int64_t>(0, now_ms - header_.start_ms))},

@@ -135,7 +135,8 @@ class SessionRecorder {
   void WriteHeaderOnce();
   void Release();  // writes the header and the events held for it
   void Event(std::int64_t now_ms, const char* type, std::string_view text);
-  void Output(std::int64_t now_ms, const char* type, std::string& carry, std::string_view data);
+  void Output(std::int64_t now_ms, const char* type, std::string& carry, std::string_view data,
+              std::uint64_t full_size);
   void WriteLine(const std::string& line);
   void CloseConnection(PortForwardConnection& c, std::int64_t now_ms);
 

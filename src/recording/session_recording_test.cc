@@ -226,6 +226,15 @@ TEST(SessionRecorder, PortForwardRecordsEachConnectionNotItsPayload) {
 namespace kubegate {
 namespace {
 
+// The "o" events' text, joined.
+std::string CastLikeOutput(const std::string& file) {
+  std::string out;
+  for (const auto& l : Lines(file)) {
+    if (l.is_array() && l[1] == "o") out += l[2].get<std::string>();
+  }
+  return out;
+}
+
 // A sink that blocks writes until released: a disk that cannot keep up.
 struct GatedSink : RecordingSink {
   std::string* out;
@@ -253,7 +262,8 @@ TEST(RecordingTap, WriterBehindDropsOptionalPayloadAndHoldsRequiredSessions) {
     RecordingWriter writer;
     RecordingTap tap(writer, std::make_unique<SessionRecorder>(std::make_unique<GatedSink>(&file, &mu, &cv, &open), h,
                                                                RecordingOptions{}, nullptr),
-                     MakeSessionDecoder("websocket", "v5.channel.k8s.io", 1 << 20), required, /*max_pending=*/100);
+                     MakeSessionDecoder("websocket", "v5.channel.k8s.io", 1 << 20), required, /*max_pending=*/100,
+                     /*max_bytes=*/1 << 20);
     std::string chunk(60, 'x');
     tap.FromServer(Frame(1, chunk), 1'000'001);  // the writer takes it and blocks on the sink
     tap.FromServer(Frame(1, chunk), 1'000'002);  // 120 bytes pending: over the limit of 100
@@ -278,6 +288,25 @@ TEST(RecordingTap, WriterBehindDropsOptionalPayloadAndHoldsRequiredSessions) {
     EXPECT_EQ(file.find("late") != std::string::npos, required) << file;
     EXPECT_EQ(s.sha256, Sha256Hex(file));
   }
+}
+
+TEST(RecordingTap, PayloadPastTheCapIsCountedNotQueued) {
+  std::string file;
+  RecordingHeader h = ExecHeader();
+  h.tty = false;
+  RecordingOptions o;
+  o.max_bytes = 10;
+  RecordingWriter writer;
+  RecordingTap tap(writer, std::make_unique<SessionRecorder>(std::make_unique<MemorySink>(&file), h, o, nullptr),
+                   MakeSessionDecoder("websocket", "v5.channel.k8s.io", 1 << 20), false, 1 << 20, o.max_bytes);
+  for (const char* chunk : {"aaaaaaaa", "bbbbbbbb", "cccccccc"}) tap.FromServer(Frame(1, chunk), 1'000'001);
+  std::promise<RecordingSummary> done;
+  tap.Finish(1'000'002, "", [&done](RecordingSummary s) { done.set_value(std::move(s)); });
+  RecordingSummary s = done.get_future().get();
+  EXPECT_EQ(s.stdout_bytes, 24u);
+  EXPECT_TRUE(s.truncated);
+  EXPECT_EQ(s.dropped_bytes, 0u);  // past the cap is not "dropped"
+  EXPECT_EQ(CastLikeOutput(file), "aaaaaaaabb");
 }
 
 }  // namespace
