@@ -36,13 +36,14 @@ void RecordingWriter::Run() {
 
 RecordingTap::RecordingTap(RecordingWriter& writer, std::unique_ptr<SessionRecorder> recorder,
                            std::unique_ptr<SessionDecoder> decoder, bool required, std::size_t max_pending,
-                           std::uint64_t max_bytes)
+                           std::uint64_t max_bytes, std::size_t batch_bytes)
     : writer_(writer),
       state_(std::make_shared<State>()),
       decoder_(std::move(decoder)),
       required_(required),
       max_pending_(max_pending),
-      max_bytes_(max_bytes) {
+      max_bytes_(max_bytes),
+      batch_limit_(batch_bytes) {
   state_->recorder = std::move(recorder);
   if (!decoder_) {
     writer_.Post([s = state_] { s->recorder->NoteDecoderError("the session's stream protocol is not one kubegate reads"); });
@@ -57,39 +58,48 @@ void RecordingTap::Feed(bool from_client, std::string_view bytes, std::int64_t n
     decoder_->FromServer(bytes);
   }
   std::vector<StreamEvent> events = decoder_->Take();
-  std::string error;
   if (decoder_->error() && !decoder_error_posted_) {
-    error = decoder_->error_message();
+    batch_error_ = decoder_->error_message();
     decoder_error_posted_ = true;
   }
-  if (events.empty() && error.empty()) return;
-  std::size_t bytes_queued = 0;
   const bool drop = !required_ && state_->pending.load() > max_pending_;
   for (auto& e : events) {
-    if (e.kind != StreamEvent::Kind::kData) continue;
-    // Only payload is ever dropped: resizes and the exit Status always go.
-    bool payload = e.channel == "stdout" || e.channel == "stderr" || e.channel == "stdin" || e.channel == "data";
-    if (payload && payload_posted_ >= max_bytes_) {
-      e.data.clear();  // past the recorder's cap: it would only count it
-    } else if (drop && payload) {
-      dropped_ += e.data.size();
-      e.data.clear();
-      e.payload_dropped = true;
+    if (e.kind == StreamEvent::Kind::kData) {
+      // Only payload is ever left out: resizes and the exit Status always go.
+      bool payload = e.channel == "stdout" || e.channel == "stderr" || e.channel == "stdin" || e.channel == "data";
+      if (payload && payload_posted_ >= max_bytes_) {
+        e.data.clear();  // past the recorder's cap: it would only count it
+      } else if (drop && payload) {
+        dropped_ += e.data.size();
+        e.data.clear();
+        e.payload_dropped = true;
+      }
+      if (payload) payload_posted_ += e.data.size();
+      batch_bytes_ += e.data.size();
     }
-    if (payload) payload_posted_ += e.data.size();
-    bytes_queued += e.data.size();
+    batch_.push_back({std::move(e), now_ms});
   }
-  state_->pending += bytes_queued;
-  writer_.Post([s = state_, events = std::move(events), error = std::move(error), now_ms, bytes_queued] {
-    for (const auto& e : events) s->recorder->AddEvent(e, now_ms);
+  if (batch_bytes_ >= batch_limit_ || batch_.size() >= kBatchEvents || !batch_error_.empty()) Flush();
+}
+
+void RecordingTap::Flush() {
+  if (batch_.empty() && batch_error_.empty()) return;
+  std::size_t bytes = batch_bytes_;
+  state_->pending += bytes;
+  writer_.Post([s = state_, batch = std::move(batch_), error = std::move(batch_error_), bytes] {
+    for (const auto& t : batch) s->recorder->AddEvent(t.event, t.at_ms);
     if (!error.empty()) s->recorder->NoteDecoderError(error);
-    s->pending -= bytes_queued;
+    s->pending -= bytes;
     if (s->recorder->failed()) s->failed = true;
   });
+  batch_.clear();
+  batch_bytes_ = 0;
+  batch_error_.clear();
 }
 
 void RecordingTap::Finish(std::int64_t now_ms, const std::string& ended_by,
                           std::function<void(RecordingSummary)> done) {
+  Flush();
   writer_.Post([s = state_, now_ms, ended_by, done = std::move(done)] { done(s->recorder->Finish(now_ms, ended_by)); });
 }
 

@@ -27,6 +27,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "recording/session_recording.h"
 #include "recording/stream_decoder.h"
@@ -56,9 +57,14 @@ class RecordingTap {
   // `decoder` null: the protocol is unknown; only byte counts are kept.
   // `max_bytes` is the recorder's cap (RecordingOptions::max_bytes): payload
   // past it is only counted, so the tap stops queueing it.
+  // Events are handed over in batches of `batch_bytes` of payload or
+  // kBatchEvents events (each keeps its own time), so the writer thread is
+  // woken per batch, not per relay read.
   RecordingTap(RecordingWriter& writer, std::unique_ptr<SessionRecorder> recorder,
                std::unique_ptr<SessionDecoder> decoder, bool required, std::size_t max_pending,
-               std::uint64_t max_bytes);
+               std::uint64_t max_bytes, std::size_t batch_bytes = kBatchBytes);
+  static constexpr std::size_t kBatchBytes = 1 << 20;
+  static constexpr std::size_t kBatchEvents = 256;
 
   void FromClient(std::string_view bytes, std::int64_t now_ms) { Feed(true, bytes, now_ms); }
   void FromServer(std::string_view bytes, std::int64_t now_ms) { Feed(false, bytes, now_ms); }
@@ -77,6 +83,15 @@ class RecordingTap {
     std::atomic<bool> failed{false};
   };
   void Feed(bool from_client, std::string_view bytes, std::int64_t now_ms);
+  void Flush();  // posts the batch to the writer
+
+  struct Timed {
+    StreamEvent event;
+    std::int64_t at_ms;
+  };
+  std::vector<Timed> batch_;
+  std::size_t batch_bytes_ = 0;
+  std::string batch_error_;
 
   RecordingWriter& writer_;
   std::shared_ptr<State> state_;
@@ -84,6 +99,7 @@ class RecordingTap {
   const bool required_;
   const std::size_t max_pending_;
   const std::uint64_t max_bytes_;
+  const std::size_t batch_limit_;
   std::uint64_t payload_posted_ = 0;
   std::uint64_t dropped_ = 0;
   bool decoder_error_posted_ = false;

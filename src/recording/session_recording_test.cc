@@ -263,7 +263,7 @@ TEST(RecordingTap, WriterBehindDropsOptionalPayloadAndHoldsRequiredSessions) {
     RecordingTap tap(writer, std::make_unique<SessionRecorder>(std::make_unique<GatedSink>(&file, &mu, &cv, &open), h,
                                                                RecordingOptions{}, nullptr),
                      MakeSessionDecoder("websocket", "v5.channel.k8s.io", 1 << 20), required, /*max_pending=*/100,
-                     /*max_bytes=*/1 << 20);
+                     /*max_bytes=*/1 << 20, /*batch_bytes=*/1);
     std::string chunk(60, 'x');
     tap.FromServer(Frame(1, chunk), 1'000'001);  // the writer takes it and blocks on the sink
     tap.FromServer(Frame(1, chunk), 1'000'002);  // 120 bytes pending: over the limit of 100
