@@ -8,7 +8,7 @@
 #   (3) through kubegate recording with the default cap (64 MiB of payload
 #       written per session, the rest counted),
 #   (4) through kubegate recording everything (no cap).
-# Usage: bench/recording_throughput.sh [SIZE_MIB] [PF_CONNECTIONS] [KUBECTL_VERSION]
+# Usage: [REPS=3] bench/recording_throughput.sh [SIZE_MIB] [PF_CONNECTIONS] [KUBECTL_VERSION]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE="${1:-256}"
@@ -66,21 +66,27 @@ pf_run() {  # KUBECONFIG -> seconds for PF_CONNS connections through one tunnel
   kill $pf; wait $pf 2>/dev/null || true
   echo "$t1 - $t0" | bc -l
 }
-# measure RESULTS_ARRAY RUN_FUNCTION UNIT_LABEL WORK: best of 3 per path.
+# measure RESULTS_ARRAY RUN_FUNCTION UNIT_LABEL WORK: best of $REPS per path. The paths take
+# turns within each repetition, so drift in the machine's speed touches them alike.
+REPS="${REPS:-3}"
 measure() {
   local -n results=$1
-  local path best s
+  local path s
+  for path in direct off capped full; do results[$path]=999999; done
+  for _ in $(seq $REPS); do
+    for path in direct off capped full; do
+      s=$($2 $W/$path.kubeconfig)
+      results[$path]=$(echo "if ($s < ${results[$path]}) $s else ${results[$path]}" | bc -l)
+    done
+  done
   for path in direct off capped full; do
-    best=999999
-    for _ in 1 2 3; do s=$($2 $W/$path.kubeconfig); best=$(echo "if ($s < $best) $s else $best" | bc -l); done
-    results[$path]=$best
-    printf "  %-7s %6.2f s  %7.1f %s\n" $path $best $(echo "$4 / $best" | bc -l) "$3"
+    printf "  %-7s %6.2f s  %7.1f %s\n" $path ${results[$path]} $(echo "$4 / ${results[$path]}" | bc -l) "$3"
   done
 }
-echo "exec -i cat of $BYTES bytes each way, kubectl $KV (best of 3):"
+echo "exec -i cat of $BYTES bytes each way, kubectl $KV (best of $REPS):"
 declare -A EXEC PF
 measure EXEC exec_run "MiB/s each way" "$BYTES / 1048576"
-echo "port-forward: $PF_CONNS connections through one tunnel (best of 3):"
+echo "port-forward: $PF_CONNS connections through one tunnel (best of $REPS):"
 measure PF pf_run "connections/s" "$PF_CONNS"
 printf "ratios (throughput relative to kubegate with recording off):\n"
 for path in direct capped full; do

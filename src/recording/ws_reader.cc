@@ -1,19 +1,21 @@
 #include "recording/ws_reader.h"
 
+#include <cstring>
+
 namespace kubegate::ws {
 
 void MessageReader::Feed(std::string_view bytes) {
   if (error()) return;
-  if (pos_ > 0 && pos_ == buf_.size()) {
-    buf_.clear();
-    pos_ = 0;
+  // Payload is delivered straight from `bytes`; only a frame header split
+  // across reads (at most 14 bytes) waits in buf_.
+  std::string_view in = bytes;
+  if (!buf_.empty()) {
+    buf_.append(bytes);
+    in = buf_;
   }
-  buf_.append(bytes);
-  Parse();
-  if (pos_ > 64 * 1024) {
-    buf_.erase(0, pos_);
-    pos_ = 0;
-  }
+  std::size_t used = Parse(in);
+  std::string rest(in.substr(used));
+  buf_ = std::move(rest);
 }
 
 std::optional<Message> MessageReader::Next() {
@@ -23,10 +25,10 @@ std::optional<Message> MessageReader::Next() {
   return m;
 }
 
-bool MessageReader::ParseHeader() {
-  std::size_t avail = buf_.size() - pos_;
+bool MessageReader::ParseHeader(std::string_view in, std::size_t& pos) {
+  std::size_t avail = in.size() - pos;
   if (avail < 2) return false;
-  auto b = reinterpret_cast<const unsigned char*>(buf_.data() + pos_);
+  auto b = reinterpret_cast<const unsigned char*>(in.data() + pos);
   std::size_t need = 2;
   std::uint64_t len = b[1] & 0x7F;
   if (len == 126) need += 2;
@@ -55,7 +57,7 @@ bool MessageReader::ParseHeader() {
   }
   remaining_ = len;
   offset_ = 0;
-  pos_ += need;
+  pos += need;
   const bool control = opcode_ & 0x8;
   if (control) {
     if (opcode_ != kClose && opcode_ != kPing && opcode_ != kPong) {
@@ -94,8 +96,21 @@ void MessageReader::Deliver(std::string_view data) {
   std::size_t start = m.payload.size();
   m.payload.append(data.substr(0, keep));
   if (keep < data.size()) m.truncated = true;
-  if (masked_) {
-    for (std::size_t i = 0; i < keep; ++i) m.payload[start + i] ^= static_cast<char>(mask_[(offset_ + i) & 3]);
+  if (masked_ && keep) {
+    // Unmask eight bytes at a time with the key rotated to this offset.
+    unsigned char key[8];
+    for (int i = 0; i < 8; ++i) key[i] = mask_[(offset_ + i) & 3];
+    std::uint64_t word;
+    std::memcpy(&word, key, 8);
+    char* p = m.payload.data() + start;
+    std::size_t i = 0;
+    for (; i + 8 <= keep; i += 8) {
+      std::uint64_t v;
+      std::memcpy(&v, p + i, 8);
+      v ^= word;
+      std::memcpy(p + i, &v, 8);
+    }
+    for (; i < keep; ++i) p[i] ^= static_cast<char>(key[i & 7]);
   }
   offset_ += data.size();
 }
@@ -113,19 +128,21 @@ void MessageReader::EndFrame() {
   }
 }
 
-void MessageReader::Parse() {
+std::size_t MessageReader::Parse(std::string_view in) {
+  std::size_t pos = 0;
   while (!error()) {
-    if (!in_frame_ && !ParseHeader()) return;
-    std::size_t avail = buf_.size() - pos_;
+    if (!in_frame_ && !ParseHeader(in, pos)) return pos;
+    std::size_t avail = in.size() - pos;
     std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, avail));
     if (take) {
-      Deliver(std::string_view(buf_).substr(pos_, take));
-      pos_ += take;
+      Deliver(in.substr(pos, take));
+      pos += take;
       remaining_ -= take;
     }
-    if (remaining_ > 0) return;
+    if (remaining_ > 0) return pos;
     EndFrame();
   }
+  return in.size();  // after an error nothing more is read
 }
 
 }  // namespace kubegate::ws

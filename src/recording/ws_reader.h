@@ -47,14 +47,13 @@ class MessageReader {
   const std::string& error_message() const { return error_; }
 
  private:
-  void Parse();
-  bool ParseHeader();  // false: more bytes needed (or error)
+  std::size_t Parse(std::string_view in);  // returns the bytes used
+  bool ParseHeader(std::string_view in, std::size_t& pos);  // false: more bytes needed (or error)
   void Deliver(std::string_view data);
   void EndFrame();
 
   const std::size_t max_message_;
-  std::string buf_;        // unparsed bytes
-  std::size_t pos_ = 0;
+  std::string buf_;        // a frame header split across reads
   // The frame being read.
   bool in_frame_ = false;
   bool fin_ = false;
