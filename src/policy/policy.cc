@@ -426,6 +426,7 @@ Result<std::shared_ptr<const Policy>> Policy::Parse(const std::string& text, con
     } else if (n["review"]) {
       return r.Fail(n["review"], where + ".review", "only review rules have a review section");
     }
+    p->has_namespace_selectors_ = p->has_namespace_selectors_ || !rule.match.namespace_selector.empty();
     p->rules_.push_back(std::move(rule));
   }
   return std::shared_ptr<const Policy>(std::move(p));
@@ -447,6 +448,7 @@ std::shared_ptr<const Policy> Policy::AllowAll() {
 }
 
 bool Policy::NeedsNamespaceLabels(const PolicyInput& in) const {
+  if (!has_namespace_selectors_) return false;  // the common case costs nothing per request
   for (const PolicyRule& rule : rules_) {
     if (MatchesRule(rule.match, in, false)) return !rule.match.namespace_selector.empty();
   }

@@ -171,6 +171,7 @@ class Policy {
   PolicyAction default_action_ = PolicyAction::kAllow;
   std::string default_message_;
   bool configured_ = true;
+  bool has_namespace_selectors_ = false;  // any rule has one (else no lookup is ever needed)
 };
 
 bool RuleMatches(const RuleMatch& m, const PolicyInput& in);
