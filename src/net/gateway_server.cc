@@ -191,6 +191,16 @@ std::optional<PeerCertificate> VerifiedPeer(SSL* ssl, bool& untrusted) {
 
 class ServerImpl;
 
+// The identity sent upstream, as the audit record keeps it: repeated
+// headers joined by commas, without the request id (the record has it).
+std::map<std::string, std::string> ImpersonatedForRecord(const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::map<std::string, std::string> out;
+  for (const auto& [n, v] : headers) {
+    if (!beast::iequals(n, kRequestIdExtraHeader)) out[n] += out.count(n) ? "," + v : v;
+  }
+  return out;
+}
+
 // One accepted connection. Stream is TlsStream or beast::tcp_stream.
 template <typename Stream>
 class Session {
@@ -1000,9 +1010,7 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
       if (IsImpersonationHeader(f.name_string())) facts.impersonated[std::string(f.name_string())] = f.value();
     }
   } else {
-    for (auto& [n, v] : ImpersonationHeaders(*who, request_id, server_.config().upstream.impersonate)) {
-      if (!IEqualsAscii(n, kRequestIdExtraHeader)) facts.impersonated[n] += facts.impersonated.count(n) ? "," + v : v;
-    }
+    facts.impersonated = ImpersonatedForRecord(ImpersonationHeaders(*who, request_id, server_.config().upstream.impersonate));
   }
   if (std::string not_committed = co_await CommitDecision(facts); !not_committed.empty()) {
     DiscardRecording();
@@ -1696,9 +1704,7 @@ awaitable<nlohmann::json> Session<Stream>::DryRunForApprovers(const Identity& wh
   f.message = "server-side dry run of held request " + held.request_id + " for its approvers";
   f.approval = {{"id", held.request_id}, {"purpose", "dry-run"}};
   auto headers = ImpersonationHeaders(who, f.request_id, server_.config().upstream.impersonate);
-  for (auto& [n, v] : headers) {
-    if (!IEqualsAscii(n, kRequestIdExtraHeader)) f.impersonated[n] += f.impersonated.count(n) ? "," + v : v;
-  }
+  f.impersonated = ImpersonatedForRecord(headers);
   if (std::string not_committed = co_await CommitDecision(f); !not_committed.empty()) {
     co_return not_run("its audit record could not be written (" + not_committed + ")");
   }
