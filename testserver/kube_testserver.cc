@@ -219,7 +219,7 @@ class Server {
     json headers = json::object();
     for (const auto& f : req) headers[std::string(f.name_string())].push_back(std::string(f.value()));
     record_ << json{{"method", std::string(req.method_string())}, {"target", std::string(req.target())},
-                    {"headers", headers}}
+                    {"headers", headers}, {"body", req.body().substr(0, 4096)}}
                    .dump()
             << "\n";
     record_.flush();
@@ -356,7 +356,15 @@ class Server {
       if (auto* e = std::get_if<StoreError>(&r)) return {e->code, StatusBody(e->code, e->reason, e->message)};
       return {ok_code, std::get<json>(r)};
     };
-    bool dry_run = q.First("dryRun") == "All";
+    // CreateOptions / UpdateOptions / PatchOptions come from the query
+    // (k8s.io/apiserver endpoints/handlers/create.go, update.go, patch.go):
+    // every dryRun value must be "All" (ValidateDryRun), any dryRun at all
+    // means nothing is persisted.
+    std::vector<std::string> query_dry = q.All("dryRun");
+    bool options_from_query = req.method() == http::verb::post || req.method() == http::verb::put ||
+                              req.method() == http::verb::patch;
+    if (auto bad = InvalidDryRun(query_dry); bad && options_from_query) return *bad;
+    bool dry_run = !query_dry.empty();
     std::pair<int, json> out;
     switch (req.method()) {
       case http::verb::get:
@@ -416,16 +424,64 @@ class Server {
         break;
       }
       case http::verb::delete_: {
-        if (name.empty()) return Err(405, "MethodNotAllowed", "deletecollection is not served");
-        auto opts = json::parse(req.body().empty() ? "{}" : req.body(), nullptr, false);
-        bool body_dry = opts.is_object() && opts.value("dryRun", json::array()) == json::array({"All"});
-        out = (dry_run || body_dry) ? result_of(store_.Get(t, ns, name), 200) : result_of(store_.Delete(t, ns, name), 200);
+        auto options = DeleteOptionsOf(req, q);
+        if (auto* e = std::get_if<std::pair<int, json>>(&options)) return *e;
+        bool delete_dry = std::get<bool>(options);
+        if (name.empty()) {
+          // deletecollection (delete.go DeleteCollection): the list options
+          // (selectors) from the query, DeleteOptions as for one object.
+          std::vector<json> items = store_.List(t, ns, Filter(q));
+          json deleted = json::array();
+          for (const auto& o : items) {
+            std::string n = o["metadata"]["name"];
+            std::string ons = o["metadata"].value("namespace", "");
+            if (!delete_dry && std::holds_alternative<StoreError>(store_.Delete(t, ons, n))) continue;
+            deleted.push_back(o);
+          }
+          out = {200, ListDoc(t, deleted, store_.resource_version())};
+          break;
+        }
+        out = delete_dry ? result_of(store_.Get(t, ns, name), 200) : result_of(store_.Delete(t, ns, name), 200);
         break;
       }
       default:
         return Err(405, "MethodNotAllowed", "method not allowed");
     }
     return out;
+  }
+
+  // ValidateDryRun (k8s.io/apimachinery/pkg/apis/meta/v1/validation/
+  // validation.go, called for Create/Update/Patch/DeleteOptions by the
+  // handlers in k8s.io/apiserver endpoints/handlers/): only "All" is valid,
+  // anything else is a 422 Invalid before anything runs.
+  static std::optional<std::pair<int, json>> InvalidDryRun(const std::vector<std::string>& values) {
+    for (const auto& v : values) {
+      if (v != "All") return Err(422, "Invalid", "dryRun: Unsupported value: \"" + v + "\": supported values: \"All\"");
+    }
+    return std::nullopt;
+  }
+
+  // Whether a DELETE is a dry run, read as k8s.io/apiserver
+  // endpoints/handlers/delete.go does (DeleteResource and DeleteCollection):
+  // a non-empty body is decoded as DeleteOptions and the query is then
+  // ignored; only an empty body lets the query's options count.
+  static std::variant<bool, std::pair<int, json>> DeleteOptionsOf(const Request& req, const QueryValues& q) {
+    std::vector<std::string> dry;
+    if (!req.body().empty()) {
+      auto opts = json::parse(req.body(), nullptr, false);
+      if (!opts.is_object()) return Err(400, "BadRequest", "the body is not DeleteOptions");
+      if (opts.contains("dryRun")) {
+        if (!opts["dryRun"].is_array()) return Err(400, "BadRequest", "DeleteOptions.dryRun is not a list");
+        for (const auto& v : opts["dryRun"]) {
+          if (!v.is_string()) return Err(400, "BadRequest", "DeleteOptions.dryRun holds a non-string");
+          dry.push_back(v.get<std::string>());
+        }
+      }
+    } else {
+      dry = q.All("dryRun");
+    }
+    if (auto bad = InvalidDryRun(dry)) return *bad;
+    return !dry.empty();
   }
 
   static json ListDoc(const ResourceType& t, const std::vector<json>& items, std::uint64_t rv) {
@@ -564,8 +620,6 @@ class Server {
     res.set(http::field::upgrade, "SPDY/3.1");
     res.set("X-Stream-Protocol-Version", chosen);
     beast::error_code ec;
-    co_await http::async_write(s, res, Redirect(ec));
-    if (ec) co_return false;
     std::unique_ptr<SpdyPodSession> session;
     if (sub == "portforward") {
       session = std::make_unique<SpdyPodSession>(pod);
@@ -578,8 +632,14 @@ class Server {
       p.tty = q.First("tty") == "true";
       session = std::make_unique<SpdyPodSession>(pod, p, &pod_files_[pod]);
     }
+    // The 101 and the answer to whatever arrived with the upgrade go out in
+    // one write, as a real API server may send them in one TLS record: the
+    // gateway must handle frames that arrive with the head.
     std::string out = session->Feed(beast::buffers_to_string(buffer.data()));
     buffer.consume(buffer.size());
+    std::ostringstream head;
+    head << res;
+    out.insert(0, head.str());
     asio::steady_timer sleeper(ioc_);
     std::vector<char> in(16 * 1024);
     std::size_t resizes_recorded = 0;

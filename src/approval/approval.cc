@@ -45,7 +45,7 @@ ReviewSpec ReviewFromJson(const nlohmann::json& j) {
 bool Has(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
 nlohmann::json GrantJson(const Grant& g) {
-  return {{"id", g.id},           {"user", g.user},         {"rule", g.rule},
+  return {{"id", g.id},           {"user", g.user},         {"holder", g.holder.ToJson()}, {"rule", g.rule},
           {"approval_id", g.approval_id}, {"scope", g.scope.ToJson()}, {"created_ms", g.created_ms},
           {"expires_ms", g.expires_ms},   {"uses_left", g.uses_left},  {"revoked", g.revoked},
           {"revoked_by", g.revoked_by}};
@@ -55,6 +55,7 @@ Grant GrantFromJson(const nlohmann::json& j) {
   Grant g;
   g.id = j.value("id", "");
   g.user = j.value("user", "");
+  g.holder = Holder::FromJson(j.value("holder", nlohmann::json::object()));
   g.rule = j.value("rule", "");
   g.approval_id = j.value("approval_id", "");
   g.scope = GrantScope::FromJson(j.value("scope", nlohmann::json::object()));
@@ -83,15 +84,53 @@ const char* ApprovalStateName(ApprovalState s) {
   return "abandoned";
 }
 
+namespace {
+
+nlohmann::json QueryJson(const std::vector<std::pair<std::string, std::string>>& q) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& [k, v] : q) j.push_back({k, v});
+  return j;
+}
+
+std::vector<std::pair<std::string, std::string>> QueryFromJson(const nlohmann::json& j) {
+  std::vector<std::pair<std::string, std::string>> q;
+  if (!j.is_array()) return q;
+  for (const auto& kv : j) {
+    if (kv.is_array() && kv.size() == 2 && kv[0].is_string() && kv[1].is_string()) q.emplace_back(kv[0], kv[1]);
+  }
+  return q;
+}
+
+}  // namespace
+
+Holder Holder::Of(const Identity& who) {
+  Holder h{who.user, who.groups, IdentityKindName(who.kind), AuthMethodName(who.method)};
+  std::sort(h.groups.begin(), h.groups.end());
+  return h;
+}
+
+nlohmann::json Holder::ToJson() const {
+  return {{"user", user}, {"groups", groups}, {"kind", kind}, {"method", method}};
+}
+
+Holder Holder::FromJson(const nlohmann::json& j) {
+  return {j.value("user", ""), j.value("groups", std::vector<std::string>{}), j.value("kind", ""),
+          j.value("method", "")};
+}
+
 nlohmann::json GrantScope::ToJson() const {
   nlohmann::json j = {{"verbs", verbs},         {"apiGroup", api_group}, {"resource", resource},
-                      {"subresource", subresource}, {"namespace", namespace_}, {"names", names}};
+                      {"subresource", subresource}, {"namespace", namespace_}, {"names", names},
+                      {"query", QueryJson(query)}};
   if (!container.empty()) j["container"] = container;
   if (any_command) {
     j["command"] = "*";
   } else if (!command.empty()) {
     j["command"] = command;
   }
+  if (selectors_only) j["selectorsOnly"] = true;
+  if (!body_sha256.empty()) j["bodySha256"] = body_sha256;
+  if (port_forward_any_port) j["anyPort"] = true;
   return j;
 }
 
@@ -109,10 +148,15 @@ GrantScope GrantScope::FromJson(const nlohmann::json& j) {
   } else {
     s.command = j.value("command", std::vector<std::string>{});
   }
+  s.query = QueryFromJson(j.value("query", nlohmann::json::array()));
+  s.selectors_only = j.value("selectorsOnly", false);
+  s.body_sha256 = j.value("bodySha256", "");
+  s.port_forward_any_port = j.value("anyPort", false);
   return s;
 }
 
-GrantScope GrantScope::Of(const RequestInfo& info) {
+GrantScope GrantScope::Of(const RequestedAction& a) {
+  const RequestInfo& info = a.info;
   GrantScope s;
   // exec/attach/portforward: the subresource names the action; the verb
   // depends on the transport (WebSocket GET, SPDY POST).
@@ -126,10 +170,14 @@ GrantScope GrantScope::Of(const RequestInfo& info) {
     s.container = info.exec->container;
     s.command = info.exec->command;
   }
+  s.query = ActingQuery(info);
+  s.body_sha256 = a.body_sha256;
+  s.port_forward_any_port = info.stream == StreamKind::kPortForward && info.ports.empty();
   return s;
 }
 
-bool GrantScope::Covers(const RequestInfo& info) const {
+bool GrantScope::Covers(const RequestedAction& a) const {
+  const RequestInfo& info = a.info;
   if (!info.is_resource_request) return false;
   if (!verbs.empty() && !Has(verbs, info.verb)) return false;
   if (info.api_group != api_group || info.resource != resource || info.subresource != subresource ||
@@ -138,10 +186,51 @@ bool GrantScope::Covers(const RequestInfo& info) const {
   }
   if (!names.empty() && !Has(names, info.name)) return false;
   if (info.exec) {
-    if (!container.empty() && info.exec->container != container) return false;
+    if (info.exec->container != container) return false;
     if (!any_command && info.exec->command != command) return false;
   }
-  return true;
+  if ((selectors_only ? SelectorQuery(info) : ActingQuery(info)) != query) return false;
+  return a.body_sha256 == body_sha256;
+}
+
+std::string GrantScope::Describe() const {
+  std::string out;
+  if (subresource == "exec" || subresource == "attach") {
+    out = subresource + " into pod " + (names.empty() ? "(any)" : names[0]);
+    out += container.empty() ? ", its default container" : ", container " + container;
+    if (any_command) {
+      out += ", any command";
+    } else {
+      out += ", command:";
+      for (const auto& c : command) out += " " + c;
+    }
+  } else if (subresource == "portforward") {
+    out = "port-forward to pod " + (names.empty() ? "(any)" : names[0]);
+    if (port_forward_any_port) out += ", any port (the ports travel inside the stream, not in the URL)";
+  } else {
+    for (std::size_t i = 0; i < verbs.size(); ++i) out += (i ? (i + 1 == verbs.size() ? " and " : ", ") : "") + verbs[i];
+    if (verbs.empty()) out = "any verb on";
+    out += " " + resource + (subresource.empty() ? "" : "/" + subresource);
+    if (!api_group.empty()) out += "." + api_group;
+    if (names.empty()) {
+      out += " (any name)";
+    } else {
+      out += " named";
+      for (const auto& n : names) out += " " + n;
+    }
+  }
+  // A Namespace object's own namespace is itself, as the API server reads it.
+  const bool the_namespace_itself = resource == "namespaces" && api_group.empty() && subresource.empty();
+  if (!the_namespace_itself) out += namespace_.empty() ? ", cluster-wide or in all namespaces" : " in namespace " + namespace_;
+  for (const auto& [k, v] : query) {
+    if (k == "labelSelector") out += ", label selector " + v;
+    else if (k == "fieldSelector") out += ", field selector " + v;
+    else if (k == "stdin" || k == "tty") out += ", " + k + "=" + v;
+    else if (k == "ports") out += ", port " + v;
+  }
+  if (!body_sha256.empty()) out += ", this exact body (sha256 " + body_sha256.substr(0, 12) + ")";
+  if (selectors_only) out += "; other query parameters may vary";
+  return out;
 }
 
 nlohmann::json ApprovalRequest::ToJson() const {
@@ -151,7 +240,9 @@ nlohmann::json ApprovalRequest::ToJson() const {
           {"requester", requester},
           {"requester_groups", requester_groups},
           {"requester_kind", requester_kind},
+          {"requester_method", requester_method},
           {"rule", rule},
+          {"message", message},
           {"review", ReviewJson(review)},
           {"fingerprint", fingerprint},
           {"request", request},
@@ -165,7 +256,9 @@ nlohmann::json ApprovalRequest::ToJson() const {
           {"grant_id", grant_id},
           {"grant_ms", grant_ms},
           {"scope", scope.ToJson()},
-          {"dry_run", dry_run}};
+          {"dry_run", dry_run},
+          {"body_sha256", body_sha256},
+          {"asked", asked}};
 }
 
 ApprovalRequest ApprovalRequest::FromJson(const nlohmann::json& j) {
@@ -174,7 +267,9 @@ ApprovalRequest ApprovalRequest::FromJson(const nlohmann::json& j) {
   r.requester = j.value("requester", "");
   r.requester_groups = j.value("requester_groups", std::vector<std::string>{});
   r.requester_kind = j.value("requester_kind", "");
+  r.requester_method = j.value("requester_method", "");
   r.rule = j.value("rule", "");
+  r.message = j.value("message", "");
   r.review = ReviewFromJson(j.value("review", nlohmann::json::object()));
   r.fingerprint = j.value("fingerprint", "");
   r.request = j.value("request", nlohmann::json::object());
@@ -191,19 +286,25 @@ ApprovalRequest ApprovalRequest::FromJson(const nlohmann::json& j) {
   r.grant_ms = j.value("grant_ms", std::int64_t{0});
   r.scope = GrantScope::FromJson(j.value("scope", nlohmann::json::object()));
   r.dry_run = j.value("dry_run", nlohmann::json());
+  r.body_sha256 = j.value("body_sha256", "");
+  r.asked = j.value("asked", 1);
   return r;
 }
 
 ApprovalService::ApprovalService(std::unique_ptr<Store> store, const Clock& clock)
     : store_(std::move(store)), clock_(clock) {}
 
-std::string ApprovalService::Fingerprint(const Identity& who, const RequestInfo& info, const std::string& rule) {
+std::string ApprovalService::Fingerprint(const Identity& who, const RequestedAction& a, const std::string& rule) {
   // The action, not the transport: WebSocket exec is a GET and SPDY exec a
-  // POST of the same path and command.
-  nlohmann::json j = RequestInfoJson(info);
-  j["verb"] = info.stream != StreamKind::kNone ? "connect" : info.verb;
+  // POST of the same path and query.
+  nlohmann::json j = RequestInfoJson(a.info);
+  j["verb"] = a.info.stream != StreamKind::kNone ? "connect" : a.info.verb;
   j.erase("parts");
-  return Sha256Hex(who.user + "\n" + rule + "\n" + j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  j["query"] = QueryJson(ActingQuery(a.info));
+  j["body_sha256"] = a.body_sha256;
+  j["holder"] = Holder::Of(who).ToJson();
+  j["rule"] = rule;
+  return Sha256Hex(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 Result<bool> ApprovalService::Put(const ApprovalRequest& r, bool insert) {
@@ -250,6 +351,8 @@ Grant ApprovalService::MakeGrant(ApprovalRequest& r, std::int64_t now) {
   Grant g;
   g.id = RandomId("gr-", 8);
   g.user = r.requester;
+  g.holder = {r.requester, r.requester_groups, r.requester_kind, r.requester_method};
+  std::sort(g.holder.groups.begin(), g.holder.groups.end());
   g.rule = r.rule;
   g.approval_id = r.id;
   g.scope = r.scope;
@@ -272,21 +375,25 @@ ApprovalRequest ApprovalService::NewRequest(const NewApproval& n, std::int64_t n
   r.requester = n.who->user;
   r.requester_groups = n.who->groups;
   r.requester_kind = IdentityKindName(n.who->kind);
+  r.requester_method = AuthMethodName(n.who->method);
   r.rule = n.rule->name;
+  r.message = n.rule->message;
   r.review = n.rule->review;
-  r.fingerprint = Fingerprint(*n.who, *n.info, n.rule->name);
+  RequestedAction action{*n.info, n.body_sha256};
+  r.fingerprint = Fingerprint(*n.who, action, n.rule->name);
   r.request = n.request;
   r.dry_run = n.dry_run;
+  r.body_sha256 = n.body_sha256;
   r.created_ms = now;
   r.expires_ms = now + n.rule->review.max_wait_ms;
-  r.scope = GrantScope::Of(*n.info);
+  r.scope = GrantScope::Of(action);
   return r;
 }
 
 Result<ApprovalRequest> ApprovalService::Open(const NewApproval& n) {
   ApprovalRequest out;
   std::int64_t now = clock_.NowMillis();
-  std::string fp = Fingerprint(*n.who, *n.info, n.rule->name);
+  std::string fp = Fingerprint(*n.who, RequestedAction{*n.info, n.body_sha256}, n.rule->name);
   auto done = store_->WithWriteTransaction([&]() -> Result<bool> {
     auto rows = store_->connection().Run(
         "SELECT id FROM approval_request WHERE fingerprint = ? AND state = 'pending' AND expires_ms > ? "
@@ -297,8 +404,11 @@ Result<ApprovalRequest> ApprovalService::Open(const NewApproval& n) {
       auto existing = Load((*rows)[0][0].value_or(""), true);
       if (!existing) return existing.error();
       if (*existing) {
+        // A twin: the same request again. It waits on the same decision but
+        // is forwarded only with a use of the grant of its own.
         out = **existing;
-        return true;
+        out.asked++;
+        return Put(out, false);
       }
     }
     out = NewRequest(n, now);
@@ -327,10 +437,14 @@ Result<ApprovalRequest> ApprovalService::OpenApprovedByPolicy(const NewApproval&
   return out;
 }
 
+bool ApprovalService::ListedApprover(const ReviewSpec& review, const Identity& who) {
+  bool listed = Has(review.approver_users, who.user);
+  for (const auto& g : who.groups) listed = listed || Has(review.approver_groups, g);
+  return listed;
+}
+
 std::optional<Error> ApprovalService::CheckApprover(const ApprovalRequest& req, const Identity& who) {
-  bool listed = Has(req.review.approver_users, who.user);
-  for (const auto& g : who.groups) listed = listed || Has(req.review.approver_groups, g);
-  if (!listed) {
+  if (!ListedApprover(req.review, who)) {
     return Error::Forbidden("user \"" + who.user + "\" is not an approver for rule \"" + req.rule + "\" (request " +
                             req.id + ")");
   }
@@ -394,6 +508,18 @@ Result<ApprovalRequest> ApprovalService::Approve(const std::string& id, const Id
     if (o.grant_ms > 0) req.grant_ms = req.grant_ms > 0 ? std::min(req.grant_ms, o.grant_ms) : o.grant_ms;
     if (o.any_command) req.scope.any_command = true;
     if (o.any_name) req.scope.names.clear();
+    if (o.reads) {
+      bool read = req.scope.verbs.size() == 1 &&
+                  (req.scope.verbs[0] == "get" || req.scope.verbs[0] == "list" || req.scope.verbs[0] == "watch");
+      if (!read) return Error::BadRequest("scope \"reads\" widens a get, list or watch; request " + id + " is not one");
+      req.scope.verbs = {"get", "list", "watch"};
+      std::vector<std::pair<std::string, std::string>> selectors;
+      for (auto& kv : req.scope.query) {
+        if (kv.first == "labelSelector" || kv.first == "fieldSelector") selectors.push_back(kv);
+      }
+      req.scope.query = std::move(selectors);
+      req.scope.selectors_only = true;
+    }
     if (static_cast<int>(req.votes.size()) >= req.review.approvals) {
       req.state = ApprovalState::kApproved;
       req.decided_by = approver.user;
@@ -482,8 +608,9 @@ Result<int> ApprovalService::AbandonHeld() {
   return n;
 }
 
-Result<std::optional<Grant>> ApprovalService::UseGrant(const Identity& who, const RequestInfo& info,
+Result<std::optional<Grant>> ApprovalService::UseGrant(const Identity& who, const RequestedAction& a,
                                                        const std::string& rule) {
+  const Holder holder = Holder::Of(who);
   std::optional<Grant> used;
   std::int64_t now = clock_.NowMillis();
   auto done = store_->WithWriteTransaction([&]() -> Result<bool> {
@@ -496,7 +623,7 @@ Result<std::optional<Grant>> ApprovalService::UseGrant(const Identity& who, cons
     if (!rows) return rows.error();
     for (const auto& row : *rows) {
       Grant g = GrantFromJson(nlohmann::json::parse(row[0].value_or("{}"), nullptr, false));
-      if (!g.scope.Covers(info)) continue;
+      if (!(g.holder == holder) || !g.scope.Covers(a)) continue;
       if (g.uses_left > 0) {
         g.uses_left--;
         auto p = PutGrant(g, false);

@@ -45,7 +45,26 @@ struct Vote {
   std::string reason;
 };
 
-// What a grant allows. Empty lists/strings match anything (after widening).
+// The request as the grant machinery compares it: what it names
+// (RequestInfo) and the digest of its body ("" when it has none).
+struct RequestedAction {
+  const RequestInfo& info;
+  std::string body_sha256;
+};
+
+// What a grant allows: exactly the approved request unless an approver
+// widened it, and each widening is a named flag, shown in words.
+//   verbs, api_group..namespace_  always compared
+//   names                         empty only after "any-name" widening
+//   container                     compared exactly: "" is the pod's default
+//                                 container, never "any container"
+//   command                       compared exactly unless any_command
+//   query                         ActingQuery of the approved request:
+//                                 selectors, exec's stdin/stdout/stderr/tty,
+//                                 port-forward's ports, write options; all
+//                                 compared, or only the selectors after
+//                                 "reads" widening
+//   body_sha256                   the approved body; writes only
 struct GrantScope {
   std::vector<std::string> verbs;
   std::string api_group, resource, subresource, namespace_;
@@ -53,17 +72,37 @@ struct GrantScope {
   std::string container;
   std::vector<std::string> command;
   bool any_command = false;  // exec/attach: any command in the pod
+  std::vector<std::pair<std::string, std::string>> query;
+  bool selectors_only = false;  // "reads": only query's selectors compared
+  std::string body_sha256;
+  bool port_forward_any_port = false;  // port-forward with ports not in the URL (SPDY)
 
   nlohmann::json ToJson() const;
   static GrantScope FromJson(const nlohmann::json& j);
   // Exactly this request.
-  static GrantScope Of(const RequestInfo& info);
-  bool Covers(const RequestInfo& info) const;
+  static GrantScope Of(const RequestedAction& a);
+  bool Covers(const RequestedAction& a) const;
+  // In words: "get and list secrets in prod named db, label selector app=web".
+  std::string Describe() const;
+};
+
+// The caller as authenticated: a grant is held by this identity, not by a
+// user name that another credential could also carry.
+struct Holder {
+  std::string user;
+  std::vector<std::string> groups;  // sorted
+  std::string kind;                 // IdentityKindName
+  std::string method;               // AuthMethodName
+  static Holder Of(const Identity& who);
+  bool operator==(const Holder&) const = default;
+  nlohmann::json ToJson() const;
+  static Holder FromJson(const nlohmann::json& j);
 };
 
 struct Grant {
   std::string id;  // "gr-..."
   std::string user;
+  Holder holder;
   std::string rule;
   std::string approval_id;
   GrantScope scope;
@@ -79,7 +118,9 @@ struct ApprovalRequest {
   std::string requester;
   std::vector<std::string> requester_groups;
   std::string requester_kind;
+  std::string requester_method;  // AuthMethodName
   std::string rule;
+  std::string message;   // the rule's message, shown to requester and approvers
   ReviewSpec review;     // snapshot at creation; reloads do not change it
   std::string fingerprint;
   nlohmann::json request = nlohmann::json::object();  // method, target, RequestInfo, kubectl command, body summary
@@ -96,6 +137,10 @@ struct ApprovalRequest {
   // A server-side dry run of the request for its approvers (writes only):
   // {"summary", "status", "request_id" of its own audit record, "at_ms"}.
   nlohmann::json dry_run;
+  std::string body_sha256;  // of the held request's body ("" without one)
+  // How many requests asked for exactly this (the first and its twins);
+  // each one forwarded needs its own use of the grant.
+  int asked = 1;
 
   nlohmann::json ToJson() const;
   static ApprovalRequest FromJson(const nlohmann::json& j);
@@ -108,6 +153,7 @@ struct NewApproval {
   const PolicyRule* rule = nullptr;
   nlohmann::json request = nlohmann::json::object();
   nlohmann::json dry_run;  // ApprovalRequest::dry_run, when one was run
+  std::string body_sha256;  // Sha256Hex of the body, "" without one
 };
 
 struct ApproveOptions {
@@ -115,11 +161,13 @@ struct ApproveOptions {
   std::int64_t grant_ms = 0;  // 0: the rule's defaultGrant
   bool any_command = false;   // widen: any command in this pod
   bool any_name = false;      // widen: any name in this namespace and resource
+  bool reads = false;         // widen a read: get, list and watch, same selectors
 };
 
 class ApprovalService {
  public:
   ApprovalService(std::unique_ptr<Store> store, const Clock& clock);
+  const Clock& clock() const { return clock_; }
 
   // A pending request for the same caller and the same action (fingerprint)
   // is reused, so kubectl's retry (WebSocket, then SPDY with the same
@@ -140,16 +188,21 @@ class ApprovalService {
   // At start: every pending held request belonged to a connection that is gone.
   Result<int> AbandonHeld();
 
-  // A live grant of `who` under `rule` covering `info`; one use is taken.
-  Result<std::optional<Grant>> UseGrant(const Identity& who, const RequestInfo& info, const std::string& rule);
+  // A live grant held by `who` (as authenticated) under `rule` covering the
+  // action; one use is taken. None when every covering grant is used up.
+  Result<std::optional<Grant>> UseGrant(const Identity& who, const RequestedAction& a, const std::string& rule);
   Result<std::optional<Grant>> GetGrant(const std::string& id);
   Result<std::vector<Grant>> ListGrants(bool live_only);
   // 403 unless `by` is the grant's holder or an approver of its rule.
   Result<Grant> Revoke(const std::string& grant_id, const Identity& by, const std::string& reason);
 
+  // Whether `who` is named among the approvers of `review` (by user or group).
+  static bool ListedApprover(const ReviewSpec& review, const Identity& who);
   // Whether `who` may decide `req` (approver list; self-approval rules).
   static std::optional<Error> CheckApprover(const ApprovalRequest& req, const Identity& who);
-  static std::string Fingerprint(const Identity& who, const RequestInfo& info, const std::string& rule);
+  // Requests with the same fingerprint join one pending approval: same
+  // identity as authenticated, rule, RequestInfo, acting query and body.
+  static std::string Fingerprint(const Identity& who, const RequestedAction& a, const std::string& rule);
 
  private:
   Result<ApprovalRequest> Mutate(const std::string& id,

@@ -30,9 +30,11 @@ std::string ApproversText(const ReviewSpec& r) {
   return Join(parts, "; ");
 }
 
-nlohmann::json GrantView(const Grant& g) {
+nlohmann::json GrantView(const Grant& g, std::int64_t now_ms) {
   return {{"id", g.id},
           {"user", g.user},
+          {"holder", g.holder.ToJson()},
+          {"description", DescribeGrant(g, now_ms)},
           {"rule", g.rule},
           {"approval_id", g.approval_id},
           {"scope", g.scope.ToJson()},
@@ -44,7 +46,29 @@ nlohmann::json GrantView(const Grant& g) {
 
 std::string Dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
+bool MaySee(const ApprovalRequest& r, const Identity& caller, bool auditor) {
+  return auditor || r.requester == caller.user || ApprovalService::ListedApprover(r.review, caller);
+}
+
+std::string Duration(std::int64_t ms) {
+  if (ms <= 0) return "0s";
+  if (ms >= 3'600'000) return std::to_string(ms / 3'600'000) + "h" + (ms % 3'600'000 >= 60'000 ? std::to_string(ms % 3'600'000 / 60'000) + "m" : "");
+  if (ms >= 60'000) return std::to_string(ms / 60'000) + "m";
+  return std::to_string((ms + 999) / 1000) + "s";
+}
+
 }  // namespace
+
+std::string DescribeGrant(const Grant& g, std::int64_t now_ms) {
+  std::string out = g.id + ": " + g.holder.user + " (" + (g.holder.kind.empty() ? "?" : g.holder.kind) + ", " +
+                    (g.holder.method.empty() ? "?" : g.holder.method) + ") may " + g.scope.Describe();
+  if (g.revoked) return out + "; revoked by " + g.revoked_by;
+  if (now_ms >= g.expires_ms) return out + "; expired";
+  out += "; " + Duration(g.expires_ms - now_ms) + " left";
+  if (g.uses_left == 0) return out + ", used up";
+  if (g.uses_left > 0) out += ", " + std::to_string(g.uses_left) + (g.uses_left == 1 ? " use" : " uses") + " left";
+  return out + " (rule " + g.rule + ", approval " + g.approval_id + ")";
+}
 
 bool IsApprovalApiPath(std::string_view path) {
   for (std::string_view prefix : {kApprovalApiPrefix, kGrantApiPrefix}) {
@@ -84,6 +108,7 @@ std::string DescribeApproval(const ApprovalRequest& r, std::int64_t now_ms) {
   if (req.contains("body_summary")) o << "  body:     " << req.value("body_summary", "") << "\n";
   if (!r.dry_run.is_null()) o << "  dry run:  " << r.dry_run.value("summary", "") << "\n";
   o << "  request:  " << req.value("method", "") << " " << req.value("target", "") << "\n";
+  if (!r.message.empty()) o << "  why:      " << r.message << "\n";
   o << "  rule:     " << r.rule << ": needs " << r.review.approvals << " approval" << (r.review.approvals > 1 ? "s" : "")
     << " from " << ApproversText(r.review) << (r.review.allow_self_approval ? "" : "; not by the requester") << "\n";
   if (r.state == ApprovalState::kPending) {
@@ -98,9 +123,14 @@ std::string DescribeApproval(const ApprovalRequest& r, std::int64_t now_ms) {
   if (r.state == ApprovalState::kExpired || r.state == ApprovalState::kWithdrawn || r.state == ApprovalState::kAbandoned) {
     o << "  " << r.reason << "\n";
   }
-  if (!r.grant_id.empty()) o << "  grant:    " << r.grant_id << " scope " << Dump(r.scope.ToJson()) << "\n";
+  o << "  covers:   " << r.scope.Describe() << "\n";
+  if (r.asked > 1) {
+    o << "  asked:    " << r.asked << " identical requests wait on this decision; each one forwarded takes its own use "
+      << "of the grant\n";
+  }
+  if (!r.grant_id.empty()) o << "  grant:    " << r.grant_id << "\n";
   if (r.state == ApprovalState::kPending) {
-    o << "\n  approve:  kubectl gate approve " << r.id << " [--reason TEXT] [--for 15m] [--scope any-command]\n"
+    o << "\n  approve:  kubectl gate approve " << r.id << " [--reason TEXT] [--for 15m] [--scope any-command|any-name|reads]\n"
       << "  deny:     kubectl gate deny " << r.id << " --reason TEXT\n";
   }
   return o.str();
@@ -155,7 +185,9 @@ std::string DescribeDryRunAnswer(int status, std::string_view body) {
 
 std::string PendingInstructions(const ApprovalRequest& r) {
   std::ostringstream o;
-  o << "kubegate: this request needs approval (rule \"" << r.rule << "\"); nothing was done.\n"
+  o << "kubegate: this request needs approval (rule \"" << r.rule << "\"); nothing was done.\n";
+  if (!r.message.empty()) o << r.message << "\n";
+  o
     << "Request " << r.id << " is pending: " << r.review.approvals << " approval" << (r.review.approvals > 1 ? "s" : "")
     << " needed from " << ApproversText(r.review) << ", within " << Minutes(r.review.max_wait_ms) << ".\n"
     << "An approver runs:  kubectl gate approve " << r.id << "\n"
@@ -163,11 +195,12 @@ std::string PendingInstructions(const ApprovalRequest& r) {
   return o.str();
 }
 
-ApprovalApiResponse RunApprovalApi(ApprovalService& svc, const Identity& caller, std::string_view method,
+ApprovalApiResponse RunApprovalApi(ApprovalService& svc, const Identity& caller, bool auditor, std::string_view method,
                                    std::string_view path, std::string_view raw_query, std::string_view body) {
   QueryValues q = ParseQuery(raw_query);
   std::string format = q.First("format").value_or("json");
-  std::int64_t now = SystemClock().NowMillis();
+  if (format != "json" && format != "text") return Fail(Error::BadRequest("unknown format \"" + format + "\" (json or text)"));
+  std::int64_t now = svc.clock().NowMillis();
   nlohmann::json in = body.empty() ? nlohmann::json::object() : nlohmann::json::parse(body, nullptr, false);
   if (!in.is_object()) return Fail(Error::BadRequest("the request body must be a JSON object"));
   auto str = [&](const char* k) { return in.contains(k) && in[k].is_string() ? in[k].get<std::string>() : std::string(); };
@@ -185,13 +218,25 @@ ApprovalApiResponse RunApprovalApi(ApprovalService& svc, const Identity& caller,
       auto list = svc.ListGrants(q.First("all").value_or("") != "true");
       if (!list) return Fail(list.error());
       nlohmann::json items = nlohmann::json::array();
-      for (const auto& g : *list) items.push_back(GrantView(g));
+      std::string text;
+      for (const auto& g : *list) {
+        if (!auditor && g.user != caller.user) {
+          auto approval = svc.Get(g.approval_id);
+          if (!approval || !MaySee(*approval, caller, false)) continue;
+        }
+        items.push_back(GrantView(g, now));
+        text += DescribeGrant(g, now) + "\n";
+      }
+      if (format == "text") {
+        return {200, "text/plain; charset=utf-8", text.empty() ? "No grants.\n" : text, std::nullopt};
+      }
       return {200, "application/json", Dump({{"kind", "GrantList"}, {"items", items}}), std::nullopt};
     }
     if (action != "revoke" || method != "POST") return Fail(Error{405, "MethodNotAllowed", "POST .../grants/ID/revoke"});
     auto g = svc.Revoke(id, caller, str("reason"));
     if (!g) return Fail(g.error());
-    return {200, "application/json", Dump(GrantView(*g)), std::nullopt};
+    if (format == "text") return {200, "text/plain; charset=utf-8", "revoked " + DescribeGrant(*g, now) + "\n", std::nullopt};
+    return {200, "application/json", Dump(GrantView(*g, now)), std::nullopt};
   }
 
   if (id.empty()) {
@@ -206,6 +251,7 @@ ApprovalApiResponse RunApprovalApi(ApprovalService& svc, const Identity& caller,
     }
     auto list = svc.List(state);
     if (!list) return Fail(list.error());
+    std::erase_if(*list, [&](const ApprovalRequest& r) { return !MaySee(r, caller, auditor); });
     if (format == "text") {
       std::ostringstream o;
       if (list->empty()) o << "No " << (state ? std::string(ApprovalStateName(*state)) + " " : "") << "approval requests.\n";
@@ -220,6 +266,7 @@ ApprovalApiResponse RunApprovalApi(ApprovalService& svc, const Identity& caller,
     if (method != "GET") return Fail(Error{405, "MethodNotAllowed", "GET one approval request"});
     auto r = svc.Get(id);
     if (!r) return Fail(r.error());
+    if (!MaySee(*r, caller, auditor)) return Fail(Error{404, "NotFound", "no approval request " + id});
     if (format == "text") return {200, "text/plain; charset=utf-8", DescribeApproval(*r, now), std::nullopt};
     return {200, "application/json", Dump(r->ToJson()), std::nullopt};
   }
@@ -234,15 +281,23 @@ ApprovalApiResponse RunApprovalApi(ApprovalService& svc, const Identity& caller,
       o.grant_ms = *ms;
     }
     if (in.contains("scope")) {
-      if (!in["scope"].is_array()) return Fail(Error::BadRequest("scope is a list: any-command, any-name"));
+      // "exact" is the default, said explicitly; anything unknown or empty
+      // is refused rather than read as exact.
+      const char* kScopes = "exact, any-command, any-name, reads";
+      if (!in["scope"].is_array() || in["scope"].empty()) {
+        return Fail(Error::BadRequest(std::string("scope is a non-empty list of: ") + kScopes));
+      }
       for (const auto& s : in["scope"]) {
         std::string v = s.is_string() ? s.get<std::string>() : "";
-        if (v == "any-command") {
+        if (v == "exact") {
+        } else if (v == "any-command") {
           o.any_command = true;
         } else if (v == "any-name") {
           o.any_name = true;
+        } else if (v == "reads") {
+          o.reads = true;
         } else {
-          return Fail(Error::BadRequest("unknown scope widening \"" + v + "\" (any-command, any-name)"));
+          return Fail(Error::BadRequest("unknown scope \"" + v + "\" (" + kScopes + ")"));
         }
       }
     }

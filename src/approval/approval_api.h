@@ -2,7 +2,7 @@
 //
 //   GET  /kubegate/v1/approvals[?state=pending|approved|...][&format=json|text]
 //   GET  /kubegate/v1/approvals/ID[?format=json|text]
-//   POST /kubegate/v1/approvals/ID/approve   {"reason": "...", "for": "15m", "scope": ["any-command", "any-name"]}
+//   POST /kubegate/v1/approvals/ID/approve   {"reason": "...", "for": "15m", "scope": ["exact" | "any-command" | "any-name" | "reads", ...]}
 //   POST /kubegate/v1/approvals/ID/deny      {"reason": "..."}
 //   GET  /kubegate/v1/grants[?all=true]
 //   POST /kubegate/v1/grants/ID/revoke       {"reason": "..."}
@@ -33,10 +33,16 @@ struct ApprovalApiResponse {
   std::optional<ApprovalRequest> decided;
 };
 
-ApprovalApiResponse RunApprovalApi(ApprovalService& svc, const Identity& caller, std::string_view method,
+// Who sees what: a caller sees its own requests and grants; an approver
+// also those of the rules it may decide; an auditor (`auditor`) sees all.
+// Requests and grants a caller may not see answer 404, as unknown ones do.
+ApprovalApiResponse RunApprovalApi(ApprovalService& svc, const Identity& caller, bool auditor, std::string_view method,
                                    std::string_view path, std::string_view raw_query, std::string_view body);
 
 // What `show` prints: the request in words a person reads quickly.
+// A grant in one line: "get secrets named db in namespace prod, ..., 15
+// minutes left, 1 use left".
+std::string DescribeGrant(const Grant& g, std::int64_t now_ms);
 std::string DescribeApproval(const ApprovalRequest& r, std::int64_t now_ms);
 // A write's body for approvers, from RedactRequestBody's output: the
 // object's kind and name, then its (redacted) JSON, cut at

@@ -6,6 +6,7 @@
 
 #include "approval/approval_api.h"
 #include "audit/audit_record.h"
+#include "common/digest.h"
 
 #include <gtest/gtest.h>
 
@@ -55,6 +56,7 @@ class ApprovalTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<ApprovalService> svc_;
   PolicyRule rule_;
   Identity bot_;
+  int counter_ = 0;
 };
 
 TEST_P(ApprovalTest, GrantCoversExactlyTheApprovedRequest) {
@@ -67,7 +69,7 @@ TEST_P(ApprovalTest, GrantCoversExactlyTheApprovedRequest) {
   EXPECT_EQ(approved->decided_by, "carol");
   ASSERT_FALSE(approved->grant_id.empty());
   auto use = [&](const std::string& method, const std::string& target, const Identity& who) {
-    auto g = svc_->UseGrant(who, Info(method, target), "prod-exec");
+    auto g = svc_->UseGrant(who, {Info(method, target), ""}, "prod-exec");
     EXPECT_TRUE(g) << g.error().message;
     return g && *g;
   };
@@ -93,10 +95,10 @@ TEST_P(ApprovalTest, WideningStaysInsideTheRuleLimits) {
   EXPECT_NE(too_long.error().message.find("at most 60 minutes"), std::string::npos) << too_long.error().message;
   auto ok = svc_->Approve(req.id, Person("carol"), {.reason = "", .grant_ms = 15 * 60'000, .any_command = true});
   ASSERT_TRUE(ok);
-  auto g = svc_->UseGrant(bot_, Info("POST", "/api/v1/namespaces/x/pods/a/exec?command=sh"), "prod-exec");
+  auto g = svc_->UseGrant(bot_, {Info("POST", "/api/v1/namespaces/x/pods/a/exec?command=sh"), ""}, "prod-exec");
   ASSERT_TRUE(g);
   EXPECT_TRUE(*g) << "exec into this pod with any command, for 15 minutes";
-  auto other = svc_->UseGrant(bot_, Info("POST", "/api/v1/namespaces/x/pods/b/exec?command=sh"), "prod-exec");
+  auto other = svc_->UseGrant(bot_, {Info("POST", "/api/v1/namespaces/x/pods/b/exec?command=sh"), ""}, "prod-exec");
   EXPECT_FALSE(*other);
 }
 
@@ -166,8 +168,8 @@ TEST_P(ApprovalTest, SingleUseGrantIsUsedOnce) {
   RequestInfo del = Info("DELETE", "/api/v1/namespaces/demo");
   ApprovalRequest req = Open(del);
   ASSERT_TRUE(svc_->Approve(req.id, Person("carol"), {}));
-  EXPECT_TRUE(*svc_->UseGrant(bot_, del, "prod-exec"));
-  EXPECT_FALSE(*svc_->UseGrant(bot_, del, "prod-exec"));
+  EXPECT_TRUE(*svc_->UseGrant(bot_, {del, ""}, "prod-exec"));
+  EXPECT_FALSE(*svc_->UseGrant(bot_, {del, ""}, "prod-exec"));
 }
 
 TEST_P(ApprovalTest, RacingApproversAndApproveVersusDenyHaveOneWinner) {
@@ -212,7 +214,7 @@ TEST_P(ApprovalTest, RestartAbandonsHeldRequestsAndKeepsGrants) {
   auto late = restarted.Approve(h.id, Person("carol"), {});
   ASSERT_FALSE(late);
   EXPECT_EQ(late.error().http_code, 409);
-  EXPECT_TRUE(*restarted.UseGrant(bot_, granted, "prod-exec"));
+  EXPECT_TRUE(*restarted.UseGrant(bot_, {granted, ""}, "prod-exec"));
 }
 
 TEST_P(ApprovalTest, RevokedGrantsStopCovering) {
@@ -224,7 +226,129 @@ TEST_P(ApprovalTest, RevokedGrantsStopCovering) {
   ASSERT_FALSE(outsider);
   EXPECT_EQ(outsider.error().http_code, 403);
   ASSERT_TRUE(svc_->Revoke(a->grant_id, Person("dave"), "done"));
-  EXPECT_FALSE(*svc_->UseGrant(bot_, del, "prod-exec"));
+  EXPECT_FALSE(*svc_->UseGrant(bot_, {del, ""}, "prod-exec"));
+}
+
+// Issue 10: an approval is bound to one request, and twins that differ in
+// their query or body are other reviews.
+TEST_P(ApprovalTest, TwinsWithAnotherQueryOrBodyAreSeparateReviews) {
+  RequestInfo selected = Info("DELETE", "/api/v1/namespaces/x/pods?labelSelector=app%3Dold-canary");
+  RequestInfo all = Info("DELETE", "/api/v1/namespaces/x/pods");
+  auto first = svc_->Open({"kg-sel", &bot_, &selected, &rule_, {}, {}, "b1"});
+  auto unselected = svc_->Open({"kg-all", &bot_, &all, &rule_, {}, {}, "b1"});
+  ASSERT_TRUE(first && unselected);
+  EXPECT_NE(first->id, unselected->id) << "a deletecollection without the selector joined the approved one";
+  RequestInfo patch = Info("PATCH", "/api/v1/namespaces/x/configmaps/c");
+  auto safe = svc_->Open({"kg-safe", &bot_, &patch, &rule_, {}, {}, Sha256Hex("mode: safe-change")});
+  auto other = svc_->Open({"kg-other", &bot_, &patch, &rule_, {}, {}, Sha256Hex("mode: other")});
+  ASSERT_TRUE(safe && other);
+  EXPECT_NE(safe->id, other->id) << "a PATCH with another body joined the approved one";
+  auto same = svc_->Open({"kg-same", &bot_, &patch, &rule_, {}, {}, Sha256Hex("mode: safe-change")});
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->id, "kg-safe");
+  EXPECT_EQ(same->asked, 2);
+}
+
+// A one-use grant forwards one of the twins that waited on its approval.
+TEST_P(ApprovalTest, TwinsShareTheGrantsUsesNeverExceedThem) {
+  RequestInfo del = Info("DELETE", "/api/v1/namespaces/x/pods?labelSelector=app%3Dold");
+  auto a = svc_->Open({"kg-a", &bot_, &del, &rule_, {}, {}, "b"});
+  auto b = svc_->Open({"kg-b", &bot_, &del, &rule_, {}, {}, "b"});
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(b->id, a->id);
+  ASSERT_TRUE(svc_->Approve(a->id, Person("carol"), {}));
+  EXPECT_TRUE(*svc_->UseGrant(bot_, {del, "b"}, "prod-exec"));
+  EXPECT_FALSE(*svc_->UseGrant(bot_, {del, "b"}, "prod-exec")) << "two deletecollections under one use";
+}
+
+TEST_P(ApprovalTest, SelectorsBodyStdinTtyAndContainerBindTheGrant) {
+  auto approve = [&](const RequestInfo& info, const std::string& body, ApproveOptions o = {}) {
+    auto r = svc_->Open({"kg-" + std::to_string(counter_++), &bot_, &info, &rule_, {}, {}, body});
+    EXPECT_TRUE(r);
+    o.grant_ms = 15 * 60'000;
+    EXPECT_TRUE(svc_->Approve(r->id, Person("carol"), o));
+  };
+  auto covered = [&](const std::string& method, const std::string& target, const std::string& body = "") {
+    auto g = svc_->UseGrant(bot_, {Info(method, target), body}, "prod-exec");
+    return g && *g;
+  };
+  // Selectors: approving `get secrets -l app=web` is not every secret.
+  approve(Info("GET", "/api/v1/namespaces/x/secrets?labelSelector=app%3Dweb&limit=500"), "");
+  EXPECT_TRUE(covered("GET", "/api/v1/namespaces/x/secrets?labelSelector=app%3Dweb&limit=500"));
+  EXPECT_TRUE(covered("GET", "/api/v1/namespaces/x/secrets?limit=500&continue=abc&labelSelector=app%3Dweb"))
+      << "pages of the same list";
+  EXPECT_FALSE(covered("GET", "/api/v1/namespaces/x/secrets?limit=500"));
+  EXPECT_FALSE(covered("GET", "/api/v1/namespaces/x/secrets?labelSelector=app%3Ddb"));
+  EXPECT_FALSE(covered("GET", "/api/v1/namespaces/x/secrets?labelSelector=app%3Dweb&fieldSelector=type%3Dx"));
+  // A body: only the approved one.
+  approve(Info("PATCH", "/api/v1/namespaces/x/configmaps/c"), Sha256Hex("safe"));
+  EXPECT_FALSE(covered("PATCH", "/api/v1/namespaces/x/configmaps/c", Sha256Hex("other")));
+  EXPECT_TRUE(covered("PATCH", "/api/v1/namespaces/x/configmaps/c", Sha256Hex("safe")));
+  // stdin/tty: an approved non-interactive cat is not an interactive session.
+  approve(Info("POST", "/api/v1/namespaces/x/pods/p/exec?command=cat&command=f&stdout=true&stderr=true"), "");
+  EXPECT_FALSE(covered("POST", "/api/v1/namespaces/x/pods/p/exec?command=cat&command=f&stdin=true&stdout=true&tty=true"));
+  EXPECT_TRUE(covered("GET", "/api/v1/namespaces/x/pods/p/exec?command=cat&command=f&stdout=true&stderr=true"));
+  // No container named: the pod's default container, not every container.
+  approve(Info("POST", "/api/v1/namespaces/x/pods/q/exec?command=ls&stdout=true"), "");
+  EXPECT_FALSE(covered("POST", "/api/v1/namespaces/x/pods/q/exec?command=ls&stdout=true&container=sidecar"));
+  EXPECT_TRUE(covered("POST", "/api/v1/namespaces/x/pods/q/exec?command=ls&stdout=true"));
+  // Widening a read to "reads" is explicit and keeps the selectors.
+  approve(Info("GET", "/api/v1/namespaces/y/secrets?labelSelector=app%3Dweb"), "", {.reads = true});
+  EXPECT_TRUE(covered("GET", "/api/v1/namespaces/y/secrets?labelSelector=app%3Dweb&watch=true&resourceVersion=7"));
+  EXPECT_FALSE(covered("GET", "/api/v1/namespaces/y/secrets?watch=true"));
+}
+
+// The grant is held by the identity as authenticated: another credential
+// carrying the same user name is not its holder.
+TEST_P(ApprovalTest, GrantIsHeldByTheIdentityAsAuthenticatedNotTheUserName) {
+  RequestInfo exec = Info("POST", "/api/v1/namespaces/x/pods/a/exec?command=id&container=c");
+  auto r = svc_->Open({"kg-id", &bot_, &exec, &rule_, {}});
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(svc_->Approve(r->id, Person("carol"), {.reason = "", .grant_ms = 15 * 60'000}));
+  Identity cert_person = bot_;
+  cert_person.kind = IdentityKind::kHuman;
+  cert_person.method = AuthMethod::kClientCertificate;
+  EXPECT_FALSE(*svc_->UseGrant(cert_person, {exec, ""}, "prod-exec"));
+  Identity other_groups = bot_;
+  other_groups.groups = {"agents", "admins"};
+  EXPECT_FALSE(*svc_->UseGrant(other_groups, {exec, ""}, "prod-exec"));
+  Identity other_method = bot_;
+  other_method.method = AuthMethod::kClientCertificate;
+  EXPECT_FALSE(*svc_->UseGrant(other_method, {exec, ""}, "prod-exec"));
+  EXPECT_TRUE(*svc_->UseGrant(bot_, {exec, ""}, "prod-exec"));
+}
+
+// Who sees what through the REST API, and scopes that are refused.
+TEST_P(ApprovalTest, CallersSeeTheirOwnApproversTheirRulesAuditorsAll) {
+  RequestInfo del = Info("DELETE", "/api/v1/namespaces/demo");
+  auto r = svc_->Open({"kg-vis", &bot_, &del, &rule_, {}});
+  ASSERT_TRUE(r);
+  auto ids = [&](const Identity& who, bool auditor) {
+    auto resp = RunApprovalApi(*svc_, who, auditor, "GET", "/kubegate/v1/approvals", "", "");
+    EXPECT_EQ(resp.status, 200);
+    return resp.body.find("kg-vis") != std::string::npos;
+  };
+  EXPECT_TRUE(ids(bot_, false)) << "the requester";
+  EXPECT_TRUE(ids(Person("carol"), false)) << "an approver of the rule";
+  EXPECT_FALSE(ids(Person("mallory", {"dev"}), false)) << "anyone else";
+  EXPECT_TRUE(ids(Person("auditor", {}), true));
+  EXPECT_EQ(RunApprovalApi(*svc_, Person("mallory", {"dev"}), false, "GET", "/kubegate/v1/approvals/kg-vis", "", "").status,
+            404);
+  for (const char* bad : {R"({"scope": [""]})", R"({"scope": []})", R"({"scope": ["any-commnd"]})", R"({"scope": "exact"})"}) {
+    auto resp = RunApprovalApi(*svc_, Person("carol"), false, "POST", "/kubegate/v1/approvals/kg-vis/approve", "", bad);
+    EXPECT_EQ(resp.status, 400) << bad << " " << resp.body;
+  }
+  EXPECT_EQ(svc_->Get("kg-vis")->state, ApprovalState::kPending);
+  auto ok = RunApprovalApi(*svc_, Person("carol"), false, "POST", "/kubegate/v1/approvals/kg-vis/approve", "",
+                           R"({"scope": ["exact"], "for": "10m"})");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  auto grants = [&](const Identity& who, bool auditor) {
+    return RunApprovalApi(*svc_, who, auditor, "GET", "/kubegate/v1/grants", "format=text", "").body;
+  };
+  EXPECT_NE(grants(bot_, false).find("bot (agent, bearer-token) may delete namespaces named demo"), std::string::npos)
+      << grants(bot_, false);
+  EXPECT_NE(grants(bot_, false).find("10m left (rule prod-exec, approval kg-vis)"), std::string::npos) << grants(bot_, false);
+  EXPECT_EQ(grants(Person("mallory", {"dev"}), false), "No grants.\n");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ApprovalTest, ::testing::Values("sqlite", "postgres"),

@@ -184,6 +184,31 @@ void ApplyDeleteBody(RequestInfo& info, std::string_view content_type, std::stri
   info.dry_run = AllAreDryRunAll(values);
 }
 
+std::vector<std::pair<std::string, std::string>> ActingQuery(const RequestInfo& info) {
+  static constexpr std::string_view kNotActing[] = {
+      "resourceVersion", "resourceVersionMatch", "limit", "continue", "timeoutSeconds", "timeout",
+      "allowWatchBookmarks", "sendInitialEvents", "pretty", "watch"};
+  auto skipped = [&](const std::string& key) {
+    if (info.exec && (key == "command" || key == "container")) return true;
+    return std::find(std::begin(kNotActing), std::end(kNotActing), key) != std::end(kNotActing);
+  };
+  std::vector<std::pair<std::string, std::string>> out;
+  const QueryValues q = ParseQuery(info.raw_query);  // named: pairs() refers into it
+  for (const auto& kv : q.pairs()) {
+    if (!skipped(kv.first)) out.push_back(kv);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> SelectorQuery(const RequestInfo& info) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& kv : ActingQuery(info)) {
+    if (kv.first == "labelSelector" || kv.first == "fieldSelector") out.push_back(std::move(kv));
+  }
+  return out;
+}
+
 const char* StreamKindName(StreamKind k) {
   switch (k) {
     case StreamKind::kExec: return "exec";

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -72,6 +73,18 @@ bool NeedsBodyToClassify(const RequestInfo& info);
 // non-empty body replaces the query's options. Only JSON bodies are read;
 // any other body leaves dry_run false (the safe reading).
 void ApplyDeleteBody(RequestInfo& info, std::string_view content_type, std::string_view body);
+
+// The query parameters the API server acts on for this request, decoded as
+// Go does, sorted by key (a key's values keep their order): what an approval
+// and a grant are bound to. Left out: parameters that only page, time or
+// format a read (resourceVersion, limit, continue, timeoutSeconds, timeout,
+// allowWatchBookmarks, sendInitialEvents, resourceVersionMatch, pretty),
+// `watch` (the verb says it), and exec's command and container (ExecInfo
+// holds them).
+std::vector<std::pair<std::string, std::string>> ActingQuery(const RequestInfo& info);
+
+// The label and field selectors of the query, in ActingQuery's form.
+std::vector<std::pair<std::string, std::string>> SelectorQuery(const RequestInfo& info);
 
 // JSON for `kubegate classify` and logs.
 std::string ToJson(const RequestInfo& info);

@@ -25,6 +25,8 @@
 #include <spdlog/spdlog.h>
 
 #include "approval/approval_api.h"
+#include "approval/dry_run_request.h"
+#include "common/digest.h"
 #include "audit/audit_api.h"
 #include "audit/audit_record.h"
 #include "classify/request_info_json.h"
@@ -927,6 +929,7 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
   // Stage: hold for approval, when a review rule matched.
   facts.action = decision.action == Decision::Action::kReview ? "review" : "allow";
   facts.rule = decision.rule;
+  if (decision.action == Decision::Action::kReview) facts.message = decision.message;
   session_limit_.reset();
   if (decision.action == Decision::Action::kReview) {
     server_.mutable_counters().reviews++;
@@ -1022,6 +1025,12 @@ awaitable<bool> Session<Stream>::HandleRequest(http::request_parser<http::empty_
 
   // Stages: forward and relay, then record the result.
   Outcome o = co_await Forward(head, *who, *info, decision, request_id, inspected_body);
+  // A write to a Namespace may have changed the labels selector rules
+  // decide by: the next decision reads them again.
+  if (info->resource == "namespaces" && info->api_group.empty() && info->verb != "get" && info->verb != "list" &&
+      info->verb != "watch") {
+    server_.namespace_labels().Forget(info->name.empty() ? info->namespace_ : info->name);
+  }
   // No session was opened (the cluster refused the upgrade): no recording.
   if (!o.recording) DiscardRecording();
   recording_.reset();
@@ -1344,8 +1353,11 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   if (up.buffer.size()) {
     out.bytes_out += up.buffer.size();
     if (recorder) {
-      for (auto b : beast::buffers_range_ref(up.buffer.data())) {
-        recorder->FromServer({static_cast<const char*>(b.data()), b.size()}, SystemClock().NowMillis());
+      // The buffer sequence is held by name: a range over the temporary
+      // that data() returns would dangle before the loop body runs.
+      const auto arrived = up.buffer.data();
+      for (auto it = asio::buffer_sequence_begin(arrived); it != asio::buffer_sequence_end(arrived); ++it) {
+        recorder->FromServer({static_cast<const char*>(it->data()), it->size()}, SystemClock().NowMillis());
       }
     }
     co_await asio::async_write(stream_, up.buffer.data(), Redirect(ec));
@@ -1354,8 +1366,9 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   if (!ec && buffer_.size()) {
     out.bytes_in += buffer_.size();
     if (recorder) {
-      for (auto b : beast::buffers_range_ref(buffer_.data())) {
-        recorder->FromClient({static_cast<const char*>(b.data()), b.size()}, SystemClock().NowMillis());
+      const auto arrived = buffer_.data();
+      for (auto it = asio::buffer_sequence_begin(arrived); it != asio::buffer_sequence_end(arrived); ++it) {
+        recorder->FromClient({static_cast<const char*>(it->data()), it->size()}, SystemClock().NowMillis());
       }
     }
     co_await asio::async_write(up.stream, buffer_.data(), Redirect(ec));
@@ -1551,6 +1564,10 @@ awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(
     request["body_summary"] = SummarizeRequestBody(RedactRequestBody(info.resource, content_type, *body));
   }
   NewApproval n{facts.request_id, &who, &info, rule, request};
+  // The approval and any grant are bound to this body: a twin with another
+  // body is another review.
+  if (body && !body->empty()) n.body_sha256 = Sha256Hex(*body);
+  const RequestedAction action{info, n.body_sha256};
   auto store_error = [&](const Error& e) {
     out.refusal = Error::Unavailable("kubegate cannot reach its approval store, so the request was not forwarded: " +
                                      e.message);
@@ -1576,8 +1593,8 @@ awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(
   }
 
   // A live grant from an earlier approval covers this request.
-  auto store_work3 = [svc, &who, &info, rule] {
-    return svc->UseGrant(who, info, rule->name);
+  auto store_work3 = [svc, &who, &action, rule] {
+    return svc->UseGrant(who, action, rule->name);
   };
   auto grant = co_await OnStoreThread<Result<std::optional<Grant>>>(store_work3);
   if (!grant) {
@@ -1644,17 +1661,27 @@ awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(
   if (decided.state == ApprovalState::kExpired) server_.NotifyApproval("expired", decided);
   if (decided.state == ApprovalState::kApproved) {
     // The approved request itself takes the grant's first use.
-    auto store_work7 = [svc, &who, &info, rule] {
-      return svc->UseGrant(who, info, rule->name);
+    // Only a request that obtains a use of the grant is forwarded: twins
+    // that waited on the same approval share its uses, never exceed them.
+    auto store_work7 = [svc, &who, &action, rule] {
+      return svc->UseGrant(who, action, rule->name);
     };
     auto used = co_await OnStoreThread<Result<std::optional<Grant>>>(store_work7);
-    const Grant* g = used && *used ? &**used : nullptr;
-    out.approval = ApprovalAuditFacts(decided, g, waited());
-    out.forward = true;
-    if (g) {
-      out.grant_id = g->id;
-      out.grant_expires_ms = g->expires_ms;
+    if (!used) {
+      store_error(used.error());
+      co_return out;
     }
+    const Grant* g = *used ? &**used : nullptr;
+    out.approval = ApprovalAuditFacts(decided, g, waited());
+    if (!g) {
+      out.refusal = Error::Forbidden("kubegate: request " + decided.id + " was approved, but its grant has no use left "
+                                     "for this request (" + std::to_string(decided.asked) +
+                                     " identical requests asked; each needs its own use). Nothing was done.");
+      co_return out;
+    }
+    out.forward = true;
+    out.grant_id = g->id;
+    out.grant_expires_ms = g->expires_ms;
     co_return out;
   }
   out.approval = ApprovalAuditFacts(decided, nullptr, waited());
@@ -1672,7 +1699,7 @@ awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(
       why = "was " + std::string(ApprovalStateName(decided.state)) + ": " + decided.reason;
   }
   out.refusal = Error::Forbidden("kubegate: request " + decided.id + " " + why + " (rule \"" + rule->name +
-                                 "\"). Nothing was done.");
+                                 "\"" + (rule->message.empty() ? "" : ": " + rule->message) + "). Nothing was done.");
   co_return out;
 }
 
@@ -1686,23 +1713,32 @@ awaitable<nlohmann::json> Session<Stream>::DryRunForApprovers(const Identity& wh
     return note;
   };
   if (held.target.empty() || held.target[0] != '/') co_return not_run("the request target is not a path");
-  std::string target = held.target + (held.target.find('?') == std::string::npos ? "?" : "&") + "dryRun=All";
-  auto info = ClassifyRequest(held.method, target);
-  if (!info) co_return not_run(info.error().message);
+  // Built so the API server reads it as a dry run (a DELETE carries dryRun
+  // in its DeleteOptions body), and read back before it may be sent.
+  OwnRequest asked{held.method, held.target, "", body.value_or("")};
+  if (auto it = req.find(http::field::content_type); it != req.end()) asked.content_type = std::string(it->value());
+  auto built = BuildApproversDryRun(asked);
+  if (!built) co_return not_run(built.error().message);
+  const std::string& target = built->request.target;
   DecisionFacts f;
   f.request_id = NewRequestId();
   f.received_ms = SystemClock().NowMillis();
   f.source = "kubegate";
-  f.method = held.method;
+  f.method = built->request.method;
   f.target = target;
   f.user_agent = "kubegate (server-side dry run for approvers)";
   f.kubectl_command = held.kubectl_command;
   f.who = &who;
-  f.info = &*info;
+  f.info = &built->info;
   f.action = "allow";
   f.rule = "approval-dry-run";
   f.message = "server-side dry run of held request " + held.request_id + " for its approvers";
   f.approval = {{"id", held.request_id}, {"purpose", "dry-run"}};
+  // The DeleteOptions kubegate wrote are part of what was sent (they carry
+  // the dry run); other bodies are the caller's and follow the rule's audit.
+  if (NeedsBodyToClassify(built->info)) {
+    f.request_body = RedactRequestBody(built->info.resource, built->request.content_type, built->request.body);
+  }
   auto headers = ImpersonationHeaders(who, f.request_id, server_.config().upstream.impersonate);
   f.impersonated = ImpersonatedForRecord(headers);
   if (std::string not_committed = co_await CommitDecision(f); !not_committed.empty()) {
@@ -1710,11 +1746,11 @@ awaitable<nlohmann::json> Session<Stream>::DryRunForApprovers(const Identity& wh
   }
   note["request_id"] = f.request_id;
   http::request<http::string_body> dr(req.method(), target, 11);
-  if (auto it = req.find(http::field::content_type); it != req.end()) dr.set(http::field::content_type, it->value());
+  if (!built->request.content_type.empty()) dr.set(http::field::content_type, built->request.content_type);
   dr.set(http::field::accept, "application/json");
   dr.set(http::field::user_agent, f.user_agent);
   for (auto& [n, v] : headers) dr.insert(n, v);
-  if (body) dr.body() = *body;
+  dr.body() = built->request.body;
   auto res = co_await OwnUpstreamRequest(dr);
   Outcome o;
   o.bytes_in = dr.body().size();
@@ -1818,8 +1854,9 @@ awaitable<bool> Session<Stream>::ServeApprovalApi(http::request_parser<http::emp
     resp = {503, "application/json", StatusJson(Error::Unavailable("approvals are not available")), std::nullopt};
   } else {
     std::string method = facts.method;
-    auto store_work10 = [svc, &who, method, &info, &body] {
-      return RunApprovalApi(*svc, who, method, info.path, info.raw_query, body);
+    const bool auditor = IsAuditor(who, server_.config().auditors);
+    auto store_work10 = [svc, &who, auditor, method, &info, &body] {
+      return RunApprovalApi(*svc, who, auditor, method, info.path, info.raw_query, body);
     };
     resp = co_await OnStoreThread<ApprovalApiResponse>(store_work10);
   }

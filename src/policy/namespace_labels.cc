@@ -29,6 +29,14 @@ void NamespaceLabelCache::Store(const std::string& ns, NamespaceLabels labels, s
   entries_[ns] = Entry{std::move(labels), now_ms, order_.begin()};
 }
 
+void NamespaceLabelCache::Forget(const std::string& ns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = entries_.find(ns); it != entries_.end()) {
+    order_.erase(it->second.order);
+    entries_.erase(it);
+  }
+}
+
 bool IsDns1123Label(std::string_view s) {
   if (s.empty() || s.size() > 63) return false;
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };

@@ -30,6 +30,9 @@ class NamespaceLabelCache {
   std::optional<NamespaceLabels> Lookup(const std::string& ns, std::int64_t now_ms) const;
   // Stores an answer; the least recently stored entry goes when full.
   void Store(const std::string& ns, NamespaceLabels labels, std::int64_t now_ms);
+  // Drops what is stored for `ns`: its labels may have changed (kubegate
+  // forwarded a write to that Namespace), so the next decision reads them.
+  void Forget(const std::string& ns);
 
  private:
   struct Entry {

@@ -20,6 +20,11 @@ TEST(NamespaceLabelCache, AnswersWithinTheTtlAndForgetsTheOldestWhenFull) {
   EXPECT_TRUE(cache.Lookup("c", 3000));
   cache.Store("b", {{"x", "y"}}, 4000);  // replacing refreshes
   EXPECT_EQ(cache.Lookup("b", 13'000)->at("x"), "y");
+  cache.Forget("b");  // the namespace was written to
+  EXPECT_FALSE(cache.Lookup("b", 4001));
+  EXPECT_TRUE(cache.Lookup("c", 4001));
+  cache.Store("d", {}, 5000);  // room again without evicting "c"
+  EXPECT_TRUE(cache.Lookup("c", 5000));
 }
 
 TEST(ParseNamespaceLabels, ReadsMetadataLabelsAndRefusesOddObjects) {

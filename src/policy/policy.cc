@@ -293,7 +293,12 @@ bool MatchesRule(const RuleMatch& m, const PolicyInput& in, bool check_selector)
     if (!hit) return false;
   }
   if (!m.kinds.empty() && !AnyOf(m.kinds, IdentityKindName(who.kind))) return false;
-  if (!m.verbs.empty() && !AnyOf(m.verbs, info.verb) && !AnyOf(m.verbs, "*")) return false;
+  // exec, attach and port-forward are authorized as `create` whatever the
+  // transport: SPDY (kubectl <= 1.29) is a POST, and since 1.30 the API
+  // server also requires create for the WebSocket GET (RequestInfo: get).
+  // A rule written the RBAC way (create on pods/exec) matches both.
+  const bool connect_create = info.stream != StreamKind::kNone && AnyOf(m.verbs, "create");
+  if (!m.verbs.empty() && !AnyOf(m.verbs, info.verb) && !AnyOf(m.verbs, "*") && !connect_create) return false;
   if (m.impersonation && *m.impersonation != in.impersonation) return false;
   if (m.dry_run && *m.dry_run != info.dry_run) return false;
   if (m.non_resource) return !info.is_resource_request && AnyGlob(m.paths, info.path);

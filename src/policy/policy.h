@@ -155,8 +155,14 @@ class Policy {
   // The gateway then looks the labels up before calling Evaluate; requests
   // decided by earlier rules (reads, say) cost no lookup.
   bool NeedsNamespaceLabels(const PolicyInput& in) const;
-  // Unreachable rules (an earlier rule matches all they match) and
-  // overlapping rules with different actions (the earlier one wins).
+  // What `kubegate policy check` reports, errors first:
+  //  - unreachable rules (an earlier rule matches all they match);
+  //  - an earlier rule that protects less (allow < review < deny) overlapping
+  //    a later one, except an earlier allow of dry runs; an earlier rule that
+  //    protects more is what the author meant, and is not reported;
+  //  - a selector rule whose protection a request this policy allows can
+  //    switch off (changing namespace labels without review);
+  //  - a rule on exec/attach/portforward whose verbs leave out create.
   std::vector<PolicyFinding> Check() const;
 
   const std::vector<PolicyRule>& rules() const { return rules_; }
@@ -166,6 +172,8 @@ class Policy {
   bool configured() const { return configured_; }
 
  private:
+  std::vector<PolicyFinding> CheckPairs() const;
+
   std::string source_;
   std::vector<PolicyRule> rules_;
   PolicyAction default_action_ = PolicyAction::kAllow;

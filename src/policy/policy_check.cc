@@ -118,9 +118,30 @@ bool Intersect(const RuleMatch& a, const RuleMatch& b) {
          (PrefixCovers(a.command_prefix, b.command_prefix) || PrefixCovers(b.command_prefix, a.command_prefix));
 }
 
+// How much a rule protects: a later rule that protects more, shadowed by an
+// earlier one that protects less, is weakened for the requests both match.
+int Strictness(PolicyAction a) {
+  switch (a) {
+    case PolicyAction::kAllow: return 0;
+    case PolicyAction::kReview: return 1;
+    case PolicyAction::kDeny: return 2;
+  }
+  return 0;
+}
+
+bool NamesConnectSubresource(const RuleMatch& m) {
+  return std::any_of(m.resources.begin(), m.resources.end(), [](const std::string& r) {
+    auto slash = r.find('/');
+    if (slash == std::string::npos) return false;
+    std::string sub = r.substr(slash + 1);
+    return sub == "exec" || sub == "attach" || sub == "portforward";
+  });
+}
+
 }  // namespace
 
-std::vector<PolicyFinding> Policy::Check() const {
+// Unreachable rules, and earlier rules that weaken later ones.
+std::vector<PolicyFinding> Policy::CheckPairs() const {
   std::vector<PolicyFinding> out;
   for (std::size_t j = 0; j < rules_.size(); ++j) {
     const PolicyRule& later = rules_[j];
@@ -138,14 +159,59 @@ std::vector<PolicyFinding> Policy::Check() const {
     if (unreachable) continue;
     for (std::size_t i = 0; i < j; ++i) {
       const PolicyRule& earlier = rules_[i];
-      if (earlier.action != later.action && Intersect(earlier.match, later.match)) {
+      // Quiet where the overlap is intended: an earlier rule that protects
+      // as much or more (a deny first), or an earlier allow of dry runs
+      // (nothing is persisted).
+      if (Strictness(earlier.action) >= Strictness(later.action)) continue;
+      if (earlier.action == PolicyAction::kAllow && earlier.match.dry_run && *earlier.match.dry_run) continue;
+      if (Intersect(earlier.match, later.match)) {
         out.push_back({later.line,
                        "rule \"" + later.name + "\" (" + PolicyActionName(later.action) + ") overlaps rule \"" +
                            earlier.name + "\" (line " + std::to_string(earlier.line) + ", " +
-                           PolicyActionName(earlier.action) + "): requests matching both get " +
+                           PolicyActionName(earlier.action) + "): requests matching both get only " +
                            PolicyActionName(earlier.action),
                        false});
       }
+    }
+  }
+  return out;
+}
+
+std::vector<PolicyFinding> Policy::Check() const {
+  std::vector<PolicyFinding> out = CheckPairs();
+  // Rules whose protection a request this policy allows can switch off:
+  // namespace labels decide selector rules, so changing them must not be
+  // allowed outright, to agents or to people.
+  for (const PolicyRule& r : rules_) {
+    if (r.match.namespace_selector.empty() || r.action == PolicyAction::kAllow) continue;
+    for (IdentityKind kind : {IdentityKind::kAgent, IdentityKind::kHuman}) {
+      Identity who;
+      who.user = "policy-check";
+      who.kind = kind;
+      auto info = ClassifyRequest("PATCH", "/api/v1/namespaces/policy-check");
+      if (!info) continue;
+      PolicyDecision d = Evaluate({&who, &*info, false, [](std::string_view) { return std::optional<std::string>(); },
+                                   0, nullptr});
+      if (d.action != PolicyAction::kAllow) continue;
+      out.push_back({r.line,
+                     "rule \"" + r.name + "\" decides by namespace labels, and this policy lets " +
+                         (kind == IdentityKind::kAgent ? "agents" : "people") +
+                         " change a namespace's labels without review (patch namespaces: " +
+                         (d.rule ? "rule \"" + d.rule->name + "\"" : std::string("the default")) +
+                         " allows it); review or deny update and patch of namespaces",
+                     false});
+    }
+  }
+  for (const PolicyRule& r : rules_) {
+    if (!NamesConnectSubresource(r.match) || r.match.verbs.empty()) continue;
+    bool create = std::find(r.match.verbs.begin(), r.match.verbs.end(), "create") != r.match.verbs.end() ||
+                  std::find(r.match.verbs.begin(), r.match.verbs.end(), "*") != r.match.verbs.end();
+    if (!create) {
+      out.push_back({r.line,
+                     "rule \"" + r.name + "\" names exec/attach/portforward with verbs that leave out create: it "
+                     "matches only kubectl 1.30+'s WebSocket GET, not kubectl 1.29's SPDY POST; the API server "
+                     "authorizes both as create, so list create (or no verbs)",
+                     false});
     }
   }
   return out;

@@ -59,7 +59,7 @@ rules:
 // approvers does not count).
 bool UpstreamSaw(const std::string& method, const std::string& target_part) {
   for (const auto& r : E().Received(target_part)) {
-    if (r["method"] == method && r["target"].get<std::string>().find("dryRun=All") == std::string::npos) return true;
+    if (r["method"] == method && !ReadsAsDryRun(r)) return true;
   }
   return false;
 }
@@ -77,7 +77,7 @@ TEST(Approvals, HeldDeleteCompletesAfterAPersonApproves) {
   // Only the server-side dry run reached the cluster, as the caller.
   for (const auto& r : E().Received("/api/v1/namespaces/walkdemo")) {
     if (r["method"] != "DELETE") continue;
-    EXPECT_NE(r["target"].get<std::string>().find("dryRun=All"), std::string::npos) << "forwarded before approval";
+    EXPECT_TRUE(ReadsAsDryRun(r)) << "forwarded before approval: " << r.dump();
     EXPECT_EQ(r["headers"]["Impersonate-User"][0], "deploy-bot");
   }
   RunResult shown = gw.Gate("alice", {"show", id});
@@ -99,7 +99,7 @@ TEST(Approvals, HeldDeleteCompletesAfterAPersonApproves) {
   // Forwarded exactly once, carrying the held request's id.
   int deletes = 0;
   for (const auto& r : E().Received("/api/v1/namespaces/walkdemo")) {
-    if (r["method"] != "DELETE" || r["target"].get<std::string>().find("dryRun") != std::string::npos) continue;
+    if (r["method"] != "DELETE" || ReadsAsDryRun(r)) continue;
     deletes++;
     EXPECT_EQ(r["headers"]["Impersonate-Extra-Kubegate-Request-Id"][0], id);
     EXPECT_EQ(r["headers"]["Impersonate-User"][0], "deploy-bot");
@@ -151,6 +151,11 @@ TEST(Approvals, NamespaceLabelsDecideSelectorRules) {
       << denied.output();
   RunResult open = gw.Run("alice", {"delete", "configmap", "c", "-n", "open-1"});
   EXPECT_EQ(open.code, 0) << open.out;
+  // A namespace written through kubegate is read again at the next
+  // decision, not after the cache's 10 s.
+  ASSERT_EQ(gw.Run("alice", {"label", "namespace", "vault-1", "kubegate-e2e/locked=no", "--overwrite"}).code, 0);
+  RunResult unlocked = gw.Run("alice", {"delete", "configmap", "c", "-n", "vault-1"});
+  EXPECT_EQ(unlocked.code, 0) << "labels read before the change still decided: " << unlocked.out;
   // The labels were read with kubegate's own credential, not as the caller.
   bool looked_up = false;
   for (const auto& r : E().Received("/api/v1/namespaces/vault-1")) {
@@ -348,6 +353,174 @@ TEST(Approvals, ExecSessionEndsWhenItsGrantExpires) {
   EXPECT_NE(rec.summary.value("ended_by", "").find("grant gr-"), std::string::npos) << rec.summary;
   EXPECT_NE(CastEvents(rec.file, "m").find("expired"), std::string::npos) << rec.file;
   EXPECT_EQ(json::parse(rec.file.substr(0, rec.file.find('\n')))["kubegate"]["approval_id"], id);
+}
+
+// A raw request to a gateway as `user` (curl; kubectl cannot send a
+// deletecollection or a DELETE without its body). Returns "CODE\nBODY".
+RunResult Curl(const PolicyGateway& gw, const std::string& user, const std::string& method, const std::string& path,
+               const std::string& body = "", const std::string& content_type = "application/json") {
+  std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--cacert",
+                                   (E().dir / (gw.name + "-") / "pki" / "ca.crt").string(), "-H",
+                                   "Authorization: Bearer " + ReadAll(E().dir / (user + ".token")), "-X", method};
+  if (!body.empty()) {
+    argv.insert(argv.end(), {"-H", "Content-Type: " + content_type, "--data-binary", body});
+  }
+  argv.push_back(gw.url + path);
+  Process p(argv);
+  int code = p.Finish();
+  std::string out = p.output();
+  return {code, out.substr(out.rfind('\n') + 1) + "\n" + out.substr(0, out.rfind('\n'))};
+}
+
+std::string ReplaceAll(std::string s, const std::string& from, const std::string& to) {
+  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
+const char* kReviewWritesPolicy = R"(apiVersion: kubegate.io/v1
+kind: Policy
+default: allow
+rules:
+  - name: agent-writes-reviewed
+    match: {kinds: [agent], namespaces: [inv], verbs: [create, update, patch, delete, deletecollection]}
+    action: review
+    message: "changes to inv are reviewed"
+    review:
+      approvers: {groups: [ops]}
+      maxWait: 5m
+      mode: answer
+)";
+
+// The invariant of issue 10: for every reviewable verb, with and without a
+// caller body, asking for review (which runs the approvers' dry run)
+// leaves the upstream's objects exactly as they were.
+TEST(Approvals, HoldingAndTheApproversDryRunChangeNothing) {
+  PolicyGateway gw("invariant", kReviewWritesPolicy);
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  ASSERT_EQ(gw.Run("alice", {"create", "namespace", "inv"}).code, 0);
+  for (const char* c : {"c1", "c2", "c3"}) {
+    ASSERT_EQ(gw.Run("alice", {"create", "configmap", c, "-n", "inv", "--from-literal=a=b"}).code, 0);
+    ASSERT_EQ(gw.Run("alice", {"label", "configmap", c, "-n", "inv", "app=old"}).code, 0);
+  }
+  auto snapshot = [&] {
+    RunResult r = gw.Run("alice", {"get", "configmaps", "-n", "inv", "-o", "json"});
+    EXPECT_EQ(r.code, 0) << r.out;
+    auto j = json::parse(r.out, nullptr, false);
+    return j.is_object() ? j["items"].dump() : r.out;
+  };
+  const std::string before = snapshot();
+  ASSERT_NE(before.find("\"c3\""), std::string::npos) << before;
+  std::string cm = WriteFile("inv-cm.yaml",
+                             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c1, namespace: inv}\ndata: {a: changed}\n");
+  std::string fresh = WriteFile("inv-new.yaml",
+                                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c9, namespace: inv}\ndata: {a: b}\n");
+  const std::vector<std::vector<std::string>> kubectl_writes = {
+      {"delete", "configmap", "c1", "-n", "inv"},                      // DELETE with kubectl's DeleteOptions body
+      {"create", "configmap", "c8", "-n", "inv", "--from-literal=x=y"},  // create
+      {"replace", "-f", cm},                                         // update (PUT)
+      {"label", "configmap", "c2", "-n", "inv", "touched=yes"},        // merge patch
+      {"patch", "configmap", "c2", "-n", "inv", "-p", R"({"data":{"s":"1"}})"},  // strategic merge patch
+      {"patch", "configmap", "c2", "-n", "inv", "--type=json", "-p", R"([{"op":"add","path":"/data/j","value":"1"}])"},
+      {"apply", "--server-side", "-f", fresh},                       // apply patch
+  };
+  for (const auto& args : kubectl_writes) {
+    RunResult r = gw.Run("bot", args);
+    EXPECT_NE(r.code, 0) << "not held: " << args[0] << "\n" << r.out;
+    EXPECT_NE(r.out.find("needs approval"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("changes to inv are reviewed"), std::string::npos) << "the rule's message, in the 403: " << r.out;
+  }
+  // What kubectl cannot send: DELETE without a body, deletecollection with
+  // and without a body.
+  for (const auto& [path, body] : std::vector<std::pair<std::string, std::string>>{
+           {"/api/v1/namespaces/inv/configmaps/c3", ""},
+           {"/api/v1/namespaces/inv/configmaps?labelSelector=app%3Dold", R"({"propagationPolicy":"Background"})"},
+           {"/api/v1/namespaces/inv/configmaps", ""}}) {
+    RunResult r = Curl(gw, "bot", "DELETE", path, body);
+    EXPECT_EQ(r.out.substr(0, 3), "403") << path << "\n" << r.out;
+  }
+  EXPECT_EQ(snapshot(), before) << "holding, or the approvers' dry run, changed the upstream's objects";
+  // The dry runs did reach the upstream, as dry runs (the invariant is not
+  // met by sending nothing).
+  int dry_runs = 0;
+  for (const auto& r : E().Received("/namespaces/inv/configmaps")) {
+    if (r["headers"].value("User-Agent", json::array({""}))[0] != "kubegate (server-side dry run for approvers)") continue;
+    EXPECT_TRUE(ReadsAsDryRun(r)) << r.dump();
+    dry_runs++;
+  }
+  EXPECT_EQ(dry_runs, 10);
+  // Approvers see what the API server said of each.
+  RunResult pending = gw.Gate("alice", {"list", "pending"});
+  EXPECT_NE(pending.out.find("dry run:  would succeed (HTTP 200, ConfigMap c1)"), std::string::npos) << pending.out;
+  EXPECT_NE(pending.out.find("why:      changes to inv are reviewed"), std::string::npos) << pending.out;
+}
+
+// Twins and selectors: the approver saw a deletecollection with a label
+// selector; a twin without it, or with another body, is another review,
+// and a one-use grant forwards exactly one request.
+TEST(Approvals, AnApprovalCoversExactlyTheRequestTheApproverSaw) {
+  PolicyGateway gw("exact", ReplaceAll(kReviewWritesPolicy, "[inv]", "[exact]") + R"(  - name: secret-lists
+    match: {kinds: [agent], verbs: [list], resources: [secrets]}
+    action: review
+    review:
+      approvers: {groups: [ops]}
+      maxWait: 5m
+      maxGrant: 30m
+      mode: answer
+)");
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  ASSERT_EQ(gw.Run("alice", {"create", "namespace", "exact"}).code, 0);
+  for (const char* c : {"old-1", "keep-1"}) {
+    ASSERT_EQ(gw.Run("alice", {"create", "configmap", c, "-n", "exact", "--from-literal=a=b"}).code, 0);
+  }
+  ASSERT_EQ(gw.Run("alice", {"label", "configmap", "old-1", "-n", "exact", "app=old-canary"}).code, 0);
+  const std::string selected = "/api/v1/namespaces/exact/configmaps?labelSelector=app%3Dold-canary";
+  RunResult asked = Curl(gw, "bot", "DELETE", selected, R"({"propagationPolicy":"Background"})");
+  ASSERT_EQ(asked.out.substr(0, 3), "403") << asked.out;
+  std::string id = asked.out.substr(asked.out.find("kubectl gate approve kg-") + 21, 23);
+  // Twins: the same request joins; another selector or body does not.
+  RunResult twin = Curl(gw, "bot", "DELETE", selected, R"({"propagationPolicy":"Background"})");
+  EXPECT_NE(twin.out.find(id), std::string::npos) << twin.out;
+  RunResult unselected = Curl(gw, "bot", "DELETE", "/api/v1/namespaces/exact/configmaps",
+                              R"({"propagationPolicy":"Background"})");
+  EXPECT_EQ(unselected.out.find(id), std::string::npos) << "an unselected deletecollection joined " << id;
+  RunResult other_body = Curl(gw, "bot", "DELETE", selected, R"({"propagationPolicy":"Foreground"})");
+  EXPECT_EQ(other_body.out.find(id), std::string::npos) << "another body joined " << id;
+  RunResult shown = gw.Gate("alice", {"show", id});
+  EXPECT_NE(shown.out.find("asked:    2 identical requests"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("label selector app=old-canary"), std::string::npos) << shown.out;
+  // Every scope item counts, the last one too; an empty one is refused.
+  RunResult empty_scope = gw.Gate("alice", {"approve", id, "--scope", ""});
+  EXPECT_NE(empty_scope.code, 0) << empty_scope.out;
+  ASSERT_EQ(gw.Gate("alice", {"approve", id, "--reason", "old canary only"}).code, 0);
+  // The approved request, re-run, takes the grant's one use.
+  RunResult unapproved = Curl(gw, "bot", "DELETE", "/api/v1/namespaces/exact/configmaps",
+                              R"({"propagationPolicy":"Background"})");
+  EXPECT_EQ(unapproved.out.substr(0, 3), "403") << unapproved.out;
+  RunResult run = Curl(gw, "bot", "DELETE", selected, R"({"propagationPolicy":"Background"})");
+  EXPECT_EQ(run.out.substr(0, 3), "200") << run.out;
+  RunResult again = Curl(gw, "bot", "DELETE", selected, R"({"propagationPolicy":"Background"})");
+  EXPECT_EQ(again.out.substr(0, 3), "403") << "a one-use grant forwarded twice: " << again.out;
+  RunResult left = gw.Run("alice", {"get", "configmaps", "-n", "exact", "-o", "name"});
+  EXPECT_NE(left.out.find("keep-1"), std::string::npos) << left.out;
+  EXPECT_EQ(left.out.find("old-1"), std::string::npos) << left.out;
+
+  // A list approved with a selector is not every secret.
+  ASSERT_EQ(gw.Run("alice", {"create", "secret", "generic", "web-1", "-n", "exact", "--from-literal=p=x"}).code, 0);
+  RunResult first = gw.Run("bot", {"get", "secrets", "-n", "exact", "-l", "app=web"});
+  ASSERT_NE(first.code, 0) << first.out;
+  std::string sid = first.out.substr(first.out.find("kubectl gate approve kg-") + 21, 23);
+  RunResult granted = gw.Gate("alice", {"approve", sid, "--for", "10m", "--scope", "exact,reads"});
+  ASSERT_EQ(granted.code, 0) << granted.out;
+  EXPECT_EQ(gw.Run("bot", {"get", "secrets", "-n", "exact", "-l", "app=web"}).code, 0);
+  RunResult every = gw.Run("bot", {"get", "secrets", "-n", "exact"});
+  EXPECT_NE(every.code, 0) << "the grant for -l app=web listed every secret: " << every.out;
+  RunResult grants = gw.Gate("bot", {"grants"});
+  EXPECT_NE(grants.out.find("deploy-bot (agent, bearer-token) may get, list and watch secrets (any name) in namespace "
+                            "exact, label selector app=web"),
+            std::string::npos)
+      << grants.out;
+  RunResult outsider = gw.Gate("alice", {"grants"});
+  EXPECT_NE(outsider.out.find(sid), std::string::npos) << "approvers see the grants of their rules: " << outsider.out;
 }
 
 // A local webhook receiver: accepts HTTP POSTs on a kernel-chosen port,

@@ -235,6 +235,18 @@ class Env : public ::testing::Environment {
 
 inline Env& E() { return *Env::instance; }
 
+// Whether the API server reads a request the test server received as a dry
+// run (WIRE.md §8; k8s.io/apiserver endpoints/handlers/delete.go): a DELETE
+// with a body by its DeleteOptions only, anything else by the query.
+inline bool ReadsAsDryRun(const json& r) {
+  std::string body = r.value("body", "");
+  if (r["method"] == "DELETE" && !body.empty()) {
+    auto opts = json::parse(body, nullptr, false);
+    return opts.is_object() && opts.value("dryRun", json::array()) == json::array({"All"});
+  }
+  return r["target"].get<std::string>().find("dryRun=All") != std::string::npos;
+}
+
 inline std::string WriteFile(const std::string& name, const std::string& text) {
   fs::path p = E().dir / name;
   std::ofstream(p) << text;

@@ -731,6 +731,97 @@ TEST(Gateway, PlainHttpOnLoopbackWhenEnabled) {
   EXPECT_NE(anon.output().find(R"("reason":"Unauthorized")"), std::string::npos) << anon.output();
 }
 
+// A gateway that also listens on plain HTTP (loopback), for raw-socket tests.
+std::pair<std::unique_ptr<Process>, std::string> StartPlainGateway(const std::string& name) {
+  auto [gw, url] = E().StartGateway(name, "");
+  if (url.empty()) return {std::move(gw), ""};
+  gw.reset();
+  std::string cfg = ReadAll(E().dir / (name + ".yaml"));
+  const std::string listen = "listen: {address: 127.0.0.1, port: 0}";
+  cfg.replace(cfg.find(listen), listen.size(), "listen: {address: 127.0.0.1, port: 0, plain_http: true}");
+  std::ofstream(E().dir / (name + ".yaml")) << cfg;
+  auto plain = std::make_unique<Process>(
+      std::vector<std::string>{std::string(kBuildDir) + "/src/kubegate", "serve", "--config", (E().dir / (name + ".yaml")).string()});
+  if (!plain->WaitFor("listening on http://")) return {std::move(plain), ""};
+  std::string out = plain->output();
+  return {std::move(plain), PortFrom(out.substr(out.find("listening on")))};
+}
+
+// Writes `bytes` in one send to 127.0.0.1:port, then reads until `want`
+// appears or the peer closes (bounded by a 10 s receive timeout).
+std::string SendAtOnce(const std::string& port, const std::string& bytes, const std::string& want) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string in;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
+    char buf[4096];
+    ssize_t n;
+    while (in.find(want) == std::string::npos && (n = recv(fd, buf, sizeof buf, 0)) > 0) in.append(buf, n);
+  }
+  close(fd);
+  return in;
+}
+
+// Issue 11: bytes that arrive in the same read as the upgrade head (from
+// the caller) or the 101 (from the API server) belong to the session. They
+// once crashed kubegate while being shown to the recorder. The test server
+// sends its SPDY 101 and first frames in one write.
+TEST(Gateway, BytesThatArriveWithTheUpgradeHeadsAreRelayedAndRecorded) {
+  ASSERT_EQ(E().Run("1.32", {"run", "coalesced", "--image=x", "--restart=Never"}).code, 0);
+  for (bool recorded : {true, false}) {
+    SCOPED_TRACE(recorded ? "recorded" : "not recorded");
+    std::string name = recorded ? "coalesce-rec" : "coalesce-norec";
+    auto [gw, port] = StartPlainGateway(name);
+    ASSERT_FALSE(port.empty()) << gw->output();
+    if (!recorded) {
+      // The same gateway with recording off.
+      gw.reset();
+      std::ofstream(E().dir / (name + ".yaml"), std::ios::app) << "recording: {enabled: false}\n";
+      gw = std::make_unique<Process>(std::vector<std::string>{std::string(kBuildDir) + "/src/kubegate", "serve", "--config",
+                                                              (E().dir / (name + ".yaml")).string()});
+      ASSERT_TRUE(gw->WaitFor("listening on http://")) << gw->output();
+      std::string out = gw->output();
+      port = PortFrom(out.substr(out.find("listening on")));
+    }
+    const std::string target = "/api/v1/namespaces/default/pods/coalesced/exec?command=cat&stdin=true&stdout=true";
+    // WebSocket (v5 and v4): the head and a masked stdin frame in one write.
+    for (const char* protocol : {"v5.channel.k8s.io", "v4.channel.k8s.io"}) {
+      SCOPED_TRACE(protocol);
+      std::string head = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer alice-secret-token\r\n"
+                         "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: " +
+                         std::string(protocol) + "\r\n\r\n";
+      const std::string payload = std::string(1, '\0') + "coalesced-hello\n";  // channel 0: stdin
+      const unsigned char mask[4] = {0x11, 0x22, 0x33, 0x44};
+      std::string frame = {static_cast<char>(0x82), static_cast<char>(0x80 | payload.size())};
+      frame.append(reinterpret_cast<const char*>(mask), 4);
+      for (std::size_t i = 0; i < payload.size(); ++i) frame += static_cast<char>(payload[i] ^ mask[i % 4]);
+      std::string got = SendAtOnce(port, head + frame, "coalesced-hello");
+      EXPECT_EQ(got.rfind("HTTP/1.1 101", 0), 0u) << got;
+      EXPECT_NE(got.find("coalesced-hello"), std::string::npos) << "stdin sent with the head was not relayed: " << got;
+    }
+    // SPDY: the head and a PING frame in one write; the test server answers
+    // with its 101 and the PING reply in one write.
+    std::string spdy_head = "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer alice-secret-token\r\n"
+                            "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n"
+                            "Content-Length: 0\r\n\r\n";
+    const char ping[] = {'\x80', '\x03', '\x00', '\x06', '\x00', '\x00', '\x00', '\x04', '\x00', '\x00', '\x00', '\x07'};
+    std::string got = SendAtOnce(port, spdy_head + std::string(ping, sizeof ping), std::string(ping, sizeof ping));
+    EXPECT_EQ(got.rfind("HTTP/1.1 101", 0), 0u) << got;
+    EXPECT_NE(got.find(std::string(ping, sizeof ping)), std::string::npos) << "the PING reply sent with the 101 was lost";
+    // The gateway is alive and serving.
+    Process health({"/usr/bin/curl", "-s", "http://127.0.0.1:" + port + "/healthz"});
+    EXPECT_EQ(health.Finish(), 0) << gw->output();
+    EXPECT_EQ(health.output(), "ok") << gw->output();
+  }
+}
+
 TEST(Gateway, SlowClientsDoNotHoldWorkers) {
   std::string port = E().gateway_url.substr(E().gateway_url.rfind(':') + 1);
   std::vector<std::unique_ptr<Process>> slow;
