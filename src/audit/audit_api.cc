@@ -58,7 +58,7 @@ Result<AuditApiRequest> ParseAuditApiRequest(std::string_view path, std::string_
                 {"name", &r.query.name},          {"decision", &r.query.decision},   {"approver", &r.query.approver},
                 {"approval_id", &r.query.approval_id}, {"format", &r.format}};
   for (const auto& [k, v] : q.pairs()) {
-    bool known = k == "since" || k == "until" || k == "limit";
+    bool known = k == "since" || k == "until" || k == "limit" || k == "after_seq";
     for (auto& f : fields) {
       if (k == f.key) {
         *f.out = v;
@@ -87,17 +87,51 @@ Result<AuditApiRequest> ParseAuditApiRequest(std::string_view path, std::string_
       return Error::BadRequest("limit must be from 1 to " + std::to_string(limits::kAuditMaxQueryLimit));
     }
   }
-  if (r.format.empty()) r.format = "json";
-  static const char* kListFormats[] = {"json", "jsonl", "k8s", "table"};
-  static const char* kShowFormats[] = {"json", "text", "k8s"};
-  bool ok = false;
-  if (r.show) {
-    for (const char* f : kShowFormats) ok = ok || r.format == f;
-  } else {
-    for (const char* f : kListFormats) ok = ok || r.format == f;
+  if (auto a = q.First("after_seq")) {
+    std::size_t used = 0;
+    long long n = -1;
+    try {
+      n = std::stoll(*a, &used);
+    } catch (...) {
+    }
+    if (used != a->size() || n < 0) return Error::BadRequest("after_seq must be a chain position (0 or more)");
+    r.after_seq = n;
   }
-  if (!ok) return Error::BadRequest("unsupported format: " + r.format);
+  if (r.format.empty()) r.format = r.after_seq >= 0 ? "jsonl" : "json";
+  auto valid = ValidateAuditQuery(r);
+  if (!valid) return valid.error();
   return r;
+}
+
+Result<bool> ValidateAuditQuery(AuditApiRequest& r) {
+  auto one_of = [](const std::string& v, std::initializer_list<const char*> allowed) {
+    for (const char* a : allowed) {
+      if (v == a) return true;
+    }
+    return false;
+  };
+  if (r.after_seq >= 0) {
+    if (r.format != "jsonl") return Error::BadRequest("an export (after_seq) is JSON lines: format jsonl");
+  } else if (r.show ? !one_of(r.format, {"json", "text", "k8s"}) : !one_of(r.format, {"json", "jsonl", "k8s", "table"})) {
+    return Error::BadRequest("unsupported output format \"" + r.format + "\" (" +
+                             (r.show ? "json, text, k8s" : "table, jsonl, json, k8s") + ")");
+  }
+  if (!r.query.decision.empty() && !one_of(r.query.decision, {"allow", "deny", "review"})) {
+    return Error::BadRequest("unknown decision \"" + r.query.decision + "\" (allow, deny or review)");
+  }
+  if (!r.query.kind.empty() && !one_of(r.query.kind, {"human", "agent"})) {
+    return Error::BadRequest("unknown kind \"" + r.query.kind + "\" (human or agent)");
+  }
+  if (auto slash = r.query.resource.find('/'); slash != std::string::npos) {
+    r.query.subresource = r.query.resource.substr(slash + 1);
+    r.query.resource.resize(slash);
+    bool plain = !r.query.subresource.empty() && std::all_of(r.query.subresource.begin(), r.query.subresource.end(),
+                                                              [](char c) { return c >= 'a' && c <= 'z'; });
+    if (!plain || r.query.resource.empty()) {
+      return Error::BadRequest("resource is RESOURCE or RESOURCE/SUBRESOURCE (pods/exec)");
+    }
+  }
+  return true;
 }
 
 AuditApiResponse RunAuditApi(Store& store, const AuditApiRequest& req) {
@@ -124,6 +158,16 @@ AuditApiResponse RunAuditApi(Store& store, const AuditApiRequest& req) {
     if (req.format == "text") return {200, "text/plain; charset=utf-8", AuditExplain(pair)};
     if (req.format == "k8s") return {200, "application/json", AuditK8sEvent(pair).dump()};
     return {200, "application/json", AuditPairJson(pair).dump()};
+  }
+  if (req.after_seq >= 0) {
+    // Chain order, every entry: what a SIEM or a reviewer needs to read
+    // the whole log and continue from where it stopped.
+    std::size_t limit = std::clamp<std::size_t>(req.query.limit, 1, limits::kAuditMaxQueryLimit);
+    auto entries = store.AuditRange(req.after_seq, limit);
+    if (!entries) return StatusResponse(entries.error());
+    std::string body;
+    for (const auto& e : *entries) body += AuditEntryJson(e).dump() + "\n";
+    return {200, "application/x-ndjson", body};
   }
   auto pairs = store.QueryAudit(req.query);
   if (!pairs) return StatusResponse(pairs.error());

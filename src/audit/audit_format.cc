@@ -36,8 +36,10 @@ std::string Target(const AuditIndex& x, const nlohmann::json& req) {
   return t;
 }
 
+// A column of width w: at most w - 1 characters (cut with "~"), then at
+// least one space, so neighbouring columns never run together.
 std::string Pad(std::string s, std::size_t w) {
-  if (s.size() > w) s = s.substr(0, w - 1) + "~";
+  if (s.size() > w - 1) s = s.substr(0, w - 2) + "~";
   s.resize(w, ' ');
   return s;
 }
@@ -50,7 +52,7 @@ std::string StageOf(const AuditPair& p) { return p.result ? "ResponseComplete" :
 
 std::string AuditTable(const std::vector<AuditPair>& pairs) {
   std::ostringstream out;
-  out << Pad("TIME", 24) << Pad("REQUEST ID", 24) << Pad("USER", 16) << Pad("KIND", 6) << Pad("VERB", 10)
+  out << Pad("TIME", 25) << Pad("REQUEST ID", 24) << Pad("USER", 16) << Pad("KIND", 6) << Pad("VERB", 10)
       << Pad("RESOURCE", 22) << Pad("NAMESPACE/NAME", 30) << Pad("DECISION", 9) << Pad("RULE", 22) << "STATUS\n";
   for (const auto& p : pairs) {
     const AuditIndex& x = p.decision.index;
@@ -58,12 +60,17 @@ std::string AuditTable(const std::vector<AuditPair>& pairs) {
     std::string where = x.namespace_.empty() ? x.name : x.namespace_ + (x.name.empty() ? "" : "/" + x.name);
     std::string status = "-";
     if (p.result) status = S(Parse(*p.result), "status");
-    out << Pad(FormatRfc3339Millis(x.time_ms), 24) << Pad(x.request_id, 24) << Pad(x.actor.empty() ? "-" : x.actor, 16)
+    out << Pad(FormatRfc3339Millis(x.time_ms), 25) << Pad(x.request_id, 24) << Pad(x.actor.empty() ? "-" : x.actor, 16)
         << Pad(x.kind.empty() ? "-" : x.kind, 6) << Pad(x.verb.empty() ? "-" : x.verb, 10)
         << Pad(Target(x, d.value("request", nlohmann::json::object())), 22) << Pad(where.empty() ? "-" : where, 30)
         << Pad(x.decision, 9) << Pad(S(d.value("decision", nlohmann::json::object()), "rule"), 22) << status << "\n";
   }
   return out.str();
+}
+
+nlohmann::json AuditEntryJson(const AuditEntry& e) {
+  return {{"seq", e.seq}, {"prev_hash", e.prev_hash}, {"hash", e.hash}, {"phase", e.index.phase},
+          {"request_id", e.index.request_id}, {"record", Parse(e)}};
 }
 
 nlohmann::json AuditPairJson(const AuditPair& p) {
@@ -194,6 +201,25 @@ std::string AuditExplain(const AuditPair& p) {
     for (const auto& a : appr.value("approvers", nlohmann::json::array())) {
       o << "  Approved by " << S(a, "user") << " at " << S(a, "at") << (S(a, "reason").empty() ? "" : ": " + S(a, "reason"))
         << "\n";
+    }
+    // The outcome of the review, whatever it was.
+    const std::string state = S(appr, "state");
+    const std::string decided_by = S(appr, "decided_by");
+    const std::string why = S(appr, "reason");
+    if (state == "approved") {
+      o << "  Outcome: approved" << (decided_by.empty() ? "" : " (decided by " + decided_by + ")") << ".\n";
+    } else if (state == "denied") {
+      o << "  Outcome: DENIED by " << (decided_by.empty() ? "an approver" : decided_by) << ": "
+        << (why.empty() ? "no reason given" : why) << ". Nothing was forwarded.\n";
+    } else if (state == "expired") {
+      o << "  Outcome: nobody decided within the wait limit; the request expired undecided. Nothing was forwarded.\n";
+    } else if (state == "withdrawn") {
+      o << "  Outcome: withdrawn" << (why.empty() ? "" : " (" + why + ")") << ". Nothing was forwarded.\n";
+    } else if (state == "abandoned") {
+      o << "  Outcome: abandoned" << (why.empty() ? "" : " (" + why + ")") << ". Nothing was forwarded.\n";
+    } else if (state == "pending") {
+      o << "  Outcome: still pending when this record was written; the caller was told how to ask for approval "
+           "(see the records of later requests under approval " << S(appr, "id") << ").\n";
     }
     if (appr.contains("scope")) o << "  Scope: " << appr["scope"].dump() << "\n";
     if (!S(appr, "grant_id").empty()) o << "  Used grant " << S(appr, "grant_id") << "\n";

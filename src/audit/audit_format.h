@@ -19,6 +19,10 @@ std::string AuditTable(const std::vector<AuditPair>& pairs);
 // {"seq","hash","decision":{...},"result":{...}|null}
 nlohmann::json AuditPairJson(const AuditPair& pair);
 
+// One chain entry as exported: {"seq","prev_hash","hash","phase","record"},
+// record being the hashed canonical JSON, parsed.
+nlohmann::json AuditEntryJson(const AuditEntry& e);
+
 // An audit.k8s.io/v1 Event at level Metadata; kubegate's facts (decision,
 // rule, approval, approvers, scope, grant, recording, chain position) are
 // annotations under "kubegate.io/".

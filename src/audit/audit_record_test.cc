@@ -97,5 +97,30 @@ TEST(AuditFormat, ShowAndK8sEventAnswerTheReviewerQuestions) {
   EXPECT_NE(table.find("review"), std::string::npos);
 }
 
+// `audit show` states the outcome of every review, not only approvals.
+TEST(AuditFormat, ShowStatesTheOutcomeOfEveryReview) {
+  struct Case {
+    const char* state;
+    const char* decided_by;
+    const char* reason;
+    const char* want;
+  };
+  const Case cases[] = {
+      {"approved", "carol", "", "Outcome: approved (decided by carol)"},
+      {"denied", "carol", "not during the freeze", "Outcome: DENIED by carol: not during the freeze"},
+      {"expired", "", "nobody decided within the wait limit", "expired undecided"},
+      {"withdrawn", "", "the caller disconnected while waiting", "Outcome: withdrawn (the caller disconnected"},
+      {"abandoned", "", "the gateway that held the request stopped", "Outcome: abandoned (the gateway that held"},
+  };
+  for (const auto& c : cases) {
+    AuditPair p{testing::DecisionEntry({.id = "kg-8", .action = "review", .approval_id = "kg-8",
+                                        .approval_state = c.state, .decided_by = c.decided_by,
+                                        .approval_reason = c.reason}),
+                testing::ResultEntry("kg-8", 403)};
+    std::string text = AuditExplain(p);
+    EXPECT_NE(text.find(c.want), std::string::npos) << c.state << "\n" << text;
+  }
+}
+
 }  // namespace
 }  // namespace kubegate

@@ -7,6 +7,7 @@
 #include "audit/signer.h"
 #include "audit/verify.h"
 #include "common/clock.h"
+#include "common/limits.h"
 #include "tls/pki.h"
 
 namespace kubegate {
@@ -16,6 +17,9 @@ struct AuditCli {
   CLI::App* show = nullptr;
   CLI::App* verify = nullptr;
   CLI::App* public_key = nullptr;
+  CLI::App* exporter = nullptr;
+  std::int64_t after_seq = 0;
+  std::uint64_t export_limit = 0;
   std::string config_path;
   std::string format;
   std::string since, until;
@@ -54,11 +58,35 @@ int Query(AuditCli& c) {
   AuditApiRequest req;
   req.query = c.query;
   req.format = c.format.empty() ? "table" : c.format;
+  if (auto valid = ValidateAuditQuery(req); !valid) return Fail(valid.error().message);
   AuditApiResponse r = RunAuditApi(**store, req);
   if (r.status != 200) return Fail(r.body);
   std::cout << r.body;
   if (req.format == "json" || req.format == "k8s") std::cout << "\n";
   return 0;
+}
+
+// Every entry after --after-seq, in chain order, as JSON lines, page by
+// page until the end of the log (or --limit entries).
+int Export(AuditCli& c) {
+  auto store = OpenFromConfig(c.config_path);
+  if (!store) return Fail(store.error().message);
+  if (c.after_seq < 0) return Fail("--after-seq is a chain position (0 or more)");
+  std::int64_t cursor = c.after_seq;
+  std::uint64_t printed = 0;
+  while (c.export_limit == 0 || printed < c.export_limit) {
+    std::size_t page = limits::kAuditMaxQueryLimit;
+    if (c.export_limit) page = static_cast<std::size_t>(std::min<std::uint64_t>(page, c.export_limit - printed));
+    auto entries = (*store)->AuditRange(cursor, page);
+    if (!entries) return Fail(entries.error().message);
+    if (entries->empty()) break;
+    for (const auto& e : *entries) std::cout << AuditEntryJson(e).dump() << "\n";
+    printed += entries->size();
+    cursor = entries->back().seq;
+  }
+  std::cout.flush();
+  std::cerr << "kubegate audit export: " << printed << " entries; continue with --after-seq " << cursor << "\n";
+  return std::cout ? 0 : 1;
 }
 
 int Show(AuditCli& c) {
@@ -128,14 +156,15 @@ std::shared_ptr<AuditCli> AddAuditCommands(CLI::App& app) {
   auto c = std::make_shared<AuditCli>();
   c->audit = app.add_subcommand("audit", "Query and verify the audit log");
   c->audit->add_option("--config", c->config_path, "Config file (YAML): names the store")->required();
-  c->audit->add_option("-o,--output", c->format, "table (default), jsonl, json, k8s (audit.k8s.io/v1 Events)");
+  c->audit->add_option("-o,--output", c->format, "table (default), jsonl, json, k8s (audit.k8s.io/v1 Events)")
+      ->check(CLI::IsMember({"table", "jsonl", "json", "k8s", "text"}));
   c->audit->add_option("--since", c->since, "RFC 3339 time or a duration back from now (1h)");
   c->audit->add_option("--until", c->until, "RFC 3339 time or a duration back from now");
   c->audit->add_option("--user", c->query.actor, "Caller's user name");
   c->audit->add_option("--group", c->query.group, "Caller's group");
   c->audit->add_option("--kind", c->query.kind, "human or agent");
   c->audit->add_option("--verb", c->query.verb, "get, list, create, delete, ...");
-  c->audit->add_option("--resource", c->query.resource, "pods, namespaces, ...");
+  c->audit->add_option("--resource", c->query.resource, "pods, namespaces, pods/exec, ...");
   c->audit->add_option("--namespace", c->query.namespace_, "Namespace");
   c->audit->add_option("--name", c->query.name, "Object name");
   c->audit->add_option("--decision", c->query.decision, "allow, deny or review");
@@ -151,6 +180,12 @@ std::shared_ptr<AuditCli> AddAuditCommands(CLI::App& app) {
   c->verify->fallthrough();
   c->public_key = c->audit->add_subcommand("public-key", "Print the checkpoint signing key's public half (PEM)");
   c->public_key->fallthrough();
+  c->exporter = c->audit->add_subcommand(
+      "export", "Every record in chain order as JSON lines (for SIEMs and reviews), from a cursor");
+  c->exporter->add_option("--after-seq", c->after_seq, "Start after this chain position (the last seq you read)")
+      ->capture_default_str();
+  c->exporter->add_option("--max", c->export_limit, "Stop after this many entries (0: to the end)")->capture_default_str();
+  c->exporter->fallthrough();
   return c;
 }
 
@@ -159,6 +194,7 @@ int RunAuditCommand(AuditCli& c) {
   if (*c.show) return Show(c);
   if (*c.verify) return Verify(c);
   if (*c.public_key) return PublicKey(c);
+  if (*c.exporter) return Export(c);
   return Query(c);
 }
 

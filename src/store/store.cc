@@ -344,6 +344,13 @@ Result<std::vector<AuditPair>> Store::QueryAudit(const AuditQuery& q) {
   eq("verb", q.verb);
   eq("decision", q.decision);
   eq("kind", q.kind);
+  if (!q.subresource.empty()) {
+    // Not an indexed column: the canonical record (sorted keys, no spaces)
+    // names it exactly. AuditQuery's subresource is [a-z] only (checked by
+    // ValidateAuditQuery), so it holds no LIKE wildcard.
+    where += " AND record LIKE ?";
+    p.push_back("%\"subresource\":\"" + q.subresource + "\"%");
+  }
   const char* time_col = sqlite && driven ? "+time_ms" : "time_ms";
   if (q.since_ms) {
     where += std::string(" AND ") + time_col + " >= ?";

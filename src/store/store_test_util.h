@@ -129,6 +129,9 @@ struct EntrySpec {
   std::int64_t time_ms = 1'795'000'000'000;
   std::vector<std::string> approvers;
   std::string approval_id;
+  std::string approval_state;  // ApprovalStateName; "" leaves it out
+  std::string decided_by;
+  std::string approval_reason;
 };
 
 inline AuditEntry DecisionEntry(const EntrySpec& s) {
@@ -156,6 +159,9 @@ inline AuditEntry DecisionEntry(const EntrySpec& s) {
     f.approval["id"] = s.approval_id;
     f.approval["approvers"] = nlohmann::json::array();
     for (const auto& a : s.approvers) f.approval["approvers"].push_back({{"user", a}, {"at", "2026-11-22T00:00:00Z"}});
+    if (!s.approval_state.empty()) f.approval["state"] = s.approval_state;
+    if (!s.decided_by.empty()) f.approval["decided_by"] = s.decided_by;
+    if (!s.approval_reason.empty()) f.approval["reason"] = s.approval_reason;
   }
   auto e = MakeEntry(DecisionRecord(f));
   EXPECT_TRUE(e) << e.error().message;
