@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "classify/go_duration.h"
 #include "classify/go_url.h"
 #include "classify/request_info_json.h"
 #include "classify/selectors.h"
@@ -85,9 +86,28 @@ void FillStreaming(RequestInfo& info, const QueryValues& q) {
   }
 }
 
-}  // namespace
+// RFC 7230 token characters: what Go's HTTP server accepts as a method.
+bool IsHttpToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
 
-Result<RequestInfo> ClassifyRequest(std::string_view method, std::string_view raw_target) {
+// kube-apiserver's BasicLongRunningRequestCheck: verbs watch and proxy, and
+// the subresources attach, exec, proxy, log and portforward.
+bool LongRunning(const RequestInfo& info) {
+  if (info.verb == "watch" || info.verb == "proxy") return true;
+  const std::string& sub = info.subresource;
+  return info.is_resource_request &&
+         (sub == "attach" || sub == "exec" || sub == "proxy" || sub == "log" || sub == "portforward");
+}
+
+// RequestInfoFactory.NewRequestInfo's reading of method and target.
+Result<RequestInfo> ReadTarget(std::string_view method, std::string_view raw_target) {
   auto target = ParseRequestTarget(raw_target);
   if (!target) return target.error();
   RequestInfo info;
@@ -152,6 +172,22 @@ Result<RequestInfo> ClassifyRequest(std::string_view method, std::string_view ra
   // attach, portforward, proxy) run for real whatever the query says, so
   // for those a dryRun=All must not read as harmless.
   info.dry_run = HonoursDryRun(info) && AllAreDryRunAll(q.All("dryRun"));
+  return info;
+}
+
+}  // namespace
+
+Result<RequestInfo> ClassifyRequest(std::string_view method, std::string_view raw_target) {
+  if (!IsHttpToken(method)) return Error::BadRequest("the method is not an HTTP token");
+  auto info = ReadTarget(method, raw_target);
+  if (!info) return info;
+  // The API server's request deadline filter answers 400 before anything
+  // else when a request that is not long-running has a timeout Go cannot
+  // parse (filters/request_deadline.go parseTimeout), resource or not.
+  auto timeout = ParseQuery(info->raw_query).First("timeout");
+  if (timeout && !timeout->empty() && !LongRunning(*info) && !IsGoDuration(*timeout)) {
+    return Error::BadRequest("invalid timeout specified in the request URL: time: invalid duration \"" + *timeout + "\"");
+  }
   return info;
 }
 

@@ -2,6 +2,7 @@
 // yields for a method and request target, per WIRE.md §9 and
 // k8s.io/apiserver/pkg/endpoints/request/requestinfo.go.
 #include "classify/request_info.h"
+#include "classify/go_duration.h"
 
 #include <gtest/gtest.h>
 
@@ -349,6 +350,40 @@ TEST(RequestInfo, JsonOfInvalidUtf8DoesNotThrow) {
   ASSERT_TRUE(r);
   std::string j = ToJson(*r);
   EXPECT_NE(j.find("def\xEF\xBF\xBD" "ult"), std::string::npos) << j;
+}
+
+}  // namespace
+}  // namespace kubegate
+
+namespace kubegate {
+namespace {
+
+TEST(GoDuration, FollowsTimeParseDuration) {
+  for (const char* ok : {"0", "5s", "1m30s", "1.5h", ".5s", "5.s", "-5s", "+3ms", "10us", "10\xC2\xB5s", "10\xCE\xBCs",
+                         "1h2m3s4ms5us6ns", "2562047h"}) {
+    EXPECT_TRUE(IsGoDuration(ok)) << ok;
+  }
+  for (const char* bad : {"", "5", "1x", "s", ".s", "-", "1.5", "1h 2m", "1S", "2562048h", "9223372036854775808ns"}) {
+    EXPECT_FALSE(IsGoDuration(bad)) << bad;
+  }
+}
+
+// Issue 11: the API server answers 400 to a request that is not long-running
+// with a timeout it cannot parse; kubegate once forwarded and allowed it.
+TEST(RequestInfo, UnparsableTimeoutIsRefusedUnlessLongRunning) {
+  for (const char* bad : {"/api/v1/namespaces/x/pods?timeout=5", "/api/v1/namespaces/x/pods/p?timeout=1x",
+                          "/api?timeout=abc"}) {
+    EXPECT_FALSE(ClassifyRequest("GET", bad)) << bad;
+  }
+  EXPECT_TRUE(ClassifyRequest("GET", "/api/v1/namespaces/x/pods?timeout=32s"));
+  EXPECT_TRUE(ClassifyRequest("GET", "/api/v1/namespaces/x/pods?timeout="));
+  // Long-running requests never read it.
+  EXPECT_TRUE(ClassifyRequest("GET", "/api/v1/namespaces/x/pods?watch=true&timeout=5"));
+  EXPECT_TRUE(ClassifyRequest("GET", "/api/v1/namespaces/x/pods/p/log?timeout=5"));
+  EXPECT_TRUE(ClassifyRequest("POST", "/api/v1/namespaces/x/pods/p/exec?command=sh&timeout=5"));
+  // Methods that are not HTTP tokens, as the gateway's parser refuses them.
+  for (const char* m : {"G@T", "GET,POST", "", "GE T"}) EXPECT_FALSE(ClassifyRequest(m, "/api/v1/pods")) << m;
+  EXPECT_TRUE(ClassifyRequest("get", "/api/v1/pods"));
 }
 
 }  // namespace

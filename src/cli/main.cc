@@ -4,6 +4,7 @@
 //   token hash  print the SHA-256 of a token for the config file
 //   kubeconfig  write a ready kubeconfig for a caller
 //   cert issue  issue a client certificate from kubegate's CA
+#include <sys/stat.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -103,7 +104,7 @@ int Serve(const std::string& config_path, const std::string& port_file, bool dis
   spdlog::info("kubegate listening on {}://{}:{} -> upstream {}", scheme, cfg->listen.address, (*server)->port(),
                upstream->HostHeader());
   if (!port_file.empty()) {
-    auto w = WriteFileAtomic(port_file, std::to_string((*server)->port()) + "\n", 0644);
+    auto w = WriteFileAtomic(port_file, std::to_string((*server)->port()) + "\n", 0600);
     if (!w) return Fail(w.error().message);
   }
   (*server)->Wait();
@@ -132,6 +133,9 @@ int Classify(const std::string& method, const std::string& url, const std::strin
 
 int main(int argc, char** argv) {
   using namespace kubegate;
+  // Every file kubegate creates (the store and its WAL, keys, recordings,
+  // kubeconfigs, certificates) is readable by its owner only.
+  ::umask(077);
   CLI::App app{"kubegate: an identity-aware access gateway for the Kubernetes API"};
   app.require_subcommand(1);
 
@@ -242,7 +246,7 @@ int main(int argc, char** argv) {
     if (!ca_cert || !ca_key) return Fail("cannot read " + ci_dir + "/ca.crt and ca.key");
     auto kp = IssueCert(KeyPair{*ca_cert, *ca_key}, ci_cn, ci_orgs, {}, true);
     if (!kp) return Fail(kp.error().message);
-    auto a = WriteFileAtomic(ci_out + ".crt", kp->cert_pem, 0644);
+    auto a = WriteFileAtomic(ci_out + ".crt", kp->cert_pem, 0600);
     auto b = WriteFileAtomic(ci_out + ".key", kp->key_pem, 0600);
     if (!a || !b) return Fail("cannot write " + ci_out + ".crt/.key");
     return 0;

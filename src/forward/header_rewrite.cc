@@ -29,6 +29,26 @@ bool IsCredentialHeader(std::string_view name) {
          StartsWithNoCase(name, "X-Remote-Extra-");
 }
 
+std::vector<std::string> ConnectionListedHeaders(std::string_view value) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at <= value.size()) {
+    std::size_t comma = value.find(',', at);
+    std::string_view item = value.substr(at, comma == std::string_view::npos ? std::string_view::npos : comma - at);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    std::string name(item);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (!name.empty() && name != "close" && name != "keep-alive" && name != "upgrade" &&
+        std::find(out.begin(), out.end(), name) == out.end()) {
+      out.push_back(std::move(name));
+    }
+    if (comma == std::string_view::npos) break;
+    at = comma + 1;
+  }
+  return out;
+}
+
 std::vector<std::pair<std::string, std::string>> ImpersonationHeaders(const Identity& who,
                                                                        std::string_view request_id,
                                                                        bool impersonate) {

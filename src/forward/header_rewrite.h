@@ -21,6 +21,14 @@ bool IsImpersonationHeader(std::string_view name);
 // X-Remote-Extra-* headers.
 bool IsCredentialHeader(std::string_view name);
 
+// The header names a Connection header value lists (RFC 7230 §6.1),
+// lower-cased, without "close", "keep-alive" and "upgrade" (kubegate sets
+// Connection itself). Each is hop-by-hop: kubegate removes it from the
+// caller's request before adding its own headers, so a hop between kubegate
+// and the API server cannot strip kubegate's Impersonate-* because the
+// caller listed them.
+std::vector<std::string> ConnectionListedHeaders(std::string_view connection_value);
+
 // The request id header name kubegate adds as an impersonated extra, so the
 // cluster's audit event carries user.extra["kubegate-request-id"].
 inline constexpr std::string_view kRequestIdExtraHeader = "Impersonate-Extra-Kubegate-Request-Id";

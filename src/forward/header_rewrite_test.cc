@@ -32,3 +32,20 @@ TEST(HeaderRewrite, AddsCallerIdentityAndRequestId) {
 
 }  // namespace
 }  // namespace kubegate
+
+namespace kubegate {
+namespace {
+
+// Issue 11: `Connection: Upgrade, Impersonate-User` once reached the
+// upstream verbatim; a hop that honours it would strip kubegate's own
+// Impersonate-* and the request would run as the gateway.
+TEST(HeaderRewrite, ConnectionListedHeadersAreHopByHop) {
+  EXPECT_EQ(ConnectionListedHeaders("Upgrade, Impersonate-User,Impersonate-Group"),
+            (std::vector<std::string>{"impersonate-user", "impersonate-group"}));
+  EXPECT_EQ(ConnectionListedHeaders(" keep-alive ,\tX-Foo , close, x-foo,"), (std::vector<std::string>{"x-foo"}));
+  EXPECT_TRUE(ConnectionListedHeaders("upgrade").empty());
+  EXPECT_TRUE(ConnectionListedHeaders("").empty());
+}
+
+}  // namespace
+}  // namespace kubegate

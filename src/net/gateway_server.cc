@@ -1133,12 +1133,22 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
     std::string name(f.name_string());
     if (IsImpersonationHeader(name)) caller_impersonation.emplace_back(name, std::string(f.value()));
     if (IsCredentialHeader(name)) drop.push_back(name);
+    // Hop-by-hop headers the caller named in Connection go too (framing
+    // headers stay: they describe this message, and kubegate relays it).
+    if (f.name() == http::field::connection) {
+      for (auto& listed : ConnectionListedHeaders(f.value())) {
+        if (listed != "content-length" && listed != "transfer-encoding" && listed != "host") drop.push_back(listed);
+      }
+    }
   }
   for (const auto& n : drop) req.erase(n);
   for (auto f : {http::field::expect, http::field::keep_alive, http::field::proxy_connection, http::field::te}) {
     req.erase(f);
   }
-  if (!upgrade) req.erase(http::field::connection);
+  // Connection is kubegate's own: exactly "Upgrade" for an upgrade (with
+  // the caller's Upgrade protocol), nothing otherwise.
+  req.erase(http::field::connection);
+  if (upgrade) req.set(http::field::connection, "Upgrade");
   req.set(http::field::host, up.HostHeader());
   if (std::string token = server_.UpstreamToken(); !token.empty()) {
     req.set(http::field::authorization, "Bearer " + token);

@@ -1,4 +1,5 @@
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <unordered_map>
 
@@ -106,6 +107,11 @@ Result<std::unique_ptr<SqlConnection>> OpenSqlite(const std::string& path) {
     return Error::Unavailable("cannot open SQLite database " + path + ": " + m);
   }
   sqlite3_busy_timeout(db, static_cast<int>(limits::kSqliteBusyTimeout.count()));
+  // The store is the owner's alone, also when an older kubegate made it
+  // wider; SQLite gives the WAL and shared-memory files the same mode.
+  if (path != ":memory:") {
+    for (const char* suffix : {"", "-wal", "-shm"}) ::chmod((path + suffix).c_str(), 0600);
+  }
   auto conn = std::make_unique<SqliteConnection>(db, path);
   auto ok = conn->ExecScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;");
   if (!ok) return ok.error();

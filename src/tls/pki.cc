@@ -161,9 +161,9 @@ Result<GatewayPki> EnsureGatewayPki(const std::string& data_dir, const std::vect
   auto server = IssueCert(*ca, "kubegate", {}, hosts, false);
   if (!server) return server.error();
   for (auto [path, data, mode] : {std::tuple{ca_key_file, ca->key_pem, 0600u},
-                                  std::tuple{out.ca_cert_file, ca->cert_pem, 0644u},
+                                  std::tuple{out.ca_cert_file, ca->cert_pem, 0600u},
                                   std::tuple{out.server_key_file, server->key_pem, 0600u},
-                                  std::tuple{out.server_cert_file, server->cert_pem, 0644u}}) {
+                                  std::tuple{out.server_cert_file, server->cert_pem, 0600u}}) {
     auto w = WriteFileAtomic(path, data, mode);
     if (!w) return w.error();
   }

@@ -822,6 +822,74 @@ TEST(Gateway, BytesThatArriveWithTheUpgradeHeadsAreRelayedAndRecorded) {
   }
 }
 
+// Issue 11: the caller's Connection header once reached the upstream
+// verbatim on upgrades, listing kubegate's own Impersonate-* as hop-by-hop.
+TEST(Gateway, UpgradesCarryExactlyConnectionUpgradeAndCallerListedHeadersAreDropped) {
+  ASSERT_EQ(E().Run("1.32", {"run", "hopbyhop", "--image=x", "--restart=Never"}).code, 0);
+  auto [gw, port] = StartPlainGateway("hopgw");
+  ASSERT_FALSE(port.empty()) << gw->output();
+  const std::string target = "/api/v1/namespaces/default/pods/hopbyhop/exec?command=echo&command=hop&stdout=true";
+  std::string head = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer alice-secret-token\r\n"
+                     "Connection: Upgrade, Impersonate-User, Impersonate-Group, X-Hop\r\nX-Hop: 1\r\n"
+                     "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n";
+  std::string got = SendAtOnce(port, head, "hop");
+  EXPECT_EQ(got.rfind("HTTP/1.1 101", 0), 0u) << got;
+  auto seen = E().Received("/pods/hopbyhop/exec");
+  ASSERT_EQ(seen.size(), 1u);
+  const json& h = seen[0]["headers"];
+  EXPECT_EQ(h["Connection"], json::array({"Upgrade"})) << h.dump();
+  EXPECT_FALSE(h.contains("X-Hop")) << h.dump();
+  EXPECT_EQ(h["Impersonate-User"], json::array({"alice"})) << h.dump();
+}
+
+// Issue 11: the API server refuses a timeout it cannot parse (400, before
+// authorization); kubegate refuses it too, forwards nothing, and records
+// the refusal.
+TEST(Gateway, UnparsableTimeoutIsRefusedAndRecordedNotForwarded) {
+  std::string ca = (E().dir / "gw" / "pki" / "ca.crt").string();
+  for (const char* t : {"5", "1x"}) {
+    std::string target = std::string("/api/v1/namespaces/default/configmaps?timeout=") + t + "&labelSelector=tmo";
+    Process get({"/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--cacert", ca, "-H", "Authorization: Bearer alice-secret-token",
+                 E().gateway_url + target});
+    ASSERT_EQ(get.Finish(), 0);
+    EXPECT_EQ(get.output().substr(get.output().rfind('\n') + 1), "400") << get.output();
+    EXPECT_NE(get.output().find("invalid timeout"), std::string::npos) << get.output();
+    EXPECT_TRUE(E().Received(std::string("timeout=") + t + "&labelSelector=tmo").empty()) << "forwarded";
+  }
+  Process audit({std::string(kBuildDir) + "/src/kubegate", "audit", "--config", (E().dir / "gateway.yaml").string(),
+                 "-o", "jsonl", "--decision", "deny", "--limit", "50"});
+  ASSERT_EQ(audit.Finish(), 0) << audit.output();
+  EXPECT_NE(audit.output().find("timeout=1x"), std::string::npos) << audit.output();
+}
+
+// Issue 11: every file kubegate creates is its owner's alone: the store and
+// its WAL, the CA and keys, recordings, and the kubeconfigs it writes.
+TEST(Gateway, FilesKubegateCreatesAreOwnerOnly) {
+  ASSERT_EQ(E().Run("1.32", {"run", "perms", "--image=x", "--restart=Never"}).code, 0);
+  ASSERT_EQ(E().Run("1.32", {"exec", "perms", "--", "echo", "recorded"}).code, 0);
+  int checked = 0;
+  bool saw_db = false, saw_wal = false, saw_key = false, saw_recording = false;
+  for (const auto& entry : fs::recursive_directory_iterator(E().dir / "gw")) {
+    if (!entry.is_regular_file()) continue;
+    auto perms = entry.status().permissions();
+    EXPECT_EQ(perms & (fs::perms::group_all | fs::perms::others_all), fs::perms::none) << entry.path();
+    std::string name = entry.path().filename().string();
+    saw_db = saw_db || name == "kubegate.db";
+    saw_wal = saw_wal || name == "kubegate.db-wal";
+    saw_key = saw_key || name.find("key") != std::string::npos;
+    saw_recording = saw_recording || name.find(".cast") != std::string::npos;
+    ++checked;
+  }
+  EXPECT_TRUE(saw_db && saw_wal && saw_key && saw_recording) << checked << " files checked";
+  std::string out = (E().dir / "perms.kubeconfig").string();
+  Process kc({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", "alice", "--server", E().gateway_url,
+              "--ca-file", (E().dir / "gw" / "pki" / "ca.crt").string(), "--token-file", (E().dir / "alice.token").string(),
+              "-o", out});
+  ASSERT_EQ(kc.Finish(), 0) << kc.output();
+  EXPECT_EQ(fs::status(out).permissions() & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
+}
+
 TEST(Gateway, SlowClientsDoNotHoldWorkers) {
   std::string port = E().gateway_url.substr(E().gateway_url.rfind(':') + 1);
   std::vector<std::unique_ptr<Process>> slow;
