@@ -5,6 +5,7 @@
 // logs -f, exec over WebSocket v5.channel.k8s.io with Status on channel 3.
 // Every request it receives is appended to --record as one JSON line
 // (method, target, headers), so tests can assert what kubegate forwarded.
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +17,7 @@
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -543,8 +545,26 @@ class Server {
 
   // A chunked stream of watch events, newline-terminated, until
   // timeoutSeconds or the server's own --max-watch-seconds passes.
+  // Returns when the peer (the gateway) closes or resets the connection:
+  // recorded as a "peer-closed" event naming `target`, so tests see that
+  // a streamed answer's upstream side was closed by the gateway, not by
+  // the test server's own deadline. Bytes the peer sends are discarded.
+  awaitable<void> PeerCloses(Stream& s, std::string target) {
+    std::array<char, 512> sink;
+    beast::error_code ec;
+    while (!ec) co_await s.async_read_some(asio::buffer(sink), Redirect(ec));
+    if (ec != asio::error::operation_aborted) RecordEvent("peer-closed", "", target);
+  }
+
   awaitable<bool> Watch(Stream& s, const Request& req, const ResourceType& t, const std::string& ns,
                         const QueryValues& q) {
+    using namespace asio::experimental::awaitable_operators;
+    auto which = co_await (WatchEvents(s, req, t, ns, q) || PeerCloses(s, std::string(req.target())));
+    co_return which.index() == 0 && std::get<0>(which);
+  }
+
+  awaitable<bool> WatchEvents(Stream& s, const Request& req, const ResourceType& t, const std::string& ns,
+                              const QueryValues& q) {
     beast::error_code ec = co_await StartChunked(s, req, "application/json");
     if (ec) co_return false;
     std::uint64_t since = store_.resource_version();
@@ -574,9 +594,17 @@ class Server {
         if (ec) co_return false;
       }
       wake.expires_at(deadline);
+      // Registered for as long as the wait lasts, also when the watch is
+      // cancelled (its peer closed) and this frame is destroyed mid-wait.
+      struct Registration {
+        std::vector<asio::steady_timer*>& list;
+        asio::steady_timer* timer;
+        ~Registration() {
+          if (auto it = std::find(list.begin(), list.end(), timer); it != list.end()) list.erase(it);
+        }
+      } registered{waiters_, &wake};
       waiters_.push_back(&wake);
       co_await wake.async_wait(asio::redirect_error(use_awaitable, ec));
-      waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &wake));
     }
     co_await asio::async_write(s, http::make_chunk_last(), Redirect(ec));
     co_return !ec && req.keep_alive();
@@ -589,6 +617,22 @@ class Server {
     auto pod = store_.Get(*FindType("", "v1", "pods"), ns, name);
     if (auto* e = std::get_if<StoreError>(&pod)) co_return co_await Fail(s, req, e->code, e->reason, e->message);
     bool follow = q.First("follow") == "true";
+    if (follow && name.rfind("quiet-", 0) == 0) {
+      // A container that says one line and then nothing, until the
+      // watch deadline: what an abandoned `logs -f` looks like upstream.
+      using namespace asio::experimental::awaitable_operators;
+      auto quiet = [&]() -> awaitable<void> {
+        beast::error_code e = co_await StartChunked(s, req, "text/plain");
+        std::string line = "one line from " + name + "\n";
+        if (!e) co_await asio::async_write(s, http::make_chunk(asio::buffer(line)), Redirect(e));
+        asio::steady_timer t(ioc_);
+        t.expires_after(std::chrono::seconds(opts_.max_watch_seconds));
+        if (!e) co_await t.async_wait(Redirect(e));
+        if (!e) co_await asio::async_write(s, http::make_chunk_last(), Redirect(e));
+      };
+      co_await (quiet() || PeerCloses(s, std::string(req.target())));
+      co_return false;
+    }
     beast::error_code ec = co_await StartChunked(s, req, "text/plain");
     asio::steady_timer tick(ioc_);
     for (int i = 1; i <= 3 && !ec; ++i) {

@@ -88,6 +88,10 @@ inline constexpr std::size_t kWebhookMaxQueue = 1000;
 inline constexpr int kWebhookAttempts = 3;
 inline constexpr std::chrono::seconds kWebhookTimeout{5};
 inline constexpr std::chrono::milliseconds kWebhookRetryBackoff{200};
+// What a caller may send ahead of its answer while its request is held or
+// a streamed answer (watch, logs -f) runs: kept for the next request up to
+// this bound, beyond it the request is withdrawn / the stream ended.
+inline constexpr std::size_t kMaxBytesReadAhead = 64 * 1024;
 // Bodies of approval API requests (approve/deny/revoke).
 inline constexpr std::size_t kMaxApprovalApiBody = 16 * 1024;
 

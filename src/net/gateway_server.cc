@@ -268,7 +268,9 @@ class Session {
                                                const http::request<http::empty_body>& req,
                                                const std::optional<std::string>& body);
   awaitable<bool> WaitForDecision(const std::string& id, std::int64_t expires_ms, ApprovalRequest& out);
-  awaitable<void> WatchClientGone();
+  // Returns when the caller closes or breaks its connection, or sends more
+  // than limits::kMaxBytesReadAhead ahead of its answer; `why` says which.
+  awaitable<void> WatchClientGone(std::string& why);
   awaitable<void> WatchGrant(std::string grant_id, std::int64_t expires_ms, std::string& reason);
 
   // A request kubegate makes itself (a Namespace's labels, a dry run): sent
@@ -1302,21 +1304,34 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
     // (and a chunked body with its last chunk).
     char* buf = relay_buf_.get();
     const std::size_t buf_size = limits::kRelayBufferBytes;
-    while (!ec && !rp.is_done()) {
-      res.body().data = buf;
-      res.body().size = buf_size;
-      // Watches and logs -f: no read timeout; each piece is written as it comes.
-      co_await http::async_read_some(conn->stream, conn->buffer, rp, Redirect(ec));
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) break;
-      std::size_t n = buf_size - res.body().size;
-      out.bytes_out += n;
-      res.body().data = n ? buf : nullptr;  // see the request loop
-      res.body().size = n;
-      res.body().more = !rp.is_done();
-      if (n == 0 && !rp.is_done()) continue;
-      co_await http::async_write(stream_, sr, Redirect(ec));
-      if (ec == http::error::need_buffer) ec = {};
+    auto relay_body = [&]() -> awaitable<void> {
+      while (!ec && !rp.is_done()) {
+        res.body().data = buf;
+        res.body().size = buf_size;
+        // Watches and logs -f: no read timeout; each piece is written as it comes.
+        co_await http::async_read_some(conn->stream, conn->buffer, rp, Redirect(ec));
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) break;
+        std::size_t n = buf_size - res.body().size;
+        out.bytes_out += n;
+        res.body().data = n ? buf : nullptr;  // see the request loop
+        res.body().size = n;
+        res.body().more = !rp.is_done();
+        if (n == 0 && !rp.is_done()) continue;
+        co_await http::async_write(stream_, sr, Redirect(ec));
+        if (ec == http::error::need_buffer) ec = {};
+      }
+    };
+    // A streamed answer (a watch, logs -f) may stay quiet for ever: the
+    // caller going away is noticed at once, not at the next event, and the
+    // upstream side is closed with it.
+    std::string gone;
+    auto which = co_await (relay_body() || WatchClientGone(gone));
+    if (which.index() == 1) {
+      out.keep_alive = false;
+      out.closed_reason = "the streamed answer ended early: " + gone;
+      CloseStream(conn->stream);
+      co_return out;
     }
   }
   if (ec) {
@@ -1655,12 +1670,14 @@ awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(
   spdlog::info("request {} held for approval under rule {} (approval request {})", facts.request_id, rule->name,
                opened->id);
   ApprovalRequest decided;
-  auto which = co_await (WaitForDecision(opened->id, opened->expires_ms, decided) || WatchClientGone());
+  std::string gone;
+  auto which = co_await (WaitForDecision(opened->id, opened->expires_ms, decided) || WatchClientGone(gone));
   server_.ReleaseHold(who.user);
   if (which.index() == 1) {
-    // The caller went away: its request is withdrawn and can never run later.
-    auto store_work6 = [svc, id = opened->id] {
-      return svc->Close(id, ApprovalState::kWithdrawn, "the caller disconnected while waiting");
+    // The caller went away (or overran the read-ahead bound): its request
+    // is withdrawn and can never run later.
+    auto store_work6 = [svc, id = opened->id, gone] {
+      return svc->Close(id, ApprovalState::kWithdrawn, gone + " while waiting");
     };
     auto closed = co_await OnStoreThread<Result<ApprovalRequest>>(store_work6);
     if (closed) out.approval = ApprovalAuditFacts(*closed, nullptr, waited());
@@ -1799,13 +1816,25 @@ awaitable<bool> Session<Stream>::WaitForDecision(const std::string& id, std::int
 
 // Returns when the held caller closes its connection (or breaks it).
 template <typename Stream>
-awaitable<void> Session<Stream>::WatchClientGone() {
+awaitable<void> Session<Stream>::WatchClientGone(std::string& why) {
   beast::error_code ec;
   beast::get_lowest_layer(stream_).expires_never();
   while (true) {
-    std::size_t n = co_await stream_.async_read_some(buffer_.prepare(4096), Redirect(ec));
+    // Bytes that come meanwhile stay for the next request, within a fixed
+    // bound: more is a protocol error (kubectl never pipelines).
+    if (buffer_.size() >= limits::kMaxBytesReadAhead) {
+      why = "the caller sent more than " + std::to_string(limits::kMaxBytesReadAhead / 1024) +
+            " KiB while waiting for an answer";
+      co_return;
+    }
+    std::size_t room = std::min<std::size_t>(4096, limits::kMaxBytesReadAhead - buffer_.size());
+    std::size_t n = co_await stream_.async_read_some(buffer_.prepare(room), Redirect(ec));
     buffer_.commit(n);
-    if (ec) co_return;
+    if (ec) {
+      why = ec == asio::error::eof || ec == ssl::error::stream_truncated ? "the caller closed its connection"
+                                                                          : "the caller's connection broke (" + ec.message() + ")";
+      co_return;
+    }
   }
 }
 

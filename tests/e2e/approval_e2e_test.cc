@@ -523,6 +523,30 @@ TEST(Approvals, AnApprovalCoversExactlyTheRequestTheApproverSaw) {
   EXPECT_NE(outsider.out.find(sid), std::string::npos) << "approvers see the grants of their rules: " << outsider.out;
 }
 
+// Issue 11: while a request is held, what the caller sends after it is
+// read into a fixed buffer only; more is a protocol error that withdraws
+// the request (it once grew the gateway's memory without bound).
+TEST(Approvals, BytesSentBehindAHeldRequestAreBounded) {
+  PolicyGateway gw("heldmem", kPolicy);
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  ASSERT_EQ(gw.Run("alice", {"create", "namespace", "heldmem"}).code, 0);
+  std::string port = gw.url.substr(gw.url.rfind(':') + 1);
+  Process flood({"/bin/sh", "-c",
+                 "(printf 'DELETE /api/v1/namespaces/heldmem HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer "
+                 "bot-secret-token\\r\\nContent-Length: 0\\r\\n\\r\\n'; head -c 4194304 /dev/zero; sleep 20) | "
+                 "openssl s_client -quiet -connect 127.0.0.1:" + port + " 2>&1; echo closed"});
+  // The request is withdrawn, saying why; the connection is closed.
+  std::string listed;
+  for (int i = 0; i < 200; ++i) {
+    listed = gw.Gate("alice", {"list", "withdrawn"}).out;
+    if (listed.find("heldmem") != std::string::npos) break;
+    usleep(50 * 1000);
+  }
+  EXPECT_NE(listed.find("more than 64 KiB"), std::string::npos) << listed;
+  EXPECT_FALSE(UpstreamSaw("DELETE", "/api/v1/namespaces/heldmem"));
+  EXPECT_EQ(gw.Run("alice", {"get", "namespace", "heldmem"}).code, 0) << "the gateway serves on";
+}
+
 // A local webhook receiver: accepts HTTP POSTs on a kernel-chosen port,
 // answers 200 and keeps the bodies.
 class WebhookReceiver {

@@ -219,6 +219,20 @@ class Env : public ::testing::Environment {
     return {code, p.output()};
   }
 
+  // Events the test server recorded (resize, peer-closed, ...) whose data
+  // contains `needle`.
+  std::vector<json> Events(const std::string& event, const std::string& needle) {
+    std::vector<json> out;
+    std::ifstream in(dir / "record.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = json::parse(line, nullptr, false);
+      if (j.is_discarded() || j.value("event", "") != event) continue;
+      if (j.value("data", "").find(needle) != std::string::npos) out.push_back(j);
+    }
+    return out;
+  }
+
   // Requests the test server received whose target contains `needle`.
   std::vector<json> Received(const std::string& needle) {
     std::vector<json> out;

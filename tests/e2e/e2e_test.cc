@@ -890,6 +890,49 @@ TEST(Gateway, FilesKubegateCreatesAreOwnerOnly) {
   EXPECT_EQ(fs::status(out).permissions() & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
 }
 
+// Issue 11: a caller that goes away during a streamed answer that never
+// changes (a quiet watch, logs -f of a quiet container) is noticed at once,
+// and kubegate closes the upstream side: the test server sees its peer
+// close (it would otherwise end the stream itself after 4 s, which it does
+// not record as peer-closed).
+TEST(Streaming, AbandonedWatchAndLogsCloseUpstreamAtOnce) {
+  ASSERT_EQ(E().Run("1.32", {"create", "namespace", "quiet-ns"}).code, 0);
+  ASSERT_EQ(E().Run("1.32", {"run", "quiet-pod", "--image=x", "--restart=Never"}).code, 0);
+  struct Case {
+    std::vector<std::string> args;
+    std::string ready, upstream_target;
+  };
+  const Case cases[] = {
+      {{"get", "configmaps", "-n", "quiet-ns", "-w"}, "", "/api/v1/namespaces/quiet-ns/configmaps?"},
+      {{"logs", "-f", "quiet-pod"}, "one line from quiet-pod", "/pods/quiet-pod/log?"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args[0]);
+    std::vector<std::string> argv = {Kubectl("1.32"), "--kubeconfig", (E().dir / "alice.kubeconfig").string()};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    Process kubectl(argv);
+    if (!c.ready.empty()) ASSERT_TRUE(kubectl.WaitFor(c.ready)) << kubectl.output();
+    // The stream is open upstream once the test server has the request.
+    bool open = false;
+    for (int i = 0; i < 200 && !open; ++i) {
+      for (const auto& r : E().Received(c.upstream_target)) {
+        open = open || c.args[0] == "logs" || r["target"].get<std::string>().find("watch=true") != std::string::npos;
+      }
+      if (!open) usleep(10 * 1000);
+    }
+    ASSERT_TRUE(open);
+    kubectl.Signal(SIGKILL);
+    kubectl.Finish();
+    // Bounded poll, well inside the test server's own 4 s deadline.
+    bool closed = false;
+    for (int i = 0; i < 60 && !closed; ++i) {
+      closed = !E().Events("peer-closed", c.upstream_target).empty();
+      if (!closed) usleep(50 * 1000);
+    }
+    EXPECT_TRUE(closed) << "the upstream stream stayed open after the caller went away";
+  }
+}
+
 TEST(Gateway, SlowClientsDoNotHoldWorkers) {
   std::string port = E().gateway_url.substr(E().gateway_url.rfind(':') + 1);
   std::vector<std::unique_ptr<Process>> slow;
