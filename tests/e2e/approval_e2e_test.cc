@@ -249,6 +249,27 @@ TEST(Approvals, RefusedExecRetryMakesOneRequestAndTheGrantScopesTheCommand) {
   EXPECT_EQ(again.code, 0) << "a 15-minute grant covers re-runs, over SPDY too: " << again.out;
   RunResult escape = gw.Run("bot", {"exec", "gated-1", "--", "sh", "-c", "id"});
   EXPECT_NE(escape.code, 0) << "approved `echo`, tried `sh`";
+  // Widening is explicit, through the plugin, and its last (here only)
+  // item counts: the plugin once dropped it and the grant stayed exact.
+  ASSERT_EQ(gw.Run("alice", {"run", "gated-2", "--image=x", "--restart=Never"}).code, 0);
+  RunResult ask = gw.Run("bot", {"exec", "gated-2", "--", "echo", "one"});
+  ASSERT_NE(ask.code, 0);
+  std::string id2 = ask.out.substr(ask.out.find("kubectl gate approve kg-") + 21, 23);
+  RunResult unknown = gw.Gate("alice", {"approve", id2, "--scope", "any-commnd"});
+  EXPECT_NE(unknown.code, 0);
+  EXPECT_NE(unknown.out.find("unknown scope"), std::string::npos) << unknown.out;
+  RunResult widened = gw.Gate("alice", {"approve", id2, "--for", "10m", "--scope", "any-command"});
+  ASSERT_EQ(widened.code, 0) << widened.out;
+  EXPECT_NE(widened.out.find("any command"), std::string::npos) << "the widening, in words: " << widened.out;
+  RunResult other = gw.Run("bot", {"exec", "gated-2", "--", "sh", "-c", "echo widened"});
+  EXPECT_EQ(other.code, 0) << other.out;
+  // The plugin's help is clean and exits 0; deny needs a reason.
+  RunResult help = gw.Gate("alice", {"--help"});
+  EXPECT_EQ(help.code, 0) << help.out;
+  EXPECT_NE(help.out.find("kubectl gate approve ID"), std::string::npos) << help.out;
+  RunResult no_reason = gw.Gate("alice", {"deny", id2});
+  EXPECT_NE(no_reason.code, 0);
+  EXPECT_NE(no_reason.out.find("--reason is required"), std::string::npos) << no_reason.out;
 }
 
 TEST(Approvals, PolicyDeniesWithItsMessageAndReloadsWithoutDroppingConnections) {
