@@ -27,6 +27,7 @@
 #include "approval/approval_api.h"
 #include "approval/dry_run_request.h"
 #include "common/digest.h"
+#include "relay/session_end.h"
 #include "audit/audit_api.h"
 #include "audit/audit_record.h"
 #include "classify/request_info_json.h"
@@ -511,6 +512,9 @@ class ServerImpl final : public GatewayServer {
         counters_.policy_reloads_refused);
     add("kubegate_sessions_closed_by_grant_total", "Streams ended because their grant expired or was revoked.",
         counters_.sessions_closed_by_grant);
+    add("kubegate_sessions_ended_with_status_total",
+        "Sessions kubegate ended that were told why with a Status on the exec error channel.",
+        counters_.sessions_ended_with_status);
     add("kubegate_recording_failures_total", "Sessions whose recording could not start or could not be written.",
         counters_.recording_failures);
     out += "# HELP kubegate_held_requests Requests waiting for approval now.\n"
@@ -1352,11 +1356,15 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   beast::error_code ec;
   auto& res = rp.get();
   // The recording starts here, reading the protocol the 101 chose.
+  const std::string upgrade(res[http::field::upgrade]);
+  const std::string protocol(beast::iequals(upgrade, "websocket") ? res[http::field::sec_websocket_protocol]
+                                                                   : res["X-Stream-Protocol-Version"]);
+  // A session kubegate may end (a grant's, or one that must be recorded)
+  // is ended with a Status kubectl prints, at a frame boundary.
+  std::unique_ptr<SessionEnd> ender;
+  if (session_limit_ || (recording_ && recording_->required)) ender = SessionEnd::For(upgrade, protocol);
   std::unique_ptr<RecordingTap> recorder;
   if (recording_) {
-    std::string upgrade(res[http::field::upgrade]);
-    std::string protocol(beast::iequals(upgrade, "websocket") ? res[http::field::sec_websocket_protocol]
-                                                               : res["X-Stream-Protocol-Version"]);
     RecordingHeader header = recording_->header;
     header.start_ms = SystemClock().NowMillis();
     recorder = std::make_unique<RecordingTap>(
@@ -1385,6 +1393,12 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
         recorder->FromServer({static_cast<const char*>(it->data()), it->size()}, SystemClock().NowMillis());
       }
     }
+    if (ender) {
+      const auto arrived = up.buffer.data();
+      for (auto it = asio::buffer_sequence_begin(arrived); it != asio::buffer_sequence_end(arrived); ++it) {
+        ender->FromServer({static_cast<const char*>(it->data()), it->size()});
+      }
+    }
     co_await asio::async_write(stream_, up.buffer.data(), Redirect(ec));
     up.buffer.consume(up.buffer.size());
   }
@@ -1394,6 +1408,12 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
       const auto arrived = buffer_.data();
       for (auto it = asio::buffer_sequence_begin(arrived); it != asio::buffer_sequence_end(arrived); ++it) {
         recorder->FromClient({static_cast<const char*>(it->data()), it->size()}, SystemClock().NowMillis());
+      }
+    }
+    if (ender) {
+      const auto arrived = buffer_.data();
+      for (auto it = asio::buffer_sequence_begin(arrived); it != asio::buffer_sequence_end(arrived); ++it) {
+        ender->FromClient({static_cast<const char*>(it->data()), it->size()});
       }
     }
     co_await asio::async_write(up.stream, buffer_.data(), Redirect(ec));
@@ -1408,8 +1428,11 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   // unchanged. A required recording that fails ends the session; one whose
   // writer is behind makes the pump wait for it.
   const bool recording_required = recording_ && recording_->required;
-  auto pump = [&recorder, recording_required, &out](auto& from, auto& to, std::uint64_t& counter,
-                                                    bool from_client) -> awaitable<void> {
+  // Whether the server-to-client pump is inside a write: if the session is
+  // cut then, the client's framing is unknown and no notice is added.
+  bool writing_to_client = false;
+  auto pump = [&recorder, &ender, &writing_to_client, recording_required, &out](
+                  auto& from, auto& to, std::uint64_t& counter, bool from_client) -> awaitable<void> {
     std::vector<char> buf(limits::kRelayBufferBytes);
     beast::error_code e;
     asio::steady_timer wait(co_await asio::this_coro::executor);
@@ -1436,7 +1459,13 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
             co_return;
           }
         }
+        if (ender && from_client) ender->FromClient(std::string_view(buf.data(), n));
+        if (!from_client) writing_to_client = true;
         co_await asio::async_write(to, asio::buffer(buf.data(), n), Redirect(e));
+        if (!from_client && !e) {
+          writing_to_client = false;
+          if (ender) ender->FromServer(std::string_view(buf.data(), n));
+        }
       }
       if (e) co_return;
     }
@@ -1448,7 +1477,18 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   } else {
     co_await (pump(stream_, up.stream, out.bytes_in, true) || pump(up.stream, stream_, out.bytes_out, false));
   }
-  if (!out.closed_reason.empty()) CloseStream(stream_);
+  if (!out.closed_reason.empty()) {
+    CloseStream(up.stream);
+    // Tell kubectl why, as the API server would: a Status on the error
+    // channel, so it prints the reason and exits non-zero.
+    std::string notice = ender && !writing_to_client ? ender->Notice(out.closed_reason) : std::string();
+    if (!notice.empty()) {
+      beast::get_lowest_layer(stream_).expires_after(limits::kSessionEndNoticeTimeout);
+      co_await asio::async_write(stream_, asio::buffer(notice), Redirect(ec));
+      server_.mutable_counters().sessions_ended_with_status += ec ? 0 : 1;
+    }
+    CloseStream(stream_);
+  }
   CloseStream(up.stream);
   if (recorder) {
     out.recording = co_await FinishRecording(*recorder, out.closed_reason);

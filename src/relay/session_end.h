@@ -1,0 +1,49 @@
+// SessionEnd: ends an exec or attach session the way the API server ends
+// one, so kubectl prints why and exits non-zero, instead of seeing a
+// connection that simply stops.
+//
+//   WebSocket channel protocols (v5/v4/channel.k8s.io, and the base64
+//     ones): a server message on the error channel (3) holding a
+//     metav1.Status with status Failure, then a close frame (1000).
+//   SPDY/3.1 (kubectl <= 1.29): a DATA frame with FIN on the stream the
+//     client opened with `streamtype: error`, carrying the same Status.
+//
+// The relay shows it copies of the bytes both ways (as written), so it
+// knows where the server's frames end and, for SPDY, the error stream:
+//
+//   auto end = SessionEnd::For("websocket", "v5.channel.k8s.io");
+//   end->FromServer(bytes_written_to_client);  end->FromClient(bytes_read);
+//   std::string notice = end->Notice("session closed by kubegate: grant gr-1 expired");
+//   if (!notice.empty()) write(client, notice);   // then close
+//
+// Plain C++; it never changes the relayed bytes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace kubegate {
+
+class SessionEnd {
+ public:
+  virtual ~SessionEnd() = default;
+  // Null for port-forward and for protocols kubegate cannot speak.
+  static std::unique_ptr<SessionEnd> For(std::string_view upgrade, std::string_view protocol);
+
+  virtual void FromClient(std::string_view bytes) = 0;
+  virtual void FromServer(std::string_view bytes) = 0;
+  // What to write to the client now: the rest of a server frame the relay
+  // stopped in the middle of, padded with zero bytes (so the client's
+  // framing stays intact), then the Status on the error channel and, for
+  // WebSocket, a close frame. Empty when it cannot be done safely (SPDY
+  // before the error stream was opened, a frame header cut in the middle,
+  // an unreadable stream).
+  virtual std::string Notice(std::string_view message) const = 0;
+};
+
+// {"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":...,"reason":"Forbidden","code":403}
+std::string SessionEndStatusJson(std::string_view message);
+
+}  // namespace kubegate
