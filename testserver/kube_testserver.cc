@@ -58,12 +58,24 @@ struct Options {
   std::string server_address;
 };
 
+// go-restful's tokenizePath (github.com/emicklei/go-restful/v3 path_processor
+// and curly router, which kube-apiserver routes with): leading and trailing
+// slashes are trimmed, then the path is split on every '/', so an inner
+// "//" is an empty segment. A route's literal segments never match an
+// empty one (`/api/v1//namespaces/...` and `pods/b//exec` are 404); a
+// variable may (`namespaces//pods` lists every namespace).
 std::vector<std::string> Split(const std::string& path) {
+  std::size_t b = path.find_first_not_of('/');
+  if (b == std::string::npos) return {};
+  std::size_t e = path.find_last_not_of('/');
   std::vector<std::string> out;
-  std::stringstream ss(path);
-  std::string seg;
-  while (std::getline(ss, seg, '/')) {
-    if (!seg.empty()) out.push_back(seg);
+  std::string trimmed = path.substr(b, e - b + 1);
+  std::size_t start = 0;
+  while (true) {
+    std::size_t slash = trimmed.find('/', start);
+    out.push_back(trimmed.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
   }
   return out;
 }
@@ -309,13 +321,21 @@ class Server {
     std::string group;
     if (p[0] == "apis") group = p[at++];
     std::string version = p[at++];
+    // Groups and versions are literal route segments: never empty.
+    if (version.empty() || (p[0] == "apis" && group.empty())) {
+      co_return co_await Fail(s, req, 404, "NotFound", "the server could not find the requested resource");
+    }
     std::string ns;
     if (at + 1 < p.size() && p[at] == "namespaces" && at + 2 < p.size()) {
       ns = p[at + 1];
       at += 2;
     }
     std::vector<std::string> rest(p.begin() + static_cast<std::ptrdiff_t>(at), p.end());
-    if (rest.empty()) co_return co_await Fail(s, req, 404, "NotFound", "not found");
+    // No route has more than RESOURCE/NAME/SUBRESOURCE after the namespace
+    // (the proxy subresources, which take a path, are not served here).
+    if (rest.empty() || rest.size() > 3 || rest[0].empty()) {
+      co_return co_await Fail(s, req, 404, "NotFound", "the server could not find the requested resource");
+    }
     const ResourceType* t = FindType(group, version, rest[0]);
     if (!t) co_return co_await Fail(s, req, 404, "NotFound", "the server could not find the requested resource");
     std::string name = rest.size() > 1 ? rest[1] : "";

@@ -32,7 +32,13 @@ AuditLog::~AuditLog() {
 
 bool AuditLog::Submit(AuditEntry entry, Done done) {
   {
-    std::lock_guard lk(mu_);
+    std::unique_lock lk(mu_);
+    if (done && refusing_) {
+      Error e = Error::Unavailable(refusal_);
+      lk.unlock();
+      done(Result<bool>(e));
+      return true;
+    }
     if (queue_.size() >= options_.max_queue || stop_) {
       if (!done) stats_.dropped++;
       return false;
@@ -42,6 +48,11 @@ bool AuditLog::Submit(AuditEntry entry, Done done) {
   }
   work_cv_.notify_one();
   return true;
+}
+
+bool AuditLog::WaitUntilHealthy(std::chrono::milliseconds limit) {
+  std::unique_lock lk(mu_);
+  return healthy_cv_.wait_for(lk, limit, [&] { return stats_.healthy.load() || stop_; }) && stats_.healthy;
 }
 
 void AuditLog::Flush() {
@@ -82,7 +93,12 @@ void AuditLog::Run() {
         head_ = *head;
         stats_.committed += entries.size();
         stats_.batches++;
-        stats_.healthy = true;
+        if (!stats_.healthy.exchange(true)) {
+          // As loud as the failure: operators watch for both.
+          spdlog::error("audit store {} takes writes again; requests are forwarded again", store_->Describe());
+          std::lock_guard hk(mu_);
+          healthy_cv_.notify_all();
+        }
         backoff = limits::kAuditRetryMin;
         Result<bool> ok = true;
         for (auto& p : batch) {
@@ -100,6 +116,13 @@ void AuditLog::Run() {
       if (failed) {
         Error e = Error::Unavailable("kubegate cannot write its audit log, so the request was not forwarded: " +
                                      head.error().message);
+        {
+          // Known down from now until the next attempt: decisions that
+          // arrive meanwhile are refused at once (Submit).
+          std::lock_guard rk(mu_);
+          refusing_ = true;
+          refusal_ = e.message;
+        }
         std::vector<Pending> retry;
         for (auto& p : batch) {
           if (p.done) {
@@ -136,6 +159,7 @@ void AuditLog::Run() {
         break;
       }
       work_cv_.wait_for(lk, backoff, [&] { return stop_; });
+      refusing_ = false;  // the next attempt decides again
       backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(limits::kAuditRetryMax));
     }
   }

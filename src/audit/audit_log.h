@@ -65,8 +65,13 @@ class AuditLog {
   ~AuditLog();
 
   // Queues `entry`. Returns false, without calling `done`, when the queue is
-  // full. `done` runs on the writer thread and must not block.
+  // full. `done` runs on the writer thread and must not block; while the
+  // store is known to be down (after a failed write, until the writer's
+  // next attempt) an entry with a `done` is refused at once instead: `done`
+  // runs on the caller's thread, inside Submit, and nothing is queued.
   bool Submit(AuditEntry entry, Done done = nullptr);
+  // Waits up to `limit` for the store to take a write again (tests, probes).
+  bool WaitUntilHealthy(std::chrono::milliseconds limit);
   // Blocks until every entry queued before the call has had a commit attempt.
   void Flush();
 
@@ -91,6 +96,11 @@ class AuditLog {
   std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable flushed_cv_;
+  std::condition_variable healthy_cv_;
+  // Between a failed write and the writer's next attempt: decisions are
+  // refused at once rather than wait up to kAuditRetryMax for an attempt.
+  bool refusing_ = false;
+  std::string refusal_;
   std::deque<Pending> queue_;
   std::uint64_t next_ticket_ = 0;
   std::uint64_t attempted_ticket_ = 0;

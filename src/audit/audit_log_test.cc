@@ -109,6 +109,8 @@ TEST_P(AuditLogTest, RefusedWritesFailWaitersAndRetryTheRest) {
   EXPECT_FALSE(log.stats().healthy);
   EXPECT_GE(log.stats().failed_batches, 1u);
   full = false;
+  // Known down until the writer's next attempt (the retried entry) works.
+  ASSERT_TRUE(log.WaitUntilHealthy(std::chrono::seconds(10)));
   auto after = SubmitAndWatch(log, DecisionEntry({.id = "after"}));
   EXPECT_TRUE(after.get());
   log.Flush();
@@ -121,6 +123,36 @@ TEST_P(AuditLogTest, RefusedWritesFailWaitersAndRetryTheRest) {
   ASSERT_TRUE(refused);
   EXPECT_TRUE(refused->empty()) << "a refused request's decision must not appear later";
   EXPECT_TRUE(VerifyAuditChain(*check, {}).ok);
+}
+
+// Issue 11: while the store is known to be down, a decision is refused at
+// once (inside Submit), not after waiting up to a second for the writer's
+// next attempt; the store coming back is noticed by that attempt.
+TEST_P(AuditLogTest, KnownDownStoreRefusesDecisionsAtOnce) {
+  auto store = FaultyStore();
+  std::atomic<bool> down{true};
+  faulty_->fail_if = [&](std::string_view sql) { return down && sql.rfind("INSERT INTO audit_log", 0) == 0; };
+  AuditLog log(std::move(store), clock_, signer_.get(), {});
+  ASSERT_TRUE(log.Submit(DecisionEntry({.id = "a-result"})));  // retried: keeps the writer probing
+  auto first = SubmitAndWatch(log, DecisionEntry({.id = "first"}));
+  ASSERT_FALSE(first.get());
+  int refused_inline = 0;
+  for (int i = 0; i < 10; ++i) {
+    // Shared: a `done` not called inline runs later, on the writer thread.
+    auto returned = std::make_shared<std::atomic<bool>>(false);
+    auto inline_refusal = std::make_shared<std::atomic<bool>>(false);
+    ASSERT_TRUE(log.Submit(DecisionEntry({.id = "now" + std::to_string(i)}),
+                           [returned, inline_refusal](const Result<bool>& r) { *inline_refusal = !*returned && !r; }));
+    *returned = true;
+    refused_inline += inline_refusal->load();
+  }
+  // The writer may be inside an attempt for a moment between backoffs; the
+  // rest were refused without queueing.
+  EXPECT_GE(refused_inline, 8);
+  down = false;
+  ASSERT_TRUE(log.WaitUntilHealthy(std::chrono::seconds(10)));
+  auto later = SubmitAndWatch(log, DecisionEntry({.id = "later"}));
+  EXPECT_TRUE(later.get());
 }
 
 TEST_P(AuditLogTest, QueueFullRefusesInsteadOfGrowing) {

@@ -933,6 +933,30 @@ TEST(Streaming, AbandonedWatchAndLogsCloseUpstreamAtOnce) {
   }
 }
 
+// Issue 11: the test server once dropped empty path segments and opened an
+// exec session for `pods/b//exec`, which kube-apiserver (go-restful) answers
+// with 404; kubegate reads that target as a `get` of pod b, so the imitation
+// hid an exec behind a read. Now it routes as go-restful does.
+TEST(Gateway, EmptyPathSegmentsRouteAsTheApiServerDoes) {
+  ASSERT_EQ(E().Run("1.32", {"run", "segments", "--image=x", "--restart=Never"}).code, 0);
+  std::string ca = (E().dir / "gw" / "pki" / "ca.crt").string();
+  auto status = [&](const std::string& target) {
+    Process p({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca, "-H",
+               "Authorization: Bearer alice-secret-token", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket", "-H",
+               "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "-H",
+               "Sec-WebSocket-Protocol: v5.channel.k8s.io", "--max-time", "5", E().gateway_url + target});
+    p.Finish();
+    return p.output();
+  };
+  EXPECT_EQ(status("/api/v1/namespaces/default/pods/segments//exec?command=echo&stdout=true"), "404");
+  EXPECT_EQ(status("/api/v1//namespaces/default/pods/segments/exec?command=echo&stdout=true"), "404");
+  EXPECT_EQ(status("/apis//v1/namespaces/default/pods/segments/exec?command=echo&stdout=true"), "404");
+  // A variable segment may be empty: all namespaces.
+  RunResult all = E().Run("1.32", {"get", "--raw", "/api/v1/namespaces//pods"});
+  EXPECT_EQ(all.code, 0) << all.out;
+  EXPECT_NE(all.out.find("\"segments\""), std::string::npos) << all.out;
+}
+
 TEST(Gateway, SlowClientsDoNotHoldWorkers) {
   std::string port = E().gateway_url.substr(E().gateway_url.rfind(':') + 1);
   std::vector<std::unique_ptr<Process>> slow;
