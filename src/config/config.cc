@@ -37,7 +37,14 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
                                "worker_threads", "max_request_body_bytes", "max_request_head_bytes", "log_level", "store", "audit",
                                "auditors", "policy_file", "approvals", "recording"}));
   if (YAML::Node l = root["listen"]) {
-    KG_TRY(r.CheckMap(l, "listen", {"address", "port", "plain_http", "tls_cert_file", "tls_key_file", "tls_hosts"}));
+    KG_TRY(r.CheckMap(l, "listen", {"address", "port", "plain_http", "tls_cert_file", "tls_key_file", "tls_hosts",
+                                    "max_connections", "max_connections_per_source"}));
+    std::int64_t max_conns = static_cast<std::int64_t>(c.listen.max_connections);
+    std::int64_t max_per_source = static_cast<std::int64_t>(c.listen.max_connections_per_source);
+    KG_TRY(r.Integer(l, "max_connections", "listen", max_conns, 1, 1'000'000));
+    KG_TRY(r.Integer(l, "max_connections_per_source", "listen", max_per_source, 1, 1'000'000));
+    c.listen.max_connections = static_cast<std::size_t>(max_conns);
+    c.listen.max_connections_per_source = static_cast<std::size_t>(max_per_source);
     KG_TRY(r.Str(l, "address", "listen", c.listen.address));
     KG_TRY(r.Integer(l, "port", "listen", c.listen.port, 0, 65535));
     KG_TRY(r.Bool(l, "plain_http", "listen", c.listen.plain_http));

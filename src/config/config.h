@@ -31,6 +31,10 @@ struct ListenConfig {
   std::string tls_cert_file;    // empty: kubegate's own CA issues one
   std::string tls_key_file;
   std::vector<std::string> tls_hosts;  // extra SANs for the generated cert
+  // Client connections held open, in all and per source address; beyond
+  // either a new connection is closed at once (before any TLS handshake).
+  std::size_t max_connections = 8192;
+  std::size_t max_connections_per_source = 1024;
 };
 
 struct ClientCertConfig {

@@ -27,6 +27,7 @@
 #include "approval/approval_api.h"
 #include "approval/dry_run_request.h"
 #include "common/digest.h"
+#include "accept/connection_limits.h"
 #include "relay/session_end.h"
 #include "audit/audit_api.h"
 #include "audit/audit_record.h"
@@ -324,7 +325,13 @@ class Session {
     recording_.reset();
   }
   // Body relay buffer, allocated once per connection (not zero-filled).
-  std::unique_ptr<char[]> relay_buf_{new char[limits::kRelayBufferBytes]};
+  // Body relay buffer: allocated on the first body relayed (an idle or
+  // held connection never needs it), then kept for the connection.
+  std::unique_ptr<char[]> relay_buf_;
+  char* RelayBuffer() {
+    if (!relay_buf_) relay_buf_.reset(new char[limits::kRelayBufferBytes]);
+    return relay_buf_.get();
+  }
 };
 
 class ServerImpl final : public GatewayServer {
@@ -346,6 +353,8 @@ class ServerImpl final : public GatewayServer {
       server_ctx_.use_certificate_chain_file(cert_.cert_file);
       server_ctx_.use_private_key_file(cert_.key_file, ssl::context::pem);
       SSL_CTX_set_alpn_select_cb(server_ctx_.native_handle(), &SelectAlpn, nullptr);
+      // OpenSSL frees a connection's record buffers while it is idle.
+      SSL_CTX_set_mode(server_ctx_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
       if (!config_.client_certs.ca_file.empty()) {
         server_ctx_.load_verify_file(config_.client_certs.ca_file);
         // Every presented certificate is accepted by the handshake; the
@@ -495,6 +504,12 @@ class ServerImpl final : public GatewayServer {
              std::to_string(v) + "\n";
     };
     add("kubegate_requests_total", "Requests received.", counters_.requests);
+    add("kubegate_connections_rejected_total",
+        "Client connections closed at accept: over listen.max_connections or max_connections_per_source.",
+        counters_.rejected_connections);
+    out += "# HELP kubegate_client_connections Client connections open now.\n"
+           "# TYPE kubegate_client_connections gauge\nkubegate_client_connections " +
+           std::to_string(connection_limits_.open()) + "\n";
     add("kubegate_rejected_bad_request_total", "Requests refused as malformed or too large.",
         counters_.rejected_bad_request);
     add("kubegate_rejected_unauthenticated_total", "Requests refused for missing or bad credentials.",
@@ -597,21 +612,45 @@ class ServerImpl final : public GatewayServer {
         spdlog::warn("accept failed: {}", ec.message());
         continue;
       }
-      sock.set_option(tcp::no_delay(true), ec);
       std::string peer = sock.remote_endpoint(ec).address().to_string();
+      // Stage: accept. Over a cap the connection is closed before anything
+      // is spent on it (no handshake, no session).
+      auto ticket = connection_limits_.Admit(peer);
+      if (!ticket) {
+        counters_.rejected_connections++;
+        sock.close(ec);
+        if (rejected_logged_.exchange(true) == false) spdlog::warn("{} (further refusals counted, not logged)", ticket.error().message);
+        continue;
+      }
+      sock.set_option(tcp::no_delay(true), ec);
       if (config_.listen.plain_http) {
-        asio::co_spawn(w.ioc, RunSession<beast::tcp_stream>(w, beast::tcp_stream(std::move(sock)), peer),
+        asio::co_spawn(w.ioc, RunSession<beast::tcp_stream>(w, beast::tcp_stream(std::move(sock)), peer, *ticket),
                        asio::detached);
       } else {
-        asio::co_spawn(w.ioc, RunSession<TlsStream>(w, TlsStream(std::move(sock), server_ctx_), peer), asio::detached);
+        asio::co_spawn(w.ioc, RunTlsSession(w, std::move(sock), peer, *ticket), asio::detached);
       }
     }
   }
 
+  // A connection costs only its socket and this frame until the client
+  // speaks: the TLS state (asio's two record buffers, OpenSSL's) is made
+  // when the ClientHello is there to read. Silent ones go after the head
+  // timeout, as a slow client does.
+  awaitable<void> RunTlsSession(Worker& w, tcp::socket sock, std::string peer,
+                                std::shared_ptr<ConnectionLimits::Ticket> ticket) {
+    asio::steady_timer quiet(co_await asio::this_coro::executor, limits::kRequestHeadTimeout);
+    auto which = co_await (sock.async_wait(tcp::socket::wait_read, asio::as_tuple(use_awaitable)) ||
+                           quiet.async_wait(asio::as_tuple(use_awaitable)));
+    if (which.index() == 1 || std::get<0>(std::get<0>(which))) co_return;  // said nothing in time, or broke
+    co_await RunSession<TlsStream>(w, TlsStream(std::move(sock), server_ctx_), std::move(peer), std::move(ticket));
+  }
+
   template <typename Stream>
-  awaitable<void> RunSession(Worker& w, Stream stream, std::string peer) {
+  awaitable<void> RunSession(Worker& w, Stream stream, std::string peer,
+                             std::shared_ptr<ConnectionLimits::Ticket> ticket) {
     Session<Stream> s(*this, w, std::move(stream), std::move(peer));
     co_await s.Run();
+    (void)ticket;  // held until the session ends
   }
 
   awaitable<void> DrainThenStop() {
@@ -626,6 +665,8 @@ class ServerImpl final : public GatewayServer {
   }
 
   Config config_;
+  ConnectionLimits connection_limits_{config_.listen.max_connections, config_.listen.max_connections_per_source};
+  std::atomic<bool> rejected_logged_{false};
   UpstreamTarget upstream_;
   ServingCert cert_;
   Admission admission_;
@@ -1218,7 +1259,7 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
       bp.get().body().data = nullptr;
       bp.get().body().more = true;
       co_await http::async_write_header(conn->stream, sr, Redirect(ec));
-      char* buf = relay_buf_.get();
+      char* buf = RelayBuffer();
       const std::size_t buf_size = limits::kRelayBufferBytes;
       while (!ec && !bp.is_done()) {
         bp.get().body().data = buf;
@@ -1306,7 +1347,7 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::Forward(http::requ
     if (conn->buffer.size() == 0) co_await http::async_write_header(stream_, sr, Redirect(ec));
     // The last write of the loop carries more=false, which ends the body
     // (and a chunked body with its last chunk).
-    char* buf = relay_buf_.get();
+    char* buf = RelayBuffer();
     const std::size_t buf_size = limits::kRelayBufferBytes;
     auto relay_body = [&]() -> awaitable<void> {
       while (!ec && !rp.is_done()) {

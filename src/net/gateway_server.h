@@ -47,6 +47,7 @@ struct GatewayCounters {
   std::atomic<std::uint64_t> policy_reloads_refused{0};
   std::atomic<std::uint64_t> sessions_closed_by_grant{0};  // exec/attach/port-forward ended at grant expiry/revocation
   std::atomic<std::uint64_t> sessions_ended_with_status{0};  // ... of which kubectl was told why (a Status)
+  std::atomic<std::uint64_t> rejected_connections{0};  // closed at accept: over listen.max_connections(_per_source)
   std::atomic<std::uint64_t> recording_failures{0};  // sessions whose recording could not start or be written
 };
 

@@ -731,14 +731,16 @@ TEST(Gateway, PlainHttpOnLoopbackWhenEnabled) {
   EXPECT_NE(anon.output().find(R"("reason":"Unauthorized")"), std::string::npos) << anon.output();
 }
 
-// A gateway that also listens on plain HTTP (loopback), for raw-socket tests.
-std::pair<std::unique_ptr<Process>, std::string> StartPlainGateway(const std::string& name) {
+// A gateway that also listens on plain HTTP (loopback), for raw-socket tests;
+// `listen_extra` is added to its listen settings.
+std::pair<std::unique_ptr<Process>, std::string> StartPlainGateway(const std::string& name,
+                                                                   const std::string& listen_extra = "") {
   auto [gw, url] = E().StartGateway(name, "");
   if (url.empty()) return {std::move(gw), ""};
   gw.reset();
   std::string cfg = ReadAll(E().dir / (name + ".yaml"));
   const std::string listen = "listen: {address: 127.0.0.1, port: 0}";
-  cfg.replace(cfg.find(listen), listen.size(), "listen: {address: 127.0.0.1, port: 0, plain_http: true}");
+  cfg.replace(cfg.find(listen), listen.size(), "listen: {address: 127.0.0.1, port: 0, plain_http: true" + listen_extra + "}");
   std::ofstream(E().dir / (name + ".yaml")) << cfg;
   auto plain = std::make_unique<Process>(
       std::vector<std::string>{std::string(kBuildDir) + "/src/kubegate", "serve", "--config", (E().dir / (name + ".yaml")).string()});
@@ -955,6 +957,52 @@ TEST(Gateway, EmptyPathSegmentsRouteAsTheApiServerDoes) {
   RunResult all = E().Run("1.32", {"get", "--raw", "/api/v1/namespaces//pods"});
   EXPECT_EQ(all.code, 0) << all.out;
   EXPECT_NE(all.out.find("\"segments\""), std::string::npos) << all.out;
+}
+
+// Issue 11: idle connections are capped, in all and per source address;
+// beyond the cap a connection is closed at once (nothing spent on it), and
+// a connection that ends makes room again.
+TEST(Gateway, ClientConnectionsAreCappedPerSourceAndInAll) {
+  auto [gw, port] = StartPlainGateway("capgw", ", max_connections: 10, max_connections_per_source: 3");
+  ASSERT_FALSE(port.empty()) << gw->output();
+  auto connect_to = [&] {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  };
+  std::vector<int> idle;
+  for (int i = 0; i < 3; ++i) idle.push_back(connect_to());
+  // The kernel accepts the fourth; kubegate closes it without a byte.
+  int over = connect_to();
+  char c;
+  EXPECT_EQ(recv(over, &c, 1, 0), 0) << "the connection over the cap was not closed at once";
+  close(over);
+  Process refused({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:" + port + "/healthz"});
+  refused.Finish();
+  EXPECT_EQ(refused.output(), "000") << "over the cap";
+  // One idle connection ends: room for one more.
+  close(idle.back());
+  idle.pop_back();
+  bool served = false;
+  for (int i = 0; i < 100 && !served; ++i) {  // the close reaches the gateway asynchronously
+    Process health({"/usr/bin/curl", "-s", "http://127.0.0.1:" + port + "/healthz"});
+    health.Finish();
+    served = health.output() == "ok";
+    if (!served) usleep(20 * 1000);
+  }
+  EXPECT_TRUE(served);
+  for (int fd : idle) close(fd);
+  Process metrics({"/usr/bin/curl", "-s", "-H", "Authorization: Bearer alice-secret-token",
+                   "http://127.0.0.1:" + port + "/metrics"});
+  ASSERT_EQ(metrics.Finish(), 0);
+  EXPECT_NE(metrics.output().find("kubegate_connections_rejected_total "), std::string::npos) << metrics.output();
+  EXPECT_EQ(metrics.output().find("kubegate_connections_rejected_total 0\n"), std::string::npos) << metrics.output();
 }
 
 TEST(Gateway, SlowClientsDoNotHoldWorkers) {
