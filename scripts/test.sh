@@ -10,3 +10,7 @@ trap 'bash scripts/pg-test.sh destroy "$PGDIR"' EXIT
 KUBEGATE_TEST_PG="$(bash scripts/pg-test.sh start "$PGDIR")"
 export KUBEGATE_TEST_PG KUBEGATE_REQUIRE_PG=1
 ctest --test-dir build --output-on-failure -j 2
+# The end-to-end suite again, with kubegate and the test server built with
+# ASan and UBSan (build-asan/): memory and undefined-behaviour errors on the
+# real request paths abort the process and fail the suite.
+bash scripts/sanitize-e2e.sh
