@@ -549,6 +549,29 @@ TEST(Approvals, AnApprovalCoversExactlyTheRequestTheApproverSaw) {
   EXPECT_NE(outsider.out.find(sid), std::string::npos) << "approvers see the grants of their rules: " << outsider.out;
 }
 
+// A rule written the RBAC way (create on pods/exec) matches exec over both
+// transports: kubectl 1.29's SPDY POST and 1.32's WebSocket GET (which
+// RequestInfo reads as get, and the API server also authorizes as create).
+TEST(Approvals, ConnectRulesWrittenWithCreateMatchBothTransports) {
+  PolicyGateway gw("connectverbs", R"(apiVersion: kubegate.io/v1
+kind: Policy
+default: allow
+rules:
+  - name: no-exec-for-agents
+    match: {kinds: [agent], verbs: [create], resources: [pods/exec]}
+    action: deny
+    message: "agents may not exec"
+)");
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  ASSERT_EQ(gw.Run("alice", {"run", "connect-verbs", "--image=x", "--restart=Never"}).code, 0);
+  for (const char* version : {"1.29", "1.32"}) {
+    RunResult r = gw.Run("bot", {"exec", "connect-verbs", "--", "echo", "in"}, version);
+    EXPECT_NE(r.code, 0) << version << ": " << r.out;
+    EXPECT_NE(r.out.find("agents may not exec"), std::string::npos) << version << ": " << r.out;
+  }
+  EXPECT_EQ(gw.Run("alice", {"exec", "connect-verbs", "--", "echo", "in"}).code, 0);
+}
+
 // Issue 11: while a request is held, what the caller sends after it is
 // read into a fixed buffer only; more is a protocol error that withdraws
 // the request (it once grew the gateway's memory without bound).
