@@ -58,27 +58,12 @@ struct Options {
   std::string server_address;
 };
 
-// go-restful's tokenizePath (github.com/emicklei/go-restful/v3 path_processor
-// and curly router, which kube-apiserver routes with): leading and trailing
-// slashes are trimmed, then the path is split on every '/', so an inner
-// "//" is an empty segment. A route's literal segments never match an
-// empty one (`/api/v1//namespaces/...` and `pods/b//exec` are 404); a
-// variable may (`namespaces//pods` lists every namespace).
-std::vector<std::string> Split(const std::string& path) {
-  std::size_t b = path.find_first_not_of('/');
-  if (b == std::string::npos) return {};
-  std::size_t e = path.find_last_not_of('/');
-  std::vector<std::string> out;
-  std::string trimmed = path.substr(b, e - b + 1);
-  std::size_t start = 0;
-  while (true) {
-    std::size_t slash = trimmed.find('/', start);
-    out.push_back(trimmed.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  return out;
-}
+// go-restful's tokenizePath (github.com/emicklei/go-restful/v3, the router
+// kube-apiserver uses) cuts paths as SplitPathSegments does: an inner "//"
+// is an empty segment. A route's literal segments never match an empty one
+// (`/api/v1//namespaces/...` and `pods/b//exec` are 404); a variable may
+// (`namespaces//pods` lists every namespace).
+std::vector<std::string> Split(const std::string& path) { return SplitPathSegments(path); }
 
 json StatusBody(int code, const std::string& reason, const std::string& message) {
   return {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Failure"},

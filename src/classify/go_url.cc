@@ -143,4 +143,21 @@ QueryValues ParseQuery(std::string_view raw) {
   return values;
 }
 
+std::vector<std::string> SplitPathSegments(std::string_view path) {
+  std::size_t b = 0, e = path.size();
+  while (b < e && path[b] == '/') ++b;
+  while (e > b && path[e - 1] == '/') --e;
+  std::vector<std::string> parts;
+  if (b == e) return parts;
+  std::string_view s = path.substr(b, e - b);
+  std::size_t start = 0;
+  while (true) {
+    std::size_t slash = s.find('/', start);
+    parts.emplace_back(s.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return parts;
+}
+
 }  // namespace kubegate

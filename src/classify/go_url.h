@@ -51,4 +51,9 @@ class QueryValues {
 
 QueryValues ParseQuery(std::string_view raw_query);
 
+// strings.Split(strings.Trim(path, "/"), "/"): how kube-apiserver's
+// RequestInfo and go-restful's router cut a path. An inner "//" is an empty
+// segment; "" and "/" give no segments.
+std::vector<std::string> SplitPathSegments(std::string_view path);
+
 }  // namespace kubegate

@@ -12,24 +12,6 @@
 namespace kubegate {
 namespace {
 
-// splitPath: trims leading and trailing '/', then splits on every '/'.
-std::vector<std::string> SplitPath(std::string_view path) {
-  std::size_t b = 0, e = path.size();
-  while (b < e && path[b] == '/') ++b;
-  while (e > b && path[e - 1] == '/') --e;
-  std::vector<std::string> parts;
-  if (b == e) return parts;
-  std::string_view s = path.substr(b, e - b);
-  std::size_t start = 0;
-  while (true) {
-    std::size_t slash = s.find('/', start);
-    parts.emplace_back(s.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
-  return parts;
-}
-
 bool GoBool(const std::optional<std::string>& v) {
   if (!v) return false;
   std::string lower = *v;
@@ -117,7 +99,7 @@ Result<RequestInfo> ReadTarget(std::string_view method, std::string_view raw_tar
   std::transform(info.verb.begin(), info.verb.end(), info.verb.begin(), [](unsigned char c) { return std::tolower(c); });
   QueryValues q = ParseQuery(target->raw_query);
 
-  std::vector<std::string> cur = SplitPath(info.path);
+  std::vector<std::string> cur = SplitPathSegments(info.path);  // RequestInfo splitPath
   if (cur.size() < 3) return info;
   if (cur[0] != "api" && cur[0] != "apis") return info;
   info.api_prefix = cur[0];

@@ -749,24 +749,34 @@ std::pair<std::unique_ptr<Process>, std::string> StartPlainGateway(const std::st
   return {std::move(plain), PortFrom(out.substr(out.find("listening on")))};
 }
 
-// Writes `bytes` in one send to 127.0.0.1:port, then reads until `want`
-// appears or the peer closes (bounded by a 10 s receive timeout).
-std::string SendAtOnce(const std::string& port, const std::string& bytes, const std::string& want) {
+// A TCP connection to 127.0.0.1:port whose reads give up after
+// `recv_timeout_s`; -1 when it cannot connect.
+int ConnectLoopback(const std::string& port, int recv_timeout_s) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
-  timeval tv{10, 0};
+  timeval tv{recv_timeout_s, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Writes `bytes` in one send to 127.0.0.1:port, then reads until `want`
+// appears or the peer closes (bounded by a 10 s receive timeout).
+std::string SendAtOnce(const std::string& port, const std::string& bytes, const std::string& want) {
+  int fd = ConnectLoopback(port, 10);
   std::string in;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
+  if (fd >= 0 && send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
     char buf[4096];
     ssize_t n;
     while (in.find(want) == std::string::npos && (n = recv(fd, buf, sizeof buf, 0)) > 0) in.append(buf, n);
   }
-  close(fd);
+  if (fd >= 0) close(fd);
   return in;
 }
 
@@ -966,14 +976,8 @@ TEST(Gateway, ClientConnectionsAreCappedPerSourceAndInAll) {
   auto [gw, port] = StartPlainGateway("capgw", ", max_connections: 10, max_connections_per_source: 3");
   ASSERT_FALSE(port.empty()) << gw->output();
   auto connect_to = [&] {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
-    timeval tv{5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    int fd = ConnectLoopback(port, 5);
+    EXPECT_GE(fd, 0);
     return fd;
   };
   std::vector<int> idle;
