@@ -741,6 +741,16 @@ void CloseStream(Stream& s) {
 
 bool IEqualsAscii(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
 
+// Calls f with each contiguous piece of a buffer sequence. The sequence is
+// a named parameter here: a range over the temporary that a buffer's data()
+// returns would dangle before a loop body ran (issue 11's crash).
+template <typename Buffers, typename F>
+void ForEachPiece(const Buffers& buffers, F&& f) {
+  for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+    f(std::string_view(static_cast<const char*>(it->data()), it->size()));
+  }
+}
+
 bool IsUpgradeRequest(const http::request<http::empty_body>& req) {
   return req.find(http::field::upgrade) != req.end() &&
          beast::http::token_list(req[http::field::connection]).exists("upgrade");
@@ -1426,37 +1436,19 @@ awaitable<typename Session<Stream>::Outcome> Session<Stream>::RelayUpgrade(
   // Bytes that arrived with the heads belong to the streams.
   if (up.buffer.size()) {
     out.bytes_out += up.buffer.size();
-    if (recorder) {
-      // The buffer sequence is held by name: a range over the temporary
-      // that data() returns would dangle before the loop body runs.
-      const auto arrived = up.buffer.data();
-      for (auto it = asio::buffer_sequence_begin(arrived); it != asio::buffer_sequence_end(arrived); ++it) {
-        recorder->FromServer({static_cast<const char*>(it->data()), it->size()}, SystemClock().NowMillis());
-      }
-    }
-    if (ender) {
-      const auto arrived = up.buffer.data();
-      for (auto it = asio::buffer_sequence_begin(arrived); it != asio::buffer_sequence_end(arrived); ++it) {
-        ender->FromServer({static_cast<const char*>(it->data()), it->size()});
-      }
-    }
+    ForEachPiece(up.buffer.data(), [&](std::string_view piece) {
+      if (recorder) recorder->FromServer(piece, SystemClock().NowMillis());
+      if (ender) ender->FromServer(piece);
+    });
     co_await asio::async_write(stream_, up.buffer.data(), Redirect(ec));
     up.buffer.consume(up.buffer.size());
   }
   if (!ec && buffer_.size()) {
     out.bytes_in += buffer_.size();
-    if (recorder) {
-      const auto arrived = buffer_.data();
-      for (auto it = asio::buffer_sequence_begin(arrived); it != asio::buffer_sequence_end(arrived); ++it) {
-        recorder->FromClient({static_cast<const char*>(it->data()), it->size()}, SystemClock().NowMillis());
-      }
-    }
-    if (ender) {
-      const auto arrived = buffer_.data();
-      for (auto it = asio::buffer_sequence_begin(arrived); it != asio::buffer_sequence_end(arrived); ++it) {
-        ender->FromClient({static_cast<const char*>(it->data()), it->size()});
-      }
-    }
+    ForEachPiece(buffer_.data(), [&](std::string_view piece) {
+      if (recorder) recorder->FromClient(piece, SystemClock().NowMillis());
+      if (ender) ender->FromClient(piece);
+    });
     co_await asio::async_write(up.stream, buffer_.data(), Redirect(ec));
     buffer_.consume(buffer_.size());
   }
@@ -1668,6 +1660,14 @@ awaitable<typename Session<Stream>::ReviewOutcome> Session<Stream>::Review(
                             {"info", RequestInfoJson(info)}};
   if (body && !body->empty()) {
     request["body_summary"] = SummarizeRequestBody(RedactRequestBody(info.resource, content_type, *body));
+  }
+  // The approver sees which container a session runs in: an exec or attach
+  // under review names it (kubectl always does, -c or its default). With
+  // none the API server would pick one after approval.
+  if (info.exec && info.exec->container.empty()) {
+    out.refusal = Error::BadRequest("kubegate: an " + info.subresource + " that needs review must name its container "
+                                    "(?container=NAME, kubectl -c NAME), so the approver sees where it runs");
+    co_return out;
   }
   NewApproval n{facts.request_id, &who, &info, rule, request};
   // The approval and any grant are bound to this body: a twin with another

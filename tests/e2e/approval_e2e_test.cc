@@ -55,6 +55,9 @@ rules:
     message: "agents may not change configmaps"
 )";
 
+RunResult Curl(const PolicyGateway& gw, const std::string& user, const std::string& method, const std::string& path,
+               const std::string& body = "", const std::string& content_type = "application/json");
+
 // The upstream received the request itself (a server-side dry run made for
 // approvers does not count).
 bool UpstreamSaw(const std::string& method, const std::string& target_part) {
@@ -263,6 +266,11 @@ TEST(Approvals, RefusedExecRetryMakesOneRequestAndTheGrantScopesTheCommand) {
   EXPECT_NE(widened.out.find("any command"), std::string::npos) << "the widening, in words: " << widened.out;
   RunResult other = gw.Run("bot", {"exec", "gated-3", "--", "sh", "-c", "echo widened"});
   EXPECT_EQ(other.code, 0) << other.out;
+  // An exec under review names its container (kubectl always does); one
+  // that does not is refused, not held: the approver must see where it runs.
+  RunResult nameless = Curl(gw, "bot", "POST", "/api/v1/namespaces/default/pods/gated-3/exec?command=id&stdout=true");
+  EXPECT_EQ(nameless.out.substr(0, 3), "400") << nameless.out;
+  EXPECT_NE(nameless.out.find("must name its container"), std::string::npos) << nameless.out;
   // The plugin's help is clean and exits 0; deny needs a reason.
   RunResult help = gw.Gate("alice", {"--help"});
   EXPECT_EQ(help.code, 0) << help.out;
@@ -384,7 +392,7 @@ TEST(Approvals, ExecSessionEndsWhenItsGrantExpires) {
 // A raw request to a gateway as `user` (curl; kubectl cannot send a
 // deletecollection or a DELETE without its body). Returns "CODE\nBODY".
 RunResult Curl(const PolicyGateway& gw, const std::string& user, const std::string& method, const std::string& path,
-               const std::string& body = "", const std::string& content_type = "application/json") {
+               const std::string& body, const std::string& content_type) {
   std::vector<std::string> argv = {"/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--cacert",
                                    (E().dir / (gw.name + "-") / "pki" / "ca.crt").string(), "-H",
                                    "Authorization: Bearer " + ReadAll(E().dir / (user + ".token")), "-X", method};
