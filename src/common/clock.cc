@@ -134,8 +134,12 @@ Result<std::int64_t> ParseDurationMillis(std::string_view s) {
     } else {
       return bad();
     }
+    // At most a century in all: checked before multiplying, so no
+    // component can overflow (found by audit_record_fuzz: "1111111111111d").
+    constexpr std::int64_t kMaxMillis = 100LL * 365 * 86'400'000;
+    if (n > kMaxMillis / unit) return bad();
     total += n * unit;
-    if (total > 100LL * 365 * 86'400'000) return bad();
+    if (total > kMaxMillis) return bad();
   }
   return total;
 }

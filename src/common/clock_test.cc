@@ -21,6 +21,10 @@ TEST(Clock, Rfc3339AndDurations) {
   EXPECT_FALSE(ParseDurationMillis("15"));
   EXPECT_FALSE(ParseDurationMillis("-5m"));
   EXPECT_FALSE(ParseDurationMillis("m"));
+  // Found by audit_record_fuzz (an audit API ?since=): overflowed before the bound was checked.
+  EXPECT_FALSE(ParseDurationMillis("1111111111111d"));
+  EXPECT_FALSE(ParseDurationMillis("999999999999h1s"));
+  EXPECT_TRUE(ParseDurationMillis("36500d"));
 }
 
 }  // namespace
