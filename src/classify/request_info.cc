@@ -89,7 +89,8 @@ bool LongRunning(const RequestInfo& info) {
 }
 
 // RequestInfoFactory.NewRequestInfo's reading of method and target.
-Result<RequestInfo> ReadTarget(std::string_view method, std::string_view raw_target) {
+// `q` receives the query as Go parses it (read once per request).
+Result<RequestInfo> ReadTarget(std::string_view method, std::string_view raw_target, QueryValues& q) {
   auto target = ParseRequestTarget(raw_target);
   if (!target) return target.error();
   RequestInfo info;
@@ -97,7 +98,7 @@ Result<RequestInfo> ReadTarget(std::string_view method, std::string_view raw_tar
   info.raw_query = target->raw_query;
   info.verb.assign(method);
   std::transform(info.verb.begin(), info.verb.end(), info.verb.begin(), [](unsigned char c) { return std::tolower(c); });
-  QueryValues q = ParseQuery(target->raw_query);
+  q = ParseQuery(target->raw_query);
 
   std::vector<std::string> cur = SplitPathSegments(info.path);  // RequestInfo splitPath
   if (cur.size() < 3) return info;
@@ -161,12 +162,13 @@ Result<RequestInfo> ReadTarget(std::string_view method, std::string_view raw_tar
 
 Result<RequestInfo> ClassifyRequest(std::string_view method, std::string_view raw_target) {
   if (!IsHttpToken(method)) return Error::BadRequest("the method is not an HTTP token");
-  auto info = ReadTarget(method, raw_target);
+  QueryValues q;
+  auto info = ReadTarget(method, raw_target, q);
   if (!info) return info;
   // The API server's request deadline filter answers 400 before anything
   // else when a request that is not long-running has a timeout Go cannot
   // parse (filters/request_deadline.go parseTimeout), resource or not.
-  auto timeout = ParseQuery(info->raw_query).First("timeout");
+  auto timeout = q.First("timeout");
   if (timeout && !timeout->empty() && !LongRunning(*info) && !IsGoDuration(*timeout)) {
     return Error::BadRequest("invalid timeout specified in the request URL: time: invalid duration \"" + *timeout + "\"");
   }
