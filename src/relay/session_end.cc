@@ -15,6 +15,10 @@ std::string SessionEndStatusJson(std::string_view message) {
 
 namespace {
 
+// The longest rest of a cut frame that Notice pads; a frame header can
+// claim far more (a hostile peer), and then no notice is sent.
+constexpr std::uint64_t kMaxPadding = 1 << 20;
+
 std::string Base64(std::string_view in) {
   static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
@@ -56,7 +60,8 @@ class WebSocketEnd : public SessionEnd {
   }
 
   std::string Notice(std::string_view message) const override {
-    if (broken_ || !header_.empty()) return "";  // cut inside a header: not safe to add anything
+    // Cut inside a header, or inside a frame too long to pad: not safe.
+    if (broken_ || !header_.empty() || payload_left_ > kMaxPadding) return "";
     std::string out(static_cast<std::size_t>(payload_left_), '\0');
     std::string status = SessionEndStatusJson(message);
     std::string payload = base64_ ? "3" + Base64(status) : std::string(1, '\x03') + status;
@@ -148,7 +153,7 @@ class SpdyEnd : public SessionEnd {
   }
 
   std::string Notice(std::string_view message) const override {
-    if (!error_stream_ || !header_.empty()) return "";
+    if (!error_stream_ || !header_.empty() || payload_left_ > kMaxPadding) return "";
     std::string out(payload_left_, '\0');
     return out + spdy::DataFrame(error_stream_, SessionEndStatusJson(message), /*fin=*/true);
   }

@@ -57,6 +57,14 @@ TEST(SessionEnd, AFrameCutByTheRelayIsCompletedBeforeTheNotice) {
   EXPECT_EQ(in_header->Notice("ended"), "");
 }
 
+// Found by session_end_fuzz: a frame header claiming 2^40 bytes once made
+// Notice allocate that much padding. Past 1 MiB no notice is sent.
+TEST(SessionEnd, AHugeCutFrameGetsNoNoticeInsteadOfHugePadding) {
+  auto end = SessionEnd::For("websocket", "v5.channel.k8s.io");
+  end->FromServer(std::string("\x82\x7f\x00\x00\x00\xff\x00\x00\x00\x00", 10));
+  EXPECT_EQ(end->Notice("ended"), "");
+}
+
 TEST(SessionEnd, Base64ProtocolsGetATextMessage) {
   auto end = SessionEnd::For("websocket", "v4.base64.channel.k8s.io");
   ASSERT_TRUE(end);
