@@ -7,7 +7,7 @@ PKGS=(
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libssl-dev libyaml-cpp-dev nlohmann-json3-dev libre2-dev
   libsqlite3-dev libpq-dev zlib1g-dev libcli11-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
   golang-github-docker-spdystream-dev
   postgresql-15 asciinema
   openssl curl nginx-light wrk bc iproute2 util-linux procps tmux sqlite3

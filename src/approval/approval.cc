@@ -1,5 +1,7 @@
 #include "approval/approval.h"
 
+#include <set>
+
 #include <algorithm>
 
 #include "classify/request_info_json.h"
@@ -482,6 +484,7 @@ Result<ApprovalRequest> ApprovalService::Mutate(const std::string& id,
     if (refused) return Error::BadRequest("refused");
     return Put(out, false);
   });
+  if (done) Changed(id);  // a change, or at least an expiry, was committed
   if (refused) return *refused;
   if (!done) return done.error();
   return out;
@@ -682,6 +685,25 @@ Result<Grant> ApprovalService::Revoke(const std::string& grant_id, const Identit
   });
   if (refused) return *refused;
   if (!done) return done.error();
+  Changed(grant_id);
+  return out;
+}
+
+Result<std::vector<std::string>> ApprovalService::ChangedAmong(const std::vector<std::string>& watched) {
+  std::vector<std::string> out;
+  if (watched.empty()) return out;
+  auto pending = store_->connection().Run("SELECT id FROM approval_request WHERE state = 'pending'");
+  if (!pending) return pending.error();
+  auto revoked = store_->connection().Run("SELECT id FROM access_grant WHERE revoked = 1 AND expires_ms > ?",
+                                          {clock_.NowMillis()});
+  if (!revoked) return revoked.error();
+  std::set<std::string> still_pending, now_revoked;
+  for (const auto& row : *pending) still_pending.insert(row[0].value_or(""));
+  for (const auto& row : *revoked) now_revoked.insert(row[0].value_or(""));
+  for (const auto& id : watched) {
+    const bool grant = id.rfind("gr-", 0) == 0;
+    if (grant ? now_revoked.count(id) > 0 : still_pending.count(id) == 0) out.push_back(id);
+  }
   return out;
 }
 

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -169,6 +170,15 @@ class ApprovalService {
   ApprovalService(std::unique_ptr<Store> store, const Clock& clock);
   const Clock& clock() const { return clock_; }
 
+  // Called with the id of every approval request whose state or votes
+  // changed, and of every grant revoked, after the change is committed
+  // (WakeUps::Notify wakes whoever waits on it).
+  void SetChangeListener(std::function<void(const std::string& id)> listener) { changed_ = std::move(listener); }
+  // Of `watched` (approval request and grant ids), those another process
+  // may have changed behind this one's back: approval requests no longer
+  // pending and grants revoked. Two queries, however many are watched.
+  Result<std::vector<std::string>> ChangedAmong(const std::vector<std::string>& watched);
+
   // A pending request for the same caller and the same action (fingerprint)
   // is reused, so kubectl's retry (WebSocket, then SPDY with the same
   // Kubectl-Session) and re-runs before approval make one request.
@@ -213,8 +223,13 @@ class ApprovalService {
   Grant MakeGrant(ApprovalRequest& r, std::int64_t now);
   static ApprovalRequest NewRequest(const NewApproval& n, std::int64_t now);
 
+  void Changed(const std::string& id) const {
+    if (changed_) changed_(id);
+  }
+
   std::unique_ptr<Store> store_;
   const Clock& clock_;
+  std::function<void(const std::string&)> changed_;
 };
 
 }  // namespace kubegate

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "audit/audit_entry.h"
+#include "audit/audit_sink.h"
 #include "audit/signer.h"
 #include "common/clock.h"
 #include "common/limits.h"
@@ -56,20 +57,20 @@ struct AuditStats {
   std::atomic<bool> healthy{true};              // the last commit succeeded
 };
 
-class AuditLog {
+class AuditLog final : public AuditSink {
  public:
-  using Done = std::function<void(const Result<bool>&)>;
 
   AuditLog(std::unique_ptr<Store> store, const Clock& clock, const Signer* signer, AuditLogOptions options);
   // Commits what is queued (one attempt) and stops the writer.
-  ~AuditLog();
+  ~AuditLog() override;
 
   // Queues `entry`. Returns false, without calling `done`, when the queue is
   // full. `done` runs on the writer thread and must not block; while the
   // store is known to be down (after a failed write, until the writer's
   // next attempt) an entry with a `done` is refused at once instead: `done`
   // runs on the caller's thread, inside Submit, and nothing is queued.
-  bool Submit(AuditEntry entry, Done done = nullptr);
+  bool Submit(AuditEntry entry, Done done = nullptr) override;
+  bool healthy() const override { return stats_.healthy.load(); }
   // Waits up to `limit` for the store to take a write again (tests, probes).
   bool WaitUntilHealthy(std::chrono::milliseconds limit);
   // Blocks until every entry queued before the call has had a commit attempt.

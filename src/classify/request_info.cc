@@ -175,10 +175,14 @@ Result<RequestInfo> ClassifyRequest(std::string_view method, std::string_view ra
   return info;
 }
 
+bool IsWrite(const RequestInfo& info) {
+  const bool write = info.verb == "create" || info.verb == "update" || info.verb == "patch" ||
+                     info.verb == "delete" || info.verb == "deletecollection";
+  return write && info.stream == StreamKind::kNone;
+}
+
 bool HonoursDryRun(const RequestInfo& info) {
-  bool write = info.verb == "create" || info.verb == "update" || info.verb == "patch" || info.verb == "delete" ||
-               info.verb == "deletecollection";
-  return info.is_resource_request && write && info.stream == StreamKind::kNone && info.subresource != "proxy";
+  return info.is_resource_request && IsWrite(info) && info.subresource != "proxy";
 }
 
 bool NeedsBodyToClassify(const RequestInfo& info) {

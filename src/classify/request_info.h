@@ -62,6 +62,11 @@ struct RequestInfo {
 // API server does.
 Result<RequestInfo> ClassifyRequest(std::string_view method, std::string_view target);
 
+// A write: create, update, patch, delete or deletecollection, not an
+// exec/attach/port-forward stream. Its body may be recorded, and a held
+// one is shown to approvers as a dry run first.
+bool IsWrite(const RequestInfo& info);
+
 // Whether the API server applies dryRun to this request: writes to objects
 // only (not reads, not exec/attach/portforward/proxy).
 bool HonoursDryRun(const RequestInfo& info);

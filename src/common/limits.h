@@ -37,6 +37,9 @@ inline constexpr std::size_t kLingerMaxBytes = 16 << 20;
 inline constexpr std::chrono::seconds kUpstreamConnectTimeout{10};
 // Idle upstream connections kept per worker thread.
 inline constexpr std::size_t kUpstreamPoolSize = 32;
+// An idle upstream connection older than this is not reused (API servers
+// and load balancers close idle ones after about a minute).
+inline constexpr std::chrono::seconds kUpstreamIdleKeep{50};
 
 // Store and audit log.
 // Prepared statements kept per SQLite connection.
@@ -62,11 +65,11 @@ inline constexpr std::size_t kAuditMaxQueryLimit = 10000;
 // Policy and approvals.
 // How often the gateway checks whether the policy file changed.
 inline constexpr std::chrono::milliseconds kPolicyFileCheckInterval{1000};
-// How often a held request looks at its approval request in the store.
-inline constexpr std::chrono::milliseconds kHoldPollInterval{250};
-// How often an exec/attach/port-forward session under a grant checks
-// whether the grant was revoked.
-inline constexpr std::chrono::milliseconds kGrantRevocationPoll{1000};
+// Held requests and streams under a grant are woken by the change itself
+// (approval/wake_ups.h). As a safety net for changes made by another
+// process sharing the store, one sweep per gateway looks this often for
+// the approval requests and grants someone waits on (two queries in all).
+inline constexpr std::chrono::milliseconds kWakeUpSweepInterval{1000};
 // Namespace labels read for namespaceSelector rules are used this long
 // (a label change takes effect within it); at most this many are kept.
 inline constexpr std::chrono::seconds kNamespaceLabelTtl{10};

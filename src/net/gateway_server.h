@@ -1,8 +1,7 @@
-// GatewayServer: the network layer. Accepts HTTPS (or loopback plain HTTP)
-// connections from kubectl, runs each request through the admission stages
-// (pipeline/admission.h), forwards it to the API server with the gateway's
-// own credential and the caller's identity as impersonation, and relays
-// the response or the upgraded stream. Asio/Beast stay inside the .cc.
+// GatewayServer: the network layer's face. Accepts HTTPS (or loopback plain
+// HTTP) connections from kubectl and serves each as a Session
+// (net/session.h), which runs every request through the stages. Asio and
+// Beast stay inside net/'s .cc files and net-only headers.
 //
 //   auto server = GatewayServer::Create(config, upstream, pki);
 //   if (!server) { ...; }
@@ -27,28 +26,6 @@ namespace kubegate {
 struct ServingCert {
   std::string cert_file;
   std::string key_file;
-};
-
-// Counts kept by the gateway; served at /metrics in the Prometheus text
-// format.
-struct GatewayCounters {
-  std::atomic<std::uint64_t> requests{0};
-  std::atomic<std::uint64_t> rejected_bad_request{0};      // 400, 413, 431
-  std::atomic<std::uint64_t> rejected_unauthenticated{0};  // 401
-  std::atomic<std::uint64_t> rejected_forbidden{0};        // 403
-  std::atomic<std::uint64_t> upstream_errors{0};           // 502, 503
-  std::atomic<std::uint64_t> upgrades{0};
-  std::atomic<std::uint64_t> audit_fail_closed{0};         // 503: decision not committed
-  std::atomic<std::uint64_t> reviews{0};                   // requests a review rule matched
-  std::atomic<std::uint64_t> held_now{0};                  // requests waiting for approval
-  std::atomic<std::uint64_t> approved_forwarded{0};        // forwarded after approval or under a grant
-  std::atomic<std::uint64_t> review_refused{0};            // denied, expired, withdrawn or answered at once
-  std::atomic<std::uint64_t> policy_reloads{0};
-  std::atomic<std::uint64_t> policy_reloads_refused{0};
-  std::atomic<std::uint64_t> sessions_closed_by_grant{0};  // exec/attach/port-forward ended at grant expiry/revocation
-  std::atomic<std::uint64_t> sessions_ended_with_status{0};  // ... of which kubectl was told why (a Status)
-  std::atomic<std::uint64_t> rejected_connections{0};  // closed at accept: over listen.max_connections(_per_source)
-  std::atomic<std::uint64_t> recording_failures{0};  // sessions whose recording could not start or be written
 };
 
 // The audit and approval stages' collaborators. `log` may be null only
@@ -76,7 +53,6 @@ class GatewayServer {
   // shutdown_grace_seconds to finish.
   virtual void Wait() = 0;
   virtual void Stop() = 0;
-  virtual const GatewayCounters& counters() const = 0;
 };
 
 }  // namespace kubegate

@@ -17,16 +17,17 @@
 #include <thread>
 
 #include "approval/approval.h"
+#include "approval/approval_events.h"
 
 namespace kubegate {
 
-class WebhookNotifier {
+class WebhookNotifier final : public ApprovalEvents {
  public:
   WebhookNotifier(std::string url, std::string format);
-  ~WebhookNotifier();
+  ~WebhookNotifier() override;
 
   // Queues an event; never blocks.
-  void Notify(const std::string& event, const ApprovalRequest& r);
+  void Notify(const std::string& event, const ApprovalRequest& r) override;
 
   std::atomic<std::uint64_t> sent{0};
   std::atomic<std::uint64_t> dropped{0};

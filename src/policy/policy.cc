@@ -419,8 +419,13 @@ Result<std::shared_ptr<const Policy>> Policy::Parse(const std::string& text, con
     if (YAML::Node rec = n["recording"]) {
       KG_TRY(r.CheckMap(rec, where + ".recording", {"required", "stdin", "portForwardPayload"}));
       KG_TRY(r.Bool(rec, "required", where + ".recording", rule.recording_required));
-      KG_TRY(r.Str(rec, "stdin", where + ".recording", rule.recording_stdin));
-      if (rule.recording_stdin != "record" && rule.recording_stdin != "omit" && rule.recording_stdin != "redact") {
+      std::string stdin_mode = "record";
+      KG_TRY(r.Str(rec, "stdin", where + ".recording", stdin_mode));
+      if (stdin_mode == "omit") {
+        rule.recording_stdin = PolicyRule::Stdin::kOmit;
+      } else if (stdin_mode == "redact") {
+        rule.recording_stdin = PolicyRule::Stdin::kRedact;
+      } else if (stdin_mode != "record") {
         return r.Fail(rec["stdin"], where + ".recording.stdin", "must be record, omit or redact");
       }
       KG_TRY(r.Bool(rec, "portForwardPayload", where + ".recording", rule.recording_portforward_payload));

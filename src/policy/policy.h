@@ -108,7 +108,8 @@ struct PolicyRule {
   // (recording: in YAML). Required: a session that cannot be recorded is
   // refused, or ended when its recording fails. Stdin may be left out.
   bool recording_required = false;
-  std::string recording_stdin = "record";  // record | omit | redact
+  enum class Stdin { kRecord, kOmit, kRedact };  // YAML: record | omit | redact
+  Stdin recording_stdin = Stdin::kRecord;
   bool recording_portforward_payload = false;
 };
 

@@ -1,0 +1,40 @@
+// AuditSink: where a request's audit entries go. AuditLog is the real one
+// (hash chain, group commit, fail closed); NullAuditSink keeps nothing and
+// exists only for `serve --bench-disable-audit`.
+//
+//   sink.Submit(std::move(entry), [](const Result<bool>& committed) { ... });
+#pragma once
+
+#include <functional>
+
+#include "audit/audit_entry.h"
+#include "common/result.h"
+
+namespace kubegate {
+
+class AuditSink {
+ public:
+  using Done = std::function<void(const Result<bool>&)>;
+  virtual ~AuditSink() = default;
+  // Queues `entry`. False, without calling `done`, when it was not taken
+  // (queue full). `done` runs once the entry is committed or refused, on
+  // any thread, and must not block.
+  virtual bool Submit(AuditEntry entry, Done done = nullptr) = 0;
+  // Whether entries are kept at all (false: none need be built).
+  virtual bool keeps_entries() const { return true; }
+  // Whether the last write succeeded (readiness).
+  virtual bool healthy() const = 0;
+};
+
+// Keeps nothing; every decision counts as committed.
+class NullAuditSink final : public AuditSink {
+ public:
+  bool Submit(AuditEntry, Done done) override {
+    if (done) done(true);
+    return true;
+  }
+  bool keeps_entries() const override { return false; }
+  bool healthy() const override { return true; }
+};
+
+}  // namespace kubegate

@@ -1,0 +1,80 @@
+// GatewayMetrics: what the gateway counts, served at /metrics in the
+// Prometheus text format (prometheus-cpp's registry and serializer).
+//
+//   GatewayMetrics m;
+//   m.requests.Increment();
+//   m.Count(Refusal::kUnauthenticated);
+//   std::string text = m.Scrape(snapshot);   // gauges from `snapshot` first
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+
+#include "pipeline/request_context.h"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace kubegate {
+
+// Values owned elsewhere, read at each scrape.
+struct MetricsSnapshot {
+  std::uint64_t client_connections = 0;
+  std::int64_t held_requests = 0;
+  bool audit_enabled = false;
+  std::uint64_t audit_committed = 0, audit_batches = 0, audit_failed_batches = 0, audit_dropped = 0,
+                audit_checkpoints = 0, audit_pruned = 0, audit_queued = 0;
+  bool audit_healthy = true;
+};
+
+class GatewayMetrics {
+ public:
+  GatewayMetrics();
+  ~GatewayMetrics();
+  GatewayMetrics(const GatewayMetrics&) = delete;
+  GatewayMetrics& operator=(const GatewayMetrics&) = delete;
+
+  // The refusal's own counter (none for Refusal::kNone).
+  void Count(Refusal r);
+  std::string Scrape(const MetricsSnapshot& s);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+
+ public:
+  prometheus::Counter& requests;
+  prometheus::Counter& rejected_connections;
+  prometheus::Counter& rejected_bad_request;
+  prometheus::Counter& rejected_unauthenticated;
+  prometheus::Counter& rejected_forbidden;
+  prometheus::Counter& upstream_errors;
+  prometheus::Counter& upgrades;
+  prometheus::Counter& reviews;
+  prometheus::Counter& approved_forwarded;
+  prometheus::Counter& review_refused;
+  prometheus::Counter& policy_reloads;
+  prometheus::Counter& policy_reloads_refused;
+  prometheus::Counter& sessions_closed_by_grant;
+  prometheus::Counter& sessions_ended_with_status;
+  prometheus::Counter& recording_failures;
+  prometheus::Counter& audit_fail_closed;
+
+ private:
+  prometheus::Gauge& client_connections_;
+  prometheus::Gauge& held_requests_;
+  prometheus::Counter& audit_committed_;
+  prometheus::Counter& audit_batches_;
+  prometheus::Counter& audit_failed_batches_;
+  prometheus::Counter& audit_dropped_;
+  prometheus::Counter& audit_checkpoints_;
+  prometheus::Counter& audit_pruned_;
+  prometheus::Gauge& audit_queue_depth_;
+  prometheus::Gauge& audit_store_healthy_;
+};
+
+}  // namespace kubegate

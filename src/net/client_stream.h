@@ -1,0 +1,125 @@
+// ClientStream: one caller's connection, TLS or plain (loopback only),
+// behind one type, so the session that serves it is compiled once. It is
+// an Asio AsyncStream: Beast's HTTP reads and writes run over it; each read
+// or write goes through one type-erased call into client_stream.cc.
+//
+//   ClientStream s = ClientStream::Tls(std::move(socket), server_ctx);
+//   if (!co_await s.Handshake()) co_return;
+//   co_await http::async_read_header(s, buffer, parser, token);
+//   s.tcp().expires_after(limits::kRequestHeadTimeout);   // timeouts live on the TCP layer
+//
+// Contract: reads fill at most the first non-empty buffer of a sequence and
+// writes send at most kMaxGather buffers, as AsyncReadStream/WriteStream
+// allow (the composed operations loop).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "identity/authenticator.h"
+
+namespace kubegate {
+
+class ClientStream {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+  // The completion, type-erased; the caller's cancellation slot is passed
+  // beside it so `a || b` can still cancel a pending read or write.
+  using Completion = std::function<void(boost::beast::error_code, std::size_t)>;
+  static constexpr std::size_t kMaxGather = 8;
+  // A ConstBufferSequence of at most kMaxGather views, held by value.
+  struct Gather {
+    using value_type = boost::asio::const_buffer;
+    using const_iterator = const boost::asio::const_buffer*;
+    std::array<boost::asio::const_buffer, kMaxGather> buffers;
+    std::size_t count = 0;
+    const_iterator begin() const { return buffers.data(); }
+    const_iterator end() const { return buffers.data() + count; }
+  };
+
+  static ClientStream Plain(boost::asio::ip::tcp::socket socket);
+  static ClientStream Tls(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& ctx);
+  ClientStream(ClientStream&&) noexcept;
+  ClientStream& operator=(ClientStream&&) noexcept;
+  ~ClientStream();
+
+  executor_type get_executor();
+  // The TCP layer: timeouts, the socket.
+  boost::beast::tcp_stream& tcp();
+
+  // TLS: the handshake, then the client certificate (set when one was
+  // presented and verified; `untrusted` when one was presented and did not
+  // verify). Plain: nothing to do. False when the handshake failed.
+  boost::asio::awaitable<bool> Handshake(std::optional<PeerCertificate>& peer, bool& untrusted);
+
+  template <typename MutableBuffers, typename Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    boost::asio::mutable_buffer first;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+      boost::asio::mutable_buffer b = *it;
+      if (b.size()) {
+        first = b;
+        break;
+      }
+    }
+    return boost::asio::async_initiate<Token, void(boost::beast::error_code, std::size_t)>(
+        [this](auto handler, boost::asio::mutable_buffer b) {
+          auto slot = boost::asio::get_associated_cancellation_slot(handler);
+          ReadSome(b, slot, Erase(std::move(handler)));
+        },
+        token, first);
+  }
+
+  template <typename ConstBuffers, typename Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    Gather g;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers) && g.count < kMaxGather; ++it) {
+      boost::asio::const_buffer b = *it;
+      if (b.size()) g.buffers[g.count++] = b;
+    }
+    return boost::asio::async_initiate<Token, void(boost::beast::error_code, std::size_t)>(
+        [this](auto handler, Gather gather) {
+          auto slot = boost::asio::get_associated_cancellation_slot(handler);
+          WriteSome(gather, slot, Erase(std::move(handler)));
+        },
+        token, g);
+  }
+
+  // Shuts both directions down and closes.
+  void Close();
+  // Closes without losing the last answer: half-close, then discard what
+  // the client still sends (bounded in time and bytes). Closing with unread
+  // bytes would make the kernel send a reset, and a client still writing a
+  // body would never read a 413 or 401.
+  boost::asio::awaitable<void> LingeringClose();
+
+ private:
+  struct Impl;
+  explicit ClientStream(std::unique_ptr<Impl> impl);
+  // Completions run on the stream's executor (the session's one thread),
+  // which is also the handler's.
+  template <typename Handler>
+  static Completion Erase(Handler handler) {
+    auto h = std::make_shared<Handler>(std::move(handler));
+    return [h](boost::beast::error_code ec, std::size_t n) { std::move(*h)(ec, n); };
+  }
+  void ReadSome(boost::asio::mutable_buffer b, boost::asio::cancellation_slot slot, Completion done);
+  void WriteSome(const Gather& g, boost::asio::cancellation_slot slot, Completion done);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kubegate

@@ -1,0 +1,102 @@
+// Session: one caller's connection, request after request. It reads each
+// request head, runs the stages in the order HandleRequest declares
+// (session.cc), and ends every request through Finish. The stages' logic
+// lives in the plain modules (pipeline/, approval/, audit/, recording/);
+// a stage here reads and writes bytes and calls them.
+//
+// Files: session.cc (the driver, Finish, replies, log), session_stages.cc
+// (authenticate .. commit), session_hold.cc (the review stage's waiting and
+// the approvers' dry run), session_api.cc (probes, /metrics, the audit and
+// approval APIs), forwarder.cc (forward and relay), upgrade_relay.cc
+// (exec/attach/port-forward streams).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "net/client_stream.h"
+#include "net/gateway_services.h"
+#include "net/upstream_pool.h"
+#include "pipeline/request_context.h"
+
+namespace kubegate {
+
+class Session {
+ public:
+  Session(GatewayServices& g, UpstreamPool& pool, ClientStream stream, std::string peer)
+      : g_(g), pool_(pool), stream_(std::move(stream)), peer_(std::move(peer)) {}
+
+  boost::asio::awaitable<void> Run();
+
+ private:
+  using Head = boost::beast::http::request_parser<boost::beast::http::empty_body>;
+  using UpstreamResponse = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+
+  // The request flow; returns whether the connection stays open.
+  boost::asio::awaitable<bool> HandleRequest(Head& head);
+  // The one exit of every request: replies (a refusal), audits, logs, counts.
+  boost::asio::awaitable<bool> Finish(RequestContext& ctx, Respond r);
+  RequestContext ContextOf(const Head& head) const;
+
+  // Stages, in order (session_stages.cc unless noted).
+  StageResult CheckFraming(RequestContext& ctx, const Head& head);
+  StageResult Authenticate(RequestContext& ctx, const Head& head);
+  StageResult Classify(RequestContext& ctx);
+  boost::asio::awaitable<StageResult> ServeGatewayApi(RequestContext& ctx, Head& head);  // session_api.cc
+  boost::asio::awaitable<StageResult> ReadBodyToDecide(RequestContext& ctx, Head& head);
+  boost::asio::awaitable<StageResult> Decide(RequestContext& ctx, Head& head);
+  boost::asio::awaitable<StageResult> Hold(RequestContext& ctx, Head& head);  // session_hold.cc
+  StageResult PlanRecording(RequestContext& ctx, const Head& head);
+  boost::asio::awaitable<StageResult> CommitDecision(RequestContext& ctx);
+  boost::asio::awaitable<Respond> ForwardAndRelay(RequestContext& ctx, Head& head);  // forwarder.cc
+  boost::asio::awaitable<Outcome> RelayUpgrade(RequestContext& ctx, UpstreamConn& up, UpstreamResponse& rp);
+
+  // Probes (/healthz, /livez, /readyz): unauthenticated, not audited.
+  // Returns whether it was one (and `keep` whether the connection stays).
+  boost::asio::awaitable<bool> ServeProbe(Head& head, bool& keep);
+  boost::asio::awaitable<StageResult> ServeAuditApi(RequestContext& ctx);
+  boost::asio::awaitable<StageResult> ServeApprovalApi(RequestContext& ctx, Head& head);
+
+  // Reads the whole body (bounded by `limit`) into ctx.body; the head
+  // stays in `head` for forwarding. A refusal when it cannot be read.
+  boost::asio::awaitable<StageResult> ReadBody(RequestContext& ctx, Head& head, std::size_t limit);
+  // The approvers' dry run of a held write, recorded like any request
+  // kubegate forwards (committed first); returns its note.
+  boost::asio::awaitable<nlohmann::json> DryRunForApprovers(const RequestContext& held, const Head& head);
+  // Returns when the caller closes or breaks its connection, or sends more
+  // than limits::kMaxBytesReadAhead ahead of its answer; `why` says which.
+  boost::asio::awaitable<void> WatchClientGone(std::string& why);
+  // Ends a stream when its grant expires or is revoked; `reason` says which.
+  boost::asio::awaitable<void> WatchGrant(std::string grant_id, std::int64_t expires_ms, std::string& reason);
+  // The labels of namespace `ns` (cached); none for a namespace that does
+  // not exist; an error when they cannot be read.
+  boost::asio::awaitable<Result<NamespaceLabels>> NamespaceLabelsOf(const std::string& ns);
+
+  boost::asio::awaitable<Outcome> Reply(const Error& e, const std::string& request_id, bool keep_alive);
+  boost::asio::awaitable<Outcome> ReplyBody(int status, std::string_view content_type, std::string_view body,
+                                            const std::string& request_id, bool keep_alive);
+  void Log(const RequestContext& ctx, const Outcome& o) const;
+
+  // Body relay buffer: allocated on the first body relayed (an idle or
+  // held connection never needs it), then kept for the connection.
+  char* RelayBuffer();
+
+  GatewayServices& g_;
+  UpstreamPool& pool_;
+  ClientStream stream_;
+  std::string peer_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<PeerCertificate> peer_cert_;
+  bool untrusted_peer_ = false;
+  std::unique_ptr<char[]> relay_buf_;
+};
+
+}  // namespace kubegate

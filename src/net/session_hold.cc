@@ -1,0 +1,208 @@
+// The hold stage's transport side: the review stage (approval/review_stage.h)
+// decides; this file runs its steps on the store thread, sends the
+// approvers' dry run, and waits for wake-ups while watching the caller.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "approval/approval_api.h"
+#include "approval/dry_run_request.h"
+#include "audit/audit_record.h"
+#include "forward/header_rewrite.h"
+#include "net/await.h"
+#include "net/session.h"
+
+namespace kubegate {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using asio::awaitable;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+// Waits for WakeUps on one key. Subscribed for its whole life, so a
+// wake-up that comes while the session is busy elsewhere (a store call) is
+// kept for the next Wait, never lost.
+class WakeUpWaiter {
+ public:
+  WakeUpWaiter(WakeUps& wake_ups, const std::string& key, asio::any_io_executor ex)
+      : state_(std::make_shared<State>(ex)) {
+    // Runs on whichever thread committed the change: it only posts.
+    sub_ = wake_ups.Subscribe(key, [s = state_, ex] {
+      asio::post(ex, [s] {
+        s->woken = true;
+        s->timer.cancel();
+      });
+    });
+  }
+  // True when woken (since the last Wait), false when `deadline_ms` came.
+  awaitable<bool> Wait(const Clock& clock, std::int64_t deadline_ms) {
+    if (!state_->woken) {
+      const std::int64_t left = deadline_ms - clock.NowMillis();
+      state_->timer.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(left, 1)));
+      (void)co_await state_->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    co_return std::exchange(state_->woken, false);
+  }
+
+ private:
+  struct State {
+    explicit State(asio::any_io_executor ex) : timer(ex) {}
+    asio::steady_timer timer;
+    bool woken = false;
+  };
+  std::shared_ptr<State> state_;
+  WakeUps::Subscription sub_;
+};
+
+}  // namespace
+
+awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
+  if (!ctx.reviewed()) co_return std::nullopt;
+  g_.metrics.reviews.Increment();
+  ReviewStage* stage = g_.review;
+  const Decision& decision = *ctx.decision;
+  if (!stage || !decision.policy_rule) {
+    co_return Respond::Refuse(Error::Unavailable("kubegate cannot hold requests for review without its store"),
+                              Refusal::kReview, "", ctx.keep_alive && head.is_done());
+  }
+  // A held request is forwarded exactly as received: its body is read first.
+  if (!ctx.body && !head.is_done()) {
+    if (auto refused = co_await ReadBody(ctx, head, g_.max_body())) co_return refused;
+  }
+  ReviewRequest r;
+  r.who = &*ctx.who;
+  r.info = &*ctx.info;
+  r.rule = decision.policy_rule;
+  r.auto_approver = decision.auto_approver;
+  r.dry_run_possible = IsWrite(*ctx.info) && !decision.pass_caller_impersonation;
+  r.request_id = ctx.request_id;
+  r.method = ctx.method;
+  r.target = ctx.target;
+  r.kubectl_command = ctx.kubectl_command;
+  r.body = ctx.body ? &*ctx.body : nullptr;
+  r.content_type = ctx.content_type;
+  r.started_ms = g_.clock.NowMillis();
+
+  auto start = [stage, &r] { return stage->Start(r); };
+  ReviewStep step = co_await OnStoreThread<ReviewStep>(g_.store_thread, start);
+  if (step.verdict == ReviewVerdict::kDryRunFirst) {
+    // Approvers see what the API server says of a write before deciding.
+    nlohmann::json note = co_await DryRunForApprovers(ctx, head);
+    auto ask = [stage, &r, &note] { return stage->Ask(r, note); };
+    step = co_await OnStoreThread<ReviewStep>(g_.store_thread, ask);
+  }
+  std::optional<WakeUpWaiter> waiter;
+  if (step.verdict == ReviewVerdict::kHold) {
+    // Listening first, then looking once more: a decision made between the
+    // ask and the subscription is not missed.
+    waiter.emplace(g_.wake_ups, step.approval_id, co_await asio::this_coro::executor);
+    auto resume = [stage, &r, &step] { return stage->Resume(r, std::move(step)); };
+    step = co_await OnStoreThread<ReviewStep>(g_.store_thread, resume);
+  }
+  while (step.verdict == ReviewVerdict::kHold) {
+    // Woken by the decision (or a vote), or at the hold's limit; the caller
+    // leaving (or overrunning the read-ahead bound) withdraws the request,
+    // which can then never run later.
+    std::string gone;
+    auto which = co_await (waiter->Wait(g_.clock, step.hold_until_ms) || WatchClientGone(gone));
+    if (which.index() == 1) {
+      auto withdraw = [stage, &r, &step, &gone] { return stage->Withdraw(r, std::move(step), gone); };
+      step = co_await OnStoreThread<ReviewStep>(g_.store_thread, withdraw);
+      break;
+    }
+    auto resume = [stage, &r, &step] { return stage->Resume(r, std::move(step)); };
+    step = co_await OnStoreThread<ReviewStep>(g_.store_thread, resume);
+  }
+  ctx.approval = step.approval;
+  switch (step.verdict) {
+    case ReviewVerdict::kForward:
+      ctx.grant_id = step.grant_id;
+      ctx.grant_expires_ms = step.grant_expires_ms;
+      co_return std::nullopt;
+    case ReviewVerdict::kWithdrawn:
+      co_return Respond::Withdrawn(step.approval.value("reason", std::string("the caller left")));
+    default:
+      co_return Respond::Refuse(step.refusal, Refusal::kReview, "", ctx.keep_alive);
+  }
+}
+
+awaitable<void> Session::WatchGrant(std::string grant_id, std::int64_t expires_ms, std::string& reason) {
+  ReviewStage* stage = g_.review;
+  WakeUpWaiter waiter(g_.wake_ups, grant_id, co_await asio::this_coro::executor);
+  while (true) {
+    // Listening first, then looking: no revocation falls in between.
+    auto check = [stage, &grant_id, expires_ms] { return stage->SessionEnds(grant_id, expires_ms); };
+    auto ends = co_await OnStoreThread<std::optional<std::string>>(g_.store_thread, check);
+    if (ends) {
+      reason = *ends;
+      co_return;
+    }
+    (void)co_await waiter.Wait(g_.clock, expires_ms);
+  }
+}
+
+awaitable<nlohmann::json> Session::DryRunForApprovers(const RequestContext& held, const Head& head) {
+  nlohmann::json note = {{"at_ms", g_.clock.NowMillis()}};
+  auto not_run = [&](const std::string& why) {
+    note["summary"] = "not run: " + why;
+    return note;
+  };
+  if (held.target.empty() || held.target[0] != '/') co_return not_run("the request target is not a path");
+  // Built so the API server reads it as a dry run (a DELETE carries dryRun
+  // in its DeleteOptions body), and read back before it may be sent.
+  OwnRequest asked{held.method, held.target, held.content_type, held.body.value_or("")};
+  auto built = BuildApproversDryRun(asked);
+  if (!built) co_return not_run(built.error().message);
+  // The dry run is a request of its own, with its own audit records.
+  RequestContext dr;
+  dr.request_id = NewRequestId();
+  dr.received_ms = g_.clock.NowMillis();
+  dr.started = std::chrono::steady_clock::now();
+  dr.source = "kubegate";
+  dr.method = built->request.method;
+  dr.target = built->request.target;
+  dr.user_agent = "kubegate (server-side dry run for approvers)";
+  dr.kubectl_command = held.kubectl_command;
+  dr.who = held.who;
+  dr.info = built->info;
+  dr.action = "allow";
+  dr.rule = "approval-dry-run";
+  dr.message = "server-side dry run of held request " + held.request_id + " for its approvers";
+  dr.approval = {{"id", held.request_id}, {"purpose", "dry-run"}};
+  // The DeleteOptions kubegate wrote are part of what was sent (they carry
+  // the dry run); other bodies are the caller's and follow the rule's audit.
+  if (NeedsBodyToClassify(built->info)) {
+    dr.recorded_body = RedactRequestBody(built->info.resource, built->request.content_type, built->request.body);
+  }
+  dr.upstream_identity = ImpersonationHeaders(*held.who, dr.request_id, g_.config.upstream.impersonate);
+  if (auto refused = co_await CommitDecision(dr)) {
+    co_return not_run("its audit record could not be written (" + refused->error.message + ")");
+  }
+  note["request_id"] = dr.request_id;
+  http::request<http::string_body> req(head.get().method(), dr.target, 11);
+  if (!built->request.content_type.empty()) req.set(http::field::content_type, built->request.content_type);
+  req.set(http::field::accept, "application/json");
+  req.set(http::field::user_agent, dr.user_agent);
+  for (auto& [n, v] : dr.upstream_identity) req.insert(n, v);
+  req.body() = built->request.body;
+  auto res = co_await OwnUpstreamRequest(pool_, g_.upstream_token.Current(), req);
+  Outcome o;
+  o.bytes_in = req.body().size();
+  if (res) {
+    o.status = static_cast<int>(res->result_int());
+    o.bytes_out = res->body().size();
+  } else {
+    o.status = res.error().http_code;
+  }
+  g_.audit.RecordResult(dr, o, res ? "" : res.error().message);
+  if (!res) co_return not_run(res.error().message);
+  note["status"] = o.status;
+  note["summary"] = DescribeDryRunAnswer(o.status, res->body());
+  co_return note;
+}
+
+}  // namespace kubegate

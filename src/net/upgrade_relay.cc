@@ -1,0 +1,204 @@
+// After a 101: the response head goes to the caller verbatim, then bytes
+// both ways until either side closes. The recording tap sees a copy of each
+// piece; a stream under a grant ends with the grant; a session kubegate ends
+// is told why with a Status (relay/session_end.h).
+#include <filesystem>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "common/limits.h"
+#include "net/await.h"
+#include "net/session.h"
+#include "recording/stream_decoder.h"
+#include "relay/session_end.h"
+
+namespace kubegate {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using asio::awaitable;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+auto Redirect(beast::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
+void CloseUpstream(UpstreamStream& s) {
+  beast::error_code ec;
+  beast::get_lowest_layer(s).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  beast::get_lowest_layer(s).close();
+}
+
+// Where each side's timeouts live.
+beast::tcp_stream& TcpOf(ClientStream& s) { return s.tcp(); }
+beast::tcp_stream& TcpOf(UpstreamStream& s) { return beast::get_lowest_layer(s); }
+
+// Calls f with each contiguous piece of a buffer sequence. The sequence is
+// a named parameter here: a range over the temporary that a buffer's data()
+// returns would dangle before a loop body ran (issue 11's crash).
+template <typename Buffers, typename F>
+void ForEachPiece(const Buffers& buffers, F&& f) {
+  for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+    f(std::string_view(static_cast<const char*>(it->data()), it->size()));
+  }
+}
+
+// Ends a session's recording (on the writer thread) and returns what the
+// audit result record keeps of it.
+awaitable<nlohmann::json> FinishRecording(RecordingTap& tap, const std::string& path, const Clock& clock,
+                                          std::string ended_by) {
+  const std::int64_t now = clock.NowMillis();
+  RecordingSummary s = co_await AwaitResume<RecordingSummary>(
+      [&](std::function<void(RecordingSummary)> resume) { tap.Finish(now, ended_by, std::move(resume)); });
+  nlohmann::json j = s.ToJson();
+  j["file"] = std::filesystem::path(path).filename().string();
+  co_return j;
+}
+
+}  // namespace
+
+awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, UpstreamResponse& rp) {
+  Outcome out;
+  out.status = 101;
+  beast::error_code ec;
+  auto& res = rp.get();
+  const bool under_grant = !ctx.grant_id.empty() && g_.review;
+  // The recording starts here, reading the protocol the 101 chose.
+  const std::string upgrade(res[http::field::upgrade]);
+  const std::string protocol(beast::iequals(upgrade, "websocket") ? res[http::field::sec_websocket_protocol]
+                                                                   : res["X-Stream-Protocol-Version"]);
+  const bool recording_required = ctx.recording && ctx.recording->required;
+  // A session kubegate may end (a grant's, or one that must be recorded)
+  // is ended with a Status kubectl prints, at a frame boundary.
+  std::unique_ptr<SessionEnd> ender;
+  if (under_grant || recording_required) ender = SessionEnd::For(upgrade, protocol);
+  std::unique_ptr<RecordingTap> recorder;
+  std::string recording_path;
+  if (ctx.recording_file) {
+    RecordingHeader header = ctx.recording->header;
+    header.start_ms = g_.clock.NowMillis();
+    recording_path = ctx.recording->path;
+    recorder = std::make_unique<RecordingTap>(
+        g_.recording_writer,
+        std::make_unique<SessionRecorder>(std::move(ctx.recording_file), std::move(header), ctx.recording->options,
+                                          nullptr),
+        MakeSessionDecoder(upgrade, protocol, limits::kRecordingMaxMessageBytes), recording_required,
+        limits::kRecordingMaxPendingBytes, ctx.recording->options.max_bytes);
+  }
+  auto finish_recording = [&](std::string ended_by) {
+    return FinishRecording(*recorder, recording_path, g_.clock, std::move(ended_by));
+  };
+  http::response<http::empty_body> head(std::move(res.base()));
+  http::response_serializer<http::empty_body> sr(head);
+  co_await http::async_write_header(stream_, sr, Redirect(ec));
+  if (ec) {
+    // The cluster opened the session but the caller is gone: recorded as such.
+    CloseUpstream(up.stream);
+    if (recorder) out.recording = co_await finish_recording("the caller went away before the session started");
+    co_return out;
+  }
+  // Bytes that arrived with the heads belong to the streams.
+  if (up.buffer.size()) {
+    out.bytes_out += up.buffer.size();
+    ForEachPiece(up.buffer.data(), [&](std::string_view piece) {
+      if (recorder) recorder->FromServer(piece, g_.clock.NowMillis());
+      if (ender) ender->FromServer(piece);
+    });
+    co_await asio::async_write(stream_, up.buffer.data(), Redirect(ec));
+    up.buffer.consume(up.buffer.size());
+  }
+  if (!ec && buffer_.size()) {
+    out.bytes_in += buffer_.size();
+    ForEachPiece(buffer_.data(), [&](std::string_view piece) {
+      if (recorder) recorder->FromClient(piece, g_.clock.NowMillis());
+      if (ender) ender->FromClient(piece);
+    });
+    co_await asio::async_write(up.stream, buffer_.data(), Redirect(ec));
+    buffer_.consume(buffer_.size());
+  }
+  if (ec) {
+    CloseUpstream(up.stream);
+    if (recorder) out.recording = co_await finish_recording("the relay failed at its start");
+    co_return out;
+  }
+  // Each pump shows the recording a copy of what it read, then writes it on
+  // unchanged. A required recording that fails ends the session; one whose
+  // writer is behind makes the pump wait for it.
+  // Whether the server-to-client pump is inside a write: if the session is
+  // cut then, the client's framing is unknown and no notice is added.
+  bool writing_to_client = false;
+  const Clock& clock = g_.clock;
+  auto pump = [&recorder, &ender, &writing_to_client, recording_required, &out, &clock](
+                  auto& from, auto& to, std::uint64_t& counter, bool from_client) -> awaitable<void> {
+    std::vector<char> buf(limits::kRelayBufferBytes);
+    beast::error_code e;
+    asio::steady_timer wait(co_await asio::this_coro::executor);
+    while (true) {
+      TcpOf(from).expires_after(limits::kUpgradedIdleTimeout);
+      std::size_t n = co_await from.async_read_some(asio::buffer(buf), Redirect(e));
+      if (n) {
+        counter += n;
+        if (recorder) {
+          std::string_view seen(buf.data(), n);
+          if (from_client) {
+            recorder->FromClient(seen, clock.NowMillis());
+          } else {
+            recorder->FromServer(seen, clock.NowMillis());
+          }
+          while (recorder->behind() && !recorder->failed()) {
+            beast::error_code we;
+            wait.expires_after(limits::kRecordingBehindPoll);
+            co_await wait.async_wait(Redirect(we));
+            if (we) co_return;  // the session is ending
+          }
+          if (recording_required && recorder->failed()) {
+            out.closed_reason = "session closed by kubegate: its recording failed and the rule requires one";
+            co_return;
+          }
+        }
+        if (ender && from_client) ender->FromClient(std::string_view(buf.data(), n));
+        if (!from_client) writing_to_client = true;
+        co_await asio::async_write(to, asio::buffer(buf.data(), n), Redirect(e));
+        if (!from_client && !e) {
+          writing_to_client = false;
+          if (ender) ender->FromServer(std::string_view(buf.data(), n));
+        }
+      }
+      if (e) co_return;
+    }
+  };
+  if (under_grant) {
+    co_await (pump(stream_, up.stream, out.bytes_in, true) || pump(up.stream, stream_, out.bytes_out, false) ||
+              WatchGrant(ctx.grant_id, ctx.grant_expires_ms, out.closed_reason));
+    if (out.closed_reason.find("grant") != std::string::npos) g_.metrics.sessions_closed_by_grant.Increment();
+  } else {
+    co_await (pump(stream_, up.stream, out.bytes_in, true) || pump(up.stream, stream_, out.bytes_out, false));
+  }
+  if (!out.closed_reason.empty()) {
+    CloseUpstream(up.stream);
+    // Tell kubectl why, as the API server would: a Status on the error
+    // channel, so it prints the reason and exits non-zero.
+    std::string notice = ender && !writing_to_client ? ender->Notice(out.closed_reason) : std::string();
+    if (!notice.empty()) {
+      stream_.tcp().expires_after(limits::kSessionEndNoticeTimeout);
+      co_await asio::async_write(stream_, asio::buffer(notice), Redirect(ec));
+      if (!ec) g_.metrics.sessions_ended_with_status.Increment();
+    }
+    stream_.Close();
+  }
+  CloseUpstream(up.stream);
+  if (recorder) {
+    out.recording = co_await finish_recording(out.closed_reason);
+    if (!out.recording->value("write_error", std::string()).empty()) g_.metrics.recording_failures.Increment();
+  }
+  co_return out;
+}
+
+}  // namespace kubegate
