@@ -22,7 +22,7 @@
 #include "audit/audit_log.h"
 #include "audit/audit_record.h"
 #include "common/clock.h"
-#include "store/store.h"
+#include "audit/audit_store.h"
 
 namespace kubegate {
 namespace {
@@ -86,12 +86,12 @@ StoreConfig Config(const Options& o, bool fresh) {
 }
 
 int Throughput(const Options& o) {
-  auto store = Store::Open(Config(o, true));
+  auto store = AuditStore::Open(Config(o, true));
   if (!store) {
     std::fprintf(stderr, "%s\n", store.error().message.c_str());
     return 1;
   }
-  if (o.backend == "postgres") (void)(*store)->connection().Run("TRUNCATE audit_log, audit_group, audit_approver");
+  if (o.backend == "postgres") (void)(*store)->database().Run("TRUNCATE audit_log, audit_group, audit_approver");
   AuditLog log(std::move(*store), SystemClock(), nullptr, {});
   auto start = Steady::now();
   std::atomic<long> next{0};
@@ -127,15 +127,15 @@ int Throughput(const Options& o) {
 }
 
 int Query(const Options& o) {
-  auto store = Store::Open(Config(o, false));
+  auto store = AuditStore::Open(Config(o, false));
   if (!store) {
     std::fprintf(stderr, "%s\n", store.error().message.c_str());
     return 1;
   }
-  Store& st = **store;
+  AuditStore& st = **store;
   // Filling is the slow part; a big page cache keeps the indexes in memory.
   // Queries below use the gateway's own settings' (64 MiB) after reopening.
-  if (o.backend == "sqlite") (void)st.connection().ExecScript("PRAGMA cache_size=-4000000; PRAGMA synchronous=OFF");
+  if (o.backend == "sqlite") (void)st.database().ExecScript("PRAGMA cache_size=-4000000; PRAGMA synchronous=OFF");
   std::int64_t t0 = 1'790'000'000'000;
   auto fill_start = Steady::now();
   const long kBatch = 10000;
@@ -157,9 +157,9 @@ int Query(const Options& o) {
               static_cast<long long>(filled ? filled->seq : 0), fill);
   std::fflush(stdout);
   StoreConfig reopen = Config(o, /*fresh=*/false);
-  auto fresh = Store::Open(reopen);
+  auto fresh = AuditStore::Open(reopen);
   if (!fresh) return 1;
-  Store& q_store = **fresh;
+  AuditStore& q_store = **fresh;
   struct Q {
     const char* what;
     AuditQuery q;

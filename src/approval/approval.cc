@@ -8,6 +8,46 @@
 #include "common/digest.h"
 
 namespace kubegate {
+
+namespace {
+
+// The approval tables (the audit log's are migration 1, audit/audit_store.cc).
+const Migration kApprovalMigrations[] = {
+    {2, R"SQL(
+CREATE TABLE approval_request(
+  id TEXT PRIMARY KEY,
+  requester TEXT NOT NULL,
+  state TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  hold INTEGER NOT NULL,
+  created_ms BIGINT NOT NULL,
+  expires_ms BIGINT NOT NULL,
+  body TEXT NOT NULL);
+CREATE INDEX approval_request_state ON approval_request(state, created_ms);
+CREATE INDEX approval_request_fingerprint ON approval_request(fingerprint, state);
+CREATE TABLE access_grant(
+  id TEXT PRIMARY KEY,
+  user_name TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  approval_id TEXT NOT NULL,
+  expires_ms BIGINT NOT NULL,
+  uses_left BIGINT NOT NULL,
+  revoked INTEGER NOT NULL,
+  body TEXT NOT NULL);
+CREATE INDEX access_grant_user ON access_grant(user_name, rule, expires_ms);
+)SQL"},
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> ApprovalService::OpenDatabase(const StoreConfig& config) {
+  return Database::Open(config, kApprovalMigrations);
+}
+
+Result<std::unique_ptr<Database>> ApprovalService::OpenDatabase(std::unique_ptr<SqlConnection> conn) {
+  return Database::Open(std::move(conn), kApprovalMigrations);
+}
+
 namespace {
 
 ApprovalState StateFromName(const std::string& s) {
@@ -293,8 +333,8 @@ ApprovalRequest ApprovalRequest::FromJson(const nlohmann::json& j) {
   return r;
 }
 
-ApprovalService::ApprovalService(std::unique_ptr<Store> store, const Clock& clock)
-    : store_(std::move(store)), clock_(clock) {}
+ApprovalService::ApprovalService(std::unique_ptr<Database> db, const Clock& clock)
+    : db_(std::move(db)), clock_(clock) {}
 
 std::string ApprovalService::Fingerprint(const Identity& who, const RequestedAction& a, const std::string& rule) {
   // The action, not the transport: WebSocket exec is a GET and SPDY exec a
@@ -311,7 +351,7 @@ std::string ApprovalService::Fingerprint(const Identity& who, const RequestedAct
 
 Result<bool> ApprovalService::Put(const ApprovalRequest& r, bool insert) {
   std::string body = r.ToJson().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  auto& db = store_->connection();
+  Database& db = *db_;
   Result<std::vector<SqlRow>> res =
       insert ? db.Run("INSERT INTO approval_request(id, requester, state, fingerprint, hold, created_ms, expires_ms, body) "
                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -325,7 +365,7 @@ Result<bool> ApprovalService::Put(const ApprovalRequest& r, bool insert) {
 
 Result<bool> ApprovalService::PutGrant(const Grant& g, bool insert) {
   std::string body = GrantJson(g).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  auto& db = store_->connection();
+  Database& db = *db_;
   Result<std::vector<SqlRow>> res =
       insert ? db.Run("INSERT INTO access_grant(id, user_name, rule, approval_id, expires_ms, uses_left, revoked, body) "
                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -338,7 +378,7 @@ Result<bool> ApprovalService::PutGrant(const Grant& g, bool insert) {
 }
 
 Result<std::optional<ApprovalRequest>> ApprovalService::Load(const std::string& id, bool for_update) {
-  auto& db = store_->connection();
+  Database& db = *db_;
   std::string sql = "SELECT body FROM approval_request WHERE id = ?";
   if (for_update && db.dialect() == SqlDialect::kPostgres) sql += " FOR UPDATE";
   auto rows = db.Run(sql, {id});
@@ -396,8 +436,8 @@ Result<ApprovalRequest> ApprovalService::Open(const NewApproval& n) {
   ApprovalRequest out;
   std::int64_t now = clock_.NowMillis();
   std::string fp = Fingerprint(*n.who, RequestedAction{*n.info, n.body_sha256}, n.rule->name);
-  auto done = store_->WithWriteTransaction([&]() -> Result<bool> {
-    auto rows = store_->connection().Run(
+  auto done = db_->WithWriteTransaction([&]() -> Result<bool> {
+    auto rows = db_->Run(
         "SELECT id FROM approval_request WHERE fingerprint = ? AND state = 'pending' AND expires_ms > ? "
         "ORDER BY created_ms DESC LIMIT 1",
         {fp, now});
@@ -423,7 +463,7 @@ Result<ApprovalRequest> ApprovalService::Open(const NewApproval& n) {
 Result<ApprovalRequest> ApprovalService::OpenApprovedByPolicy(const NewApproval& n, const std::string& approver_name) {
   ApprovalRequest out;
   std::int64_t now = clock_.NowMillis();
-  auto done = store_->WithWriteTransaction([&]() -> Result<bool> {
+  auto done = db_->WithWriteTransaction([&]() -> Result<bool> {
     out = NewRequest(n, now);
     out.votes.push_back({approver_name, now, "the policy's automatic approver held"});
     out.state = ApprovalState::kApproved;
@@ -462,7 +502,7 @@ Result<ApprovalRequest> ApprovalService::Mutate(const std::string& id,
                                                 const std::function<std::optional<Error>(ApprovalRequest&)>& change) {
   ApprovalRequest out;
   std::optional<Error> refused;
-  auto done = store_->WithWriteTransaction([&]() -> Result<bool> {
+  auto done = db_->WithWriteTransaction([&]() -> Result<bool> {
     auto loaded = Load(id, true);
     if (!loaded) return loaded.error();
     if (!*loaded) {
@@ -581,14 +621,14 @@ Result<ApprovalRequest> ApprovalService::Get(const std::string& id) {
 
 Result<std::vector<ApprovalRequest>> ApprovalService::List(std::optional<ApprovalState> state) {
   std::int64_t now = clock_.NowMillis();
-  auto expire = store_->connection().Run("SELECT id FROM approval_request WHERE state = 'pending' AND expires_ms <= ?",
+  auto expire = db_->Run("SELECT id FROM approval_request WHERE state = 'pending' AND expires_ms <= ?",
                                          {now});
   if (!expire) return expire.error();
   for (const auto& row : *expire) (void)Get(row[0].value_or(""));
-  auto rows = state ? store_->connection().Run(
+  auto rows = state ? db_->Run(
                           "SELECT body FROM approval_request WHERE state = ? ORDER BY created_ms DESC LIMIT 500",
                           {std::string(ApprovalStateName(*state))})
-                    : store_->connection().Run("SELECT body FROM approval_request ORDER BY created_ms DESC LIMIT 500");
+                    : db_->Run("SELECT body FROM approval_request ORDER BY created_ms DESC LIMIT 500");
   if (!rows) return rows.error();
   std::vector<ApprovalRequest> out;
   for (const auto& row : *rows) {
@@ -599,7 +639,7 @@ Result<std::vector<ApprovalRequest>> ApprovalService::List(std::optional<Approva
 }
 
 Result<int> ApprovalService::AbandonHeld() {
-  auto rows = store_->connection().Run("SELECT id FROM approval_request WHERE state = 'pending' AND hold = 1");
+  auto rows = db_->Run("SELECT id FROM approval_request WHERE state = 'pending' AND hold = 1");
   if (!rows) return rows.error();
   int n = 0;
   for (const auto& row : *rows) {
@@ -616,8 +656,8 @@ Result<std::optional<Grant>> ApprovalService::UseGrant(const Identity& who, cons
   const Holder holder = Holder::Of(who);
   std::optional<Grant> used;
   std::int64_t now = clock_.NowMillis();
-  auto done = store_->WithWriteTransaction([&]() -> Result<bool> {
-    auto& db = store_->connection();
+  auto done = db_->WithWriteTransaction([&]() -> Result<bool> {
+    Database& db = *db_;
     std::string sql =
         "SELECT body FROM access_grant WHERE user_name = ? AND rule = ? AND expires_ms > ? AND revoked = 0 "
         "AND uses_left <> 0 ORDER BY expires_ms";
@@ -642,18 +682,18 @@ Result<std::optional<Grant>> ApprovalService::UseGrant(const Identity& who, cons
 }
 
 Result<std::optional<Grant>> ApprovalService::GetGrant(const std::string& id) {
-  auto rows = store_->connection().Run("SELECT body FROM access_grant WHERE id = ?", {id});
+  auto rows = db_->Run("SELECT body FROM access_grant WHERE id = ?", {id});
   if (!rows) return rows.error();
   if (rows->empty()) return std::optional<Grant>();
   return std::optional<Grant>(GrantFromJson(nlohmann::json::parse((*rows)[0][0].value_or("{}"), nullptr, false)));
 }
 
 Result<std::vector<Grant>> ApprovalService::ListGrants(bool live_only) {
-  auto rows = live_only ? store_->connection().Run(
+  auto rows = live_only ? db_->Run(
                               "SELECT body FROM access_grant WHERE expires_ms > ? AND revoked = 0 AND uses_left <> 0 "
                               "ORDER BY expires_ms DESC LIMIT 500",
                               {clock_.NowMillis()})
-                        : store_->connection().Run("SELECT body FROM access_grant ORDER BY expires_ms DESC LIMIT 500");
+                        : db_->Run("SELECT body FROM access_grant ORDER BY expires_ms DESC LIMIT 500");
   if (!rows) return rows.error();
   std::vector<Grant> out;
   for (const auto& row : *rows) out.push_back(GrantFromJson(nlohmann::json::parse(row[0].value_or("{}"), nullptr, false)));
@@ -663,7 +703,7 @@ Result<std::vector<Grant>> ApprovalService::ListGrants(bool live_only) {
 Result<Grant> ApprovalService::Revoke(const std::string& grant_id, const Identity& by, const std::string& reason) {
   Grant out;
   std::optional<Error> refused;
-  auto done = store_->WithWriteTransaction([&]() -> Result<bool> {
+  auto done = db_->WithWriteTransaction([&]() -> Result<bool> {
     auto g = GetGrant(grant_id);
     if (!g) return g.error();
     if (!*g) {
@@ -692,9 +732,9 @@ Result<Grant> ApprovalService::Revoke(const std::string& grant_id, const Identit
 Result<std::vector<std::string>> ApprovalService::ChangedAmong(const std::vector<std::string>& watched) {
   std::vector<std::string> out;
   if (watched.empty()) return out;
-  auto pending = store_->connection().Run("SELECT id FROM approval_request WHERE state = 'pending'");
+  auto pending = db_->Run("SELECT id FROM approval_request WHERE state = 'pending'");
   if (!pending) return pending.error();
-  auto revoked = store_->connection().Run("SELECT id FROM access_grant WHERE revoked = 1 AND expires_ms > ?",
+  auto revoked = db_->Run("SELECT id FROM access_grant WHERE revoked = 1 AND expires_ms > ?",
                                           {clock_.NowMillis()});
   if (!revoked) return revoked.error();
   std::set<std::string> still_pending, now_revoked;

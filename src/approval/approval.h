@@ -13,7 +13,7 @@
 // unless the rule allows it, nothing after expiry or a decision, races
 // between approvers serialized by a write transaction.
 //
-//   ApprovalService svc(std::move(store), clock);
+//   ApprovalService svc(*ApprovalService::OpenDatabase(config), clock);
 //   auto req = svc.Open(NewApproval{...});                  // or the pending twin
 //   auto r = svc.Approve(req->id, approver, {.reason = "ok", .grant_ms = 15 * 60'000});
 //   auto g = svc.UseGrant(who, info, rule_name);            // a live grant covering a request
@@ -33,7 +33,7 @@
 #include "common/result.h"
 #include "identity/identity.h"
 #include "policy/policy.h"
-#include "store/store.h"
+#include "store/database.h"
 
 namespace kubegate {
 
@@ -167,7 +167,11 @@ struct ApproveOptions {
 
 class ApprovalService {
  public:
-  ApprovalService(std::unique_ptr<Store> store, const Clock& clock);
+  // The approval tables, migrated (they live beside the audit log's).
+  static Result<std::unique_ptr<Database>> OpenDatabase(const StoreConfig& config);
+  static Result<std::unique_ptr<Database>> OpenDatabase(std::unique_ptr<SqlConnection> conn);
+
+  ApprovalService(std::unique_ptr<Database> db, const Clock& clock);
   const Clock& clock() const { return clock_; }
 
   // Called with the id of every approval request whose state or votes
@@ -227,7 +231,7 @@ class ApprovalService {
     if (changed_) changed_(id);
   }
 
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<Database> db_;
   const Clock& clock_;
   std::function<void(const std::string&)> changed_;
 };

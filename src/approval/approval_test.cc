@@ -34,7 +34,7 @@ class ApprovalTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     KG_REQUIRE_BACKEND(db_);
-    svc_ = std::make_unique<ApprovalService>(db_.Open(), clock_);
+    svc_ = std::make_unique<ApprovalService>(std::move(*ApprovalService::OpenDatabase(db_.Connect())), clock_);
     rule_.name = "prod-exec";
     rule_.action = PolicyAction::kReview;
     rule_.review.approver_groups = {"sre"};
@@ -176,7 +176,7 @@ TEST_P(ApprovalTest, RacingApproversAndApproveVersusDenyHaveOneWinner) {
   for (int round = 0; round < 4; ++round) {
     ApprovalRequest req = Open(Info("DELETE", "/api/v1/namespaces/race" + std::to_string(round)),
                                "kg-race" + std::to_string(round));
-    ApprovalService a(db_.Open(), clock_), b(db_.Open(), clock_);
+    ApprovalService a(std::move(*ApprovalService::OpenDatabase(db_.Connect())), clock_), b(std::move(*ApprovalService::OpenDatabase(db_.Connect())), clock_);
     Result<ApprovalRequest> ra = Error::Internal(""), rb = Error::Internal("");
     std::thread ta([&] { ra = a.Approve(req.id, Person("carol"), {}); });
     std::thread tb([&] {
@@ -206,7 +206,7 @@ TEST_P(ApprovalTest, RestartAbandonsHeldRequestsAndKeepsGrants) {
   RequestInfo granted = Info("DELETE", "/api/v1/namespaces/granted");
   ApprovalRequest g = Open(granted, "kg-granted");
   ASSERT_TRUE(svc_->Approve(g.id, Person("carol"), {.reason = "", .grant_ms = 30 * 60'000}));
-  ApprovalService restarted(db_.Open(), clock_);
+  ApprovalService restarted(std::move(*ApprovalService::OpenDatabase(db_.Connect())), clock_);
   auto n = restarted.AbandonHeld();
   ASSERT_TRUE(n);
   EXPECT_EQ(*n, 1);

@@ -24,7 +24,7 @@ class ReviewStageTest : public ::testing::Test {
   void SetUp() override {
     auto conn = std::make_unique<testing::FaultyConnection>(db_.Connect());
     conn->fail_if = [this](std::string_view) { return store_down_; };
-    auto store = Store::Open(std::move(conn));
+    auto store = ApprovalService::OpenDatabase(std::move(conn));
     ASSERT_TRUE(store) << store.error().message;
     svc_ = std::make_unique<ApprovalService>(std::move(*store), clock_);
     rule_.name = "prod-delete";
@@ -283,7 +283,7 @@ TEST_F(ReviewStageTest, ChangesMadeByAnotherProcessAreFoundByTheSweep) {
   ReviewStep s = stage.Start(r);
   ReviewStep other = stage.Start(Request("GET", "/api/v1/namespaces/prod/secrets/x", "kg-2"));
   // Another gateway process decides on the same store; this one hears nothing.
-  ApprovalService elsewhere(db_.Open(), clock_);
+  ApprovalService elsewhere(std::move(*ApprovalService::OpenDatabase(db_.Connect())), clock_);
   ASSERT_TRUE(elsewhere.Approve("kg-1", carol_, {}));
   auto changed = svc_->ChangedAmong({"kg-1", "kg-2"});
   ASSERT_TRUE(changed);

@@ -134,7 +134,7 @@ Result<bool> ValidateAuditQuery(AuditApiRequest& r) {
   return true;
 }
 
-AuditApiResponse RunAuditApi(Store& store, const AuditApiRequest& req) {
+AuditApiResponse RunAuditApi(AuditStore& store, const AuditApiRequest& req) {
   if (req.recording) {
     auto r = LoadRecording(store, req.request_id, req.recording_dir);
     if (!r) return StatusResponse(r.error());

@@ -19,7 +19,7 @@
 #include "common/result.h"
 #include "config/config.h"
 #include "identity/identity.h"
-#include "store/store.h"
+#include "audit/audit_store.h"
 
 namespace kubegate {
 
@@ -59,6 +59,6 @@ Result<std::int64_t> ParseTimeBound(std::string_view text, std::int64_t now_ms);
 Result<bool> ValidateAuditQuery(AuditApiRequest& r);
 
 Result<AuditApiRequest> ParseAuditApiRequest(std::string_view path, std::string_view raw_query, std::int64_t now_ms);
-AuditApiResponse RunAuditApi(Store& store, const AuditApiRequest& req);
+AuditApiResponse RunAuditApi(AuditStore& store, const AuditApiRequest& req);
 
 }  // namespace kubegate

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "store/store.h"
+#include "audit/audit_store.h"
 
 namespace kubegate {
 

@@ -9,7 +9,7 @@
 
 namespace kubegate {
 
-AuditLog::AuditLog(std::unique_ptr<Store> store, const Clock& clock, const Signer* signer, AuditLogOptions options)
+AuditLog::AuditLog(std::unique_ptr<AuditStore> store, const Clock& clock, const Signer* signer, AuditLogOptions options)
     : store_(std::move(store)), clock_(clock), signer_(signer), options_(options) {
   if (auto head = store_->AuditHead()) head_ = *head;
   if (auto cps = store_->Checkpoints(); cps && !cps->empty()) {

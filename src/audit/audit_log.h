@@ -31,7 +31,7 @@
 #include "audit/signer.h"
 #include "common/clock.h"
 #include "common/limits.h"
-#include "store/store.h"
+#include "audit/audit_store.h"
 
 namespace kubegate {
 
@@ -60,7 +60,7 @@ struct AuditStats {
 class AuditLog final : public AuditSink {
  public:
 
-  AuditLog(std::unique_ptr<Store> store, const Clock& clock, const Signer* signer, AuditLogOptions options);
+  AuditLog(std::unique_ptr<AuditStore> store, const Clock& clock, const Signer* signer, AuditLogOptions options);
   // Commits what is queued (one attempt) and stops the writer.
   ~AuditLog() override;
 
@@ -88,7 +88,7 @@ class AuditLog final : public AuditSink {
   void Run();
   void Housekeeping();
 
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<AuditStore> store_;
   const Clock& clock_;
   const Signer* signer_;
   AuditLogOptions options_;

@@ -14,13 +14,14 @@
 
 #include "audit/verify.h"
 #include "common/digest.h"
-#include "store/store_test_util.h"
+#include "audit/audit_test_util.h"
 
 namespace kubegate {
 namespace {
 
 using testing::DecisionEntry;
 using testing::FaultyConnection;
+using testing::OpenAuditStore;
 using testing::TestDatabase;
 
 class AuditLogTest : public ::testing::TestWithParam<std::string> {
@@ -35,10 +36,10 @@ class AuditLogTest : public ::testing::TestWithParam<std::string> {
   void TearDown() override { std::filesystem::remove(key_path_); }
 
   // A store over a FaultyConnection; faulty_ stays valid while the log lives.
-  std::unique_ptr<Store> FaultyStore() {
+  std::unique_ptr<AuditStore> FaultyStore() {
     auto conn = std::make_unique<FaultyConnection>(db_.Connect());
     faulty_ = conn.get();
-    auto s = Store::Open(std::move(conn));
+    auto s = AuditStore::Open(std::move(conn));
     EXPECT_TRUE(s);
     return std::move(*s);
   }
@@ -115,7 +116,7 @@ TEST_P(AuditLogTest, RefusedWritesFailWaitersAndRetryTheRest) {
   EXPECT_TRUE(after.get());
   log.Flush();
   EXPECT_TRUE(log.stats().healthy);
-  auto check = db_.Open();
+  auto check = OpenAuditStore(db_);
   auto kept = check->AuditByRequest("answered-itself");
   ASSERT_TRUE(kept);
   EXPECT_EQ(kept->size(), 1u) << "the retried entry was committed";
@@ -173,14 +174,14 @@ TEST_P(AuditLogTest, SignsCheckpointsEveryNEntries) {
   opts.checkpoint_every = 10;
   opts.checkpoint_interval_ms = 3'600'000;
   {
-    AuditLog log(db_.Open(), clock_, signer_.get(), opts);
+    AuditLog log(OpenAuditStore(db_), clock_, signer_.get(), opts);
     for (int round = 0; round < 3; ++round) {
       for (int i = 0; i < 10; ++i) ASSERT_TRUE(log.Submit(DecisionEntry({.id = "c" + std::to_string(round * 10 + i)})));
       log.Flush();
     }
     EXPECT_GE(log.stats().checkpoints, 1u);
   }
-  auto check = db_.Open();
+  auto check = OpenAuditStore(db_);
   auto cps = check->Checkpoints();
   ASSERT_TRUE(cps);
   ASSERT_FALSE(cps->empty());
@@ -209,7 +210,7 @@ TEST_P(AuditLogTest, RetentionPrunesUpToAnOldCheckpointAndStillVerifies) {
     return nlohmann::json{{"file", file}, {"sha256", Sha256Hex(content)}};
   };
   {
-    AuditLog log(db_.Open(), clock_, signer_.get(), opts);
+    AuditLog log(OpenAuditStore(db_), clock_, signer_.get(), opts);
     for (int i = 0; i < 9; ++i) ASSERT_TRUE(log.Submit(DecisionEntry({.id = "old" + std::to_string(i)})));
     ASSERT_TRUE(log.Submit(testing::ResultEntry("old0", 101, 1'795'000'000'100, recording("old.cast", "old session"))));
     log.Flush();  // checkpoint at seq 10, at t0
@@ -221,7 +222,7 @@ TEST_P(AuditLogTest, RetentionPrunesUpToAnOldCheckpointAndStillVerifies) {
   }
   EXPECT_FALSE(std::filesystem::exists(dir / "old.cast")) << "a pruned entry's recording was kept";
   EXPECT_TRUE(std::filesystem::exists(dir / "new.cast"));
-  auto check = db_.Open();
+  auto check = OpenAuditStore(db_);
   EXPECT_EQ(check->CountAudit(), 5);
   VerifyReport r = VerifyAuditChain(*check, {signer_->PublicKeyPem()}, dir.string());
   EXPECT_TRUE(r.ok) << r.problem;

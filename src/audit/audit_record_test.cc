@@ -4,7 +4,7 @@
 
 #include "audit/audit_entry.h"
 #include "audit/audit_format.h"
-#include "store/store_test_util.h"
+#include "audit/audit_test_util.h"
 
 namespace kubegate {
 namespace {

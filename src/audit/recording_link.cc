@@ -47,7 +47,7 @@ std::string CheckRecordingOf(const std::string& canonical, const std::string& di
   return Check(j["recording"], dir, nullptr, nullptr);
 }
 
-Result<LoadedRecording> LoadRecording(Store& store, const std::string& request_id, const std::string& dir) {
+Result<LoadedRecording> LoadRecording(AuditStore& store, const std::string& request_id, const std::string& dir) {
   auto entries = store.AuditByRequest(request_id);
   if (!entries) return entries.error();
   LoadedRecording out;

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
-#include "store/store.h"
+#include "audit/audit_store.h"
 
 namespace kubegate {
 
@@ -28,7 +28,7 @@ struct LoadedRecording {
 // The recording of request `request_id`, read and checked against its
 // audit record: 404 when the request has none (yet), 409 (Conflict) when
 // the file is missing or does not match its hash.
-Result<LoadedRecording> LoadRecording(Store& store, const std::string& request_id, const std::string& recording_dir);
+Result<LoadedRecording> LoadRecording(AuditStore& store, const std::string& request_id, const std::string& recording_dir);
 
 // For a result entry's canonical JSON: "" when it names no recording or
 // its file matches; otherwise what is wrong (missing, swapped or edited).

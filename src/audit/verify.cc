@@ -58,7 +58,7 @@ std::string EditedColumn(const AuditIndex& stored, const AuditIndex& derived) {
 
 }  // namespace
 
-VerifyReport VerifyAuditChain(Store& store, const std::vector<std::string>& keys, const std::string& recording_dir) {
+VerifyReport VerifyAuditChain(AuditStore& store, const std::vector<std::string>& keys, const std::string& recording_dir) {
   VerifyReport r;
   auto fail = [&](std::int64_t seq, std::string request_id, std::string what) {
     r.ok = false;

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "store/store.h"
+#include "audit/audit_store.h"
 
 namespace kubegate {
 
@@ -37,7 +37,7 @@ struct VerifyReport {
   std::string problem;
 };
 
-VerifyReport VerifyAuditChain(Store& store, const std::vector<std::string>& trusted_public_keys,
+VerifyReport VerifyAuditChain(AuditStore& store, const std::vector<std::string>& trusted_public_keys,
                               const std::string& recording_dir = "");
 
 }  // namespace kubegate

@@ -35,10 +35,10 @@ int Fail(const std::string& msg) {
   return 2;
 }
 
-Result<std::unique_ptr<Store>> OpenFromConfig(const std::string& path) {
+Result<std::unique_ptr<AuditStore>> OpenFromConfig(const std::string& path) {
   auto cfg = LoadConfigFile(path);
   if (!cfg) return cfg.error();
-  return Store::Open(StoreConfigFor(*cfg));
+  return AuditStore::Open(StoreConfigFor(*cfg));
 }
 
 int Query(AuditCli& c) {
@@ -107,7 +107,7 @@ int Show(AuditCli& c) {
 int Verify(AuditCli& c) {
   auto cfg = LoadConfigFile(c.config_path);
   if (!cfg) return Fail(cfg.error().message);
-  auto store = Store::Open(StoreConfigFor(*cfg));
+  auto store = AuditStore::Open(StoreConfigFor(*cfg));
   if (!store) return Fail(store.error().message);
   std::vector<std::string> keys;
   for (const auto& f : c.public_key_files) {

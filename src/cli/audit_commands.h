@@ -12,7 +12,7 @@
 
 #include "common/result.h"
 #include "config/config.h"
-#include "store/store.h"
+#include "audit/audit_store.h"
 
 namespace kubegate {
 

@@ -74,7 +74,7 @@ int Serve(const std::string& config_path, const std::string& port_file, bool dis
   if (disable_audit) {
     spdlog::warn("AUDIT IS OFF (--bench-disable-audit): requests are forwarded without audit records");
   } else {
-    auto store = Store::Open(store_config);
+    auto store = AuditStore::Open(store_config);
     if (!store) return Fail(store.error().message);
     spdlog::info("audit log in {} (schema {})", (*store)->Describe(), (*store)->SchemaVersion());
     AuditLogOptions opts;
@@ -87,15 +87,15 @@ int Serve(const std::string& config_path, const std::string& port_file, bool dis
   // Approvals: their own store connection, used only on the gateway's store
   // thread. Requests a previous process held are abandoned (their
   // connections are gone); grants stay valid until they expire.
-  auto approval_store = Store::Open(store_config);
-  if (!approval_store) return Fail(approval_store.error().message);
-  ApprovalService approvals(std::move(*approval_store), SystemClock());
+  auto approval_db = ApprovalService::OpenDatabase(store_config);
+  if (!approval_db) return Fail(approval_db.error().message);
+  ApprovalService approvals(std::move(*approval_db), SystemClock());
   if (auto abandoned = approvals.AbandonHeld(); !abandoned) {
     return Fail(abandoned.error().message);
   } else if (*abandoned > 0) {
     spdlog::warn("{} requests held by a previous gateway process were marked abandoned", *abandoned);
   }
-  AuditWiring wiring{audit_log.get(), [store_config] { return Store::Open(store_config); }, &approvals};
+  AuditWiring wiring{audit_log.get(), [store_config] { return AuditStore::Open(store_config); }, &approvals};
   auto server = GatewayServer::Create(*cfg, *upstream, cert, wiring);
   if (!server) return Fail(server.error().message);
   auto started = (*server)->Start();

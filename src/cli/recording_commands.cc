@@ -9,7 +9,7 @@
 #include "audit/recording_link.h"
 #include "cli/audit_commands.h"
 #include "config/config.h"
-#include "store/store.h"
+#include "audit/audit_store.h"
 
 namespace kubegate {
 
@@ -32,7 +32,7 @@ int Fail(const std::string& m) {
 Result<LoadedRecording> Load(const RecordingCli& c) {
   auto cfg = LoadConfigFile(c.config_path);
   if (!cfg) return cfg.error();
-  auto store = Store::Open(StoreConfigFor(*cfg));
+  auto store = AuditStore::Open(StoreConfigFor(*cfg));
   if (!store) return store.error();
   return LoadRecording(**store, c.id, cfg->RecordingDir());
 }

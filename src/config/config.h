@@ -12,17 +12,10 @@
 #include <vector>
 
 #include "common/result.h"
+#include "identity/credentials_config.h"
 #include "identity/identity.h"
 
 namespace kubegate {
-
-struct TokenEntry {
-  std::string user;
-  std::vector<std::string> groups;
-  IdentityKind kind = IdentityKind::kHuman;
-  std::string token_sha256;  // lower-case hex
-  bool may_impersonate = false;
-};
 
 struct ListenConfig {
   std::string address = "127.0.0.1";
@@ -35,12 +28,6 @@ struct ListenConfig {
   // either a new connection is closed at once (before any TLS handshake).
   std::size_t max_connections = 8192;
   std::size_t max_connections_per_source = 1024;
-};
-
-struct ClientCertConfig {
-  std::string ca_file;  // empty: client certificates are not accepted
-  std::vector<std::string> agent_users;
-  std::vector<std::string> may_impersonate;
 };
 
 struct UpstreamConfig {

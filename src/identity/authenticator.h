@@ -16,7 +16,7 @@
 
 #include "common/digest.h"
 #include "common/result.h"
-#include "config/config.h"
+#include "identity/credentials_config.h"
 #include "identity/identity.h"
 
 namespace kubegate {

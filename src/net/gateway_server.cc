@@ -179,7 +179,7 @@ class ServerImpl final : public GatewayServer {
       if (!s) return {503, "application/json", StatusJson(s.error())};
       reader_store_ = std::move(*s);
     }
-    if (auto ok = reader_store_->connection().EnsureConnected(); !ok) {
+    if (auto ok = reader_store_->EnsureConnected(); !ok) {
       return {503, "application/json", StatusJson(ok.error())};
     }
     return RunAuditApi(*reader_store_, r);
@@ -326,7 +326,7 @@ class ServerImpl final : public GatewayServer {
   std::unique_ptr<WebhookNotifier> notifier_;
   std::optional<ReviewStage> review_;
   asio::thread_pool store_thread_{1};
-  std::unique_ptr<Store> reader_store_;  // store thread only
+  std::unique_ptr<AuditStore> reader_store_;  // store thread only
   NamespaceLabelCache namespace_labels_{std::chrono::milliseconds(limits::kNamespaceLabelTtl).count(),
                                         limits::kNamespaceLabelCacheEntries};
   std::unique_ptr<ssl::context> server_ctx_;

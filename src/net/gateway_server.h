@@ -33,7 +33,7 @@ struct ServingCert {
 struct AuditWiring {
   AuditLog* log = nullptr;
   // Opens a store connection for the REST API's reader thread.
-  std::function<Result<std::unique_ptr<Store>>()> open_reader;
+  std::function<Result<std::unique_ptr<AuditStore>>()> open_reader;
   // Used only on the gateway's store thread (held requests, the approvals
   // API). Null: review rules cannot be served (requests get a 503).
   ApprovalService* approvals = nullptr;

@@ -1,7 +1,7 @@
 // Test support for the store: a fresh database per test on either backend
 // (SQLite in a temp dir; PostgreSQL as a new database on the server named
-// by $KUBEGATE_TEST_PG, which scripts/test.sh starts), a SqlConnection
-// wrapper that injects faults, and audit entry builders.
+// by $KUBEGATE_TEST_PG, which scripts/test.sh starts), and a SqlConnection
+// wrapper that injects faults. Audit entry builders: audit/audit_test_util.h.
 #pragma once
 
 #include <unistd.h>
@@ -14,8 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "audit/audit_record.h"
-#include "store/store.h"
+#include "store/database.h"
 
 namespace kubegate::testing {
 
@@ -66,11 +65,6 @@ class TestDatabase {
     return true;
   }
   const StoreConfig& config() const { return config_; }
-  std::unique_ptr<Store> Open() const {
-    auto s = Store::Open(config_);
-    EXPECT_TRUE(s) << s.error().message;
-    return s ? std::move(*s) : nullptr;
-  }
   std::unique_ptr<SqlConnection> Connect() const {
     auto c = config_.postgres_conninfo.empty() ? OpenSqlite(config_.sqlite_path) : OpenPostgres(config_.postgres_conninfo);
     EXPECT_TRUE(c) << c.error().message;
@@ -116,68 +110,5 @@ class FaultyConnection final : public SqlConnection {
  private:
   std::unique_ptr<SqlConnection> inner_;
 };
-
-struct EntrySpec {
-  std::string id;
-  std::string user = "alice";
-  std::vector<std::string> groups = {"dev"};
-  std::string verb = "get";
-  std::string resource = "pods";
-  std::string ns = "default";
-  std::string name = "web";
-  std::string action = "allow";
-  std::int64_t time_ms = 1'795'000'000'000;
-  std::vector<std::string> approvers;
-  std::string approval_id;
-  std::string approval_state;  // ApprovalStateName; "" leaves it out
-  std::string decided_by;
-  std::string approval_reason;
-};
-
-inline AuditEntry DecisionEntry(const EntrySpec& s) {
-  Identity who;
-  who.user = s.user;
-  who.groups = s.groups;
-  RequestInfo info;
-  info.is_resource_request = true;
-  info.verb = s.verb;
-  info.api_version = "v1";
-  info.resource = s.resource;
-  info.namespace_ = s.ns;
-  info.name = s.name;
-  DecisionFacts f;
-  f.request_id = s.id;
-  f.received_ms = s.time_ms;
-  f.who = &who;
-  f.source = "127.0.0.1";
-  f.method = "GET";
-  f.target = "/api/v1/namespaces/" + s.ns + "/" + s.resource + "/" + s.name;
-  f.info = &info;
-  f.action = s.action;
-  f.rule = s.action == "deny" ? "test-deny" : "test-allow";
-  if (!s.approval_id.empty()) {
-    f.approval["id"] = s.approval_id;
-    f.approval["approvers"] = nlohmann::json::array();
-    for (const auto& a : s.approvers) f.approval["approvers"].push_back({{"user", a}, {"at", "2026-11-22T00:00:00Z"}});
-    if (!s.approval_state.empty()) f.approval["state"] = s.approval_state;
-    if (!s.decided_by.empty()) f.approval["decided_by"] = s.decided_by;
-    if (!s.approval_reason.empty()) f.approval["reason"] = s.approval_reason;
-  }
-  auto e = MakeEntry(DecisionRecord(f));
-  EXPECT_TRUE(e) << e.error().message;
-  return *e;
-}
-
-inline AuditEntry ResultEntry(const std::string& id, int status, std::int64_t time_ms = 1'795'000'000'100,
-                              std::optional<nlohmann::json> recording = std::nullopt) {
-  ResultFacts r;
-  r.request_id = id;
-  r.completed_ms = time_ms;
-  r.status = status;
-  r.recording = std::move(recording);
-  auto e = MakeEntry(ResultRecord(r));
-  EXPECT_TRUE(e) << e.error().message;
-  return *e;
-}
 
 }  // namespace kubegate::testing

@@ -1,4 +1,4 @@
-#include "store/store.h"
+#include "audit/audit_store.h"
 
 #include <algorithm>
 
@@ -8,15 +8,10 @@
 namespace kubegate {
 namespace {
 
-struct Migration {
-  int version;
-  const char* sql;  // {PK} is the dialect's 64-bit integer primary key
-};
-
 // Append-only: a released migration is never edited, only followed.
 // Filter indexes are partial (decision entries only): result entries are
 // found by request id, and skipping them halves the index writes per request.
-const Migration kMigrations[] = {
+const Migration kAuditMigrations[] = {
     {1, R"SQL(
 CREATE TABLE audit_log(
   seq {PK},
@@ -59,29 +54,6 @@ CREATE TABLE audit_anchor(
   id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, time_ms BIGINT NOT NULL,
   signature TEXT NOT NULL, public_key TEXT NOT NULL);
 )SQL"},
-    {2, R"SQL(
-CREATE TABLE approval_request(
-  id TEXT PRIMARY KEY,
-  requester TEXT NOT NULL,
-  state TEXT NOT NULL,
-  fingerprint TEXT NOT NULL,
-  hold INTEGER NOT NULL,
-  created_ms BIGINT NOT NULL,
-  expires_ms BIGINT NOT NULL,
-  body TEXT NOT NULL);
-CREATE INDEX approval_request_state ON approval_request(state, created_ms);
-CREATE INDEX approval_request_fingerprint ON approval_request(fingerprint, state);
-CREATE TABLE access_grant(
-  id TEXT PRIMARY KEY,
-  user_name TEXT NOT NULL,
-  rule TEXT NOT NULL,
-  approval_id TEXT NOT NULL,
-  expires_ms BIGINT NOT NULL,
-  uses_left BIGINT NOT NULL,
-  revoked INTEGER NOT NULL,
-  body TEXT NOT NULL);
-CREATE INDEX access_grant_user ON access_grant(user_name, rule, expires_ms);
-)SQL"},
 };
 
 constexpr const char* kEntryColumns =
@@ -91,12 +63,6 @@ constexpr std::size_t kEntryColumnCount = 16;
 constexpr const char* kJoinedEntryColumns =
     "audit_log.seq, request_id, phase, time_ms, actor, kind, verb, api_group, resource, ns, obj_name, decision, "
     "approval_id, record, prev_hash, hash";
-
-std::string Substitute(std::string sql, SqlDialect d) {
-  const std::string pk = d == SqlDialect::kSqlite ? "INTEGER PRIMARY KEY" : "BIGINT PRIMARY KEY";
-  for (std::size_t p; (p = sql.find("{PK}")) != std::string::npos;) sql.replace(p, 4, pk);
-  return sql;
-}
 
 // Rows of kEntryColumns, with group and approver lists filled in by the caller.
 AuditEntry EntryFromRow(const SqlRow& r) {
@@ -124,81 +90,22 @@ Checkpoint CheckpointFromRow(const SqlRow& r) {
   return Checkpoint{SqlInt(r[0]), r[1].value_or(""), SqlInt(r[2]), r[3].value_or(""), r[4].value_or("")};
 }
 
-// Runs `body` inside a transaction that takes the write lock at once; rolls
-// back on failure.
-template <typename F>
-auto InWriteTransaction(SqlConnection& db, F&& body) -> decltype(body()) {
-  if (auto ok = db.EnsureConnected(); !ok) return ok.error();
-  auto begin = db.Run(db.dialect() == SqlDialect::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN");
-  if (!begin) return begin.error();
-  auto result = body();
-  if (!result) {
-    (void)db.Run("ROLLBACK");
-    return result;
-  }
-  auto commit = db.Run("COMMIT");
-  if (!commit) {
-    (void)db.Run("ROLLBACK");
-    return commit.error();
-  }
-  return result;
-}
-
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::Open(const StoreConfig& config) {
-  Result<std::unique_ptr<SqlConnection>> conn = config.postgres_conninfo.empty()
-                                                    ? OpenSqlite(config.sqlite_path)
-                                                    : OpenPostgres(config.postgres_conninfo);
-  if (!conn) return conn.error();
-  return Open(std::move(*conn));
+Result<std::unique_ptr<AuditStore>> AuditStore::Open(const StoreConfig& config) {
+  auto db = Database::Open(config, kAuditMigrations);
+  if (!db) return db.error();
+  return std::make_unique<AuditStore>(std::move(*db));
 }
 
-Result<std::unique_ptr<Store>> Store::Open(std::unique_ptr<SqlConnection> conn) {
-  auto store = std::make_unique<Store>(std::move(conn));
-  auto ok = store->Migrate();
-  if (!ok) return ok.error();
-  store->Optimize();
-  return store;
+Result<std::unique_ptr<AuditStore>> AuditStore::Open(std::unique_ptr<SqlConnection> conn) {
+  auto db = Database::Open(std::move(conn), kAuditMigrations);
+  if (!db) return db.error();
+  return std::make_unique<AuditStore>(std::move(*db));
 }
 
-Result<bool> Store::Migrate() {
-  auto created = db_->ExecScript(
-      "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)");
-  if (!created) return created.error();
-  return InWriteTransaction(*db_, [&]() -> Result<bool> {
-    if (db_->dialect() == SqlDialect::kPostgres) {
-      // Several replicas starting at once: one migrates, the others wait.
-      auto lock = db_->Run("SELECT pg_advisory_xact_lock(7242001)");
-      if (!lock) return lock.error();
-    }
-    auto rows = db_->Run("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-    if (!rows) return rows.error();
-    int current = static_cast<int>(SqlInt((*rows)[0][0]));
-    for (const Migration& m : kMigrations) {
-      if (m.version <= current) continue;
-      auto applied = db_->ExecScript(Substitute(m.sql, db_->dialect()));
-      if (!applied) return Error::Unavailable("schema migration " + std::to_string(m.version) + " failed: " +
-                                              applied.error().message);
-      auto noted = db_->Run("INSERT INTO schema_migrations(version, applied_ms) VALUES (?, ?)",
-                            {std::int64_t{m.version}, SystemClock().NowMillis()});
-      if (!noted) return noted.error();
-    }
-    return true;
-  });
-}
-
-void Store::Optimize() {
-  if (db_->dialect() == SqlDialect::kSqlite) (void)db_->ExecScript("PRAGMA analysis_limit=1000; PRAGMA optimize;");
-}
-
-int Store::SchemaVersion() {
-  auto rows = db_->Run("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-  return rows ? static_cast<int>(SqlInt((*rows)[0][0])) : -1;
-}
-
-Result<ChainHead> Store::AppendAudit(std::vector<AuditEntry>& entries) {
-  auto result = InWriteTransaction(*db_, [&]() -> Result<ChainHead> {
+Result<ChainHead> AuditStore::AppendAudit(std::vector<AuditEntry>& entries) {
+  auto result = db_->WithWriteTransaction<ChainHead>([&]() -> Result<ChainHead> {
     auto head_rows = db_->Run(db_->dialect() == SqlDialect::kPostgres
                                   ? "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
                                   : "SELECT seq, hash FROM audit_head WHERE id = 1");
@@ -260,18 +167,14 @@ Result<ChainHead> Store::AppendAudit(std::vector<AuditEntry>& entries) {
   return result;
 }
 
-Result<bool> Store::WithWriteTransaction(const std::function<Result<bool>()>& body) {
-  return InWriteTransaction(*db_, body);
-}
-
-Result<ChainHead> Store::AuditHead() {
+Result<ChainHead> AuditStore::AuditHead() {
   auto rows = db_->Run("SELECT seq, hash FROM audit_head WHERE id = 1");
   if (!rows) return rows.error();
   if (rows->empty()) return Error::Internal("audit_head row missing");
   return ChainHead{SqlInt((*rows)[0][0]), (*rows)[0][1].value_or("")};
 }
 
-Result<std::vector<AuditEntry>> Store::Entries(const std::string& where, const std::vector<SqlValue>& params,
+Result<std::vector<AuditEntry>> AuditStore::Entries(const std::string& where, const std::vector<SqlValue>& params,
                                                const std::string& tail, const std::string& join) {
   std::string sql = std::string("SELECT ") + (join.empty() ? kEntryColumns : kJoinedEntryColumns) + " FROM audit_log";
   if (!join.empty()) sql += " JOIN " + join + " ON f.seq = audit_log.seq";
@@ -319,7 +222,7 @@ Result<std::vector<AuditEntry>> Store::Entries(const std::string& where, const s
   return out;
 }
 
-Result<std::vector<AuditPair>> Store::QueryAudit(const AuditQuery& q) {
+Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
   std::string where = "phase = 'decision'";
   std::vector<SqlValue> p;
   // SQLite's planner can pick a poorly selective index (verb) over a
@@ -400,27 +303,27 @@ Result<std::vector<AuditPair>> Store::QueryAudit(const AuditQuery& q) {
   return out;
 }
 
-Result<std::vector<AuditEntry>> Store::AuditByRequest(const std::string& request_id) {
+Result<std::vector<AuditEntry>> AuditStore::AuditByRequest(const std::string& request_id) {
   return Entries("request_id = ?", {request_id}, "ORDER BY seq");
 }
 
-Result<std::vector<AuditEntry>> Store::AuditRange(std::int64_t after_seq, std::size_t limit) {
+Result<std::vector<AuditEntry>> AuditStore::AuditRange(std::int64_t after_seq, std::size_t limit) {
   return Entries("seq > ?", {after_seq}, "ORDER BY seq LIMIT " + std::to_string(limit));
 }
 
-std::int64_t Store::CountAudit() {
+std::int64_t AuditStore::CountAudit() {
   auto rows = db_->Run("SELECT COUNT(*) FROM audit_log");
   return rows ? SqlInt((*rows)[0][0]) : -1;
 }
 
-Result<bool> Store::AddCheckpoint(const Checkpoint& c) {
+Result<bool> AuditStore::AddCheckpoint(const Checkpoint& c) {
   auto r = db_->Run("INSERT INTO audit_checkpoint(seq, hash, time_ms, signature, public_key) VALUES (?, ?, ?, ?, ?)",
                     {c.seq, c.hash, c.time_ms, c.signature, c.public_key});
   if (!r) return r.error();
   return true;
 }
 
-Result<std::vector<Checkpoint>> Store::Checkpoints() {
+Result<std::vector<Checkpoint>> AuditStore::Checkpoints() {
   auto rows = db_->Run("SELECT seq, hash, time_ms, signature, public_key FROM audit_checkpoint ORDER BY seq");
   if (!rows) return rows.error();
   std::vector<Checkpoint> out;
@@ -428,15 +331,15 @@ Result<std::vector<Checkpoint>> Store::Checkpoints() {
   return out;
 }
 
-Result<std::optional<Checkpoint>> Store::AuditAnchor() {
+Result<std::optional<Checkpoint>> AuditStore::AuditAnchor() {
   auto rows = db_->Run("SELECT seq, hash, time_ms, signature, public_key FROM audit_anchor WHERE id = 1");
   if (!rows) return rows.error();
   if (rows->empty()) return std::optional<Checkpoint>();
   return std::optional<Checkpoint>(CheckpointFromRow((*rows)[0]));
 }
 
-Result<std::int64_t> Store::PruneAudit(const Checkpoint& anchor) {
-  return InWriteTransaction(*db_, [&]() -> Result<std::int64_t> {
+Result<std::int64_t> AuditStore::PruneAudit(const Checkpoint& anchor) {
+  return db_->WithWriteTransaction<std::int64_t>([&]() -> Result<std::int64_t> {
     auto count = db_->Run("SELECT COUNT(*) FROM audit_log WHERE seq <= ?", {anchor.seq});
     if (!count) return count.error();
     for (const char* sql : {"DELETE FROM audit_log WHERE seq <= ?", "DELETE FROM audit_group WHERE seq <= ?",

@@ -1,12 +1,12 @@
-// Store: kubegate's durable state (audit chain now; approvals, grants and
-// recording metadata later), written once over SqlConnection so SQLite and
-// PostgreSQL run the same SQL and the same tests. Schema migrations are
-// versioned and applied by Open().
+// AuditStore: the audit log's tables (the hash chain, its index columns,
+// checkpoints and the retention anchor) over a Database, so SQLite and
+// PostgreSQL run the same SQL and the same tests. Its migrations are applied
+// by Open().
 //
-// Not thread-safe: one Store per thread (the audit writer owns one; the REST
-// API's reader and the CLI open their own).
+// Not thread-safe: one AuditStore per thread (the audit writer owns one; the
+// REST API's reader and the CLI open their own).
 //
-//   auto store = Store::Open(StoreConfig{.sqlite_path = "kubegate-data/kubegate.db"});
+//   auto store = AuditStore::Open(StoreConfig{.sqlite_path = "kubegate-data/kubegate.db"});
 //   std::vector<AuditEntry> batch = ...;
 //   auto head = (*store)->AppendAudit(batch);   // one transaction; assigns seq and hashes
 #pragma once
@@ -20,14 +20,9 @@
 
 #include "audit/audit_entry.h"
 #include "common/result.h"
-#include "store/sql_connection.h"
+#include "store/database.h"
 
 namespace kubegate {
-
-struct StoreConfig {
-  std::string sqlite_path;        // used when postgres is empty
-  std::string postgres_conninfo;  // libpq connection string
-};
 
 // Filters of `kubegate audit`; empty fields match everything. Matches
 // decision entries; results are joined by request id.
@@ -45,20 +40,20 @@ struct AuditPair {
   std::optional<AuditEntry> result;
 };
 
-class Store {
+class AuditStore {
  public:
-  static Result<std::unique_ptr<Store>> Open(const StoreConfig& config);
+  static Result<std::unique_ptr<AuditStore>> Open(const StoreConfig& config);
   // Over an already open connection (tests inject faulty ones).
-  static Result<std::unique_ptr<Store>> Open(std::unique_ptr<SqlConnection> conn);
+  static Result<std::unique_ptr<AuditStore>> Open(std::unique_ptr<SqlConnection> conn);
 
-  explicit Store(std::unique_ptr<SqlConnection> conn) : db_(std::move(conn)) {}
-  virtual ~Store() = default;
+  explicit AuditStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+  virtual ~AuditStore() = default;
 
   std::string Describe() const { return db_->Describe(); }
-  int SchemaVersion();
-  // Refreshes the query planner's statistics where the engine needs it
-  // (SQLite: PRAGMA optimize, bounded); run at open and hourly by the writer.
-  void Optimize();
+  int SchemaVersion() { return db_->SchemaVersion(); }
+  // Refreshes the query planner's statistics (run at open and hourly by the writer).
+  void Optimize() { db_->Optimize(); }
+  Result<bool> EnsureConnected() { return db_->EnsureConnected(); }
 
   // Appends `entries` at the head of the chain in one transaction, filling
   // in seq, prev_hash and hash. All or nothing; safe with several gateway
@@ -81,22 +76,16 @@ class Store {
   // the chain's start, in one transaction. Returns the entries deleted.
   Result<std::int64_t> PruneAudit(const Checkpoint& anchor);
 
-  // Runs `body` in a transaction that holds the write lock from its start
-  // (SQLite BEGIN IMMEDIATE; PostgreSQL rows are locked with FOR UPDATE by
-  // the body); commits when it succeeds, rolls back otherwise.
-  Result<bool> WithWriteTransaction(const std::function<Result<bool>()>& body);
-
-  // Direct access to the connection: for the approval tables, tests and
-  // repair tools.
-  SqlConnection& connection() { return *db_; }
+  // The database underneath: for tests and repair tools that must reach
+  // the rows themselves (forging an entry to see verify catch it).
+  Database& database() { return *db_; }
 
  private:
-  Result<bool> Migrate();
   // `join`: another table aliased f, joined on seq (group/approver filters).
   Result<std::vector<AuditEntry>> Entries(const std::string& where, const std::vector<SqlValue>& params,
                                           const std::string& tail, const std::string& join = "");
 
-  std::unique_ptr<SqlConnection> db_;
+  std::unique_ptr<Database> db_;
 };
 
 }  // namespace kubegate
