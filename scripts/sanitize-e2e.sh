@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/kubegate-ccache}"
+source scripts/ccache-env.sh
 echo "sanitizer build (kubegate, kube-testserver, e2e_tests) in build-asan/ ..."
 cmake -S . -B build-asan -G Ninja -DKUBEGATE_SANITIZE=ON -DKUBEGATE_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build-asan kubegate kube-testserver e2e_tests

@@ -11,6 +11,7 @@
 
 #include "common/limits.h"
 #include "forward/header_rewrite.h"
+#include "net/io_helpers.h"
 #include "net/session.h"
 
 namespace kubegate {
@@ -19,22 +20,12 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::awaitable;
+using io::CloseUpstream;
+using io::IsUpgradeRequest;
+using io::Redirect;
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
-
-auto Redirect(beast::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
-
-bool IsUpgradeRequest(const http::request<http::empty_body>& req) {
-  return req.find(http::field::upgrade) != req.end() &&
-         beast::http::token_list(req[http::field::connection]).exists("upgrade");
-}
-
-void CloseUpstream(UpstreamStream& s) {
-  beast::error_code ec;
-  beast::get_lowest_layer(s).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  beast::get_lowest_layer(s).close();
-}
 
 // Rewrites the head for the API server: the caller's credentials,
 // impersonation and hop-by-hop headers go; kubegate's credential and the

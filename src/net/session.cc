@@ -2,6 +2,7 @@
 //   accept/TLS (server) -> read head -> framing -> authenticate -> classify
 //   -> kubegate's own APIs -> read body -> decide -> hold -> recording plan
 //   -> commit decision -> forward and relay -> Finish (reply, audit, log, count)
+#include "net/io_helpers.h"
 #include "net/session.h"
 
 #include <chrono>
@@ -25,10 +26,10 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::awaitable;
+using io::CloseUpstream;
+using io::IsUpgradeRequest;
+using io::Redirect;
 
-namespace {
-auto Redirect(beast::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
-}  // namespace
 
 awaitable<void> Session::Run() {
   if (!co_await stream_.Handshake(peer_cert_, untrusted_peer_)) co_return;

@@ -10,6 +10,7 @@
 #include "forward/header_rewrite.h"
 #include "net/await.h"
 #include "net/http_framing.h"
+#include "net/io_helpers.h"
 #include "net/session.h"
 
 namespace kubegate {
@@ -18,15 +19,10 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::awaitable;
+using io::CloseUpstream;
+using io::IsUpgradeRequest;
+using io::Redirect;
 
-namespace {
-auto Redirect(beast::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
-
-bool IsUpgradeRequest(const http::request<http::empty_body>& req) {
-  return req.find(http::field::upgrade) != req.end() &&
-         beast::http::token_list(req[http::field::connection]).exists("upgrade");
-}
-}  // namespace
 
 StageResult Session::CheckFraming(RequestContext& ctx, const Head& head) {
   if (auto framing = ::kubegate::CheckFraming(head.get())) {

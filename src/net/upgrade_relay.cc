@@ -14,6 +14,7 @@
 
 #include "common/limits.h"
 #include "net/await.h"
+#include "net/io_helpers.h"
 #include "net/session.h"
 #include "recording/stream_decoder.h"
 #include "relay/session_end.h"
@@ -24,17 +25,12 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::awaitable;
+using io::CloseUpstream;
+using io::IsUpgradeRequest;
+using io::Redirect;
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
-
-auto Redirect(beast::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
-
-void CloseUpstream(UpstreamStream& s) {
-  beast::error_code ec;
-  beast::get_lowest_layer(s).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  beast::get_lowest_layer(s).close();
-}
 
 // Where each side's timeouts live.
 beast::tcp_stream& TcpOf(ClientStream& s) { return s.tcp(); }

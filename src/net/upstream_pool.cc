@@ -13,6 +13,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "common/limits.h"
+#include "net/io_helpers.h"
 
 namespace kubegate {
 
@@ -22,10 +23,9 @@ namespace http = boost::beast::http;
 namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using io::Redirect;
 
 namespace {
-
-auto Redirect(beast::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
 
 // A peer that closed an idle keep-alive connection makes the socket
 // readable with nothing (or an alert) to read; such connections are dropped.
