@@ -2,7 +2,6 @@
 // caller's credentials removed and kubegate's credential and the caller's
 // identity added (forward/header_rewrite.h); the answer, a streamed answer
 // (watch, logs -f) or an upgraded stream comes back.
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -20,10 +19,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::awaitable;
-using io::CloseUpstream;
 using io::IsUpgradeRequest;
 using io::Redirect;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -97,60 +94,40 @@ awaitable<Respond> Session::ForwardAndRelay(RequestContext& ctx, Head& head) {
   Outcome out;
   beast::error_code ec;
 
-  // Send the head and the body upstream. A stale pooled connection is
-  // replaced once, when no body byte has been consumed yet.
+  // Send the head and the body upstream: a body read here goes in the same
+  // write as the head (one message type for both cases). A stale pooled
+  // connection is replaced once for a request without a body.
+  http::request<http::buffer_body> whole;
+  const bool whole_here = ctx.body || head.is_done();
+  if (whole_here) {
+    whole.base() = std::move(req.base());
+    whole.body().data = nullptr;
+    whole.body().size = 0;
+    whole.body().more = false;
+    if (ctx.body) {
+      whole.chunked(false);
+      whole.content_length(ctx.body->size());
+      whole.body().data = ctx.body->data();
+      whole.body().size = ctx.body->size();
+    }
+  }
   for (int attempt = 0;; ++attempt) {
-    if (!ctx.body && head.is_done()) {
-      co_await http::async_write(conn->stream, req, Redirect(ec));
-      if (ec && reused && attempt == 0) {
+    if (whole_here) {
+      co_await http::async_write(conn->stream, whole, Redirect(ec));
+      // (A write with a body is not sent twice: as before, only a bodiless
+      // request is retried on a fresh connection.)
+      if (ec && reused && attempt == 0 && !ctx.body) {
         auto fresh = co_await pool_.Connect();
         if (!fresh) co_return refuse(fresh.error(), Refusal::kUpstream, client_keep_alive);
         conn = std::move(*fresh);
         reused = false;
+        ec = {};
         continue;
       }
-    } else if (ctx.body) {
-      http::request<http::string_body> full(std::move(req.base()), std::move(*ctx.body));
-      full.prepare_payload();
-      co_await http::async_write(conn->stream, full, Redirect(ec));
-      out.bytes_in += full.body().size();
-      ctx.body.reset();  // sent; the record keeps what the audit stage chose
+      if (ctx.body) out.bytes_in += ctx.body->size();
     } else {
-      // Stream the body through a bounded buffer: the client is read only as
-      // fast as the upstream accepts.
-      http::request_parser<http::buffer_body> bp(std::move(head));
-      bp.body_limit(g_.max_body());
-      http::request_serializer<http::buffer_body> sr(bp.get());
-      bp.get().body().data = nullptr;
-      bp.get().body().more = true;
-      co_await http::async_write_header(conn->stream, sr, Redirect(ec));
-      char* buf = RelayBuffer();
-      const std::size_t buf_size = limits::kRelayBufferBytes;
-      while (!ec && !bp.is_done()) {
-        bp.get().body().data = buf;
-        bp.get().body().size = buf_size;
-        stream_.tcp().expires_after(limits::kBodyIdleTimeout);
-        co_await http::async_read(stream_, buffer_, bp, Redirect(ec));
-        stream_.tcp().expires_never();
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec) {
-          if (ec == http::error::body_limit) {
-            co_return refuse(Error::TooLarge("request body exceeds kubegate's limit of " +
-                                             std::to_string(g_.max_body()) + " bytes"),
-                             Refusal::kBadRequest, false);
-          }
-          co_return Respond::Answered(out, "the caller went away while sending its body");
-        }
-        std::size_t n = buf_size - bp.get().body().size;
-        out.bytes_in += n;
-        // A zero-length buffer must be null: Beast would frame it as a
-        // (premature) last chunk.
-        bp.get().body().data = n ? buf : nullptr;
-        bp.get().body().size = n;
-        bp.get().body().more = !bp.is_done();
-        co_await http::async_write(conn->stream, sr, Redirect(ec));
-        if (ec == http::error::need_buffer) ec = {};
-      }
+      StageResult ended = co_await StreamBodyUpstream(head, *conn, out, ec);
+      if (ended) co_return std::move(*ended);
     }
     break;
   }
@@ -159,93 +136,7 @@ awaitable<Respond> Session::ForwardAndRelay(RequestContext& ctx, Head& head) {
                      Refusal::kUpstream, false);
   }
 
-  // Read the response head; relay it and the body or the upgraded stream.
-  UpstreamResponse rp;
-  rp.body_limit(boost::none);
-  rp.header_limit(static_cast<std::uint32_t>(limits::kMaxResponseHeadBytes));
-  if (is_head) rp.skip(true);
-  co_await http::async_read_header(conn->stream, conn->buffer, rp, Redirect(ec));
-  if (ec) {
-    co_return refuse(Error::BadGateway("reading the API server's response failed: " + ec.message()),
-                     Refusal::kUpstream, false);
-  }
-  auto& res = rp.get();
-  out.status = static_cast<int>(res.result_int());
-  if (res.result() == http::status::unauthorized) {
-    // The caller was authenticated by kubegate; the API server refused the
-    // gateway's own credential. Not the caller's to fix: a 502 that says so.
-    co_return refuse(Error::BadGateway("the API server refused kubegate's own upstream credential (401); "
-                                       "the gateway's operator must renew it"),
-                     Refusal::kUpstream, false);
-  }
-  if (res.result() == http::status::switching_protocols && upgrade) {
-    g_.metrics.upgrades.Increment();
-    Outcome u = co_await RelayUpgrade(ctx, *conn, rp);
-    u.bytes_in += out.bytes_in;
-    co_return Respond::Answered(u, u.closed_reason);
-  }
-  bool upstream_keep_alive = res.keep_alive();
-  res.erase(http::field::connection);
-  res.erase(http::field::keep_alive);
-  res.set("X-Kubegate-Request-Id", ctx.request_id);
-  res.keep_alive(client_keep_alive);
-  out.keep_alive = client_keep_alive;
-  http::response_serializer<http::buffer_body> sr(res);
-  if (is_head || rp.is_done()) {
-    sr.split(true);
-    res.body().data = nullptr;
-    res.body().size = 0;
-    res.body().more = false;
-    if (is_head) {
-      co_await http::async_write_header(stream_, sr, Redirect(ec));
-    } else {
-      co_await http::async_write(stream_, sr, Redirect(ec));
-    }
-  } else {
-    // When body bytes came with the head, the first write below sends head
-    // and body together (one TLS record); otherwise the head goes out now,
-    // so a watch that has no event yet still answers at once.
-    if (conn->buffer.size() == 0) co_await http::async_write_header(stream_, sr, Redirect(ec));
-    // The last write of the loop carries more=false, which ends the body
-    // (and a chunked body with its last chunk).
-    char* buf = RelayBuffer();
-    const std::size_t buf_size = limits::kRelayBufferBytes;
-    auto relay_body = [&]() -> awaitable<void> {
-      while (!ec && !rp.is_done()) {
-        res.body().data = buf;
-        res.body().size = buf_size;
-        // Watches and logs -f: no read timeout; each piece is written as it comes.
-        co_await http::async_read_some(conn->stream, conn->buffer, rp, Redirect(ec));
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec) break;
-        std::size_t n = buf_size - res.body().size;
-        out.bytes_out += n;
-        res.body().data = n ? buf : nullptr;  // see the request loop
-        res.body().size = n;
-        res.body().more = !rp.is_done();
-        if (n == 0 && !rp.is_done()) continue;
-        co_await http::async_write(stream_, sr, Redirect(ec));
-        if (ec == http::error::need_buffer) ec = {};
-      }
-    };
-    // A streamed answer (a watch, logs -f) may stay quiet for ever: the
-    // caller going away is noticed at once, not at the next event, and the
-    // upstream side is closed with it.
-    std::string gone;
-    auto which = co_await (relay_body() || WatchClientGone(gone));
-    if (which.index() == 1) {
-      out.keep_alive = false;
-      out.closed_reason = "the streamed answer ended early: " + gone;
-      CloseUpstream(conn->stream);
-      co_return Respond::Answered(out, out.closed_reason);
-    }
-  }
-  if (ec) {
-    out.keep_alive = false;
-    co_return Respond::Answered(out);
-  }
-  if (upstream_keep_alive && rp.is_done()) pool_.Release(std::move(conn));
-  co_return Respond::Answered(out);
+  co_return co_await RelayResponse(ctx, std::move(conn), std::move(out), upgrade, client_keep_alive, is_head);
 }
 
 }  // namespace kubegate

@@ -7,7 +7,8 @@
 // Files: session.cc (the driver, Finish, replies, log), session_stages.cc
 // (authenticate .. commit), session_hold.cc (the review stage's waiting and
 // the approvers' dry run), session_api.cc (probes, /metrics, the audit and
-// approval APIs), forwarder.cc (forward and relay), upgrade_relay.cc
+// approval APIs), forwarder.cc (forward), response_relay.cc (the answer),
+// upgrade_relay.cc
 // (exec/attach/port-forward streams).
 #pragma once
 
@@ -57,6 +58,13 @@ class Session {
   StageResult PlanRecording(RequestContext& ctx, const Head& head);
   boost::asio::awaitable<StageResult> CommitDecision(RequestContext& ctx);
   boost::asio::awaitable<Respond> ForwardAndRelay(RequestContext& ctx, Head& head);  // forwarder.cc
+  // Streams the rest of the body to `up` (request_body_relay.cc); a Respond
+  // when the request ends here (too large, the caller gone), else write
+  // errors in `ec`.
+  boost::asio::awaitable<StageResult> StreamBodyUpstream(Head& head, UpstreamConn& up, Outcome& out,
+                                                         boost::beast::error_code& ec);
+  boost::asio::awaitable<Respond> RelayResponse(RequestContext& ctx, std::unique_ptr<UpstreamConn> conn, Outcome out,
+                                                bool upgrade, bool client_keep_alive, bool is_head);  // response_relay.cc
   boost::asio::awaitable<Outcome> RelayUpgrade(RequestContext& ctx, UpstreamConn& up, UpstreamResponse& rp);
 
   // Probes (/healthz, /livez, /readyz): unauthenticated, not audited.

@@ -1,0 +1,116 @@
+// The API server's answer, back to the caller: the head and the body piece
+// by piece (a watch or logs -f as it comes, the caller watched meanwhile),
+// or, after a 101, the upgraded stream (net/upgrade_relay.cc).
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "common/limits.h"
+#include "net/io_helpers.h"
+#include "net/session.h"
+
+namespace kubegate {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using asio::awaitable;
+using io::CloseUpstream;
+using io::Redirect;
+using namespace asio::experimental::awaitable_operators;
+
+awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<UpstreamConn> conn, Outcome out,
+                                          bool upgrade, bool client_keep_alive, bool is_head) {
+  auto refuse = [&](Error e, Refusal counter, bool keep) { return Respond::Refuse(std::move(e), counter, "", keep); };
+  beast::error_code ec;
+  // Read the response head; relay it and the body or the upgraded stream.
+  UpstreamResponse rp;
+  rp.body_limit(boost::none);
+  rp.header_limit(static_cast<std::uint32_t>(limits::kMaxResponseHeadBytes));
+  if (is_head) rp.skip(true);
+  co_await http::async_read_header(conn->stream, conn->buffer, rp, Redirect(ec));
+  if (ec) {
+    co_return refuse(Error::BadGateway("reading the API server's response failed: " + ec.message()),
+                     Refusal::kUpstream, false);
+  }
+  auto& res = rp.get();
+  out.status = static_cast<int>(res.result_int());
+  if (res.result() == http::status::unauthorized) {
+    // The caller was authenticated by kubegate; the API server refused the
+    // gateway's own credential. Not the caller's to fix: a 502 that says so.
+    co_return refuse(Error::BadGateway("the API server refused kubegate's own upstream credential (401); "
+                                       "the gateway's operator must renew it"),
+                     Refusal::kUpstream, false);
+  }
+  if (res.result() == http::status::switching_protocols && upgrade) {
+    g_.metrics.upgrades.Increment();
+    Outcome u = co_await RelayUpgrade(ctx, *conn, rp);
+    u.bytes_in += out.bytes_in;
+    co_return Respond::Answered(u, u.closed_reason);
+  }
+  bool upstream_keep_alive = res.keep_alive();
+  res.erase(http::field::connection);
+  res.erase(http::field::keep_alive);
+  res.set("X-Kubegate-Request-Id", ctx.request_id);
+  res.keep_alive(client_keep_alive);
+  out.keep_alive = client_keep_alive;
+  http::response_serializer<http::buffer_body> sr(res);
+  if (is_head || rp.is_done()) {
+    sr.split(true);
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    if (is_head) {
+      co_await http::async_write_header(stream_, sr, Redirect(ec));
+    } else {
+      co_await http::async_write(stream_, sr, Redirect(ec));
+    }
+  } else {
+    // When body bytes came with the head, the first write below sends head
+    // and body together (one TLS record); otherwise the head goes out now,
+    // so a watch that has no event yet still answers at once.
+    if (conn->buffer.size() == 0) co_await http::async_write_header(stream_, sr, Redirect(ec));
+    // The last write of the loop carries more=false, which ends the body
+    // (and a chunked body with its last chunk).
+    char* buf = RelayBuffer();
+    const std::size_t buf_size = limits::kRelayBufferBytes;
+    auto relay_body = [&]() -> awaitable<void> {
+      while (!ec && !rp.is_done()) {
+        res.body().data = buf;
+        res.body().size = buf_size;
+        // Watches and logs -f: no read timeout; each piece is written as it comes.
+        co_await http::async_read_some(conn->stream, conn->buffer, rp, Redirect(ec));
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) break;
+        std::size_t n = buf_size - res.body().size;
+        out.bytes_out += n;
+        res.body().data = n ? buf : nullptr;  // see the request loop
+        res.body().size = n;
+        res.body().more = !rp.is_done();
+        if (n == 0 && !rp.is_done()) continue;
+        co_await http::async_write(stream_, sr, Redirect(ec));
+        if (ec == http::error::need_buffer) ec = {};
+      }
+    };
+    // A streamed answer (a watch, logs -f) may stay quiet for ever: the
+    // caller going away is noticed at once, not at the next event, and the
+    // upstream side is closed with it.
+    std::string gone;
+    auto which = co_await (relay_body() || WatchClientGone(gone));
+    if (which.index() == 1) {
+      out.keep_alive = false;
+      out.closed_reason = "the streamed answer ended early: " + gone;
+      CloseUpstream(conn->stream);
+      co_return Respond::Answered(out, out.closed_reason);
+    }
+  }
+  if (ec) {
+    out.keep_alive = false;
+    co_return Respond::Answered(out);
+  }
+  if (upstream_keep_alive && rp.is_done()) pool_.Release(std::move(conn));
+  co_return Respond::Answered(out);
+}
+
+}  // namespace kubegate
