@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Memory per held request: kubegate's RSS with N requests held for approval
-# against its RSS idle, on the demo test server. Usage: bench/held_memory.sh [N]
+# against its RSS idle, on the demo test server. Usage: bench/held_memory.sh [N] [KUBEGATE_BIN]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-200}"
 B=build
+KG="${2:-$B/src/kubegate}"
 W=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf $W' EXIT
 $B/testserver/kube-testserver --data-dir $W/ts --kubeconfig-out $W/up.kubeconfig --port-file $W/ts.port >/dev/null 2>&1 &
@@ -28,9 +29,9 @@ log_level: warn
 policy_file: $W/policy.yaml
 approvals: {max_held_per_caller: 10000, max_held_total: 100000}
 tokens:
-  - {user: bench, kind: agent, token_sha256: $($B/src/kubegate token hash --token-file $W/t)}
+  - {user: bench, kind: agent, token_sha256: $($KG token hash --token-file $W/t)}
 YAML
-$B/src/kubegate serve --config $W/kg.yaml --port-file $W/kg.port >$W/kg.log 2>&1 &
+$KG serve --config $W/kg.yaml --port-file $W/kg.port >$W/kg.log 2>&1 &
 KGPID=$!
 for _ in $(seq 100); do [ -s $W/kg.port ] && break; sleep 0.1; done
 URL=https://127.0.0.1:$(cat $W/kg.port)
