@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Only what runs here: the gateway and the demo API server (not the tests).
-echo "building kubegate and kube-testserver into build/ (first time on a fresh machine: about 6 minutes on 2 cores;"
+echo "building kubegate and kube-testserver into build/ (first time on a fresh machine: about 4 to 5 minutes on 2 cores;"
 echo "then only what changed, usually seconds) ..."
 start=$(date +%s)
 bash scripts/build.sh kubegate kube-testserver

@@ -38,7 +38,7 @@ class ClientStream {
   // The completion, type-erased; the caller's cancellation slot is passed
   // beside it so `a || b` can still cancel a pending read or write.
   using Completion = std::function<void(boost::beast::error_code, std::size_t)>;
-  static constexpr std::size_t kMaxGather = 8;
+  static constexpr std::size_t kMaxGather = 16;  // a response head of ~12 header lines and its body in one writev
   // A ConstBufferSequence of at most kMaxGather views, held by value.
   struct Gather {
     using value_type = boost::asio::const_buffer;
