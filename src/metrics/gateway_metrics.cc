@@ -81,7 +81,7 @@ void GatewayMetrics::Count(Refusal r) {
     case Refusal::kUpstream: upstream_errors.Increment(); break;
     case Refusal::kRecording: recording_failures.Increment(); break;
     case Refusal::kAuditFailClosed: audit_fail_closed.Increment(); break;
-    case Refusal::kReview: break;  // review_refused is counted for every review that ends unforwarded
+    case Refusal::kReview: break;  // review_refused: counted by the hold stage, with review_forwarded
   }
 }
 

@@ -131,13 +131,6 @@ awaitable<bool> Session::Finish(RequestContext& ctx, Respond r) {
       error = "the caller disconnected while the request was held; it was withdrawn (" + r.error.message + ")";
       break;
   }
-  if (ctx.reviewed()) {
-    if (r.kind == Respond::Kind::kAnswered && ctx.audit == RequestContext::Audit::kCommitted) {
-      g_.metrics.approved_forwarded.Increment();
-    } else {
-      g_.metrics.review_refused.Increment();
-    }
-  }
   // A session that never started: its recording file goes.
   if (ctx.recording_file) {
     ctx.recording_file->Close();

@@ -66,6 +66,7 @@ awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
   ReviewStage* stage = g_.review;
   const Decision& decision = *ctx.decision;
   if (!stage || !decision.policy_rule) {
+    g_.metrics.review_refused.Increment();
     co_return Respond::Refuse(Error::Unavailable("kubegate cannot hold requests for review without its store"),
                               Refusal::kReview, "", ctx.keep_alive && head.is_done());
   }
@@ -118,6 +119,11 @@ awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
     step = co_await OnStoreThread<ReviewStep>(g_.store_thread, resume);
   }
   ctx.approval = step.approval;
+  if (step.verdict == ReviewVerdict::kForward) {
+    g_.metrics.approved_forwarded.Increment();
+  } else {
+    g_.metrics.review_refused.Increment();
+  }
   switch (step.verdict) {
     case ReviewVerdict::kForward:
       ctx.grant_id = step.grant_id;

@@ -48,7 +48,7 @@ enum class Refusal {
   kUpstream,         // 502/503: the API server could not be used
   kRecording,        // 503: a required recording cannot start
   kAuditFailClosed,  // 503: the decision record was not committed
-  kReview,           // a review ended without forwarding
+  kReview,           // a review ended without forwarding (the hold stage counts it)
 };
 
 // How a request ends.
