@@ -30,7 +30,6 @@ using io::CloseUpstream;
 using io::IsUpgradeRequest;
 using io::Redirect;
 
-
 awaitable<void> Session::Run() {
   if (!co_await stream_.Handshake(peer_cert_, untrusted_peer_)) co_return;
   while (true) {
