@@ -35,8 +35,11 @@ inline constexpr std::chrono::seconds kLingerTime{2};
 inline constexpr std::size_t kLingerMaxBytes = 16 << 20;
 // Connecting and TLS handshake to the upstream.
 inline constexpr std::chrono::seconds kUpstreamConnectTimeout{10};
-// Idle upstream connections kept per worker thread.
-inline constexpr std::size_t kUpstreamPoolSize = 32;
+// Idle upstream connections kept per worker thread: as many as were in use
+// at once, up to this bound, each for kUpstreamIdleKeep. (At 32, a worker
+// serving 64 concurrent requests closed and reopened about 2,000 upstream
+// TLS connections per 5 s; docs/performance.md.)
+inline constexpr std::size_t kUpstreamPoolSize = 1024;
 // An idle upstream connection older than this is not reused (API servers
 // and load balancers close idle ones after about a minute).
 inline constexpr std::chrono::seconds kUpstreamIdleKeep{50};

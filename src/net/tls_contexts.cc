@@ -69,6 +69,8 @@ Result<std::unique_ptr<ssl::context>> MakeUpstreamTlsContext(const UpstreamTarge
       ctx->use_certificate_chain(boost::asio::buffer(upstream.client_cert_pem));
       ctx->use_private_key(boost::asio::buffer(upstream.client_key_pem), ssl::context::pem);
     }
+    // An idle pooled connection gives its record buffers back.
+    SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     // Upgrades (exec, port-forward) are HTTP/1.1 only.
     static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     SSL_CTX_set_alpn_protos(ctx->native_handle(), kAlpn, sizeof kAlpn);
