@@ -17,6 +17,8 @@ bool EqualsNoCase(std::string_view a, std::string_view b) { return a.size() == b
 
 }  // namespace
 
+bool IsRequestIdExtraHeader(std::string_view name) { return EqualsNoCase(name, kRequestIdExtraHeader); }
+
 bool IsImpersonationHeader(std::string_view name) {
   return EqualsNoCase(name, "Impersonate-User") || EqualsNoCase(name, "Impersonate-Uid") ||
          EqualsNoCase(name, "Impersonate-Group") || StartsWithNoCase(name, "Impersonate-Extra-");

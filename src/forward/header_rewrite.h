@@ -32,6 +32,8 @@ std::vector<std::string> ConnectionListedHeaders(std::string_view connection_val
 // The request id header name kubegate adds as an impersonated extra, so the
 // cluster's audit event carries user.extra["kubegate-request-id"].
 inline constexpr std::string_view kRequestIdExtraHeader = "Impersonate-Extra-Kubegate-Request-Id";
+// Whether `name` is that header, in any case.
+bool IsRequestIdExtraHeader(std::string_view name);
 
 // Headers to add upstream for `who`. With `impersonate` false only the
 // gateway's own credential acts (no Impersonate-* at all).

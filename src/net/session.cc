@@ -26,8 +26,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::awaitable;
-using io::CloseUpstream;
-using io::IsUpgradeRequest;
 using io::Redirect;
 
 awaitable<void> Session::Run() {

@@ -19,7 +19,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::awaitable;
-using io::CloseUpstream;
 using io::IsUpgradeRequest;
 using io::Redirect;
 
@@ -129,7 +128,7 @@ awaitable<StageResult> Session::Decide(RequestContext& ctx, Head& head) {
   if (decision.pass_caller_impersonation) {
     for (const auto& f : req) {
       std::string name(f.name_string());
-      if (IsImpersonationHeader(name) && !beast::iequals(name, kRequestIdExtraHeader)) {
+      if (IsImpersonationHeader(name) && !IsRequestIdExtraHeader(name)) {
         ctx.upstream_identity.emplace_back(name, std::string(f.value()));
       }
     }
@@ -147,9 +146,8 @@ StageResult Session::PlanRecording(RequestContext& ctx, const Head& head) {
   const RequestInfo& info = *ctx.info;
   if (info.stream == StreamKind::kNone || !IsUpgradeRequest(head.get())) return std::nullopt;
   const PolicyRule* rule = ctx.decision->policy_rule;
-  RecordingDefaults settings{g_.config.recording.enabled, g_.config.RecordingDir(), g_.config.recording.max_bytes};
   RecordedSession session{ctx.request_id, ctx.who->user, &info, ctx.approval.value("id", ""), ctx.grant_id};
-  auto plan = ::kubegate::PlanRecording(settings, rule, session);
+  auto plan = ::kubegate::PlanRecording(g_.config.recording, g_.config.RecordingDir(), rule, session);
   if (!plan) return std::nullopt;
   auto file = CreateRecordingFile(plan->path);
   if (!file && plan->required) {

@@ -26,7 +26,6 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::awaitable;
 using io::CloseUpstream;
-using io::IsUpgradeRequest;
 using io::Redirect;
 using namespace asio::experimental::awaitable_operators;
 

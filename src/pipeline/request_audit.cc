@@ -1,7 +1,5 @@
 #include "pipeline/request_audit.h"
 
-#include <strings.h>
-
 #include "forward/header_rewrite.h"
 
 namespace kubegate {
@@ -9,10 +7,7 @@ namespace kubegate {
 std::map<std::string, std::string> IdentityForRecord(const std::vector<std::pair<std::string, std::string>>& headers) {
   std::map<std::string, std::string> out;
   for (const auto& [n, v] : headers) {
-    if (n.size() == kRequestIdExtraHeader.size() &&
-        strncasecmp(n.data(), kRequestIdExtraHeader.data(), n.size()) == 0) {
-      continue;
-    }
+    if (IsRequestIdExtraHeader(n)) continue;
     auto [it, fresh] = out.emplace(n, v);
     if (!fresh) it->second += "," + v;
   }

@@ -2,15 +2,15 @@
 
 namespace kubegate {
 
-std::optional<RecordingPlan> PlanRecording(const RecordingDefaults& settings, const PolicyRule* rule,
-                                           const RecordedSession& session) {
+std::optional<RecordingPlan> PlanRecording(const RecordingSettings& settings, const std::string& dir,
+                                           const PolicyRule* rule, const RecordedSession& session) {
   const RequestInfo& info = *session.info;
   if (info.stream == StreamKind::kNone) return std::nullopt;
   const bool required = rule && rule->recording_required;
   if (!settings.enabled && !required) return std::nullopt;
   const bool pf = info.stream == StreamKind::kPortForward;
   RecordingPlan p;
-  p.path = settings.dir + "/" + session.request_id + (pf ? ".portforward.jsonl" : ".cast");
+  p.path = dir + "/" + session.request_id + (pf ? ".portforward.jsonl" : ".cast");
   p.required = required;
   p.header.request_id = session.request_id;
   p.header.kind = pf ? "portforward" : info.stream == StreamKind::kAttach ? "attach" : "exec";

@@ -2,7 +2,7 @@
 // recorded, where, and how; decided before anything is forwarded, so a
 // rule that requires a recording can refuse in time.
 //
-//   auto plan = PlanRecording({config.recording.enabled, dir, max_bytes}, rule, session);
+//   auto plan = PlanRecording(config.recording, config.RecordingDir(), rule, session);
 //   if (plan) { file = CreateRecordingFile(plan->path); ... }   // none: not recorded
 #pragma once
 
@@ -11,16 +11,11 @@
 #include <string>
 
 #include "classify/request_info.h"
+#include "config/config.h"
 #include "policy/policy.h"
 #include "recording/session_recording.h"
 
 namespace kubegate {
-
-struct RecordingDefaults {
-  bool enabled = false;  // recording.enabled: every session
-  std::string dir;       // Config::RecordingDir()
-  std::uint64_t max_bytes = 0;
-};
 
 // The session as the recording names it.
 struct RecordedSession {
@@ -39,7 +34,9 @@ struct RecordingPlan {
 
 // None when the session is not recorded (recording off and the rule does
 // not require it, or the request is not a session). `rule` may be null.
-std::optional<RecordingPlan> PlanRecording(const RecordingDefaults& settings, const PolicyRule* rule,
-                                           const RecordedSession& session);
+// `dir` is where recordings go (Config::RecordingDir(), which fills in
+// settings.dir's default).
+std::optional<RecordingPlan> PlanRecording(const RecordingSettings& settings, const std::string& dir,
+                                           const PolicyRule* rule, const RecordedSession& session);
 
 }  // namespace kubegate

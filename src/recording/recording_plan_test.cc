@@ -5,17 +5,24 @@
 namespace kubegate {
 namespace {
 
+RecordingSettings Settings(bool enabled) {
+  RecordingSettings s;
+  s.enabled = enabled;
+  s.max_bytes = 100;
+  return s;
+}
+
 RequestInfo Info(const std::string& method, const std::string& target) { return *ClassifyRequest(method, target); }
 
 TEST(RecordingPlanTest, OffUnlessEnabledOrRequired) {
   RequestInfo exec = Info("GET", "/api/v1/namespaces/prod/pods/db/exec?command=sh&container=c&tty=true");
   RecordedSession s{"kg-1", "bob", &exec, "", ""};
-  EXPECT_FALSE(PlanRecording({false, "/rec", 100}, nullptr, s));
+  EXPECT_FALSE(PlanRecording(Settings(false), "/rec", nullptr, s));
   PolicyRule rule;
   rule.name = "prod-exec";
-  EXPECT_FALSE(PlanRecording({false, "/rec", 100}, &rule, s));
+  EXPECT_FALSE(PlanRecording(Settings(false), "/rec", &rule, s));
   rule.recording_required = true;
-  auto p = PlanRecording({false, "/rec", 100}, &rule, s);
+  auto p = PlanRecording(Settings(false), "/rec", &rule, s);
   ASSERT_TRUE(p);
   EXPECT_TRUE(p->required);
   EXPECT_EQ(p->path, "/rec/kg-1.cast");
@@ -32,7 +39,7 @@ TEST(RecordingPlanTest, StdinModeAndPortForwardFromTheRule) {
   PolicyRule rule;
   rule.recording_stdin = PolicyRule::Stdin::kRedact;
   rule.recording_portforward_payload = true;
-  auto p = PlanRecording({true, "/rec", 100}, &rule, s);
+  auto p = PlanRecording(Settings(true), "/rec", &rule, s);
   ASSERT_TRUE(p);
   EXPECT_FALSE(p->required);
   EXPECT_EQ(p->path, "/rec/kg-2.portforward.jsonl");
@@ -45,7 +52,7 @@ TEST(RecordingPlanTest, StdinModeAndPortForwardFromTheRule) {
 
 TEST(RecordingPlanTest, PlainRequestsAreNeverRecorded) {
   RequestInfo get = Info("GET", "/api/v1/namespaces/prod/pods/db");
-  EXPECT_FALSE(PlanRecording({true, "/rec", 100}, nullptr, {"kg-3", "bob", &get, "", ""}));
+  EXPECT_FALSE(PlanRecording(Settings(true), "/rec", nullptr, {"kg-3", "bob", &get, "", ""}));
 }
 
 }  // namespace
