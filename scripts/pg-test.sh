@@ -11,7 +11,10 @@ cmd=${1:?start|stop|destroy}
 dir=${2:?directory}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$PGBIN/pg_ctl" ] || { echo "PostgreSQL server not installed (scripts/install-deps.sh)" >&2; exit 1; }
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# From /: the caller's working directory may be one the postgres user cannot
+# enter (a checkout under a mode-0700 mktemp directory), and the warning
+# pg_ctl prints about it would come before the conninfo.
+as_pg() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
