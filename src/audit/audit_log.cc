@@ -18,6 +18,16 @@ AuditLog::AuditLog(std::unique_ptr<AuditStore> store, const Clock& clock, const 
   } else {
     last_checkpoint_ms_ = clock_.NowMillis();
   }
+  if (options_.fsync_interval_ms > 0) {
+    if (auto ok = store_->SetCommitSync(CommitSync::kDeferred); !ok) {
+      // Stays with a sync per commit: slower, never less safe.
+      spdlog::warn("audit store {}: cannot defer syncs ({}); each commit is synced", store_->Describe(),
+                   ok.error().message);
+      options_.fsync_interval_ms = 0;
+    } else {
+      deferred_ = true;
+    }
+  }
   writer_ = std::thread([this] { Run(); });
 }
 
@@ -70,6 +80,7 @@ void AuditLog::Run() {
       // Wake for housekeeping even when idle: the next checkpoint or prune.
       std::int64_t wait_ms = options_.checkpoint_interval_ms;
       if (options_.retention_ms) wait_ms = std::min(wait_ms, options_.prune_interval_ms);
+      if (std::int64_t sync_ms = MillisUntilSync(); sync_ms >= 0) wait_ms = std::min(wait_ms, sync_ms);
       wait_ms = std::max<std::int64_t>(wait_ms, 1);
       work_cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stop_ || !queue_.empty(); });
     }
@@ -91,14 +102,10 @@ void AuditLog::Run() {
       auto head = store_->AppendAudit(entries);
       if (head) {
         head_ = *head;
+        NoteCommitted();
         stats_.committed += entries.size();
         stats_.batches++;
-        if (!stats_.healthy.exchange(true)) {
-          // As loud as the failure: operators watch for both.
-          spdlog::error("audit store {} takes writes again; requests are forwarded again", store_->Describe());
-          std::lock_guard hk(mu_);
-          healthy_cv_.notify_all();
-        }
+        MarkHealthy();
         backoff = limits::kAuditRetryMin;
         Result<bool> ok = true;
         for (auto& p : batch) {
@@ -116,13 +123,7 @@ void AuditLog::Run() {
       if (failed) {
         Error e = Error::Unavailable("kubegate cannot write its audit log, so the request was not forwarded: " +
                                      head.error().message);
-        {
-          // Known down from now until the next attempt: decisions that
-          // arrive meanwhile are refused at once (Submit).
-          std::lock_guard rk(mu_);
-          refusing_ = true;
-          refusal_ = e.message;
-        }
+        RefuseUntilNextAttempt(e.message);
         std::vector<Pending> retry;
         for (auto& p : batch) {
           if (p.done) {
@@ -144,7 +145,14 @@ void AuditLog::Run() {
         lk.unlock();
       }
     }
-    if (!failed) Housekeeping();
+    if (!failed) {
+      Housekeeping();
+      if (auto synced = SyncIfDue(false); !synced) {
+        failed = true;
+        RefuseUntilNextAttempt("kubegate cannot sync its audit log to disk, so the request was not forwarded: " +
+                               synced.error().message);
+      }
+    }
 
     lk.lock();
     if (!batch.empty()) attempted_ticket_ = std::max(attempted_ticket_, batch.back().ticket);
@@ -165,6 +173,68 @@ void AuditLog::Run() {
   }
   attempted_ticket_ = next_ticket_;
   flushed_cv_.notify_all();
+  lk.unlock();
+  if (auto synced = SyncIfDue(true); !synced) {
+    spdlog::error("audit store {}: the last sync to disk failed at shutdown: {}", store_->Describe(),
+                  synced.error().message);
+  }
+}
+
+void AuditLog::NoteCommitted() {
+  if (options_.fsync_interval_ms <= 0) return;
+  if (deferred_) {
+    if (unsynced_since_ms_ < 0) unsynced_since_ms_ = clock_.NowMillis();
+    return;
+  }
+  // Synced per commit since a failed sync: this commit synced the WAL, and
+  // with it every commit before it. Defer again.
+  unsynced_since_ms_ = -1;
+  if (store_->SetCommitSync(CommitSync::kDeferred)) deferred_ = true;
+}
+
+void AuditLog::RefuseUntilNextAttempt(const std::string& why) {
+  // Known down from now until the next attempt: decisions that arrive
+  // meanwhile are refused at once (Submit).
+  std::lock_guard rk(mu_);
+  refusing_ = true;
+  refusal_ = why;
+}
+
+std::int64_t AuditLog::MillisUntilSync() const {
+  if (unsynced_since_ms_ < 0) return -1;
+  return std::max<std::int64_t>(0, unsynced_since_ms_ + options_.fsync_interval_ms - clock_.NowMillis());
+}
+
+Result<bool> AuditLog::SyncIfDue(bool force) {
+  if (unsynced_since_ms_ < 0 || (!force && MillisUntilSync() > 0)) return true;
+  auto ok = store_->SyncToDisk();
+  if (!ok) {
+    stats_.failed_syncs++;
+    sync_failed_ = true;
+    // Back to a sync per commit: while the disk refuses, commits fail and
+    // the log fails closed on its own; the next commit that succeeds has
+    // synced everything before it too (NoteCommitted).
+    if (store_->SetCommitSync(CommitSync::kEach)) deferred_ = false;
+    if (stats_.healthy.exchange(false)) {
+      spdlog::error("audit store {} could not sync to disk; requests fail closed until a sync succeeds: {}",
+                    store_->Describe(), ok.error().message);
+    }
+    return ok;
+  }
+  unsynced_since_ms_ = -1;
+  stats_.syncs++;
+  if (sync_failed_) MarkHealthy();
+  return true;
+}
+
+void AuditLog::MarkHealthy() {
+  sync_failed_ = false;
+  if (!stats_.healthy.exchange(true)) {
+    // As loud as the failure: operators watch for both.
+    spdlog::error("audit store {} takes writes again; requests are forwarded again", store_->Describe());
+    std::lock_guard hk(mu_);
+    healthy_cv_.notify_all();
+  }
 }
 
 void AuditLog::Housekeeping() {

@@ -3,6 +3,14 @@
 // everything queued while the previous transaction was flushing goes into
 // the next one, so durability costs one flush per batch, not per request.
 //
+// Durability (docs/audit.md, "Durability"): with fsync_interval_ms = 0
+// every group commit is on disk before any of its requests is forwarded.
+// With an interval, a commit is written to the OS (a SIGKILL of kubegate
+// loses nothing) and the writer syncs it to disk at most that long after;
+// a power loss can lose the records of that window. A sync that fails
+// fails the log closed, as a failed write does, and turns the store back to
+// a sync per commit until a commit succeeds again.
+//
 // Fail closed: an entry submitted with a `done` callback (a decision that
 // gates forwarding) learns whether it was committed; on failure the caller
 // refuses the request and the entry is not retried. Entries without a
@@ -44,6 +52,9 @@ struct AuditLogOptions {
   std::string recording_dir;
   std::int64_t prune_interval_ms = 3'600'000;
   std::size_t max_queue = limits::kAuditMaxQueue;
+  // 0: each commit is synced to disk before it is acknowledged. Otherwise
+  // commits are acknowledged once written and synced within this long.
+  std::int64_t fsync_interval_ms = 0;
 };
 
 struct AuditStats {
@@ -54,6 +65,8 @@ struct AuditStats {
   std::atomic<std::uint64_t> checkpoints{0};
   std::atomic<std::uint64_t> pruned{0};         // entries removed by retention
   std::atomic<std::uint64_t> queued{0};         // now waiting
+  std::atomic<std::uint64_t> syncs{0};          // interval syncs to disk done
+  std::atomic<std::uint64_t> failed_syncs{0};
   std::atomic<bool> healthy{true};              // the last commit succeeded
 };
 
@@ -87,6 +100,18 @@ class AuditLog final : public AuditSink {
 
   void Run();
   void Housekeeping();
+  // Interval durability: syncs when the oldest unsynced commit is due (or
+  // `force`). False when the sync failed (the log then fails closed).
+  Result<bool> SyncIfDue(bool force);
+  // After a commit: starts the sync window, or ends the per-commit syncs
+  // that follow a failed sync.
+  void NoteCommitted();
+  // Milliseconds until the pending sync is due; -1 when none is pending.
+  std::int64_t MillisUntilSync() const;
+  // A commit or a sync after a failed sync succeeded: forwarding again.
+  void MarkHealthy();
+  // After a failed write or sync: decisions are refused until the next attempt.
+  void RefuseUntilNextAttempt(const std::string& why);
 
   std::unique_ptr<AuditStore> store_;
   const Clock& clock_;
@@ -113,6 +138,9 @@ class AuditLog final : public AuditSink {
   std::int64_t last_checkpoint_ms_ = 0;
   std::int64_t last_prune_ms_ = 0;
   std::int64_t last_optimize_ms_ = 0;
+  std::int64_t unsynced_since_ms_ = -1;  // oldest commit not yet synced; -1: none
+  bool deferred_ = false;                // commits are not synced by the store itself
+  bool sync_failed_ = false;             // the last sync failed (a sync success heals)
 
   std::thread writer_;
 };

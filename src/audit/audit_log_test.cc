@@ -156,6 +156,86 @@ TEST_P(AuditLogTest, KnownDownStoreRefusesDecisionsAtOnce) {
   EXPECT_TRUE(later.get());
 }
 
+// Issue 13: with audit.fsync: interval, commits are acknowledged without a
+// sync and synced once the interval has passed; per commit (the default),
+// the writer never defers nor syncs on its own.
+TEST_P(AuditLogTest, IntervalSyncsOnceTheIntervalHasPassed) {
+  auto store = FaultyStore();
+  std::vector<CommitSync> modes;  // set on the writer thread before the promise below
+  faulty_->on_set_sync = [&](CommitSync m) { modes.push_back(m); };
+  auto synced = std::make_shared<std::promise<void>>();
+  std::atomic<int> syncs{0};
+  faulty_->on_sync = [&, synced] {
+    if (syncs++ == 0) synced->set_value();
+  };
+  AuditLogOptions opts;
+  opts.fsync_interval_ms = 50;
+  AuditLog log(std::move(store), clock_, signer_.get(), opts);
+  EXPECT_EQ(modes, std::vector<CommitSync>{CommitSync::kDeferred});
+  ASSERT_TRUE(SubmitAndWatch(log, DecisionEntry({.id = "deferred"})).get());
+  log.Flush();
+  EXPECT_EQ(syncs.load(), 0) << "the clock has not moved: no sync is due yet";
+  clock_.Advance(50);
+  ASSERT_EQ(synced->get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+}
+
+TEST_P(AuditLogTest, PerCommitNeverDefersNorSyncsItself) {
+  auto store = FaultyStore();
+  std::atomic<int> set_syncs{0}, syncs{0};
+  faulty_->on_set_sync = [&](CommitSync) { set_syncs++; };
+  faulty_->on_sync = [&] { syncs++; };
+  {
+    AuditLog log(std::move(store), clock_, signer_.get(), {});
+    ASSERT_TRUE(SubmitAndWatch(log, DecisionEntry({.id = "synced-by-commit"})).get());
+    clock_.Advance(10'000);
+    log.Flush();
+  }
+  EXPECT_EQ(set_syncs.load(), 0);
+  EXPECT_EQ(syncs.load(), 0);
+}
+
+// A sync that fails: the writer goes back to a sync per commit, decisions
+// fail closed while the disk refuses, and deferral resumes after a commit
+// succeeds again.
+TEST_P(AuditLogTest, FailedSyncFailsClosedThenSyncsPerCommitUntilHealed) {
+  auto store = FaultyStore();
+  std::mutex mu;
+  std::vector<CommitSync> modes;
+  faulty_->on_set_sync = [&](CommitSync m) {
+    std::lock_guard lk(mu);
+    modes.push_back(m);
+  };
+  std::atomic<bool> disk_bad{false};
+  auto first_failure = std::make_shared<std::promise<void>>();
+  std::atomic<int> failures{0};
+  faulty_->fail_sync = [&, first_failure] {
+    if (!disk_bad) return false;
+    if (failures++ == 0) first_failure->set_value();
+    return true;
+  };
+  faulty_->fail_if = [&](std::string_view sql) { return disk_bad && sql.rfind("INSERT INTO audit_log", 0) == 0; };
+  AuditLogOptions opts;
+  opts.fsync_interval_ms = 50;
+  AuditLog log(std::move(store), clock_, signer_.get(), opts);
+  ASSERT_TRUE(SubmitAndWatch(log, DecisionEntry({.id = "before"})).get());
+  disk_bad = true;
+  clock_.Advance(50);
+  ASSERT_EQ(first_failure->get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  auto refused = SubmitAndWatch(log, DecisionEntry({.id = "while-bad"}));
+  ASSERT_FALSE(refused.get()) << "a decision must not be acknowledged while the disk refuses";
+  EXPECT_GE(log.stats().failed_syncs.load(), 1u);
+  disk_bad = false;
+  ASSERT_TRUE(log.Submit(DecisionEntry({.id = "retried"})));  // no waiter: keeps the writer trying
+  ASSERT_TRUE(log.WaitUntilHealthy(std::chrono::seconds(10)));
+  ASSERT_TRUE(SubmitAndWatch(log, DecisionEntry({.id = "after"})).get());
+  log.Flush();
+  std::lock_guard lk(mu);
+  ASSERT_GE(modes.size(), 3u);
+  EXPECT_EQ(modes.front(), CommitSync::kDeferred);
+  EXPECT_NE(std::find(modes.begin(), modes.end(), CommitSync::kEach), modes.end()) << "back to a sync per commit";
+  EXPECT_EQ(modes.back(), CommitSync::kDeferred) << "deferral resumes once a commit succeeded";
+}
+
 TEST_P(AuditLogTest, QueueFullRefusesInsteadOfGrowing) {
   auto store = FaultyStore();
   faulty_->fail_if = [](std::string_view sql) { return sql.rfind("INSERT INTO audit_log", 0) == 0; };

@@ -54,6 +54,9 @@ class AuditStore {
   // Refreshes the query planner's statistics (run at open and hourly by the writer).
   void Optimize() { db_->Optimize(); }
   Result<bool> EnsureConnected() { return db_->EnsureConnected(); }
+  // Durability of AppendAudit's commits (the writer's fsync setting).
+  Result<bool> SetCommitSync(CommitSync sync) { return db_->SetCommitSync(sync); }
+  Result<bool> SyncToDisk() { return db_->SyncToDisk(); }
 
   // Appends `entries` at the head of the chain in one transaction, filling
   // in seq, prev_hash and hash. All or nothing; safe with several gateway

@@ -81,6 +81,7 @@ int Serve(const std::string& config_path, const std::string& port_file, bool dis
     opts.checkpoint_every = cfg->audit.checkpoint_every;
     opts.checkpoint_interval_ms = cfg->audit.checkpoint_interval_ms;
     opts.retention_ms = cfg->audit.retention_ms;
+    opts.fsync_interval_ms = cfg->audit.FsyncIntervalOrZero();
     if (cfg->recording.enabled) opts.recording_dir = cfg->RecordingDir();
     audit_log = std::make_unique<AuditLog>(std::move(*store), SystemClock(), signer->get(), opts);
   }

@@ -124,11 +124,20 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
     }
   }
   if (YAML::Node a = root["audit"]) {
-    KG_TRY(r.CheckMap(a, "audit", {"retention", "checkpoint_every", "checkpoint_interval", "request_bodies"}));
+    KG_TRY(r.CheckMap(a, "audit",
+                      {"retention", "checkpoint_every", "checkpoint_interval", "request_bodies", "fsync", "fsync_interval"}));
     KG_TRY(r.Duration(a, "retention", "audit", c.audit.retention_ms));
     KG_TRY(r.Integer(a, "checkpoint_every", "audit", c.audit.checkpoint_every, 1, 1'000'000'000));
     KG_TRY(r.Duration(a, "checkpoint_interval", "audit", c.audit.checkpoint_interval_ms));
     KG_TRY(r.Bool(a, "request_bodies", "audit", c.audit.request_bodies));
+    KG_TRY(r.Str(a, "fsync", "audit", c.audit.fsync));
+    if (c.audit.fsync != "per_commit" && c.audit.fsync != "interval") {
+      return r.Fail(a["fsync"], "audit.fsync", "must be per_commit or interval");
+    }
+    KG_TRY(r.Duration(a, "fsync_interval", "audit", c.audit.fsync_interval_ms));
+    if (c.audit.fsync_interval_ms < 1 || c.audit.fsync_interval_ms > 10'000) {
+      return r.Fail(a["fsync_interval"], "audit.fsync_interval", "must be between 1ms and 10s");
+    }
     if (c.audit.checkpoint_interval_ms < 1000) {
       return r.Fail(a["checkpoint_interval"], "audit.checkpoint_interval", "must be at least 1s");
     }

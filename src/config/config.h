@@ -51,6 +51,14 @@ struct AuditSettings {
   // Store request bodies of writes (create, update, patch, delete), with
   // Secret values redacted. Off by default.
   bool request_bodies = false;
+  // Durability of the audit log (docs/audit.md, "Durability"): "per_commit"
+  // syncs each group commit to disk before its requests are forwarded;
+  // "interval" forwards once the commit is written to the OS and syncs
+  // within fsync_interval_ms.
+  std::string fsync = "per_commit";
+  std::int64_t fsync_interval_ms = 100;
+  // What AuditLogOptions::fsync_interval_ms takes (0: per commit).
+  std::int64_t FsyncIntervalOrZero() const { return fsync == "interval" ? fsync_interval_ms : 0; }
 };
 
 // Who may read the audit log over the gateway's REST API.

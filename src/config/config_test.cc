@@ -66,12 +66,29 @@ TEST(Config, WrongTypesAreRejected) {
       {"listen:\n  address: 0.0.0.0\n  plain_http: true\n", "k.yaml:3: listen.plain_http: plain HTTP is only allowed on a loopback address"},
       {"upstream:\n  context: x\n", "k.yaml:2: upstream: set exactly one of kubeconfig and in_cluster"},
       {"listen: [1]\n", "k.yaml:1: listen: must be a mapping"},
+      {"audit:\n  fsync: sometimes\n", "k.yaml:2: audit.fsync: must be per_commit or interval"},
+      {"audit:\n  fsync_interval: 0\n", "k.yaml:2: audit.fsync_interval: must be between 1ms and 10s"},
+      {"audit:\n  fsync_interval: 1m\n", "k.yaml:2: audit.fsync_interval: must be between 1ms and 10s"},
   };
   for (const auto& tc : cases) {
     auto c = ParseConfig(tc.yaml, "k.yaml");
     ASSERT_FALSE(c) << tc.yaml;
     EXPECT_EQ(c.error().message, tc.want);
   }
+}
+
+TEST(Config, AuditFsyncDefaultsToPerCommit) {
+  auto c = ParseConfig("data_dir: x\n", "k.yaml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->audit.fsync, "per_commit");
+  EXPECT_EQ(c->audit.FsyncIntervalOrZero(), 0);
+  auto i = ParseConfig("audit:\n  fsync: interval\n  fsync_interval: 20ms\n", "k.yaml");
+  ASSERT_TRUE(i) << i.error().message;
+  EXPECT_EQ(i->audit.FsyncIntervalOrZero(), 20);
+  // An interval alone does not turn deferral on.
+  auto only = ParseConfig("audit:\n  fsync_interval: 20ms\n", "k.yaml");
+  ASSERT_TRUE(only) << only.error().message;
+  EXPECT_EQ(only->audit.FsyncIntervalOrZero(), 0);
 }
 
 TEST(Config, ExampleFileParses) {

@@ -59,6 +59,8 @@ class Database {
   }
   Result<bool> ExecScript(std::string_view sql) { return conn_->ExecScript(sql); }
   Result<bool> EnsureConnected() { return conn_->EnsureConnected(); }
+  Result<bool> SetCommitSync(CommitSync sync) { return conn_->SetCommitSync(sync); }
+  Result<bool> SyncToDisk() { return conn_->SyncToDisk(); }
 
   // Runs `body` in a transaction that holds the write lock from its start
   // (SQLite BEGIN IMMEDIATE; PostgreSQL rows are locked with FOR UPDATE by

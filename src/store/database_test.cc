@@ -57,6 +57,35 @@ TEST_P(DatabaseTest, WriteTransactionCommitsOrRollsBack) {
   EXPECT_EQ(Count(db, "SELECT COUNT(*) FROM first_module"), 1);
 }
 
+// Issue 13: deferred commits are visible at once, the engine's own sync
+// setting says deferred, SyncToDisk succeeds, and kEach restores it.
+TEST_P(DatabaseTest, DeferredCommitsAreVisibleAndSyncOnDemand) {
+  auto d = Database::Open(db_.Connect(), kFirst);
+  ASSERT_TRUE(d) << d.error().message;
+  const char* setting = GetParam() == "sqlite" ? "PRAGMA synchronous" : "SHOW synchronous_commit";
+  auto read = [&]() {
+    auto rows = (*d)->Run(setting);
+    EXPECT_TRUE(rows && !rows->empty());
+    return rows && !rows->empty() ? (*rows)[0][0].value_or("") : std::string();
+  };
+  EXPECT_EQ(read(), GetParam() == "sqlite" ? "2" : "on");  // FULL: each commit
+  ASSERT_TRUE((*d)->SetCommitSync(CommitSync::kDeferred));
+  EXPECT_EQ(read(), GetParam() == "sqlite" ? "1" : "off");  // NORMAL / async commit
+  auto wrote = (*d)->WithWriteTransaction([&]() -> Result<bool> {
+    auto r = (*d)->Run("INSERT INTO first_module(id, v) VALUES (1, 'deferred')");
+    if (!r) return r.error();
+    return true;
+  });
+  ASSERT_TRUE(wrote.ok()) << wrote.error().message;
+  auto synced = (*d)->SyncToDisk();
+  EXPECT_TRUE(synced) << synced.error().message;
+  auto other = Database::Open(db_.Connect(), kFirst);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(Count(**other, "SELECT COUNT(*) FROM first_module"), 1);
+  ASSERT_TRUE((*d)->SetCommitSync(CommitSync::kEach));
+  EXPECT_EQ(read(), GetParam() == "sqlite" ? "2" : "on");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

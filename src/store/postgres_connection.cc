@@ -88,7 +88,24 @@ class PostgresConnection final : public SqlConnection {
       return Error::Unavailable("PostgreSQL unreachable: " + Trim(PQerrorMessage(conn_)));
     }
     PQclear(PQexec(conn_, "SET client_min_messages = warning"));
+    // A reset starts a new session: the commit mode is set again.
+    if (sync_ == CommitSync::kDeferred) return SetCommitSync(sync_);
     return true;
+  }
+
+  // Deferred: the server acknowledges a commit before its WAL is flushed
+  // (it flushes within 3 x wal_writer_delay on its own).
+  Result<bool> SetCommitSync(CommitSync sync) override {
+    auto ok = ExecScript(sync == CommitSync::kEach ? "SET synchronous_commit = on" : "SET synchronous_commit = off");
+    if (ok) sync_ = sync;
+    return ok;
+  }
+
+  // A synchronous commit of a transaction that has an id flushes the WAL
+  // up to itself, and with it every asynchronous commit before it.
+  Result<bool> SyncToDisk() override {
+    if (sync_ == CommitSync::kEach) return true;
+    return ExecScript("BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT;");
   }
 
  private:
@@ -99,6 +116,7 @@ class PostgresConnection final : public SqlConnection {
 
   PGconn* conn_;
   std::string conninfo_;
+  CommitSync sync_ = CommitSync::kEach;
 };
 
 }  // namespace

@@ -24,6 +24,18 @@ namespace kubegate {
 
 enum class SqlDialect { kSqlite, kPostgres };
 
+// How durable a commit is when it returns (docs/audit.md, "Durability").
+enum class CommitSync {
+  // On disk: survives a power loss (SQLite synchronous=FULL, PostgreSQL
+  // synchronous_commit=on). The default.
+  kEach,
+  // Handed on, not yet on disk: SQLite's WAL is written to the OS (survives
+  // a crash of kubegate, not of the machine); PostgreSQL has the commit
+  // (survives kubegate, not a crash of the server or its machine).
+  // SyncToDisk makes everything committed so far durable.
+  kDeferred,
+};
+
 using SqlValue = std::variant<std::nullptr_t, std::int64_t, std::string>;
 // Column values as text; nullopt for SQL NULL.
 using SqlRow = std::vector<std::optional<std::string>>;
@@ -42,10 +54,16 @@ class SqlConnection {
   // Reconnects when the connection was lost (a PostgreSQL restart); cheap
   // when it is healthy.
   virtual Result<bool> EnsureConnected() = 0;
+  // How durable the commits that follow are (kept across reconnects).
+  virtual Result<bool> SetCommitSync(CommitSync sync) = 0;
+  // Makes every commit made so far on this connection durable against a
+  // power loss. Cheap when nothing is pending.
+  virtual Result<bool> SyncToDisk() = 0;
 };
 
 // Opens (creating) a SQLite database in WAL mode with synchronous=FULL:
-// a committed transaction survives a crash of the process or the machine.
+// a committed transaction survives a crash of the process or the machine
+// (SetCommitSync(kDeferred) relaxes that for the machine).
 Result<std::unique_ptr<SqlConnection>> OpenSqlite(const std::string& path);
 
 // Connects with a libpq connection string ("host=... dbname=..."). Adds

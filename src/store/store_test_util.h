@@ -106,6 +106,18 @@ class FaultyConnection final : public SqlConnection {
   }
   Result<bool> ExecScript(std::string_view sql) override { return inner_->ExecScript(sql); }
   Result<bool> EnsureConnected() override { return inner_->EnsureConnected(); }
+  Result<bool> SetCommitSync(CommitSync sync) override {
+    if (on_set_sync) on_set_sync(sync);
+    return inner_->SetCommitSync(sync);
+  }
+  Result<bool> SyncToDisk() override {
+    if (on_sync) on_sync();
+    if (fail_sync && fail_sync()) return Error::Unavailable("injected fault: fdatasync failed (EIO)");
+    return inner_->SyncToDisk();
+  }
+  std::function<void(CommitSync)> on_set_sync;
+  std::function<void()> on_sync;
+  std::function<bool()> fail_sync;
 
  private:
   std::unique_ptr<SqlConnection> inner_;
