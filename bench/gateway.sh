@@ -11,7 +11,8 @@
 # kg kg-interval kg-noaudit kg-tls), OUT (report file), and everything
 # run.sh reads. kg and kg-tls sync the audit log per commit (the default);
 # kg-interval uses audit.fsync: interval (100ms).
-# PROFILE=1 records the audit-on kubegate with `perf record -g` while it
+# PROFILE=1 records one kubegate (PROFILE_TARGET: kg, the default, or
+# kg-noaudit) with `perf record -g` while it
 # lives (written to $PERF_OUT, default /tmp/kubegate.perf.data; perf ends
 # a moment after the run); run one CONNS value with it.
 # Ports: 19230 (audit on), 19232 (audit on, fsync interval), 19231 (audit
@@ -59,9 +60,10 @@ C
     # this script stops that kubegate, and perf with it.
     wrap="setsid perf record ${PERF_CALLGRAPH:--g} -F ${PERF_FREQ:-2000} -o ${PERF_OUT:-/tmp/kubegate.perf.data} --"
   fi
-  start kg 19230 "plain_http: true" "" "${wrap:-}"
+  pw() { [ "${PROFILE_TARGET:-kg}" = "$1" ] && echo "${wrap:-}"; true; }
+  start kg 19230 "plain_http: true" "" "$(pw kg)"
   start kg-interval 19232 "plain_http: true" ""
-  start kg-noaudit 19231 "plain_http: true" "--bench-disable-audit"
+  start kg-noaudit 19231 "plain_http: true" "--bench-disable-audit" "$(pw kg-noaudit)"
   start kg-tls 19643 "tls_cert_file: $BENCH_TLS_CERT, tls_key_file: $BENCH_TLS_KEY" ""
   wait
   exit 0
@@ -70,14 +72,14 @@ declare -A url=([kg]=http://127.0.0.1:19230 [kg-noaudit]=http://127.0.0.1:19231 
                 [kg-tls]=https://127.0.0.1:19643)
 extra=""
 for t in ${KG_TARGETS:-kg kg-interval kg-noaudit kg-tls}; do extra+="$t=${url[$t]} "; done
-[ -n "${PROFILE:-}" ] && extra="kg=${url[kg]}"
+[ -n "${PROFILE:-}" ] && extra="${PROFILE_TARGET:-kg}=${url[${PROFILE_TARGET:-kg}]}"
 EXTRA_TARGET="$extra" \
-EXTRA_START="env KUBEGATE_BIN=$KUBEGATE_BIN PROFILE=${PROFILE:-} PERF_OUT=${PERF_OUT:-} PERF_CALLGRAPH='${PERF_CALLGRAPH:-}' PERF_FREQ=${PERF_FREQ:-} KG_ARGS='${KG_ARGS:-}' bash $PWD/bench/gateway.sh --start" \
+EXTRA_START="env KUBEGATE_BIN=$KUBEGATE_BIN PROFILE=${PROFILE:-} PROFILE_TARGET=${PROFILE_TARGET:-kg} PERF_OUT=${PERF_OUT:-} PERF_CALLGRAPH='${PERF_CALLGRAPH:-}' PERF_FREQ=${PERF_FREQ:-} KG_ARGS='${KG_ARGS:-}' bash $PWD/bench/gateway.sh --start" \
 TARGETS="${TARGETS-nginx-proxy nginx-proxy-log go-proxy-audit nginx-proxy-tls nginx-proxy-log-tls go-proxy-audit-tls}" \
 CONNS="${CONNS:-1 16 64 256}" REPS="${REPS:-3}" DURATION="${DURATION:-5s}" GO="${GO:-/usr/lib/go-1.23/bin/go}" \
 OUT="${OUT:-/tmp/kubegate-gateway.md}" bash ../shared/bench/run.sh
 if [ -n "${PROFILE:-}" ]; then
-  pkill -TERM -f "kubegate-gw/kg.yaml" || true
-  while pgrep -f "perf record.*kubegate-gw/kg.yaml" > /dev/null; do sleep 0.2; done
+  pkill -TERM -f "kubegate-gw/${PROFILE_TARGET:-kg}.yaml" || true
+  while pgrep -f "perf record.*kubegate-gw/${PROFILE_TARGET:-kg}.yaml" > /dev/null; do sleep 0.2; done
   echo "profile written to ${PERF_OUT:-/tmp/kubegate.perf.data}"
 fi

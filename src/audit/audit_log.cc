@@ -73,6 +73,7 @@ void AuditLog::Flush() {
 
 void AuditLog::Run() {
   auto backoff = limits::kAuditRetryMin;
+  IndexIfDue(true);  // what a previous process left unindexed
   std::unique_lock lk(mu_);
   while (true) {
     if (queue_.empty()) {
@@ -81,6 +82,7 @@ void AuditLog::Run() {
       std::int64_t wait_ms = options_.checkpoint_interval_ms;
       if (options_.retention_ms) wait_ms = std::min(wait_ms, options_.prune_interval_ms);
       if (std::int64_t sync_ms = MillisUntilSync(); sync_ms >= 0) wait_ms = std::min(wait_ms, sync_ms);
+      if (std::int64_t index_ms = MillisUntilIndex(); index_ms >= 0) wait_ms = std::min(wait_ms, index_ms);
       wait_ms = std::max<std::int64_t>(wait_ms, 1);
       work_cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stop_ || !queue_.empty(); });
     }
@@ -103,6 +105,15 @@ void AuditLog::Run() {
       if (head) {
         head_ = *head;
         NoteCommitted();
+        if (!store_->indexes_in_commit()) {
+          if (unindexed_since_ms_ < 0) unindexed_since_ms_ = clock_.NowMillis();
+          if (unindexed_.size() + entries.size() > limits::kAuditIndexMaxKept) {
+            unindexed_.clear();  // read back from the log instead
+            index_from_log_ = true;
+          } else {
+            for (auto& e : entries) unindexed_.push_back(std::move(e));
+          }
+        }
         stats_.committed += entries.size();
         stats_.batches++;
         MarkHealthy();
@@ -147,6 +158,7 @@ void AuditLog::Run() {
     }
     if (!failed) {
       Housekeeping();
+      IndexIfDue(false);
       if (auto synced = SyncIfDue(false); !synced) {
         failed = true;
         RefuseUntilNextAttempt("kubegate cannot sync its audit log to disk, so the request was not forwarded: " +
@@ -174,6 +186,7 @@ void AuditLog::Run() {
   attempted_ticket_ = next_ticket_;
   flushed_cv_.notify_all();
   lk.unlock();
+  IndexIfDue(true);
   if (auto synced = SyncIfDue(true); !synced) {
     spdlog::error("audit store {}: the last sync to disk failed at shutdown: {}", store_->Describe(),
                   synced.error().message);
@@ -190,6 +203,33 @@ void AuditLog::NoteCommitted() {
   // with it every commit before it. Defer again.
   unsynced_since_ms_ = -1;
   if (store_->SetCommitSync(CommitSync::kDeferred)) deferred_ = true;
+}
+
+std::int64_t AuditLog::MillisUntilIndex() const {
+  if (index_from_log_) return 0;
+  if (unindexed_since_ms_ < 0) return -1;
+  if (unindexed_.size() >= limits::kAuditIndexBatch) return 0;
+  return std::max<std::int64_t>(0, unindexed_since_ms_ + limits::kAuditIndexLag.count() - clock_.NowMillis());
+}
+
+void AuditLog::IndexIfDue(bool force) {
+  if (store_->indexes_in_commit()) return;
+  if (!force && MillisUntilIndex() != 0) return;
+  // A bounded amount per call, so commits are not kept waiting behind a
+  // long catch-up; the rest is due again at once.
+  for (int round = 0; round < 8; ++round) {
+    auto n = store_->CatchUpIndex(&unindexed_, limits::kAuditIndexBatch);
+    if (!n) {
+      stats_.index_failures++;
+      spdlog::warn("audit store {}: writing the filter index failed (queries scan the unindexed entries; retried): {}",
+                   store_->Describe(), n.error().message);
+      return;
+    }
+    stats_.indexed += static_cast<std::uint64_t>(*n);
+    if (*n == 0) index_from_log_ = false;
+    if (unindexed_.empty() && !index_from_log_) break;
+  }
+  unindexed_since_ms_ = unindexed_.empty() ? -1 : clock_.NowMillis();
 }
 
 void AuditLog::RefuseUntilNextAttempt(const std::string& why) {

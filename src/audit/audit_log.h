@@ -3,6 +3,9 @@
 // everything queued while the previous transaction was flushing goes into
 // the next one, so durability costs one flush per batch, not per request.
 //
+// The filter index that queries use is written behind the log, in batches
+// (SQLite; PostgreSQL writes it with each commit): docs/audit.md.
+//
 // Durability (docs/audit.md, "Durability"): with fsync_interval_ms = 0
 // every group commit is on disk before any of its requests is forwarded.
 // With an interval, a commit is written to the OS (a SIGKILL of kubegate
@@ -65,6 +68,8 @@ struct AuditStats {
   std::atomic<std::uint64_t> checkpoints{0};
   std::atomic<std::uint64_t> pruned{0};         // entries removed by retention
   std::atomic<std::uint64_t> queued{0};         // now waiting
+  std::atomic<std::uint64_t> indexed{0};        // entries written to the filter index behind the log
+  std::atomic<std::uint64_t> index_failures{0};
   std::atomic<std::uint64_t> syncs{0};          // interval syncs to disk done
   std::atomic<std::uint64_t> failed_syncs{0};
   std::atomic<bool> healthy{true};              // the last commit succeeded
@@ -100,6 +105,12 @@ class AuditLog final : public AuditSink {
 
   void Run();
   void Housekeeping();
+  // Writes the filter index behind the log (AuditStore::CatchUpIndex) when
+  // kAuditIndexBatch entries wait, the oldest has waited kAuditIndexLag, or
+  // `force` (start, shutdown). A failure is logged and retried later.
+  void IndexIfDue(bool force);
+  // Milliseconds until the filter index is due; -1 when nothing waits.
+  std::int64_t MillisUntilIndex() const;
   // Interval durability: syncs when the oldest unsynced commit is due (or
   // `force`). False when the sync failed (the log then fails closed).
   Result<bool> SyncIfDue(bool force);
@@ -139,6 +150,9 @@ class AuditLog final : public AuditSink {
   std::int64_t last_prune_ms_ = 0;
   std::int64_t last_optimize_ms_ = 0;
   std::int64_t unsynced_since_ms_ = -1;  // oldest commit not yet synced; -1: none
+  std::vector<AuditEntry> unindexed_;    // committed, not yet in the filter index
+  std::int64_t unindexed_since_ms_ = -1;
+  bool index_from_log_ = true;           // entries may wait in the log itself (start, dropped copies)
   bool deferred_ = false;                // commits are not synced by the store itself
   bool sync_failed_ = false;             // the last sync failed (a sync success heals)
 

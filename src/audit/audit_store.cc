@@ -1,6 +1,7 @@
 #include "audit/audit_store.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "common/clock.h"
 #include "common/limits.h"
@@ -54,15 +55,66 @@ CREATE TABLE audit_anchor(
   id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, time_ms BIGINT NOT NULL,
   signature TEXT NOT NULL, public_key TEXT NOT NULL);
 )SQL"},
+    // Issue 13: the filter indexes move off the request path. audit_log
+    // keeps every entry with its columns (the chain, written before a
+    // request is forwarded); audit_index and the group/approver tables are
+    // fed behind it in large batches (AuditStore::CatchUpIndex), up to
+    // audit_index_head. Queries read the index up to that head and scan
+    // audit_log after it.
+    {3, R"SQL(
+CREATE TABLE audit_index(
+  seq BIGINT PRIMARY KEY,
+  request_id TEXT NOT NULL,
+  phase TEXT NOT NULL,
+  time_ms BIGINT NOT NULL,
+  actor TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  verb TEXT NOT NULL,
+  api_group TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  ns TEXT NOT NULL,
+  obj_name TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  approval_id TEXT NOT NULL);
+INSERT INTO audit_index(seq, request_id, phase, time_ms, actor, kind, verb, api_group, resource, ns, obj_name,
+                        decision, approval_id)
+  SELECT seq, request_id, phase, time_ms, actor, kind, verb, api_group, resource, ns, obj_name, decision, approval_id
+  FROM audit_log;
+DROP INDEX audit_log_request;
+DROP INDEX audit_log_time;
+DROP INDEX audit_log_actor;
+DROP INDEX audit_log_verb;
+DROP INDEX audit_log_resource;
+DROP INDEX audit_log_ns;
+DROP INDEX audit_log_name;
+DROP INDEX audit_log_decision;
+DROP INDEX audit_log_approval;
+CREATE INDEX audit_index_request ON audit_index(request_id);
+CREATE INDEX audit_index_time ON audit_index(time_ms) WHERE phase = 'decision';
+CREATE INDEX audit_index_actor ON audit_index(actor, seq) WHERE phase = 'decision';
+CREATE INDEX audit_index_verb ON audit_index(verb, seq) WHERE phase = 'decision';
+CREATE INDEX audit_index_resource ON audit_index(resource, seq) WHERE phase = 'decision';
+CREATE INDEX audit_index_ns ON audit_index(ns, seq) WHERE phase = 'decision';
+CREATE INDEX audit_index_name ON audit_index(obj_name, seq) WHERE phase = 'decision';
+CREATE INDEX audit_index_decision ON audit_index(decision, seq) WHERE phase = 'decision';
+CREATE INDEX audit_index_approval ON audit_index(approval_id, seq) WHERE phase = 'decision';
+CREATE TABLE audit_index_head(id INTEGER PRIMARY KEY, seq BIGINT NOT NULL);
+INSERT INTO audit_index_head(id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM audit_log;
+)SQL"},
 };
+
+constexpr const char* kIndexColumns =
+    "seq, request_id, phase, time_ms, actor, kind, verb, api_group, resource, ns, obj_name, decision, approval_id";
+constexpr std::size_t kIndexColumnCount = 13;
 
 constexpr const char* kEntryColumns =
     "seq, request_id, phase, time_ms, actor, kind, verb, api_group, resource, ns, obj_name, decision, approval_id, "
     "record, prev_hash, hash";
 constexpr std::size_t kEntryColumnCount = 16;
 constexpr const char* kJoinedEntryColumns =
-    "audit_log.seq, request_id, phase, time_ms, actor, kind, verb, api_group, resource, ns, obj_name, decision, "
-    "approval_id, record, prev_hash, hash";
+    "audit_log.seq, audit_log.request_id, audit_log.phase, audit_log.time_ms, audit_log.actor, audit_log.kind, "
+    "audit_log.verb, audit_log.api_group, audit_log.resource, audit_log.ns, audit_log.obj_name, audit_log.decision, "
+    "audit_log.approval_id, audit_log.record, audit_log.prev_hash, audit_log.hash";
 
 // Rows of kEntryColumns, with group and approver lists filled in by the caller.
 AuditEntry EntryFromRow(const SqlRow& r) {
@@ -104,11 +156,71 @@ Result<std::unique_ptr<AuditStore>> AuditStore::Open(std::unique_ptr<SqlConnecti
   return std::make_unique<AuditStore>(std::move(*db));
 }
 
+namespace {
+
+// Multi-row INSERTs of `columns` (n of them) for `rows` items, in a few
+// fixed sizes so the statements are cached. `params_of(i, out)` appends item
+// i's n values.
+Result<bool> InsertRows(Database& db, const char* table, const char* columns, std::size_t n_columns,
+                        std::size_t rows, const std::function<void(std::size_t, std::vector<SqlValue>&)>& params_of) {
+  std::string row = "(?";
+  for (std::size_t c = 1; c < n_columns; ++c) row += ",?";
+  row += ")";
+  std::size_t i = 0;
+  while (i < rows) {
+    std::size_t left = rows - i;
+    std::size_t n = 1;
+    for (std::size_t size : {limits::kAuditInsertRows, std::size_t{16}, std::size_t{4}}) {
+      if (left >= size) {
+        n = size;
+        break;
+      }
+    }
+    std::string sql = std::string("INSERT INTO ") + table + "(" + columns + ") VALUES ";
+    std::vector<SqlValue> params;
+    params.reserve(n * n_columns);
+    for (std::size_t k = 0; k < n; ++k) {
+      sql += k ? "," + row : row;
+      params_of(i + k, params);
+    }
+    auto ins = db.Run(sql, params);
+    if (!ins) return ins.error();
+    i += n;
+  }
+  return true;
+}
+
+// Whether a decision entry matches every filter of `q` (the un-indexed tail
+// is filtered here; the same filters as QueryAudit's SQL).
+bool Matches(const AuditEntry& e, const AuditQuery& q) {
+  const AuditIndex& x = e.index;
+  auto eq = [](const std::string& want, const std::string& have) { return want.empty() || want == have; };
+  auto has = [](const std::string& want, const std::vector<std::string>& list) {
+    return want.empty() || std::find(list.begin(), list.end(), want) != list.end();
+  };
+  if (x.phase != "decision") return false;
+  if (!eq(q.request_id, x.request_id) || !eq(q.approval_id, x.approval_id) || !eq(q.name, x.name) ||
+      !eq(q.actor, x.actor) || !eq(q.namespace_, x.namespace_) || !eq(q.resource, x.resource) ||
+      !eq(q.verb, x.verb) || !eq(q.decision, x.decision) || !eq(q.kind, x.kind)) {
+    return false;
+  }
+  if (!has(q.group, x.groups) || !has(q.approver, x.approvers)) return false;
+  if (!q.subresource.empty() &&
+      e.canonical.find("\"subresource\":\"" + q.subresource + "\"") == std::string::npos) {
+    return false;
+  }
+  if (q.since_ms && x.time_ms < q.since_ms) return false;
+  if (q.until_ms && x.time_ms >= q.until_ms) return false;
+  return true;
+}
+
+}  // namespace
+
 Result<ChainHead> AuditStore::AppendAudit(std::vector<AuditEntry>& entries) {
+  const bool postgres = db_->dialect() == SqlDialect::kPostgres;
   auto result = db_->WithWriteTransaction<ChainHead>([&]() -> Result<ChainHead> {
-    auto head_rows = db_->Run(db_->dialect() == SqlDialect::kPostgres
-                                  ? "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
-                                  : "SELECT seq, hash FROM audit_head WHERE id = 1");
+    auto head_rows = db_->Run(postgres ? "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
+                                       : "SELECT seq, hash FROM audit_head WHERE id = 1");
     if (!head_rows) return head_rows.error();
     if (head_rows->empty()) return Error::Internal("audit_head row missing");
     ChainHead head{SqlInt((*head_rows)[0][0]), (*head_rows)[0][1].value_or("")};
@@ -118,53 +230,124 @@ Result<ChainHead> AuditStore::AppendAudit(std::vector<AuditEntry>& entries) {
       e.hash = ChainHash(e.seq, e.prev_hash, e.canonical);
       head = {e.seq, e.hash};
     }
-    // Multi-row INSERTs in a few fixed sizes, so the statements are cached.
-    std::size_t i = 0;
-    while (i < entries.size()) {
-      std::size_t left = entries.size() - i;
-      std::size_t n = 1;
-      for (std::size_t size : {limits::kAuditInsertRows, std::size_t{16}, std::size_t{4}}) {
-        if (left >= size) {
-          n = size;
-          break;
-        }
-      }
-      std::string sql = std::string("INSERT INTO audit_log(") + kEntryColumns + ") VALUES ";
-      std::string row = "(?";
-      for (std::size_t c = 1; c < kEntryColumnCount; ++c) row += ",?";
-      row += ")";
-      std::vector<SqlValue> params;
-      params.reserve(n * kEntryColumnCount);
-      for (std::size_t k = 0; k < n; ++k) {
-        sql += k ? "," + row : row;
-        const AuditEntry& e = entries[i + k];
-        const AuditIndex& x = e.index;
-        params.insert(params.end(), {e.seq, x.request_id, x.phase, x.time_ms, x.actor, x.kind, x.verb, x.api_group,
-                                     x.resource, x.namespace_, x.name, x.decision, x.approval_id, e.canonical,
-                                     e.prev_hash, e.hash});
-      }
-      auto ins = db_->Run(sql, params);
-      if (!ins) return ins.error();
-      i += n;
-    }
-    for (const AuditEntry& e : entries) {
-      for (const auto& g : e.index.groups) {
-        auto r = db_->Run("INSERT INTO audit_group(seq, grp) VALUES (?, ?)", {e.seq, g});
-        if (!r) return r.error();
-      }
-      for (const auto& a : e.index.approvers) {
-        auto r = db_->Run("INSERT INTO audit_approver(seq, approver) VALUES (?, ?)", {e.seq, a});
-        if (!r) return r.error();
-      }
-    }
+    auto ins = InsertRows(*db_, "audit_log", kEntryColumns, kEntryColumnCount, entries.size(),
+                          [&](std::size_t i, std::vector<SqlValue>& p) {
+                            const AuditEntry& e = entries[i];
+                            const AuditIndex& x = e.index;
+                            p.insert(p.end(), {e.seq, x.request_id, x.phase, x.time_ms, x.actor, x.kind, x.verb,
+                                               x.api_group, x.resource, x.namespace_, x.name, x.decision,
+                                               x.approval_id, e.canonical, e.prev_hash, e.hash});
+                          });
+    if (!ins) return ins.error();
     auto upd = db_->Run("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", {head.seq, head.hash});
     if (!upd) return upd.error();
+    if (postgres) {
+      // Several replicas append to one chain: their entries interleave, so
+      // the index is written with the entries, under the head's lock.
+      auto indexed = IndexEntries(entries);
+      if (!indexed) return indexed.error();
+    }
     return head;
   });
   if (!result) {
     for (AuditEntry& e : entries) e.seq = 0, e.prev_hash.clear(), e.hash.clear();
   }
   return result;
+}
+
+Result<bool> AuditStore::IndexEntries(const std::vector<AuditEntry>& entries) {
+  if (entries.empty()) return true;
+  auto ins = InsertRows(*db_, "audit_index", kIndexColumns, kIndexColumnCount, entries.size(),
+                        [&](std::size_t i, std::vector<SqlValue>& p) {
+                          const AuditEntry& e = entries[i];
+                          const AuditIndex& x = e.index;
+                          p.insert(p.end(), {e.seq, x.request_id, x.phase, x.time_ms, x.actor, x.kind, x.verb,
+                                             x.api_group, x.resource, x.namespace_, x.name, x.decision,
+                                             x.approval_id});
+                        });
+  if (!ins) return ins.error();
+  for (const AuditEntry& e : entries) {
+    for (const auto& g : e.index.groups) {
+      auto r = db_->Run("INSERT INTO audit_group(seq, grp) VALUES (?, ?)", {e.seq, g});
+      if (!r) return r.error();
+    }
+    for (const auto& a : e.index.approvers) {
+      auto r = db_->Run("INSERT INTO audit_approver(seq, approver) VALUES (?, ?)", {e.seq, a});
+      if (!r) return r.error();
+    }
+  }
+  auto upd = db_->Run("UPDATE audit_index_head SET seq = ? WHERE id = 1 AND seq < ?",
+                      {entries.back().seq, entries.back().seq});
+  if (!upd) return upd.error();
+  return true;
+}
+
+Result<std::int64_t> AuditStore::CatchUpIndex(std::vector<AuditEntry>* known, std::size_t limit) {
+  return db_->WithWriteTransaction<std::int64_t>([&]() -> Result<std::int64_t> {
+    auto indexed = IndexHead();
+    if (!indexed) return indexed.error();
+    std::vector<AuditEntry> read;
+    const std::vector<AuditEntry>* batch = nullptr;
+    if (known) {
+      // Entries at or below the head were indexed already (another call).
+      auto first = std::find_if(known->begin(), known->end(), [&](const AuditEntry& e) { return e.seq > *indexed; });
+      known->erase(known->begin(), first);
+      if (!known->empty() && known->front().seq == *indexed + 1) batch = known;
+    }
+    if (!batch) {
+      auto page = AuditRange(*indexed, limit);
+      if (!page) return page.error();
+      read = std::move(*page);
+      batch = &read;
+    }
+    auto ok = IndexEntries(*batch);
+    if (!ok) return ok.error();
+    auto n = static_cast<std::int64_t>(batch->size());
+    if (batch == known) known->clear();
+    return n;
+  });
+}
+
+Result<std::int64_t> AuditStore::IndexHead() {
+  auto rows = db_->Run("SELECT seq FROM audit_index_head WHERE id = 1");
+  if (!rows) return rows.error();
+  if (rows->empty()) return Error::Internal("audit_index_head row missing");
+  return SqlInt((*rows)[0][0]);
+}
+
+Result<std::map<std::int64_t, AuditIndex>> AuditStore::IndexedRange(std::int64_t first_seq, std::int64_t last_seq) {
+  std::map<std::int64_t, AuditIndex> out;
+  auto rows = db_->Run(std::string("SELECT ") + kIndexColumns + " FROM audit_index WHERE seq BETWEEN ? AND ?",
+                       {first_seq, last_seq});
+  if (!rows) return rows.error();
+  for (const auto& r : *rows) {
+    AuditIndex x;
+    x.request_id = r[1].value_or("");
+    x.phase = r[2].value_or("");
+    x.time_ms = SqlInt(r[3]);
+    x.actor = r[4].value_or("");
+    x.kind = r[5].value_or("");
+    x.verb = r[6].value_or("");
+    x.api_group = r[7].value_or("");
+    x.resource = r[8].value_or("");
+    x.namespace_ = r[9].value_or("");
+    x.name = r[10].value_or("");
+    x.decision = r[11].value_or("");
+    x.approval_id = r[12].value_or("");
+    out[SqlInt(r[0])] = std::move(x);
+  }
+  for (const char* sql : {"SELECT seq, grp FROM audit_group WHERE seq BETWEEN ? AND ?",
+                          "SELECT seq, approver FROM audit_approver WHERE seq BETWEEN ? AND ?"}) {
+    auto lrows = db_->Run(sql, {first_seq, last_seq});
+    if (!lrows) return lrows.error();
+    const bool groups = std::string_view(sql).find("grp") != std::string_view::npos;
+    for (const auto& r : *lrows) {
+      // A list row without its index row is reported as its own index entry.
+      AuditIndex& x = out[SqlInt(r[0])];
+      (groups ? x.groups : x.approvers).push_back(r[1].value_or(""));
+    }
+  }
+  return out;
 }
 
 Result<ChainHead> AuditStore::AuditHead() {
@@ -174,56 +357,36 @@ Result<ChainHead> AuditStore::AuditHead() {
   return ChainHead{SqlInt((*rows)[0][0]), (*rows)[0][1].value_or("")};
 }
 
-Result<std::vector<AuditEntry>> AuditStore::Entries(const std::string& where, const std::vector<SqlValue>& params,
-                                               const std::string& tail, const std::string& join) {
-  std::string sql = std::string("SELECT ") + (join.empty() ? kEntryColumns : kJoinedEntryColumns) + " FROM audit_log";
-  if (!join.empty()) sql += " JOIN " + join + " ON f.seq = audit_log.seq";
-  auto rows = db_->Run(sql + " WHERE " + where + " " + tail, params);
+Result<std::vector<AuditEntry>> AuditStore::Entries(const std::string& from, const std::string& where,
+                                                    const std::vector<SqlValue>& params, const std::string& tail) {
+  auto rows = db_->Run(std::string("SELECT ") + kJoinedEntryColumns + " FROM " + from + " WHERE " + where + " " + tail,
+                       params);
   if (!rows) return rows.error();
   std::vector<AuditEntry> out;
   out.reserve(rows->size());
-  for (const auto& r : *rows) out.push_back(EntryFromRow(r));
-  // Lists (groups, approvers) from their own tables, one query each.
-  if (!out.empty()) {
-    auto [lo, hi] = std::minmax_element(out.begin(), out.end(), [](auto& a, auto& b) { return a.seq < b.seq; });
-    std::int64_t min_seq = lo->seq, max_seq = hi->seq;
-    auto find = [&](std::int64_t seq) -> AuditEntry* {
-      for (auto& e : out) {
-        if (e.seq == seq) return &e;
-      }
-      return nullptr;
-    };
-    bool contiguous = out.size() == static_cast<std::size_t>(max_seq - min_seq + 1);
-    for (const char* table : {"audit_group", "audit_approver"}) {
-      std::string col = std::string(table) == "audit_group" ? "grp" : "approver";
-      std::string sql = "SELECT seq, " + col + " FROM " + table;
-      std::vector<SqlValue> p;
-      if (contiguous) {
-        sql += " WHERE seq BETWEEN ? AND ?";
-        p = {min_seq, max_seq};
-      } else {
-        sql += " WHERE seq IN (";
-        for (std::size_t i = 0; i < out.size(); ++i) {
-          sql += i ? ",?" : "?";
-          p.push_back(out[i].seq);
-        }
-        sql += ")";
-      }
-      // The lists' order is not kept; verification compares them as sets.
-      auto lrows = db_->Run(sql, p);
-      if (!lrows) return lrows.error();
-      for (const auto& r : *lrows) {
-        if (AuditEntry* e = find(SqlInt(r[0]))) {
-          (col == "grp" ? e->index.groups : e->index.approvers).push_back(r[1].value_or(""));
-        }
-      }
+  for (const auto& r : *rows) {
+    AuditEntry e = EntryFromRow(r);
+    // The lists are read from the hashed record itself; the group and
+    // approver tables are the index (verify compares both).
+    if (auto derived = DeriveIndex(e.canonical)) {
+      e.index.groups = std::move(derived->groups);
+      e.index.approvers = std::move(derived->approvers);
     }
+    out.push_back(std::move(e));
   }
   return out;
 }
 
+Result<std::vector<AuditEntry>> AuditStore::Unindexed() {
+  auto indexed = IndexHead();
+  if (!indexed) return indexed.error();
+  // Bounded by the writer's index lag (limits::kAuditIndexBatch entries or
+  // kAuditIndexLag), or, after a crash, until the next start catches up.
+  return Entries("audit_log", "audit_log.seq > ?", {*indexed}, "ORDER BY audit_log.seq");
+}
+
 Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
-  std::string where = "phase = 'decision'";
+  std::string where = "x.phase = 'decision'";
   std::vector<SqlValue> p;
   // SQLite's planner can pick a poorly selective index (verb) over a
   // selective one (user) and then walk millions of rows. kubegate picks the
@@ -234,7 +397,7 @@ Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
   bool driven = !q.group.empty() || !q.approver.empty();
   auto eq = [&](const char* col, const std::string& v) {
     if (v.empty()) return;
-    where += std::string(" AND ") + (sqlite && driven ? "+" : "") + col + " = ?";
+    where += std::string(" AND ") + (sqlite && driven ? "+x." : "x.") + col + " = ?";
     driven = true;
     p.push_back(v);
   };
@@ -251,10 +414,10 @@ Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
     // Not an indexed column: the canonical record (sorted keys, no spaces)
     // names it exactly. AuditQuery's subresource is [a-z] only (checked by
     // ValidateAuditQuery), so it holds no LIKE wildcard.
-    where += " AND record LIKE ?";
+    where += " AND audit_log.record LIKE ?";
     p.push_back("%\"subresource\":\"" + q.subresource + "\"%");
   }
-  const char* time_col = sqlite && driven ? "+time_ms" : "time_ms";
+  const char* time_col = sqlite && driven ? "+x.time_ms" : "x.time_ms";
   if (q.since_ms) {
     where += std::string(" AND ") + time_col + " >= ?";
     p.push_back(q.since_ms);
@@ -263,37 +426,52 @@ Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
     where += std::string(" AND ") + time_col + " < ?";
     p.push_back(q.until_ms);
   }
-  // A group or approver filter drives the query from its (name, seq) index,
-  // newest first, so the LIMIT stops the walk early; "seq IN (subquery)"
-  // would collect every match first.
-  std::string from;
-  if (!q.group.empty() || !q.approver.empty()) {
-    bool by_group = !q.group.empty();
-    from = by_group ? "audit_group f" : "audit_approver f";
-    where += by_group ? " AND f.grp = ?" : " AND f.approver = ?";
-    p.push_back(by_group ? q.group : q.approver);
-    if (by_group && !q.approver.empty()) {
-      where += " AND audit_log.seq IN (SELECT seq FROM audit_approver WHERE approver = ?)";
-      p.push_back(q.approver);
-    }
-  }
   std::size_t limit = std::clamp<std::size_t>(q.limit, 1, limits::kAuditMaxQueryLimit);
-  auto decisions = from.empty() ? Entries(where, p, "ORDER BY seq DESC LIMIT " + std::to_string(limit))
-                                : Entries(where, p, "ORDER BY f.seq DESC LIMIT " + std::to_string(limit), from);
-  if (!decisions) return decisions.error();
+  // The un-indexed tail is newer than everything indexed: its matches come first.
+  auto tail = Unindexed();
+  if (!tail) return tail.error();
+  std::vector<AuditEntry> decisions;
+  for (auto it = tail->rbegin(); it != tail->rend() && decisions.size() < limit; ++it) {
+    if (Matches(*it, q)) decisions.push_back(*it);
+  }
+  if (decisions.size() < limit) {
+    // A group or approver filter drives the query from its (name, seq)
+    // index, newest first, so the LIMIT stops the walk early; "seq IN
+    // (subquery)" would collect every match first.
+    std::string from = "audit_index x JOIN audit_log ON audit_log.seq = x.seq";
+    std::string order = "ORDER BY x.seq DESC";
+    if (!q.group.empty() || !q.approver.empty()) {
+      bool by_group = !q.group.empty();
+      from = std::string(by_group ? "audit_group f" : "audit_approver f") +
+             " JOIN audit_index x ON x.seq = f.seq JOIN audit_log ON audit_log.seq = f.seq";
+      where += by_group ? " AND f.grp = ?" : " AND f.approver = ?";
+      p.push_back(by_group ? q.group : q.approver);
+      if (by_group && !q.approver.empty()) {
+        where += " AND f.seq IN (SELECT seq FROM audit_approver WHERE approver = ?)";
+        p.push_back(q.approver);
+      }
+      order = "ORDER BY f.seq DESC";
+    }
+    auto indexed = Entries(from, where, p, order + " LIMIT " + std::to_string(limit - decisions.size()));
+    if (!indexed) return indexed.error();
+    for (auto& e : *indexed) decisions.push_back(std::move(e));
+  }
   std::vector<AuditPair> out;
-  out.reserve(decisions->size());
-  if (decisions->empty()) return out;
-  std::string in = "phase = 'result' AND request_id IN (";
+  out.reserve(decisions.size());
+  if (decisions.empty()) return out;
+  std::string in = "x.phase = 'result' AND x.request_id IN (";
   std::vector<SqlValue> ids;
-  for (std::size_t i = 0; i < decisions->size(); ++i) {
+  for (std::size_t i = 0; i < decisions.size(); ++i) {
     in += i ? ",?" : "?";
-    ids.push_back((*decisions)[i].index.request_id);
+    ids.push_back(decisions[i].index.request_id);
   }
   in += ")";
-  auto results = Entries(in, ids, "");
+  auto results = Entries("audit_index x JOIN audit_log ON audit_log.seq = x.seq", in, ids, "");
   if (!results) return results.error();
-  for (auto& d : *decisions) {
+  for (auto& e : *tail) {
+    if (e.index.phase == "result") results->push_back(std::move(e));
+  }
+  for (auto& d : decisions) {
     AuditPair pair{std::move(d), std::nullopt};
     for (auto& r : *results) {
       if (r.index.request_id == pair.decision.index.request_id) pair.result = r;
@@ -304,11 +482,19 @@ Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
 }
 
 Result<std::vector<AuditEntry>> AuditStore::AuditByRequest(const std::string& request_id) {
-  return Entries("request_id = ?", {request_id}, "ORDER BY seq");
+  auto tail = Unindexed();
+  if (!tail) return tail.error();
+  auto out = Entries("audit_index x JOIN audit_log ON audit_log.seq = x.seq", "x.request_id = ?", {request_id},
+                     "ORDER BY x.seq");
+  if (!out) return out.error();
+  for (auto& e : *tail) {
+    if (e.index.request_id == request_id) out->push_back(std::move(e));
+  }
+  return out;
 }
 
 Result<std::vector<AuditEntry>> AuditStore::AuditRange(std::int64_t after_seq, std::size_t limit) {
-  return Entries("seq > ?", {after_seq}, "ORDER BY seq LIMIT " + std::to_string(limit));
+  return Entries("audit_log", "audit_log.seq > ?", {after_seq}, "ORDER BY audit_log.seq LIMIT " + std::to_string(limit));
 }
 
 std::int64_t AuditStore::CountAudit() {
@@ -342,7 +528,8 @@ Result<std::int64_t> AuditStore::PruneAudit(const Checkpoint& anchor) {
   return db_->WithWriteTransaction<std::int64_t>([&]() -> Result<std::int64_t> {
     auto count = db_->Run("SELECT COUNT(*) FROM audit_log WHERE seq <= ?", {anchor.seq});
     if (!count) return count.error();
-    for (const char* sql : {"DELETE FROM audit_log WHERE seq <= ?", "DELETE FROM audit_group WHERE seq <= ?",
+    for (const char* sql : {"DELETE FROM audit_log WHERE seq <= ?", "DELETE FROM audit_index WHERE seq <= ?",
+                            "DELETE FROM audit_group WHERE seq <= ?",
                             "DELETE FROM audit_approver WHERE seq <= ?", "DELETE FROM audit_checkpoint WHERE seq < ?"}) {
       auto r = db_->Run(sql, {anchor.seq});
       if (!r) return r.error();

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,8 +62,25 @@ class AuditStore {
   // Appends `entries` at the head of the chain in one transaction, filling
   // in seq, prev_hash and hash. All or nothing; safe with several gateway
   // processes appending to one PostgreSQL database (the head row is locked).
+  // SQLite: the filter index is not written here but by CatchUpIndex, in
+  // large batches off the request path; PostgreSQL writes it here (several
+  // replicas' entries interleave).
   virtual Result<ChainHead> AppendAudit(std::vector<AuditEntry>& entries);
   Result<ChainHead> AuditHead();
+
+  // Indexes entries after the index head, in one transaction: `known` (the
+  // writer's own, already appended, in seq order) when they continue the
+  // index (all of them; `known` is then emptied), else up to `limit` read
+  // back from the log. Entries of `known` at or below the index head are
+  // dropped from it. Returns how many it indexed.
+  Result<std::int64_t> CatchUpIndex(std::vector<AuditEntry>* known, std::size_t limit);
+  // Whether AppendAudit writes the filter index itself (PostgreSQL).
+  bool indexes_in_commit() const { return db_->dialect() == SqlDialect::kPostgres; }
+  // Every entry with seq <= this is in the filter index.
+  Result<std::int64_t> IndexHead();
+  // The filter index's rows (with group and approver lists) for seqs in
+  // [first_seq, last_seq], as stored: for `audit verify`.
+  Result<std::map<std::int64_t, AuditIndex>> IndexedRange(std::int64_t first_seq, std::int64_t last_seq);
 
   Result<std::vector<AuditPair>> QueryAudit(const AuditQuery& q);
   // Every entry of one request, in chain order.
@@ -84,9 +102,14 @@ class AuditStore {
   Database& database() { return *db_; }
 
  private:
-  // `join`: another table aliased f, joined on seq (group/approver filters).
-  Result<std::vector<AuditEntry>> Entries(const std::string& where, const std::vector<SqlValue>& params,
-                                          const std::string& tail, const std::string& join = "");
+  // Entries of `from` (audit_log, possibly joined with the index aliased x
+  // and a list table aliased f); lists from each entry's record.
+  Result<std::vector<AuditEntry>> Entries(const std::string& from, const std::string& where,
+                                          const std::vector<SqlValue>& params, const std::string& tail);
+  // The log's entries after the index head, in seq order.
+  Result<std::vector<AuditEntry>> Unindexed();
+  // Writes `entries`' index rows and moves the index head to the last one.
+  Result<bool> IndexEntries(const std::vector<AuditEntry>& entries);
 
   std::unique_ptr<Database> db_;
 };

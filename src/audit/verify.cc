@@ -91,10 +91,20 @@ VerifyReport VerifyAuditChain(AuditStore& store, const std::vector<std::string>&
   }
   r.checkpoints = static_cast<std::int64_t>(cps->size());
   std::int64_t after = expected - 1;
+  auto index_head = store.IndexHead();
+  if (!index_head) return fail(0, "", "cannot read the store: " + index_head.error().message);
   while (true) {
     auto page = store.AuditRange(after, kPage);
     if (!page) return fail(after, "", "cannot read the store: " + page.error().message);
     if (page->empty()) break;
+    // The filter index (written behind the log, up to its head) must say
+    // what each record says, or queries would hide or invent entries.
+    std::map<std::int64_t, AuditIndex> indexed;
+    if (page->front().seq <= *index_head) {
+      auto rows = store.IndexedRange(page->front().seq, std::min(page->back().seq, *index_head));
+      if (!rows) return fail(after, "", "cannot read the store: " + rows.error().message);
+      indexed = std::move(*rows);
+    }
     for (const AuditEntry& e : *page) {
       const std::string& id = e.index.request_id;
       if (e.seq != expected) {
@@ -116,6 +126,16 @@ VerifyReport VerifyAuditChain(AuditStore& store, const std::vector<std::string>&
       if (auto col = EditedColumn(e.index, *derived); !col.empty()) {
         return fail(e.seq, id, "seq " + std::to_string(e.seq) + " was edited: its " + col +
                                    " column differs from the hashed record");
+      }
+      if (e.seq <= *index_head) {
+        auto row = indexed.find(e.seq);
+        if (row == indexed.end() || row->second.request_id.empty()) {
+          return fail(e.seq, id, "seq " + std::to_string(e.seq) + " is missing from the filter index");
+        }
+        if (auto col = EditedColumn(row->second, *derived); !col.empty()) {
+          return fail(e.seq, id, "the filter index of seq " + std::to_string(e.seq) + " was edited: its " + col +
+                                     " differs from the hashed record");
+        }
       }
       if (auto it = by_seq.find(e.seq); it != by_seq.end() && it->second->hash != e.hash) {
         return fail(e.seq, id, "the signed checkpoint at seq " + std::to_string(e.seq) + " does not match the entry");
@@ -145,6 +165,10 @@ VerifyReport VerifyAuditChain(AuditStore& store, const std::vector<std::string>&
   if (head->seq != last || head->hash != prev) {
     return fail(last, "", "the chain head says seq " + std::to_string(head->seq) + " but the log ends at seq " +
                               std::to_string(last) + ": entries were deleted from the end");
+  }
+  if (*index_head > last) {
+    return fail(last, "", "the filter index goes up to seq " + std::to_string(*index_head) + " but the log ends at seq " +
+                              std::to_string(last));
   }
   r.ok = true;
   return r;

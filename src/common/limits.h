@@ -54,6 +54,14 @@ inline constexpr std::chrono::milliseconds kSqliteBusyTimeout{5000};
 inline constexpr std::size_t kAuditMaxQueue = 65536;
 // Entries per group commit (one transaction, one flush).
 inline constexpr std::size_t kAuditMaxBatch = 1024;
+// The audit log's filter index is written behind the log (SQLite): when this
+// many entries wait for it, or the oldest has waited kAuditIndexLag. Queries
+// scan the entries not indexed yet, so the lag costs reads, not answers.
+inline constexpr std::size_t kAuditIndexBatch = 2048;
+inline constexpr std::chrono::milliseconds kAuditIndexLag{250};
+// Beyond this many entries waiting (the index keeps failing), the writer
+// stops keeping copies and later reads them back from the log instead.
+inline constexpr std::size_t kAuditIndexMaxKept = 65536;
 // Rows per multi-row INSERT statement.
 inline constexpr std::size_t kAuditInsertRows = 64;
 // After a failed commit the writer waits this long before trying again,
