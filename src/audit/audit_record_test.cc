@@ -46,6 +46,33 @@ TEST(RedactRequestBody, NonJsonAndHugeBodiesAreSummarized) {
   EXPECT_NE(b["omitted"].get<std::string>().find("larger than"), std::string::npos);
 }
 
+// Canonicalize writes, byte for byte, what nlohmann's dump writes (records
+// hashed before the fast path must keep verifying, and DeriveIndex parses
+// the text back): plain ASCII, escapes, control characters, DEL, UTF-8,
+// invalid UTF-8 (replaced), numbers of each kind, nesting, odd keys.
+TEST(AuditEntry, CanonicalFormIsNlohmannsDump) {
+  using nlohmann::json;
+  json j = {
+      {"plain", "kubectl get pods -n default"},
+      {"quote", "say \"hi\""},
+      {"backslash", "C:\\dir"},
+      {"control", std::string("tab\tnl\nnul") + std::string(1, '\0') + "\x01\x1f"},
+      {"del", "\x7f"},
+      {"utf8", "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x94\x91"},
+      {"invalid", "bad \xff\xfe byte \xc3"},
+      {"numbers", {0, -1, 42, 9007199254740993LL, 18446744073709551615ULL, 1.5, -0.25, 1e300}},
+      {"flags", {true, false, nullptr}},
+      {"nested", {{"empty_object", json::object()}, {"empty_array", json::array()}, {"list", {{{"a", 1}}, "x"}}}},
+      {"key \"with\" quotes\n", "v"},
+      {"\xe2\x9c\x93 key", "v"},
+      {"\xff key", "v"},
+  };
+  EXPECT_EQ(Canonicalize(j), j.dump(-1, ' ', false, json::error_handler_t::replace));
+  for (const json& one : {json("x"), json(1), json(nullptr), json::array(), json::object(), json("\x80")}) {
+    EXPECT_EQ(Canonicalize(one), one.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+}
+
 TEST(AuditEntry, IndexIsDerivedFromTheHashedRecord) {
   AuditEntry e = testing::DecisionEntry({.id = "kg-1", .user = "bot", .groups = {"agents"}, .verb = "delete",
                                          .resource = "namespaces", .ns = "", .name = "prod", .action = "review",

@@ -1,7 +1,10 @@
 #include "common/digest.h"
 
 #include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
+
+#include <cstring>
 
 #include <vector>
 
@@ -20,17 +23,50 @@ std::string Hex(const unsigned char* digest, unsigned int len) {
   return out;
 }
 
+// SHA-256, fetched from OpenSSL's default provider once. EVP_sha256()
+// makes OpenSSL 3 look the algorithm up again on every digest: about 6,000
+// instructions per call, more than hashing a bearer token itself
+// (callgrind; docs/performance.md).
+const EVP_MD* Sha256() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md ? md : EVP_sha256();
+}
+
+// Random bytes from the DRBG, drawn 512 at a time per thread: each
+// RAND_bytes call costs about 6,000 instructions of provider plumbing
+// whatever its size. Every byte is used once and wiped from the pool.
+void RandomBytes(unsigned char* out, std::size_t n) {
+  constexpr std::size_t kPool = 512;
+  thread_local unsigned char pool[kPool];
+  thread_local std::size_t left = 0;
+  if (n > kPool) {
+    RAND_bytes(out, static_cast<int>(n));
+    return;
+  }
+  if (left < n) {
+    if (RAND_bytes(pool, static_cast<int>(kPool)) != 1) {
+      RAND_bytes(out, static_cast<int>(n));
+      return;
+    }
+    left = kPool;
+  }
+  unsigned char* from = pool + (kPool - left);
+  std::memcpy(out, from, n);
+  OPENSSL_cleanse(from, n);
+  left -= n;
+}
+
 }  // namespace
 
 std::string Sha256Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), digest, &len, Sha256(), nullptr);
   return Hex(digest, len);
 }
 
 Sha256Stream::Sha256Stream() : ctx_(EVP_MD_CTX_new()) {
-  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), Sha256(), nullptr);
 }
 
 Sha256Stream::~Sha256Stream() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
@@ -48,7 +84,7 @@ std::string Sha256Stream::HexDigest() {
 
 std::string RandomId(std::string_view prefix, std::size_t bytes) {
   std::vector<unsigned char> raw(bytes);
-  RAND_bytes(raw.data(), static_cast<int>(raw.size()));
+  RandomBytes(raw.data(), raw.size());
   return std::string(prefix) + Hex(raw.data(), static_cast<unsigned int>(raw.size()));
 }
 

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Instructions per allowed GET, counted by callgrind: repeatable for the same
+# binary and inputs whatever else the machine is doing (wall-clock figures
+# on this shared machine move by 20-40 %). kubegate (plain HTTP in front, the
+# demo test server over TLS behind, audit off unless AUDIT=1) serves N
+# requests on one keep-alive connection from curl; the figure is
+# (Ir(3000) - Ir(1000)) / 2000, so start-up and shutdown cancel out. User-space
+# instructions only: the kernel's share (sockets, fsync) is not in it.
+#   bash bench/instructions_per_request.sh [KUBEGATE_BIN ...]   (default build/src/kubegate)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
+[ $# -gt 0 ] || set -- "$PWD/build/src/kubegate"
+W=$(mktemp -d)
+trap 'kill $(cat $W/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf $W' EXIT
+build/testserver/kube-testserver --data-dir $W/ts --port 0 --token up-token --kubeconfig-out $W/up.kubeconfig \
+  --port-file $W/ts.port > $W/ts.log 2>&1 & echo $! > $W/ts.pid
+for _ in $(seq 100); do [ -s $W/ts.port ] && [ -s $W/up.kubeconfig ] && break; sleep 0.1; done
+printf %s bench-token > $W/caller.token
+PORT=$(shuf -i 20000-45000 -n 1)
+cat > $W/kg.yaml <<C
+listen: {address: 127.0.0.1, port: $PORT, plain_http: true}
+data_dir: $W/kg
+upstream: {kubeconfig: $W/up.kubeconfig}
+log_level: warn
+worker_threads: 1
+tokens:
+  - {user: bench, groups: [bench], kind: agent, token_sha256: $("$1" token hash --token-file $W/caller.token)}
+C
+URL=http://127.0.0.1:$PORT/api/v1/namespaces/default/pods
+ARGS=(--bench-disable-audit); [ "${AUDIT:-0}" = 1 ] && ARGS=()
+for BIN in "$@"; do
+  ir=()
+  for n in 1000 3000; do
+    rm -rf $W/kg $W/cg.out
+    valgrind --tool=callgrind --callgrind-out-file=$W/cg.out "$BIN" serve --config $W/kg.yaml "${ARGS[@]}" \
+      > $W/kg.log 2>&1 & VP=$!
+    for _ in $(seq 240); do curl -s -o /dev/null -H "Authorization: Bearer bench-token" $URL && break; sleep 0.5; done
+    curl -s -o /dev/null -H "Authorization: Bearer bench-token" "$URL?limit=[1-$n]"
+    kill -INT $VP; wait $VP || true
+    ir+=($(grep -m1 "^summary:" $W/cg.out | awk '{print $2}'))
+  done
+  echo "$BIN: $(( (ir[1] - ir[0]) / 2000 )) instructions per request (Ir ${ir[0]} for 1,000 requests, ${ir[1]} for 3,000)"
+done
