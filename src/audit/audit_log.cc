@@ -206,10 +206,13 @@ void AuditLog::NoteCommitted() {
 }
 
 std::int64_t AuditLog::MillisUntilIndex() const {
+  if (store_->indexes_in_commit()) return -1;
+  const std::int64_t now = clock_.NowMillis();
+  if (now < index_retry_at_ms_) return index_retry_at_ms_ - now;  // after a failure
   if (index_from_log_) return 0;
   if (unindexed_since_ms_ < 0) return -1;
   if (unindexed_.size() >= limits::kAuditIndexBatch) return 0;
-  return std::max<std::int64_t>(0, unindexed_since_ms_ + limits::kAuditIndexLag.count() - clock_.NowMillis());
+  return std::max<std::int64_t>(0, unindexed_since_ms_ + limits::kAuditIndexLag.count() - now);
 }
 
 void AuditLog::IndexIfDue(bool force) {
@@ -221,6 +224,8 @@ void AuditLog::IndexIfDue(bool force) {
     auto n = store_->CatchUpIndex(&unindexed_, limits::kAuditIndexBatch);
     if (!n) {
       stats_.index_failures++;
+      // Tried again after the usual lag, not in a tight loop.
+      index_retry_at_ms_ = clock_.NowMillis() + limits::kAuditIndexLag.count();
       spdlog::warn("audit store {}: writing the filter index failed (queries scan the unindexed entries; retried): {}",
                    store_->Describe(), n.error().message);
       return;

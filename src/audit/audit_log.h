@@ -153,6 +153,7 @@ class AuditLog final : public AuditSink {
   std::vector<AuditEntry> unindexed_;    // committed, not yet in the filter index
   std::int64_t unindexed_since_ms_ = -1;
   bool index_from_log_ = true;           // entries may wait in the log itself (start, dropped copies)
+  std::int64_t index_retry_at_ms_ = 0;   // after a failed index write: not before this
   bool deferred_ = false;                // commits are not synced by the store itself
   bool sync_failed_ = false;             // the last sync failed (a sync success heals)
 

@@ -265,6 +265,29 @@ TEST_P(AuditLogTest, FilterIndexIsWrittenBehindTheLog) {
   EXPECT_TRUE(VerifyAuditChain(*check, {}).ok);
 }
 
+// A failed index write is retried after kAuditIndexLag, not on every turn of
+// the writer's loop (which would spin while the store refuses).
+TEST_P(AuditLogTest, AFailedIndexWriteWaitsBeforeTheNextTry) {
+  if (GetParam() == "postgres") GTEST_SKIP() << "PostgreSQL writes the index with each commit";
+  auto store = FaultyStore();
+  auto first_try = std::make_shared<std::promise<void>>();
+  std::atomic<int> tries{0};
+  faulty_->fail_if = [&, first_try](std::string_view sql) {
+    if (sql.rfind("INSERT INTO audit_index", 0) != 0) return false;
+    if (tries++ == 0) first_try->set_value();
+    return true;
+  };
+  AuditLog log(std::move(store), clock_, signer_.get(), {});
+  ASSERT_TRUE(SubmitAndWatch(log, DecisionEntry({.id = "one"})).get());
+  clock_.Advance(limits::kAuditIndexLag.count());
+  ASSERT_EQ(first_try->get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  // More turns of the loop, with the clock where it was.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(SubmitAndWatch(log, DecisionEntry({.id = "more" + std::to_string(i)})).get());
+  log.Flush();
+  EXPECT_EQ(tries.load(), 1);
+  EXPECT_GE(log.stats().index_failures.load(), 1u);
+}
+
 // Entries a previous process left unindexed are indexed when the writer starts.
 TEST_P(AuditLogTest, StartIndexesWhatAPreviousProcessLeft) {
   if (GetParam() == "postgres") GTEST_SKIP() << "PostgreSQL writes the index with each commit";
