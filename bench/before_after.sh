@@ -10,16 +10,8 @@ cd "$(dirname "$0")/.."
 AFTER="${AFTER:-$PWD/build/src/kubegate}"
 if [ "${1:-}" = "--start" ]; then  # run.sh's EXTRA_START hook
   W=$BENCH_WORK/kubegate-ba; rm -rf "$W"; mkdir -p "$W"
-  cat > "$W/upstream.kubeconfig" <<K
-apiVersion: v1
-kind: Config
-clusters: [{name: up, cluster: {server: "$BENCH_UPSTREAM_HTTPS", certificate-authority: "$BENCH_UPSTREAM_CA"}}]
-users: [{name: gw, user: {token: bench-upstream-token}}]
-contexts: [{name: up, context: {cluster: up, user: gw}}]
-current-context: up
-K
-  printf %s "$BENCH_TOKEN" > "$W/caller.token"
-  H=$("$AFTER" token hash --token-file "$W/caller.token")
+  source "$PWD/bench/lib.sh"
+  H=$(kg_bench_prepare "$W" "$AFTER")
   start() {  # binary name port extra-args
     cat > "$W/$2.yaml" <<C
 listen: {address: 127.0.0.1, port: $3, plain_http: true}

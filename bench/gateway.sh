@@ -28,16 +28,8 @@ fi
 KUBEGATE_BIN="${KUBEGATE_BIN:-$PWD/build/src/kubegate}"
 if [ "${1:-}" = "--start" ]; then  # run.sh's EXTRA_START hook
   W=$BENCH_WORK/kubegate-gw; rm -rf "$W"; mkdir -p "$W"
-  cat > "$W/upstream.kubeconfig" <<K
-apiVersion: v1
-kind: Config
-clusters: [{name: up, cluster: {server: "$BENCH_UPSTREAM_HTTPS", certificate-authority: "$BENCH_UPSTREAM_CA"}}]
-users: [{name: gw, user: {token: bench-upstream-token}}]
-contexts: [{name: up, context: {cluster: up, user: gw}}]
-current-context: up
-K
-  printf %s "$BENCH_TOKEN" > "$W/caller.token"
-  H=$("$KUBEGATE_BIN" token hash --token-file "$W/caller.token")
+  source "$PWD/bench/lib.sh"
+  H=$(kg_bench_prepare "$W" "$KUBEGATE_BIN")
   start() {  # name port listen-yaml extra-args [wrapper command]
     local name=$1 port=$2 listen=$3 extra=$4 wrapper=${5:-}
     local audit="{fsync: per_commit}"

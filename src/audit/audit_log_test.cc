@@ -52,6 +52,19 @@ class AuditLogTest : public ::testing::TestWithParam<std::string> {
     return f;
   }
 
+  // Counts the writer's filter-index writes on faulty_; `first` is ready at
+  // the first one.
+  struct IndexWrites {
+    std::atomic<int> count{0};
+    std::promise<void> first_promise;
+    std::future<void> first = first_promise.get_future();
+  };
+  void WatchIndexWrites(IndexWrites& w) {
+    faulty_->before = [&w](std::string_view sql) {
+      if (sql.rfind("INSERT INTO audit_index", 0) == 0 && w.count++ == 0) w.first_promise.set_value();
+    };
+  }
+
   TestDatabase db_{GetParam()};
   std::filesystem::path key_path_;
   std::unique_ptr<Signer> signer_;
@@ -242,23 +255,20 @@ TEST_P(AuditLogTest, FailedSyncFailsClosedThenSyncsPerCommitUntilHealed) {
 TEST_P(AuditLogTest, FilterIndexIsWrittenBehindTheLog) {
   if (GetParam() == "postgres") GTEST_SKIP() << "PostgreSQL writes the index with each commit";
   auto store = FaultyStore();
-  auto indexed = std::make_shared<std::promise<void>>();
-  std::atomic<int> index_writes{0};
-  faulty_->before = [&, indexed](std::string_view sql) {
-    if (sql.rfind("INSERT INTO audit_index", 0) == 0 && index_writes++ == 0) indexed->set_value();
-  };
+  IndexWrites writes;
+  WatchIndexWrites(writes);
   {
     AuditLog log(std::move(store), clock_, signer_.get(), {});
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(SubmitAndWatch(log, DecisionEntry({.id = "d" + std::to_string(i)})).get());
     log.Flush();
-    EXPECT_EQ(index_writes.load(), 0) << "indexed with the commit: the request path paid for it";
+    EXPECT_EQ(writes.count.load(), 0) << "indexed with the commit: the request path paid for it";
     auto check = OpenAuditStore(db_);
     EXPECT_EQ(*check->IndexHead(), 0);
     auto found = check->AuditByRequest("d1");
     ASSERT_TRUE(found);
     EXPECT_EQ(found->size(), 1u) << "an unindexed entry must still be found";
     clock_.Advance(limits::kAuditIndexLag.count());
-    ASSERT_EQ(indexed->get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    ASSERT_EQ(writes.first.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   }
   auto check = OpenAuditStore(db_);
   EXPECT_EQ(*check->IndexHead(), 3);
@@ -298,13 +308,10 @@ TEST_P(AuditLogTest, StartIndexesWhatAPreviousProcessLeft) {
     EXPECT_EQ(*first->IndexHead(), 0);
   }
   auto store = FaultyStore();
-  auto indexed = std::make_shared<std::promise<void>>();
-  std::atomic<int> index_writes{0};
-  faulty_->before = [&, indexed](std::string_view sql) {
-    if (sql.rfind("INSERT INTO audit_index", 0) == 0 && index_writes++ == 0) indexed->set_value();
-  };
+  IndexWrites writes;
+  WatchIndexWrites(writes);
   AuditLog log(std::move(store), clock_, signer_.get(), {});
-  ASSERT_EQ(indexed->get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  ASSERT_EQ(writes.first.wait_for(std::chrono::seconds(10)), std::future_status::ready);
 }
 
 TEST_P(AuditLogTest, QueueFullRefusesInsteadOfGrowing) {
