@@ -14,11 +14,10 @@ namespace {
 
 std::string Hex(const unsigned char* digest, unsigned int len) {
   static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
+  std::string out(static_cast<std::size_t>(len) * 2, '\0');
   for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 15];
   }
   return out;
 }
