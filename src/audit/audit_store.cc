@@ -377,12 +377,14 @@ Result<std::vector<AuditEntry>> AuditStore::Entries(const std::string& from, con
   return out;
 }
 
-Result<std::vector<AuditEntry>> AuditStore::Unindexed() {
+Result<AuditStore::Tail> AuditStore::Unindexed() {
   auto indexed = IndexHead();
   if (!indexed) return indexed.error();
   // Bounded by the writer's index lag (limits::kAuditIndexBatch entries or
   // kAuditIndexLag), or, after a crash, until the next start catches up.
-  return Entries("audit_log", "audit_log.seq > ?", {*indexed}, "ORDER BY audit_log.seq");
+  auto entries = Entries("audit_log", "audit_log.seq > ?", {*indexed}, "ORDER BY audit_log.seq");
+  if (!entries) return entries.error();
+  return Tail{*indexed, std::move(*entries)};
 }
 
 Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
@@ -431,9 +433,14 @@ Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
   auto tail = Unindexed();
   if (!tail) return tail.error();
   std::vector<AuditEntry> decisions;
-  for (auto it = tail->rbegin(); it != tail->rend() && decisions.size() < limit; ++it) {
+  for (auto it = tail->entries.rbegin(); it != tail->entries.rend() && decisions.size() < limit; ++it) {
     if (Matches(*it, q)) decisions.push_back(*it);
   }
+  // The index only up to the head the tail was read after: what the writer
+  // indexed since is in the tail already. ("+": SQLite must not drive the
+  // query from the primary key's range instead of the filter's index.)
+  where += sqlite ? " AND +x.seq <= ?" : " AND x.seq <= ?";
+  p.push_back(tail->index_head);
   if (decisions.size() < limit) {
     // A group or approver filter drives the query from its (name, seq)
     // index, newest first, so the LIMIT stops the walk early; "seq IN
@@ -459,8 +466,8 @@ Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
   std::vector<AuditPair> out;
   out.reserve(decisions.size());
   if (decisions.empty()) return out;
-  std::string in = "x.phase = 'result' AND x.request_id IN (";
-  std::vector<SqlValue> ids;
+  std::string in = std::string("x.phase = 'result' AND ") + (sqlite ? "+" : "") + "x.seq <= ? AND x.request_id IN (";
+  std::vector<SqlValue> ids = {tail->index_head};
   for (std::size_t i = 0; i < decisions.size(); ++i) {
     in += i ? ",?" : "?";
     ids.push_back(decisions[i].index.request_id);
@@ -468,7 +475,7 @@ Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
   in += ")";
   auto results = Entries("audit_index x JOIN audit_log ON audit_log.seq = x.seq", in, ids, "");
   if (!results) return results.error();
-  for (auto& e : *tail) {
+  for (auto& e : tail->entries) {
     if (e.index.phase == "result") results->push_back(std::move(e));
   }
   for (auto& d : decisions) {
@@ -484,10 +491,12 @@ Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
 Result<std::vector<AuditEntry>> AuditStore::AuditByRequest(const std::string& request_id) {
   auto tail = Unindexed();
   if (!tail) return tail.error();
-  auto out = Entries("audit_index x JOIN audit_log ON audit_log.seq = x.seq", "x.request_id = ?", {request_id},
-                     "ORDER BY x.seq");
+  const char* bounded = db_->dialect() == SqlDialect::kSqlite ? "x.request_id = ? AND +x.seq <= ?"
+                                                              : "x.request_id = ? AND x.seq <= ?";
+  auto out = Entries("audit_index x JOIN audit_log ON audit_log.seq = x.seq", bounded,
+                     {request_id, tail->index_head}, "ORDER BY x.seq");
   if (!out) return out.error();
-  for (auto& e : *tail) {
+  for (auto& e : tail->entries) {
     if (e.index.request_id == request_id) out->push_back(std::move(e));
   }
   return out;

@@ -106,8 +106,13 @@ class AuditStore {
   // and a list table aliased f); lists from each entry's record.
   Result<std::vector<AuditEntry>> Entries(const std::string& from, const std::string& where,
                                           const std::vector<SqlValue>& params, const std::string& tail);
-  // The log's entries after the index head, in seq order.
-  Result<std::vector<AuditEntry>> Unindexed();
+  // The log's entries after the index head, in seq order, and that head:
+  // readers take the index only up to it (the writer may index meanwhile).
+  struct Tail {
+    std::int64_t index_head = 0;
+    std::vector<AuditEntry> entries;
+  };
+  Result<Tail> Unindexed();
   // Writes `entries`' index rows and moves the index head to the last one.
   Result<bool> IndexEntries(const std::vector<AuditEntry>& entries);
 

@@ -172,6 +172,38 @@ INSTANTIATE_TEST_SUITE_P(Backends, QueryTest,
                                             ::testing::Values(Indexed::kNone, Indexed::kAll, Indexed::kFirstTwo)),
                          QueryTestName);
 
+// A query reads the index head, the log after it, then the index. The
+// writer (another connection) may index in between: what it indexed must
+// not be counted twice, once from the tail and once from the index.
+TEST(StoreQueryRace, EntriesIndexedDuringAQueryAreCountedOnce) {
+  TestDatabase db("sqlite");
+  auto conn = std::make_unique<testing::FaultyConnection>(db.Connect());
+  testing::FaultyConnection* faulty = conn.get();
+  auto opened = AuditStore::Open(std::move(conn));
+  ASSERT_TRUE(opened);
+  AuditStore& reader = **opened;
+  auto writer = OpenAuditStore(db);
+  std::vector<AuditEntry> batch = {DecisionEntry({.id = "r1"}), ResultEntry("r1", 200), DecisionEntry({.id = "r2"})};
+  ASSERT_TRUE(writer->AppendAudit(batch));
+  bool indexed = false;
+  faulty->before = [&](std::string_view sql) {
+    // The tail's read: the writer indexes everything just before it runs.
+    if (!indexed && sql.find("FROM audit_log WHERE audit_log.seq > ?") != std::string_view::npos) {
+      indexed = true;
+      ASSERT_TRUE(writer->CatchUpIndex(nullptr, 1000));
+    }
+  };
+  auto pairs = reader.QueryAudit({});
+  ASSERT_TRUE(pairs) << pairs.error().message;
+  EXPECT_EQ(pairs->size(), 2u);
+  std::vector<AuditEntry> more = {DecisionEntry({.id = "r3"}), ResultEntry("r3", 200)};
+  ASSERT_TRUE(writer->AppendAudit(more));
+  indexed = false;
+  auto both = reader.AuditByRequest("r3");
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->size(), 2u);
+}
+
 // `audit verify` reads the index too: an index row or list row that differs
 // from its hashed record is reported.
 TEST_P(StoreTest, VerifyReportsAnEditedFilterIndexRow) {
