@@ -111,5 +111,23 @@ inline constexpr std::size_t kMaxBytesReadAhead = 64 * 1024;
 inline constexpr std::chrono::seconds kSessionEndNoticeTimeout{2};
 // Bodies of approval API requests (approve/deny/revoke).
 inline constexpr std::size_t kMaxApprovalApiBody = 16 * 1024;
+// Bearer tokens read as JWTs (OIDC ID tokens, ServiceAccount tokens): the
+// longest kubegate parses. kube-apiserver has no bound of its own below
+// its 1 MiB header limit; real ID tokens are 1-4 KiB.
+inline constexpr std::size_t kMaxJwtBytes = 16 << 10;
+// An OIDC discovery or JWKS document kubegate reads from an issuer.
+inline constexpr std::size_t kMaxJwksBytes = 256 << 10;
+// OIDC signing keys: refreshed this often while the issuer answers; an
+// issuer without keys yet is asked again this often (kube-apiserver polls
+// every 10 s); a token whose kid is unknown makes one refresh, at most this
+// often per issuer; keys not refreshed for kOidcKeyMaxAge are not used
+// (the issuer has been unreachable for that long: tokens get 503).
+inline constexpr std::chrono::minutes kOidcKeyRefresh{5};
+inline constexpr std::chrono::seconds kOidcKeyRetry{10};
+inline constexpr std::chrono::seconds kOidcUnknownKidRefresh{10};
+inline constexpr std::chrono::hours kOidcKeyMaxAge{24};
+inline constexpr std::chrono::seconds kOidcFetchTimeout{10};
+// exp, nbf and iat are checked with this much leeway for clock skew.
+inline constexpr std::chrono::seconds kJwtClockSkew{30};
 
 }  // namespace kubegate::limits

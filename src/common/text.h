@@ -13,6 +13,11 @@ namespace kubegate {
 std::string Base64Encode(std::string_view in);
 // Ignores line breaks and spaces, as kubeconfig readers do.
 Result<std::string> Base64Decode(std::string_view in);
+// base64url without padding (RFC 4648 §5, as JWS uses it). Decoding is
+// strict: any character outside the alphabet, "=" padding, a length of
+// 4n+1 or non-zero bits left over in the last character is an error.
+std::string Base64UrlEncode(std::string_view in);
+Result<std::string> Base64UrlDecode(std::string_view in);
 // Drops trailing newlines, carriage returns and spaces (a token file's tail).
 std::string TrimTrailingSpace(std::string s);
 

@@ -71,5 +71,20 @@ TEST(Text, AppendJsonStringMatchesNlohmannOnValidUtf8AndReplacesBadBytes) {
   EXPECT_EQ(parsed.get<std::string>(), "a" + r + "b" + r + "(" + r + r + r + r + r + r + r + "c" + r + r);
 }
 
+TEST(Text, Base64UrlRoundTripsAndDecodesStrictly) {
+  for (std::string s : {std::string(), std::string("f"), std::string("fo"), std::string("foo"),
+                        std::string("\xff\xfe\xfd\x00\x01", 5)}) {
+    auto d = Base64UrlDecode(Base64UrlEncode(s));
+    ASSERT_TRUE(d) << s;
+    EXPECT_EQ(*d, s);
+  }
+  EXPECT_EQ(Base64UrlEncode("\xfb\xff"), "-_8");
+  EXPECT_FALSE(Base64UrlDecode("Zm9v="));   // padding
+  EXPECT_FALSE(Base64UrlDecode("Zm+v"));    // base64's alphabet, not base64url's
+  EXPECT_FALSE(Base64UrlDecode("Zm9vY"));   // 4n+1 characters
+  EXPECT_FALSE(Base64UrlDecode("Zh"));      // bits left over in the last character
+  EXPECT_TRUE(Base64UrlDecode("Zg"));
+}
+
 }  // namespace
 }  // namespace kubegate

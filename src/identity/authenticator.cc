@@ -16,7 +16,15 @@ std::optional<IdentityKind> ParseIdentityKind(std::string_view s) {
 const char* IdentityKindName(IdentityKind k) { return k == IdentityKind::kAgent ? "agent" : "human"; }
 
 const char* AuthMethodName(AuthMethod m) {
-  return m == AuthMethod::kClientCertificate ? "client-certificate" : "bearer-token";
+  switch (m) {
+    case AuthMethod::kClientCertificate:
+      return "client-certificate";
+    case AuthMethod::kOidc:
+      return "oidc";
+    case AuthMethod::kBearerToken:
+      break;
+  }
+  return "bearer-token";
 }
 
 Authenticator::Authenticator(const std::vector<TokenEntry>& tokens, const ClientCertConfig& certs) : certs_(certs) {
@@ -31,24 +39,47 @@ Authenticator::Authenticator(const std::vector<TokenEntry>& tokens, const Client
   }
 }
 
-Result<Identity> Authenticator::Authenticate(const Credentials& creds) const {
+Result<Identity> Authenticator::Authenticate(const Credentials& creds, AuthNote* note, bool allow_refresh) const {
+  AuthNote ignored;
+  if (!note) note = &ignored;
+  auto refuse = [&](const char* reason, Error e) {
+    note->reason = reason;
+    return e;
+  };
   if (creds.authorization) {
     std::string_view v = *creds.authorization;
     constexpr std::string_view kBearer = "Bearer ";
     if (v.size() <= kBearer.size() || !std::equal(kBearer.begin(), kBearer.end(), v.begin(), [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
         })) {
-      return Error::Unauthorized("kubegate accepts only bearer tokens in the Authorization header");
+      return refuse("not_bearer", Error::Unauthorized("kubegate accepts only bearer tokens in the Authorization header"));
     }
     std::string_view token = v.substr(kBearer.size());
     while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
     // The lookup key is a hash, so comparing it does not leak the token.
     auto it = by_token_hash_.find(Sha256Hex(token));
-    if (it == by_token_hash_.end()) return Error::Unauthorized("invalid bearer token");
-    return it->second;
+    if (it != by_token_hash_.end()) return it->second;
+    if (oidc_) {
+      OidcAnswer a = oidc_->Verify(token, allow_refresh);
+      switch (a.kind) {
+        case OidcAnswer::Kind::kIdentity:
+          return std::move(*a.who);
+        case OidcAnswer::Kind::kRefused:
+          note->reason = a.reason;
+          return a.error;
+        case OidcAnswer::Kind::kRefreshFirst:
+          note->refresh_first = a.issuer;
+          return refuse("unknown_key", Error::Unauthorized("invalid token: signed with a key the issuer does not publish"));
+        case OidcAnswer::Kind::kNotOurs:
+          break;
+      }
+    }
+    return refuse("unknown_token", Error::Unauthorized("invalid bearer token"));
   }
   if (creds.peer) {
-    if (creds.peer->common_name.empty()) return Error::Unauthorized("client certificate has no common name");
+    if (creds.peer->common_name.empty()) {
+      return refuse("certificate_without_name", Error::Unauthorized("client certificate has no common name"));
+    }
     Identity id;
     id.user = creds.peer->common_name;
     id.groups = creds.peer->organizations;
@@ -59,9 +90,11 @@ Result<Identity> Authenticator::Authenticate(const Credentials& creds) const {
     return id;
   }
   if (creds.untrusted_peer) {
-    return Error::Unauthorized("client certificate is not signed by kubegate's client CA");
+    return refuse("untrusted_certificate",
+                  Error::Unauthorized("client certificate is not signed by kubegate's client CA"));
   }
-  return Error::Unauthorized("no credentials: present a kubegate bearer token or client certificate");
+  return refuse("no_credentials",
+                Error::Unauthorized("no credentials: present a kubegate bearer token or client certificate"));
 }
 
 }  // namespace kubegate

@@ -18,6 +18,7 @@
 #include "common/result.h"
 #include "identity/credentials_config.h"
 #include "identity/identity.h"
+#include "identity/oidc.h"
 
 namespace kubegate {
 
@@ -33,17 +34,32 @@ struct Credentials {
   bool untrusted_peer = false;  // a certificate was presented and did not verify
 };
 
+// What an authentication attempt leaves besides its answer.
+struct AuthNote {
+  std::string reason;                // refused: a short label for the failure counter and log
+  OidcIssuer* refresh_first = nullptr;  // set: refresh this issuer's keys, then try once more
+};
+
 class Authenticator {
  public:
   Authenticator(const std::vector<TokenEntry>& tokens, const ClientCertConfig& certs);
 
+  // ID tokens of these issuers are accepted too (null: none). Not owned.
+  void SetOidc(const OidcAuthenticator* oidc) { oidc_ = oidc; }
+
   // A bearer token, when present, must be valid (a bad token is 401 even
-  // with a good certificate); otherwise the verified client certificate.
-  Result<Identity> Authenticate(const Credentials& creds) const;
+  // with a good certificate): a configured static token, else an ID token
+  // of a configured OIDC issuer. Otherwise the verified client certificate.
+  // An ID token signed with a key kubegate does not know yet fails with
+  // note->refresh_first set (when `allow_refresh`): the caller refreshes
+  // that issuer's keys (OidcAuthenticator::RefreshThen) and asks again
+  // with allow_refresh false.
+  Result<Identity> Authenticate(const Credentials& creds, AuthNote* note = nullptr, bool allow_refresh = true) const;
 
  private:
   std::unordered_map<std::string, Identity> by_token_hash_;
   ClientCertConfig certs_;
+  const OidcAuthenticator* oidc_ = nullptr;
 };
 
 }  // namespace kubegate

@@ -10,7 +10,9 @@ namespace kubegate {
 
 enum class IdentityKind { kHuman, kAgent };
 
-enum class AuthMethod { kBearerToken, kClientCertificate };
+// How a caller proved who it is. kOidc: an ID token of a configured issuer
+// (Identity::auth_source names it).
+enum class AuthMethod { kBearerToken, kClientCertificate, kOidc };
 
 struct Identity {
   std::string user;
@@ -18,6 +20,7 @@ struct Identity {
   IdentityKind kind = IdentityKind::kHuman;
   AuthMethod method = AuthMethod::kBearerToken;
   bool may_impersonate = false;  // config allows this caller's own --as
+  std::string auth_source;       // kOidc: the issuer URL; empty otherwise
 };
 
 std::optional<IdentityKind> ParseIdentityKind(std::string_view s);

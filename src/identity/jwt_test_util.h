@@ -1,0 +1,94 @@
+// Test keys that sign JWTs the way an identity provider does, for the
+// identity module's tests (RS256 with RSA-2048, ES256 with P-256).
+#pragma once
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/text.h"
+
+namespace kubegate::testing {
+
+class TestSigner {
+ public:
+  TestSigner(std::string alg, std::string kid) : alg_(std::move(alg)), kid_(std::move(kid)) {
+    key_ = alg_ == "ES256" ? EVP_EC_gen("P-256") : EVP_RSA_gen(2048);
+  }
+  ~TestSigner() { EVP_PKEY_free(key_); }
+  TestSigner(const TestSigner&) = delete;
+  TestSigner& operator=(const TestSigner&) = delete;
+
+  const std::string& kid() const { return kid_; }
+
+  // The public key as a JWK object.
+  nlohmann::json Jwk() const {
+    nlohmann::json k = {{"kid", kid_}, {"use", "sig"}, {"alg", alg_}};
+    if (alg_ == "ES256") {
+      k["kty"] = "EC";
+      k["crv"] = "P-256";
+      k["x"] = Base64UrlEncode(Bn(OSSL_PKEY_PARAM_EC_PUB_X, 32));
+      k["y"] = Base64UrlEncode(Bn(OSSL_PKEY_PARAM_EC_PUB_Y, 32));
+    } else {
+      k["kty"] = "RSA";
+      k["n"] = Base64UrlEncode(Bn(OSSL_PKEY_PARAM_RSA_N, 0));
+      k["e"] = Base64UrlEncode(Bn(OSSL_PKEY_PARAM_RSA_E, 0));
+    }
+    return k;
+  }
+
+  // A compact JWS of `claims` with this key; `header` overrides the
+  // default {"alg", "kid", "typ"}.
+  std::string Sign(const nlohmann::json& claims, nlohmann::json header = nullptr) const {
+    if (header.is_null()) header = {{"alg", alg_}, {"kid", kid_}, {"typ", "JWT"}};
+    std::string input = Base64UrlEncode(header.dump()) + "." + Base64UrlEncode(claims.dump());
+    std::string sig(512, '\0');
+    std::size_t len = sig.size();
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", nullptr, nullptr, key_, nullptr);
+    EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                   reinterpret_cast<const unsigned char*>(input.data()), input.size());
+    EVP_MD_CTX_free(ctx);
+    sig.resize(len);
+    if (alg_ == "ES256") sig = DerToRaw(sig);
+    return input + "." + Base64UrlEncode(sig);
+  }
+
+ private:
+  std::string Bn(const char* name, int pad) const {
+    BIGNUM* bn = nullptr;
+    EVP_PKEY_get_bn_param(key_, name, &bn);
+    int size = pad ? pad : BN_num_bytes(bn);
+    std::string out(static_cast<std::size_t>(size), '\0');
+    BN_bn2binpad(bn, reinterpret_cast<unsigned char*>(out.data()), size);
+    BN_free(bn);
+    return out;
+  }
+
+  static std::string DerToRaw(const std::string& der) {
+    const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+    ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
+    std::string out(64, '\0');
+    BN_bn2binpad(ECDSA_SIG_get0_r(sig), reinterpret_cast<unsigned char*>(out.data()), 32);
+    BN_bn2binpad(ECDSA_SIG_get0_s(sig), reinterpret_cast<unsigned char*>(out.data()) + 32, 32);
+    ECDSA_SIG_free(sig);
+    return out;
+  }
+
+  std::string alg_, kid_;
+  EVP_PKEY* key_ = nullptr;
+};
+
+inline std::string JwksOf(std::initializer_list<const TestSigner*> signers) {
+  nlohmann::json keys = nlohmann::json::array();
+  for (const TestSigner* s : signers) keys.push_back(s->Jwk());
+  return nlohmann::json{{"keys", keys}}.dump();
+}
+
+}  // namespace kubegate::testing
