@@ -80,6 +80,7 @@ nlohmann::json DecisionRecord(const DecisionFacts& f) {
     id["groups"] = f.who->groups;
     id["kind"] = IdentityKindName(f.who->kind);
     id["auth"] = AuthMethodName(f.who->method);
+    if (!f.who->auth_source.empty()) id["issuer"] = f.who->auth_source;
   } else {
     id["user"] = "";
     id["auth"] = "none";

@@ -35,7 +35,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
   YamlReader r(source);
   KG_TRY(r.CheckMap(root, "", {"listen", "data_dir", "upstream", "tokens", "client_certs", "shutdown_grace_seconds",
                                "worker_threads", "max_request_body_bytes", "max_request_head_bytes", "log_level", "store", "audit",
-                               "auditors", "policy_file", "approvals", "recording"}));
+                               "auditors", "policy_file", "approvals", "recording", "oidc"}));
   if (YAML::Node l = root["listen"]) {
     KG_TRY(r.CheckMap(l, "listen", {"address", "port", "plain_http", "tls_cert_file", "tls_key_file", "tls_hosts",
                                     "max_connections", "max_connections_per_source"}));
@@ -91,6 +91,57 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
         return r.Fail(e, where + ".token_sha256", "must be 64 lower-case hex digits (see `kubegate token hash`)");
       }
       c.tokens.push_back(std::move(te));
+    }
+  }
+  if (YAML::Node o = root["oidc"]) {
+    if (!o.IsSequence()) return r.Fail(o, "oidc", "must be a list of issuers");
+    for (std::size_t i = 0; i < o.size(); ++i) {
+      const YAML::Node& e = o[i];
+      std::string where = "oidc[" + std::to_string(i) + "]";
+      KG_TRY(r.CheckMap(e, where, {"issuer", "audiences", "username_claim", "username_prefix", "groups_claim",
+                                   "groups_prefix", "required_claims", "ca_file", "discovery_url", "kind"}));
+      OidcIssuerConfig oc;
+      std::string kind = "human";
+      KG_TRY(r.Str(e, "issuer", where, oc.issuer));
+      KG_TRY(r.StrList(e, "audiences", where, oc.audiences));
+      KG_TRY(r.Str(e, "username_claim", where, oc.username_claim));
+      KG_TRY(r.Str(e, "groups_claim", where, oc.groups_claim));
+      KG_TRY(r.Str(e, "groups_prefix", where, oc.groups_prefix));
+      KG_TRY(r.Str(e, "ca_file", where, oc.ca_file));
+      KG_TRY(r.Str(e, "discovery_url", where, oc.discovery_url));
+      KG_TRY(r.Str(e, "kind", where, kind));
+      // kube-apiserver's --oidc-issuer-url must be https
+      // (pkg/kubeapiserver/options/authentication.go); so must ours.
+      if (oc.issuer.rfind("https://", 0) != 0) return r.Fail(e, where + ".issuer", "must be an https:// URL");
+      if (!oc.discovery_url.empty() && oc.discovery_url.rfind("https://", 0) != 0) {
+        return r.Fail(e, where + ".discovery_url", "must be an https:// URL");
+      }
+      if (oc.audiences.empty()) return r.Fail(e, where + ".audiences", "name at least one audience (the client id)");
+      if (oc.username_claim.empty()) return r.Fail(e, where + ".username_claim", "must not be empty");
+      // The username prefix as kube-apiserver defaults --oidc-username-prefix
+      // (pkg/kubeapiserver/options/authentication.go): unset and the claim is
+      // not "email" -> the issuer URL and "#", so "sub" values of different
+      // issuers never collide with each other or with other users; "-" -> none.
+      if (e["username_prefix"]) {
+        KG_TRY(r.Str(e, "username_prefix", where, oc.username_prefix));
+        if (oc.username_prefix == "-") oc.username_prefix.clear();
+      } else if (oc.username_claim != "email") {
+        oc.username_prefix = oc.issuer + "#";
+      }
+      if (YAML::Node rc = e["required_claims"]) {
+        if (!rc.IsMap()) return r.Fail(rc, where + ".required_claims", "must map claim names to string values");
+        for (const auto& kv : rc) {
+          if (!kv.second.IsScalar()) return r.Fail(kv.second, where + ".required_claims", "values must be strings");
+          oc.required_claims.emplace_back(kv.first.as<std::string>(), kv.second.as<std::string>());
+        }
+      }
+      auto k = ParseIdentityKind(kind);
+      if (!k) return r.Fail(e["kind"], where + ".kind", "must be human or agent");
+      oc.kind = *k;
+      for (const OidcIssuerConfig& other : c.oidc) {
+        if (other.issuer == oc.issuer) return r.Fail(e, where + ".issuer", "is configured twice");
+      }
+      c.oidc.push_back(std::move(oc));
     }
   }
   if (YAML::Node cc = root["client_certs"]) {

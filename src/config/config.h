@@ -89,6 +89,7 @@ struct Config {
   UpstreamConfig upstream;
   std::vector<TokenEntry> tokens;
   ClientCertConfig client_certs;
+  std::vector<OidcIssuerConfig> oidc;  // ID tokens of these issuers are accepted
   int shutdown_grace_seconds = 25;
   int worker_threads = 2;
   std::size_t max_request_body_bytes = 0;  // 0: limits::kMaxRequestBodyBytes

@@ -98,6 +98,46 @@ TEST(Config, ExampleFileParses) {
   EXPECT_EQ(c->listen.port, 8443);
 }
 
+TEST(Config, OidcIssuersDefaultTheUsernamePrefixAsKubeApiserverDoes) {
+  auto c = ParseConfig(R"(oidc:
+  - issuer: https://idp.example/realms/a
+    audiences: [kubegate]
+  - issuer: https://idp.example/realms/b
+    audiences: [kubegate, cli]
+    username_claim: email
+    groups_claim: groups
+    groups_prefix: "idp:"
+    required_claims: {hd: example.com}
+    ca_file: /etc/idp-ca.pem
+    kind: agent
+  - issuer: https://idp.example/realms/c
+    audiences: [kubegate]
+    username_prefix: "-"
+  - issuer: https://idp.example/realms/d
+    audiences: [kubegate]
+    username_claim: email
+    username_prefix: "d:"
+)",
+                       "t.yaml");
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->oidc.size(), 4u);
+  EXPECT_EQ(c->oidc[0].username_claim, "sub");
+  EXPECT_EQ(c->oidc[0].username_prefix, "https://idp.example/realms/a#");
+  EXPECT_EQ(c->oidc[1].username_prefix, "");
+  EXPECT_EQ(c->oidc[1].groups_prefix, "idp:");
+  EXPECT_EQ(c->oidc[1].required_claims, (std::vector<std::pair<std::string, std::string>>{{"hd", "example.com"}}));
+  EXPECT_EQ(c->oidc[1].kind, IdentityKind::kAgent);
+  EXPECT_EQ(c->oidc[1].audiences.size(), 2u);
+  EXPECT_EQ(c->oidc[2].username_prefix, "");
+  EXPECT_EQ(c->oidc[3].username_prefix, "d:");
+  for (const char* bad : {"oidc: [{issuer: http://idp.example, audiences: [k]}]",
+                          "oidc: [{issuer: https://idp.example}]",
+                          "oidc: [{issuer: https://a, audiences: [k]}, {issuer: https://a, audiences: [k]}]",
+                          "oidc: [{issuer: https://a, audiences: [k], secret: x}]"}) {
+    EXPECT_FALSE(ParseConfig(bad, "t.yaml")) << bad;
+  }
+}
+
 TEST(Config, InvalidYamlIsAnError) {
   auto c = ParseConfig("listen: [\n", "bad.yaml");
   ASSERT_FALSE(c);

@@ -5,6 +5,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "identity/oidc.h"
+
 namespace kubegate {
 
 std::optional<IdentityKind> ParseIdentityKind(std::string_view s) {

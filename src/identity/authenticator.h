@@ -18,9 +18,11 @@
 #include "common/result.h"
 #include "identity/credentials_config.h"
 #include "identity/identity.h"
-#include "identity/oidc.h"
 
 namespace kubegate {
+
+class OidcAuthenticator;
+class OidcIssuer;
 
 // The subject of a client certificate that the TLS handshake verified.
 struct PeerCertificate {

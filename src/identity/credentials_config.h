@@ -1,9 +1,10 @@
 // The callers kubegate knows, as its configuration file states them
-// (tokens:, client_certs:; docs/configuration.md). The authenticator reads
+// (tokens:, client_certs:, oidc:; docs/configuration.md). The authenticator reads
 // these; config/config.h loads them.
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "identity/identity.h"
@@ -22,6 +23,23 @@ struct ClientCertConfig {
   std::string ca_file;  // empty: client certificates are not accepted
   std::vector<std::string> agent_users;
   std::vector<std::string> may_impersonate;
+};
+
+// One OIDC issuer whose ID tokens are accepted (oidc: in the config;
+// identity/oidc.h verifies them).
+struct OidcIssuerConfig {
+  std::string issuer;                  // must equal the token's "iss" and the discovery document's "issuer"
+  std::vector<std::string> audiences;  // "aud" must contain one (--oidc-client-id)
+  std::string username_claim = "sub";
+  // Already defaulted as kube-apiserver does: unset and the claim is not
+  // "email" -> issuer + "#"; "-" -> none (config/config.cc).
+  std::string username_prefix;
+  std::string groups_claim;  // empty: no groups from the token
+  std::string groups_prefix;
+  std::vector<std::pair<std::string, std::string>> required_claims;  // claim must be this string
+  std::string ca_file;        // PEM roots for the issuer's TLS; empty: the system's
+  std::string discovery_url;  // empty: issuer + "/.well-known/openid-configuration"
+  IdentityKind kind = IdentityKind::kHuman;
 };
 
 }  // namespace kubegate

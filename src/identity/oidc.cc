@@ -153,13 +153,20 @@ OidcAuthenticator::OidcAuthenticator(const std::vector<OidcIssuerConfig>& issuer
   for (const OidcIssuerConfig& c : issuers) issuers_.push_back(std::make_unique<OidcIssuer>(c));
 }
 
-OidcAuthenticator::~OidcAuthenticator() {
+OidcAuthenticator::~OidcAuthenticator() { Stop(); }
+
+void OidcAuthenticator::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  for (const auto& i : issuers_) {
+    std::lock_guard<std::mutex> il(i->mu_);
+    i->waiting_.clear();
+    i->forced_ = false;
+  }
 }
 
 void OidcAuthenticator::Start() {

@@ -31,25 +31,11 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "identity/credentials_config.h"
 #include "identity/identity.h"
 #include "identity/jwt.h"
 
 namespace kubegate {
-
-struct OidcIssuerConfig {
-  std::string issuer;                  // must equal the token's "iss" and the discovery document's "issuer"
-  std::vector<std::string> audiences;  // "aud" must contain one (--oidc-client-id)
-  std::string username_claim = "sub";
-  // Already defaulted as kube-apiserver does: unset and the claim is not
-  // "email" -> issuer + "#"; "-" -> none (config/config.cc).
-  std::string username_prefix;
-  std::string groups_claim;  // empty: no groups from the token
-  std::string groups_prefix;
-  std::vector<std::pair<std::string, std::string>> required_claims;  // claim must be this string
-  std::string ca_file;        // PEM roots for the issuer's TLS; empty: the system's
-  std::string discovery_url;  // empty: issuer + "/.well-known/openid-configuration"
-  IdentityKind kind = IdentityKind::kHuman;
-};
 
 // Fetches a URL over HTTPS, verifying the server against `ca_file` (empty:
 // the system roots). net/ provides the real one; tests give documents.
@@ -107,6 +93,9 @@ class OidcAuthenticator {
 
   // Starts the refresher thread (fetches every issuer's keys at once).
   void Start();
+  // Joins the thread; refreshes still asked for are dropped, their `done`
+  // never called (the destructor does this too).
+  void Stop();
   bool empty() const { return issuers_.empty(); }
   // The configured issuer with this URL, or null.
   OidcIssuer* FindIssuer(const std::string& url) const;

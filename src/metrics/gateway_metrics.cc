@@ -68,7 +68,16 @@ GatewayMetrics::GatewayMetrics()
       audit_pruned_(NewCounter(*registry_, "kubegate_audit_entries_pruned_total", "Audit entries removed by retention.")),
       audit_queue_depth_(NewGauge(*registry_, "kubegate_audit_queue_depth", "Audit entries waiting for the writer.")),
       audit_store_healthy_(NewGauge(*registry_, "kubegate_audit_store_healthy",
-                                    "1 when the last audit commit succeeded.")) {}
+                                    "1 when the last audit commit succeeded.")) {
+  auth_failures_ = &prometheus::BuildCounter()
+                        .Name("kubegate_authentication_failures_total")
+                        .Help("Requests refused at authentication, by reason (expired, bad_signature, ...).")
+                        .Register(*registry_);
+}
+
+void GatewayMetrics::CountAuthenticationFailure(const std::string& reason) {
+  auth_failures_->Add({{"reason", reason.empty() ? "other" : reason}}).Increment();
+}
 
 GatewayMetrics::~GatewayMetrics() = default;
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include <prometheus/counter.h>
+#include <prometheus/family.h>
 #include <prometheus/gauge.h>
 
 #include "pipeline/request_context.h"
@@ -41,10 +42,14 @@ class GatewayMetrics {
 
   // The refusal's own counter (none for Refusal::kNone).
   void Count(Refusal r);
+  // kubegate_authentication_failures_total{reason}: `reason` is one of the
+  // authenticators' fixed labels (identity/authenticator.h), never input.
+  void CountAuthenticationFailure(const std::string& reason);
   std::string Scrape(const MetricsSnapshot& s);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* auth_failures_ = nullptr;
 
  public:
   prometheus::Counter& requests;

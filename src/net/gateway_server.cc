@@ -35,6 +35,7 @@
 #include "net/session.h"
 #include "net/tls_contexts.h"
 #include "net/upstream_pool.h"
+#include "net/gateway_client.h"
 #include "net/webhook_notifier.h"
 
 namespace kubegate {
@@ -67,6 +68,10 @@ class ServerImpl final : public GatewayServer {
         sink_(wiring_.log ? static_cast<AuditSink&>(*wiring_.log) : null_sink_),
         audit_(sink_, SystemClock()),
         quota_(config_.approvals.max_held_per_caller, config_.approvals.max_held_total) {
+    if (!config_.oidc.empty()) {
+      oidc_ = std::make_unique<OidcAuthenticator>(config_.oidc, std::make_shared<NetHttpsGetter>(), SystemClock());
+      admission_.SetOidc(oidc_.get());
+    }
     if (!config_.approvals.webhook_url.empty()) {
       notifier_ = std::make_unique<WebhookNotifier>(config_.approvals.webhook_url, config_.approvals.webhook_format);
     }
@@ -79,6 +84,7 @@ class ServerImpl final : public GatewayServer {
                                       upstream_,
                                       SystemClock(),
                                       admission_,
+                                      oidc_.get(),
                                       upstream_token_,
                                       audit_,
                                       store_thread_,
@@ -96,6 +102,8 @@ class ServerImpl final : public GatewayServer {
   }
 
   ~ServerImpl() override {
+    // Before the workers' io_contexts go: no refresh may resume a session.
+    if (oidc_) oidc_->Stop();
     store_thread_.join();
     if (wiring_.approvals) wiring_.approvals->SetChangeListener(nullptr);
   }
@@ -113,6 +121,7 @@ class ServerImpl final : public GatewayServer {
   }
 
   Result<bool> Start() override {
+    if (oidc_) oidc_->Start();  // fetches every issuer's keys now, then on schedule
     int n = std::max(1, config_.worker_threads);
     for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(upstream_, *upstream_ctx_));
     boost::system::error_code ec;
@@ -315,6 +324,7 @@ class ServerImpl final : public GatewayServer {
   UpstreamTarget upstream_;
   ServingCert cert_;
   Admission admission_;
+  std::unique_ptr<OidcAuthenticator> oidc_;  // null: no oidc: issuers
   TokenSource upstream_token_;
   AuditWiring wiring_;
   NullAuditSink null_sink_;

@@ -30,6 +30,7 @@ struct GatewayServices {
   const UpstreamTarget& upstream;
   const Clock& clock;
   Admission& admission;
+  OidcAuthenticator* oidc;  // null: no OIDC issuers configured
   TokenSource& upstream_token;
   RequestAudit& audit;
   // The store thread: approval and audit-query work runs there, one at a

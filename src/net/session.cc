@@ -67,7 +67,7 @@ awaitable<bool> Session::HandleRequest(Head& head) {
   // (Statements, not one && chain: GCC 12 evaluates a co_await inside a
   // short-circuit expression even when the left side decided.)
   StageResult r = CheckFraming(ctx, head);
-  if (!r) r = Authenticate(ctx, head);
+  if (!r) r = co_await Authenticate(ctx, head);
   if (!r) r = Classify(ctx);
   if (!r) r = co_await ServeGatewayApi(ctx, head);
   if (!r) r = co_await ReadBodyToDecide(ctx, head);
@@ -189,7 +189,9 @@ void Session::Log(const RequestContext& ctx, const Outcome& o) const {
     j["groups"] = ctx.who->groups;
     j["kind"] = IdentityKindName(ctx.who->kind);
     j["auth"] = AuthMethodName(ctx.who->method);
+    if (!ctx.who->auth_source.empty()) j["issuer"] = ctx.who->auth_source;
   }
+  if (!ctx.auth_failure.empty()) j["auth_failure"] = ctx.auth_failure;
   if (ctx.info) {
     const RequestInfo& info = *ctx.info;
     j["verb"] = info.verb;

@@ -49,7 +49,7 @@ class Session {
 
   // Stages, in order (session_stages.cc unless noted).
   StageResult CheckFraming(RequestContext& ctx, const Head& head);
-  StageResult Authenticate(RequestContext& ctx, const Head& head);
+  boost::asio::awaitable<StageResult> Authenticate(RequestContext& ctx, const Head& head);
   StageResult Classify(RequestContext& ctx);
   boost::asio::awaitable<StageResult> ServeGatewayApi(RequestContext& ctx, Head& head);  // session_api.cc
   boost::asio::awaitable<StageResult> ReadBodyToDecide(RequestContext& ctx, Head& head);

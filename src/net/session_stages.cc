@@ -8,6 +8,7 @@
 #include "audit/audit_record.h"
 #include "common/limits.h"
 #include "forward/header_rewrite.h"
+#include "identity/oidc.h"
 #include "net/await.h"
 #include "net/http_framing.h"
 #include "net/io_helpers.h"
@@ -35,16 +36,32 @@ StageResult Session::CheckFraming(RequestContext& ctx, const Head& head) {
   return std::nullopt;
 }
 
-StageResult Session::Authenticate(RequestContext& ctx, const Head& head) {
+awaitable<StageResult> Session::Authenticate(RequestContext& ctx, const Head& head) {
   Credentials creds;
   const auto& req = head.get();
   if (auto it = req.find(http::field::authorization); it != req.end()) creds.authorization = it->value();
   creds.peer = peer_cert_;
   creds.untrusted_peer = untrusted_peer_;
-  auto who = g_.admission.Authenticate(creds);
-  if (!who) return Respond::Refuse(who.error(), Refusal::kUnauthenticated, "authentication", false);
+  AuthNote note;
+  auto who = g_.admission.Authenticate(creds, &note);
+  if (!who && note.refresh_first && g_.oidc) {
+    // An ID token signed with a key kubegate has not seen: the issuer may
+    // have rotated its keys. One refresh (rate-limited per issuer), then
+    // one more try that does not ask again.
+    OidcIssuer* issuer = note.refresh_first;
+    (void)co_await AwaitResume<bool>([&](std::function<void(bool)> resume) {
+      if (!g_.oidc->RefreshThen(*issuer, [resume] { resume(true); })) resume(false);
+    });
+    note = {};
+    who = g_.admission.Authenticate(creds, &note, /*allow_refresh=*/false);
+  }
+  if (!who) {
+    g_.metrics.CountAuthenticationFailure(note.reason);
+    ctx.auth_failure = note.reason;
+    co_return Respond::Refuse(who.error(), Refusal::kUnauthenticated, "authentication", false);
+  }
   ctx.who = std::move(*who);
-  return std::nullopt;
+  co_return std::nullopt;
 }
 
 StageResult Session::Classify(RequestContext& ctx) {

@@ -1,16 +1,12 @@
 #include "net/webhook_notifier.h"
 
-#include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "approval/approval_api.h"
 #include "common/clock.h"
 #include "common/limits.h"
-#include "upstream/upstream_target.h"
+#include "net/gateway_client.h"
 
 namespace kubegate {
 
@@ -85,44 +81,17 @@ void WebhookNotifier::Run() {
 }
 
 bool WebhookNotifier::Post(const std::string& body) {
-  namespace asio = boost::asio;
-  namespace beast = boost::beast;
-  namespace http = boost::beast::http;
-  UpstreamTarget t;
-  if (!ParseServerUrl(url_, t)) return false;
-  std::string path = t.base_path.empty() ? "/" : t.base_path;
-  http::request<http::string_body> req(http::verb::post, path, 11);
-  req.set(http::field::host, t.HostHeader());
-  req.set(http::field::content_type, "application/json");
-  req.set(http::field::user_agent, "kubegate-notifier");
-  req.body() = body;
-  req.prepare_payload();
-  http::response<http::string_body> res;
-  beast::flat_buffer buf;
-  try {
-    asio::io_context ioc;
-    asio::ip::tcp::resolver resolver(ioc);
-    beast::tcp_stream tcp(ioc);
-    tcp.expires_after(limits::kWebhookTimeout);
-    tcp.connect(resolver.resolve(t.host, t.port));
-    if (!t.tls) {
-      http::write(tcp, req);
-      http::read(tcp, buf, res);
-    } else {
-      asio::ssl::context ctx(asio::ssl::context::tls_client);
-      ctx.set_default_verify_paths();
-      beast::ssl_stream<beast::tcp_stream&> tls(tcp, ctx);
-      SSL_set_tlsext_host_name(tls.native_handle(), t.host.c_str());
-      tls.set_verify_mode(asio::ssl::verify_peer);
-      tls.set_verify_callback(asio::ssl::host_name_verification(t.host));
-      tls.handshake(asio::ssl::stream_base::client);
-      http::write(tls, req);
-      http::read(tls, buf, res);
-    }
-  } catch (const std::exception&) {
-    return false;
-  }
-  return res.result_int() >= 200 && res.result_int() < 300;
+  auto target = TargetOfUrl(url_);
+  if (!target) return false;
+  BlockingCall call;
+  call.method = "POST";
+  call.path = target->second;
+  call.headers = {{"Content-Type", "application/json"}, {"User-Agent", "kubegate-notifier"}};
+  call.body = body;
+  call.timeout = limits::kWebhookTimeout;
+  call.max_response_body = 64 << 10;
+  auto r = BlockingRequest(target->first, call);
+  return r && r->status >= 200 && r->status < 300;
 }
 
 }  // namespace kubegate

@@ -49,7 +49,10 @@ class Admission {
  public:
   explicit Admission(const Config& config);
 
-  Result<Identity> Authenticate(const Credentials& creds) const { return authenticator_.Authenticate(creds); }
+  Result<Identity> Authenticate(const Credentials& creds, AuthNote* note = nullptr, bool allow_refresh = true) const {
+    return authenticator_.Authenticate(creds, note, allow_refresh);
+  }
+  void SetOidc(const OidcAuthenticator* oidc) { authenticator_.SetOidc(oidc); }
   Result<RequestInfo> Classify(std::string_view method, std::string_view target) const {
     return ClassifyRequest(method, target);
   }

@@ -108,6 +108,7 @@ struct RequestContext {
 
   // authenticate
   std::optional<Identity> who;
+  std::string auth_failure;  // refused at authentication: why, as counted (never the credential)
   // classify (for a refusal before it: what the target reads as, if anything)
   std::optional<RequestInfo> info;
   // read body: the whole body, when a stage needed it (bounded)
