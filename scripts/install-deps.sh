@@ -11,6 +11,7 @@ PKGS=(
   golang-github-docker-spdystream-dev
   postgresql-15 asciinema
   openssl curl nginx-light wrk bc iproute2 util-linux procps tmux sqlite3
+  python3-jwt
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -21,4 +22,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Node.js 20 comes with machines of this kind; Debian's is the fallback.
+if ! command -v npm >/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+# The OpenID provider the end-to-end tests run (npm oidc-provider, pinned by
+# tests/oidc/package-lock.json); installed again only when the lock changes.
+OIDC_DIR="$(dirname "$0")/../tests/oidc"
+if ! cmp -s "$OIDC_DIR/package-lock.json" "$OIDC_DIR/node_modules/.kubegate-installed-lock" 2>/dev/null; then
+  (cd "$OIDC_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+    cp package-lock.json node_modules/.kubegate-installed-lock)
 fi

@@ -99,7 +99,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
       const YAML::Node& e = o[i];
       std::string where = "oidc[" + std::to_string(i) + "]";
       KG_TRY(r.CheckMap(e, where, {"issuer", "audiences", "username_claim", "username_prefix", "groups_claim",
-                                   "groups_prefix", "required_claims", "ca_file", "discovery_url", "kind"}));
+                                   "groups_prefix", "required_claims", "ca_file", "discovery_url", "kind",
+                                   "unknown_kid_refresh_interval"}));
       OidcIssuerConfig oc;
       std::string kind = "human";
       KG_TRY(r.Str(e, "issuer", where, oc.issuer));
@@ -138,6 +139,11 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
       auto k = ParseIdentityKind(kind);
       if (!k) return r.Fail(e["kind"], where + ".kind", "must be human or agent");
       oc.kind = *k;
+      if (YAML::Node ri = e["unknown_kid_refresh_interval"]) {
+        auto ms = ParseDurationMillis(ri.IsScalar() ? ri.as<std::string>() : "");
+        if (!ms) return r.Fail(ri, where + ".unknown_kid_refresh_interval", "must be a duration such as 10s");
+        oc.unknown_kid_refresh_ms = *ms;
+      }
       for (const OidcIssuerConfig& other : c.oidc) {
         if (other.issuer == oc.issuer) return r.Fail(e, where + ".issuer", "is configured twice");
       }

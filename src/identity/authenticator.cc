@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "common/limits.h"
 #include "identity/oidc.h"
 
 namespace kubegate {
@@ -61,6 +62,10 @@ Result<Identity> Authenticator::Authenticate(const Credentials& creds, AuthNote*
     // The lookup key is a hash, so comparing it does not leak the token.
     auto it = by_token_hash_.find(Sha256Hex(token));
     if (it != by_token_hash_.end()) return it->second;
+    if (token.size() > limits::kMaxJwtBytes) {
+      return refuse("oversized", Error::Unauthorized("invalid bearer token: longer than " +
+                                                     std::to_string(limits::kMaxJwtBytes) + " bytes"));
+    }
     if (oidc_) {
       OidcAnswer a = oidc_->Verify(token, allow_refresh);
       switch (a.kind) {

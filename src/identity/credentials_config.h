@@ -3,10 +3,13 @@
 // these; config/config.h loads them.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "common/limits.h"
 #include "identity/identity.h"
 
 namespace kubegate {
@@ -40,6 +43,10 @@ struct OidcIssuerConfig {
   std::string ca_file;        // PEM roots for the issuer's TLS; empty: the system's
   std::string discovery_url;  // empty: issuer + "/.well-known/openid-configuration"
   IdentityKind kind = IdentityKind::kHuman;
+  // A token with an unknown kid makes one key refresh at most this often
+  // (default limits::kOidcUnknownKidRefresh).
+  std::int64_t unknown_kid_refresh_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(limits::kOidcUnknownKidRefresh).count();
 };
 
 }  // namespace kubegate

@@ -200,6 +200,12 @@ OidcAnswer OidcAuthenticator::Verify(std::string_view token, bool allow_refresh)
   if (!jwt) return refuse(jwt.error(), jwt.error().message.find("algorithm") != std::string::npos ? "algorithm" : "malformed");
   const std::int64_t now = clock_.NowMillis();
   auto keys = issuer->Keys(now);
+  if (!keys && allow_refresh) {
+    // Not fetched yet (kubegate just started) or too old: one refresh first.
+    a.kind = OidcAnswer::Kind::kRefreshFirst;
+    a.issuer = issuer;
+    return a;
+  }
   if (!keys) {
     return refuse(Error::Unavailable("kubegate has no current signing keys of issuer " + issuer->config().issuer +
                                      " (it could not be reached); try again later"),
@@ -227,7 +233,7 @@ bool OidcAuthenticator::RefreshThen(OidcIssuer& issuer, std::function<void()> do
   const std::int64_t now = clock_.NowMillis();
   {
     std::lock_guard<std::mutex> lock(issuer.mu_);
-    if (!issuer.forced_ && now - issuer.last_forced_ms_ < Ms(limits::kOidcUnknownKidRefresh)) return false;
+    if (!issuer.forced_ && now - issuer.last_forced_ms_ < issuer.config_.unknown_kid_refresh_ms) return false;
     if (!issuer.forced_) issuer.last_forced_ms_ = now;
     issuer.forced_ = true;
     issuer.waiting_.push_back(std::move(done));

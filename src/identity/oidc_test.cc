@@ -171,8 +171,9 @@ TEST(OidcAuthenticator, VerifiesTokensOfItsIssuersOnly) {
   OidcIssuerConfig c = Config();
   c.ca_file = "/etc/idp-ca.pem";
   OidcAuthenticator oidc({c}, f.idp, f.clock);
-  // Before any fetch: no keys, 503, never accepted unverified.
-  OidcAnswer before = oidc.Verify(key.Sign(Claims()));
+  // Before any fetch: a refresh first; without one, 503, never accepted unverified.
+  EXPECT_EQ(oidc.Verify(key.Sign(Claims())).kind, OidcAnswer::Kind::kRefreshFirst);
+  OidcAnswer before = oidc.Verify(key.Sign(Claims()), /*allow_refresh=*/false);
   EXPECT_EQ(before.kind, OidcAnswer::Kind::kRefused);
   EXPECT_EQ(before.error.http_code, 503);
   ASSERT_EQ(before.reason, "no_keys");
@@ -275,10 +276,16 @@ TEST(Authenticator, StaticTokensComeFirstThenIdTokens) {
   ASSERT_FALSE(unknown);
   EXPECT_EQ(note.reason, "unknown_token");
   note = {};
-  auto no_keys = auth.Authenticate({.authorization = "Bearer " + key.Sign(Claims())}, &note);
+  auto no_keys = auth.Authenticate({.authorization = "Bearer " + key.Sign(Claims())}, &note, /*allow_refresh=*/false);
   ASSERT_FALSE(no_keys);
   EXPECT_EQ(no_keys.error().http_code, 503);
   EXPECT_EQ(note.reason, "no_keys");
+  note = {};
+  EXPECT_FALSE(auth.Authenticate({.authorization = "Bearer " + key.Sign(Claims())}, &note));
+  EXPECT_EQ(note.refresh_first, oidc.FindIssuer(kIssuer));  // the session refreshes, then asks again
+  note = {};
+  EXPECT_FALSE(auth.Authenticate({.authorization = "Bearer " + std::string(limits::kMaxJwtBytes + 1, 'a')}, &note));
+  EXPECT_EQ(note.reason, "oversized");
 }
 
 }  // namespace
