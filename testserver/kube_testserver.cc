@@ -30,6 +30,7 @@
 #include "classify/go_url.h"
 #include "object_store.h"
 #include "protobuf_decode.h"
+#include "service_account_tokens.h"
 #include "spdy_pod_session.h"
 #include "tiny_shell.h"
 #include "tls/pki.h"
@@ -339,6 +340,9 @@ class Server {
       co_return co_await Exec(s, buffer, req, ns, name, sub, q);
     }
     if (sub == "log") co_return co_await Logs(s, req, ns, name, q);
+    if ((t->resource == "serviceaccounts" && sub == "token") || t->resource == "tokenreviews") {
+      co_return co_await ServeTokens(s, req, *t, ns, name);
+    }
     if (!sub.empty() && sub != "status" && sub != "scale") {
       co_return co_await Fail(s, req, 404, "NotFound", "the server could not find the requested resource");
     }
@@ -349,6 +353,25 @@ class Server {
       co_return co_await List(s, req, *t, ns, q);
     }
     auto answer = Crud(req, *t, ns, name, sub, q);
+    co_return co_await Reply(s, req, answer.first, answer.second);
+  }
+
+  // TokenRequest and TokenReview (service_account_tokens.h names the
+  // Kubernetes sources they follow).
+  awaitable<bool> ServeTokens(Stream& s, const Request& req, const ResourceType& t, const std::string& ns,
+                              const std::string& name) {
+    if (req.method() != http::verb::post) co_return co_await Fail(s, req, 405, "MethodNotAllowed", "create only");
+    auto body = json::parse(req.body(), nullptr, false);
+    if (!body.is_object()) co_return co_await Fail(s, req, 400, "BadRequest", "body is not a JSON object");
+    const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+    const ResourceType& sa_type = *FindType("", "v1", "serviceaccounts");
+    auto lookup = [&](const std::string& n, const std::string& nm) -> std::optional<json> {
+      auto r = store_.Get(sa_type, n, nm);
+      if (auto* j = std::get_if<json>(&r)) return *j;
+      return std::nullopt;
+    };
+    std::pair<int, json> answer = t.resource == "tokenreviews" ? sa_tokens_.Review(body, lookup, now)
+                                                                : sa_tokens_.Request(ns, name, lookup(ns, name), body, now);
     co_return co_await Reply(s, req, answer.first, answer.second);
   }
 
@@ -804,6 +827,7 @@ class Server {
   ssl::context& ctx_;
   Options opts_;
   ObjectStore store_;
+  ServiceAccountTokens sa_tokens_;
   std::vector<asio::steady_timer*> waiters_;
   std::map<std::string, PodFiles> pod_files_;  // by pod name
   std::ofstream record_;

@@ -40,9 +40,11 @@ const std::vector<ResourceType>& ServedTypes() {
       {"", "v1", "configmaps", "ConfigMap", "configmap", true, {"cm"}, {}},
       {"", "v1", "secrets", "Secret", "secret", true, {}, {}},
       {"", "v1", "services", "Service", "service", true, {"svc"}, {"status"}},
+      {"", "v1", "serviceaccounts", "ServiceAccount", "serviceaccount", true, {"sa"}, {"token"}},
       {"apps", "v1", "deployments", "Deployment", "deployment", true, {"deploy"}, {"status", "scale"}},
       {"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", "selfsubjectaccessreview",
        false, {}, {}},
+      {"authentication.k8s.io", "v1", "tokenreviews", "TokenReview", "tokenreview", false, {}, {}},
   };
   return kTypes;
 }

@@ -127,6 +127,10 @@ inline constexpr std::chrono::seconds kOidcKeyRetry{10};
 inline constexpr std::chrono::seconds kOidcUnknownKidRefresh{10};
 inline constexpr std::chrono::hours kOidcKeyMaxAge{24};
 inline constexpr std::chrono::seconds kOidcFetchTimeout{10};
+// ServiceAccount tokens: a TokenReview answer is reused this long at most
+// (never past the token's own exp), for at most this many tokens.
+inline constexpr std::chrono::seconds kTokenReviewCacheTtl{10};
+inline constexpr std::size_t kTokenReviewCacheEntries = 10000;
 // exp, nbf and iat are checked with this much leeway for clock skew.
 inline constexpr std::chrono::seconds kJwtClockSkew{30};
 

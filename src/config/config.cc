@@ -35,7 +35,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
   YamlReader r(source);
   KG_TRY(r.CheckMap(root, "", {"listen", "data_dir", "upstream", "tokens", "client_certs", "shutdown_grace_seconds",
                                "worker_threads", "max_request_body_bytes", "max_request_head_bytes", "log_level", "store", "audit",
-                               "auditors", "policy_file", "approvals", "recording", "oidc"}));
+                               "auditors", "policy_file", "approvals", "recording", "oidc", "service_accounts"}));
   if (YAML::Node l = root["listen"]) {
     KG_TRY(r.CheckMap(l, "listen", {"address", "port", "plain_http", "tls_cert_file", "tls_key_file", "tls_hosts",
                                     "max_connections", "max_connections_per_source"}));
@@ -148,6 +148,24 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
         if (other.issuer == oc.issuer) return r.Fail(e, where + ".issuer", "is configured twice");
       }
       c.oidc.push_back(std::move(oc));
+    }
+  }
+  if (YAML::Node sa = root["service_accounts"]) {
+    KG_TRY(r.CheckMap(sa, "service_accounts", {"enabled", "audiences", "cache_ttl", "humans"}));
+    ServiceAccountConfig& s = c.service_accounts;
+    KG_TRY(r.Bool(sa, "enabled", "service_accounts", s.enabled));
+    KG_TRY(r.StrList(sa, "audiences", "service_accounts", s.audiences));
+    KG_TRY(r.StrList(sa, "humans", "service_accounts", s.humans));
+    if (s.audiences.empty()) {
+      return r.Fail(sa, "service_accounts.audiences", "name at least one audience the tokens must be bound to");
+    }
+    for (const std::string& p : s.humans) {
+      if (p.find('/') == std::string::npos) return r.Fail(sa, "service_accounts.humans", "patterns are NAMESPACE/NAME");
+    }
+    if (YAML::Node ttl = sa["cache_ttl"]) {
+      auto ms = ParseDurationMillis(ttl.IsScalar() ? ttl.as<std::string>() : "");
+      if (!ms || *ms > 300'000) return r.Fail(ttl, "service_accounts.cache_ttl", "must be a duration of at most 5m");
+      s.cache_ttl_ms = *ms;
     }
   }
   if (YAML::Node cc = root["client_certs"]) {

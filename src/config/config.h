@@ -90,6 +90,7 @@ struct Config {
   std::vector<TokenEntry> tokens;
   ClientCertConfig client_certs;
   std::vector<OidcIssuerConfig> oidc;  // ID tokens of these issuers are accepted
+  ServiceAccountConfig service_accounts;
   int shutdown_grace_seconds = 25;
   int worker_threads = 2;
   std::size_t max_request_body_bytes = 0;  // 0: limits::kMaxRequestBodyBytes

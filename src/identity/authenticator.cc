@@ -6,7 +6,9 @@
 #include <openssl/evp.h>
 
 #include "common/limits.h"
+#include "common/clock.h"
 #include "identity/oidc.h"
+#include "identity/service_account_auth.h"
 
 namespace kubegate {
 
@@ -24,6 +26,8 @@ const char* AuthMethodName(AuthMethod m) {
       return "client-certificate";
     case AuthMethod::kOidc:
       return "oidc";
+    case AuthMethod::kServiceAccount:
+      return "serviceaccount";
     case AuthMethod::kBearerToken:
       break;
   }
@@ -80,6 +84,11 @@ Result<Identity> Authenticator::Authenticate(const Credentials& creds, AuthNote*
         case OidcAnswer::Kind::kNotOurs:
           break;
       }
+    }
+    if (sa_ && sa_->Candidate(token)) {
+      if (auto who = sa_->Cached(token, clock_->NowMillis())) return std::move(*who);
+      note->token_to_review = token;
+      return refuse("token_review", Error::Unauthorized("ServiceAccount token not reviewed yet"));
     }
     return refuse("unknown_token", Error::Unauthorized("invalid bearer token"));
   }

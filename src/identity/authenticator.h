@@ -21,8 +21,10 @@
 
 namespace kubegate {
 
+class Clock;
 class OidcAuthenticator;
 class OidcIssuer;
+class ServiceAccountAuthenticator;
 
 // The subject of a client certificate that the TLS handshake verified.
 struct PeerCertificate {
@@ -40,6 +42,9 @@ struct Credentials {
 struct AuthNote {
   std::string reason;                // refused: a short label for the failure counter and log
   OidcIssuer* refresh_first = nullptr;  // set: refresh this issuer's keys, then try once more
+  // Set: a ServiceAccount token no cached answer covers; the caller asks
+  // the API server (ServiceAccountAuthenticator::ReviewBody / FromReview).
+  std::string_view token_to_review;
 };
 
 class Authenticator {
@@ -48,10 +53,17 @@ class Authenticator {
 
   // ID tokens of these issuers are accepted too (null: none). Not owned.
   void SetOidc(const OidcAuthenticator* oidc) { oidc_ = oidc; }
+  // ServiceAccount tokens are reviewed by the API server (null: refused). Not owned.
+  void SetServiceAccounts(const ServiceAccountAuthenticator* sa, const Clock& clock) {
+    sa_ = sa;
+    clock_ = &clock;
+  }
 
   // A bearer token, when present, must be valid (a bad token is 401 even
   // with a good certificate): a configured static token, else an ID token
-  // of a configured OIDC issuer. Otherwise the verified client certificate.
+  // of a configured OIDC issuer, else a ServiceAccount token (cached
+  // TokenReview answer, or note->token_to_review set for the caller to
+  // ask the API server). Otherwise the verified client certificate.
   // An ID token signed with a key kubegate does not know yet fails with
   // note->refresh_first set (when `allow_refresh`): the caller refreshes
   // that issuer's keys (OidcAuthenticator::RefreshThen) and asks again
@@ -62,6 +74,8 @@ class Authenticator {
   std::unordered_map<std::string, Identity> by_token_hash_;
   ClientCertConfig certs_;
   const OidcAuthenticator* oidc_ = nullptr;
+  const ServiceAccountAuthenticator* sa_ = nullptr;
+  const Clock* clock_ = nullptr;
 };
 
 }  // namespace kubegate

@@ -49,4 +49,19 @@ struct OidcIssuerConfig {
       std::chrono::duration_cast<std::chrono::milliseconds>(limits::kOidcUnknownKidRefresh).count();
 };
 
+// Agents in the cluster with their pod's projected ServiceAccount token
+// (service_accounts: in the config; identity/service_account_auth.h).
+struct ServiceAccountConfig {
+  bool enabled = false;
+  // Sent as the TokenReview's spec.audiences: the token must be bound to
+  // one of them (a pod requests it with this audience).
+  std::vector<std::string> audiences = {"kubegate"};
+  // How long an answer is reused at most (never past the token's exp).
+  std::int64_t cache_ttl_ms = std::chrono::duration_cast<std::chrono::milliseconds>(limits::kTokenReviewCacheTtl).count();
+  // "NAMESPACE/NAME" patterns ("*" matches a whole segment or a suffix:
+  // "ci/*", "*/deployer", "team-*/bot") whose identity is human; every
+  // other ServiceAccount is an agent.
+  std::vector<std::string> humans;
+};
+
 }  // namespace kubegate

@@ -11,8 +11,9 @@ namespace kubegate {
 enum class IdentityKind { kHuman, kAgent };
 
 // How a caller proved who it is. kOidc: an ID token of a configured issuer
-// (Identity::auth_source names it).
-enum class AuthMethod { kBearerToken, kClientCertificate, kOidc };
+// (Identity::auth_source names it); kServiceAccount: a ServiceAccount token
+// the API server reviewed.
+enum class AuthMethod { kBearerToken, kClientCertificate, kOidc, kServiceAccount };
 
 struct Identity {
   std::string user;

@@ -35,6 +35,7 @@
 #include "net/session.h"
 #include "net/tls_contexts.h"
 #include "net/upstream_pool.h"
+#include "identity/service_account_auth.h"
 #include "net/gateway_client.h"
 #include "net/webhook_notifier.h"
 
@@ -72,6 +73,10 @@ class ServerImpl final : public GatewayServer {
       oidc_ = std::make_unique<OidcAuthenticator>(config_.oidc, std::make_shared<NetHttpsGetter>(), SystemClock());
       admission_.SetOidc(oidc_.get());
     }
+    if (config_.service_accounts.enabled) {
+      service_accounts_ = std::make_unique<ServiceAccountAuthenticator>(config_.service_accounts);
+      admission_.SetServiceAccounts(service_accounts_.get(), SystemClock());
+    }
     if (!config_.approvals.webhook_url.empty()) {
       notifier_ = std::make_unique<WebhookNotifier>(config_.approvals.webhook_url, config_.approvals.webhook_format);
     }
@@ -85,6 +90,7 @@ class ServerImpl final : public GatewayServer {
                                       SystemClock(),
                                       admission_,
                                       oidc_.get(),
+                                      service_accounts_.get(),
                                       upstream_token_,
                                       audit_,
                                       store_thread_,
@@ -325,6 +331,7 @@ class ServerImpl final : public GatewayServer {
   ServingCert cert_;
   Admission admission_;
   std::unique_ptr<OidcAuthenticator> oidc_;  // null: no oidc: issuers
+  std::unique_ptr<ServiceAccountAuthenticator> service_accounts_;  // null: not enabled
   TokenSource upstream_token_;
   AuditWiring wiring_;
   NullAuditSink null_sink_;

@@ -25,12 +25,16 @@
 
 namespace kubegate {
 
+class OidcAuthenticator;
+class ServiceAccountAuthenticator;
+
 struct GatewayServices {
   const Config& config;
   const UpstreamTarget& upstream;
   const Clock& clock;
   Admission& admission;
   OidcAuthenticator* oidc;  // null: no OIDC issuers configured
+  ServiceAccountAuthenticator* service_accounts;  // null: service_accounts.enabled is false
   TokenSource& upstream_token;
   RequestAudit& audit;
   // The store thread: approval and audit-query work runs there, one at a

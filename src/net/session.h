@@ -87,6 +87,7 @@ class Session {
   // The labels of namespace `ns` (cached); none for a namespace that does
   // not exist; an error when they cannot be read.
   boost::asio::awaitable<Result<NamespaceLabels>> NamespaceLabelsOf(const std::string& ns);
+  boost::asio::awaitable<Result<Identity>> ReviewServiceAccountToken(std::string_view token, std::string& reason);
 
   boost::asio::awaitable<Outcome> Reply(const Error& e, const std::string& request_id, bool keep_alive);
   boost::asio::awaitable<Outcome> ReplyBody(int status, std::string_view content_type, std::string_view body,

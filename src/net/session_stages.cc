@@ -9,6 +9,7 @@
 #include "common/limits.h"
 #include "forward/header_rewrite.h"
 #include "identity/oidc.h"
+#include "identity/service_account_auth.h"
 #include "net/await.h"
 #include "net/http_framing.h"
 #include "net/io_helpers.h"
@@ -54,6 +55,9 @@ awaitable<StageResult> Session::Authenticate(RequestContext& ctx, const Head& he
     });
     note = {};
     who = g_.admission.Authenticate(creds, &note, /*allow_refresh=*/false);
+  }
+  if (!who && !note.token_to_review.empty() && g_.service_accounts) {
+    who = co_await ReviewServiceAccountToken(note.token_to_review, note.reason);
   }
   if (!who) {
     g_.metrics.CountAuthenticationFailure(note.reason);
@@ -194,6 +198,25 @@ awaitable<StageResult> Session::CommitDecision(RequestContext& ctx) {
   }
   ctx.audit = RequestContext::Audit::kCommitted;
   co_return std::nullopt;
+}
+
+// Asks the API server who a ServiceAccount token belongs to, with
+// kubegate's own credential. Unreachable or refusing: 503, fail closed.
+awaitable<Result<Identity>> Session::ReviewServiceAccountToken(std::string_view token, std::string& reason) {
+  ServiceAccountAuthenticator& sa = *g_.service_accounts;
+  http::request<http::string_body> req(http::verb::post, "/apis/authentication.k8s.io/v1/tokenreviews", 11);
+  req.set(http::field::accept, "application/json");
+  req.set(http::field::content_type, "application/json");
+  req.set(http::field::user_agent, "kubegate (ServiceAccount token review)");
+  req.body() = sa.ReviewBody(token);
+  req.prepare_payload();
+  auto res = co_await OwnUpstreamRequest(pool_, g_.upstream_token.Current(), req);
+  if (!res) {
+    reason = "token_review_failed";
+    co_return Error::Unavailable("kubegate could not reach the API server to review this ServiceAccount token, so "
+                                 "nothing was forwarded: " + res.error().message);
+  }
+  co_return sa.FromReview(token, res->result_int(), res->body(), g_.clock.NowMillis(), reason);
 }
 
 awaitable<Result<NamespaceLabels>> Session::NamespaceLabelsOf(const std::string& ns) {

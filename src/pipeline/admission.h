@@ -53,6 +53,9 @@ class Admission {
     return authenticator_.Authenticate(creds, note, allow_refresh);
   }
   void SetOidc(const OidcAuthenticator* oidc) { authenticator_.SetOidc(oidc); }
+  void SetServiceAccounts(const ServiceAccountAuthenticator* sa, const Clock& clock) {
+    authenticator_.SetServiceAccounts(sa, clock);
+  }
   Result<RequestInfo> Classify(std::string_view method, std::string_view target) const {
     return ClassifyRequest(method, target);
   }
