@@ -220,7 +220,7 @@ class Server {
     for (const auto& f : req) headers[std::string(f.name_string())].push_back(std::string(f.value()));
     record_ << json{{"method", std::string(req.method_string())}, {"target", std::string(req.target())},
                     {"headers", headers}, {"body", req.body().substr(0, 4096)}}
-                   .dump()
+                   .dump(-1, ' ', false, json::error_handler_t::replace)  // protobuf bodies are not UTF-8
             << "\n";
     record_.flush();
   }
@@ -361,8 +361,9 @@ class Server {
   awaitable<bool> ServeTokens(Stream& s, const Request& req, const ResourceType& t, const std::string& ns,
                               const std::string& name) {
     if (req.method() != http::verb::post) co_return co_await Fail(s, req, 405, "MethodNotAllowed", "create only");
-    auto body = json::parse(req.body(), nullptr, false);
-    if (!body.is_object()) co_return co_await Fail(s, req, 400, "BadRequest", "body is not a JSON object");
+    auto parsed = ParseBody(req);  // kubectl create token sends protobuf
+    if (!parsed || !parsed->is_object()) co_return co_await Fail(s, req, 400, "BadRequest", "body is not an object");
+    const json& body = *parsed;
     const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
     const ResourceType& sa_type = *FindType("", "v1", "serviceaccounts");
     auto lookup = [&](const std::string& n, const std::string& nm) -> std::optional<json> {

@@ -1,6 +1,6 @@
 // Decodes the Kubernetes protobuf envelope ("k8s\0" + runtime.Unknown) and,
 // for the types kubectl 1.32's typed clients send (ConfigMap, Secret,
-// Namespace, SelfSubjectAccessReview), the object into the JSON the API
+// Namespace, SelfSubjectAccessReview, ServiceAccount, TokenRequest), the object into the JSON the API
 // server would have stored. Other kinds: nullopt (the server answers 415).
 #pragma once
 

@@ -138,6 +138,23 @@ TEST(Config, OidcIssuersDefaultTheUsernamePrefixAsKubeApiserverDoes) {
   }
 }
 
+TEST(Config, ServiceAccountsNeedAnAudienceAndAShortTtl) {
+  auto c = ParseConfig("service_accounts: {enabled: true, audiences: [kg], cache_ttl: 2s, humans: [\"ci/*\"]}", "t.yaml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->service_accounts.enabled);
+  EXPECT_EQ(c->service_accounts.audiences, std::vector<std::string>{"kg"});
+  EXPECT_EQ(c->service_accounts.cache_ttl_ms, 2000);
+  auto d = ParseConfig("service_accounts: {enabled: true}", "t.yaml");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->service_accounts.audiences, std::vector<std::string>{"kubegate"});
+  EXPECT_EQ(d->service_accounts.cache_ttl_ms, 10000);
+  for (const char* bad : {"service_accounts: {enabled: true, audiences: []}",
+                          "service_accounts: {enabled: true, cache_ttl: 1h}",
+                          "service_accounts: {enabled: true, humans: [ci]}"}) {
+    EXPECT_FALSE(ParseConfig(bad, "t.yaml")) << bad;
+  }
+}
+
 TEST(Config, InvalidYamlIsAnError) {
   auto c = ParseConfig("listen: [\n", "bad.yaml");
   ASSERT_FALSE(c);
