@@ -59,6 +59,7 @@ std::vector<std::pair<std::string, std::string>> ImpersonationHeaders(const Iden
   out.emplace_back("Impersonate-User", who.user);
   for (const std::string& g : who.groups) out.emplace_back("Impersonate-Group", g);
   out.emplace_back(std::string(kRequestIdExtraHeader), std::string(request_id));
+  out.emplace_back(std::string(kAuthMethodExtraHeader), AuthMethodName(who.method));
   return out;
 }
 

@@ -34,6 +34,11 @@ std::vector<std::string> ConnectionListedHeaders(std::string_view connection_val
 inline constexpr std::string_view kRequestIdExtraHeader = "Impersonate-Extra-Kubegate-Request-Id";
 // Whether `name` is that header, in any case.
 bool IsRequestIdExtraHeader(std::string_view name);
+// How the caller authenticated at kubegate (AuthMethodName), as the
+// impersonated extra "kubegate-auth-method": the cluster's audit event
+// shows it beside the user. kubegate's credential needs impersonate on
+// userextras/kubegate-auth-method (docs/identity.md).
+inline constexpr std::string_view kAuthMethodExtraHeader = "Impersonate-Extra-Kubegate-Auth-Method";
 
 // Headers to add upstream for `who`. With `impersonate` false only the
 // gateway's own credential acts (no Impersonate-* at all).

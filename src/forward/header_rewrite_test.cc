@@ -22,11 +22,14 @@ TEST(HeaderRewrite, StripsCredentialsAndImpersonation) {
 TEST(HeaderRewrite, AddsCallerIdentityAndRequestId) {
   Identity who{"alice", {"dev", "ops"}, IdentityKind::kHuman, AuthMethod::kBearerToken, false};
   auto h = ImpersonationHeaders(who, "kg-1", true);
-  ASSERT_EQ(h.size(), 4u);
+  ASSERT_EQ(h.size(), 5u);
   EXPECT_EQ(h[0], (std::pair<std::string, std::string>{"Impersonate-User", "alice"}));
   EXPECT_EQ(h[1], (std::pair<std::string, std::string>{"Impersonate-Group", "dev"}));
   EXPECT_EQ(h[2], (std::pair<std::string, std::string>{"Impersonate-Group", "ops"}));
   EXPECT_EQ(h[3], (std::pair<std::string, std::string>{"Impersonate-Extra-Kubegate-Request-Id", "kg-1"}));
+  EXPECT_EQ(h[4], (std::pair<std::string, std::string>{"Impersonate-Extra-Kubegate-Auth-Method", "bearer-token"}));
+  who.method = AuthMethod::kOidc;
+  EXPECT_EQ(ImpersonationHeaders(who, "kg-1", true)[4].second, "oidc");
   EXPECT_TRUE(ImpersonationHeaders(who, "kg-1", false).empty());
 }
 

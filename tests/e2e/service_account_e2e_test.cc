@@ -84,6 +84,7 @@ TEST_P(ServiceAccounts, APodsTokenActsAsItsServiceAccountThroughKubectl) {
   ASSERT_FALSE(got.empty());
   const json& h = got.back()["headers"];
   EXPECT_EQ(h["Impersonate-User"][0], "system:serviceaccount:" + ns + ":deployer");
+  EXPECT_EQ(h["Impersonate-Extra-Kubegate-Auth-Method"][0], "serviceaccount");
   std::vector<std::string> groups = h["Impersonate-Group"];
   EXPECT_NE(std::find(groups.begin(), groups.end(), "system:serviceaccounts:" + ns), groups.end());
   // kubegate asked with its own credential, the token and its audience; the
@@ -120,9 +121,8 @@ TEST(ServiceAccountTokens, ReviewsAreCachedBoundToTheAudienceAndEndWithTheServic
   // A ServiceAccount a pattern names is human.
   std::string ci = CreateToken("sa-ci", "runner", "kubegate");
   ASSERT_EQ(gw.Status(ci, "/api/v1/namespaces/sa-ci/pods"), "200");
-  EXPECT_NE(gw.process->output().find("\"user\":\"system:serviceaccount:sa-ci:runner\",\"groups\":["),
-            std::string::npos);
-  EXPECT_NE(gw.process->output().find("\"kind\":\"human\",\"auth\":\"serviceaccount\""), std::string::npos);
+  EXPECT_TRUE(gw.process->WaitFor("\"user\":\"system:serviceaccount:sa-ci:runner\",\"groups\":["));
+  EXPECT_TRUE(gw.process->WaitFor("\"kind\":\"human\",\"auth\":\"serviceaccount\""));
   // The ServiceAccount is deleted: its tokens stop working once the cached
   // answer (3 s) runs out: polled, bounded.
   ASSERT_EQ(Admin({"delete", "serviceaccount", "worker", "-n", "sa-cache"}).code, 0);
@@ -132,7 +132,7 @@ TEST(ServiceAccountTokens, ReviewsAreCachedBoundToTheAudienceAndEndWithTheServic
          std::chrono::steady_clock::now() < deadline) {
   }
   EXPECT_EQ(status, "401");
-  EXPECT_NE(gw.process->output().find("\"auth_failure\":\"token_review_refused\""), std::string::npos);
+  EXPECT_TRUE(gw.process->WaitFor("\"auth_failure\":\"token_review_refused\""));
 }
 
 TEST(ServiceAccountTokens, AnUnreachableApiServerFailsClosedWith503) {
@@ -156,7 +156,7 @@ TEST(ServiceAccountTokens, AnUnreachableApiServerFailsClosedWith503) {
   ASSERT_TRUE(CreateServiceAccount("sa-down", "lonely"));
   std::string token = CreateToken("sa-down", "lonely", "kubegate");
   EXPECT_EQ(gw.Status(token, "/api/v1/namespaces/sa-down/pods"), "503");
-  EXPECT_NE(gw.process->output().find("\"auth_failure\":\"token_review_failed\""), std::string::npos);
+  EXPECT_TRUE(gw.process->WaitFor("\"auth_failure\":\"token_review_failed\""));
 }
 
 }  // namespace
