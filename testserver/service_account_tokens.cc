@@ -49,17 +49,7 @@ ServiceAccountTokens::ServiceAccountTokens() : key_(EVP_RSA_gen(2048)) {}
 ServiceAccountTokens::~ServiceAccountTokens() { EVP_PKEY_free(key_); }
 
 std::string ServiceAccountTokens::Sign(const json& claims) const {
-  json header = {{"alg", "RS256"}, {"kid", "testserver-sa-1"}};
-  std::string input = Base64UrlEncode(header.dump()) + "." + Base64UrlEncode(claims.dump());
-  std::string sig(512, '\0');
-  std::size_t len = sig.size();
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", nullptr, nullptr, key_, nullptr);
-  EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                 reinterpret_cast<const unsigned char*>(input.data()), input.size());
-  EVP_MD_CTX_free(ctx);
-  sig.resize(len);
-  return input + "." + Base64UrlEncode(sig);
+  return SignJwt(key_, {{"alg", "RS256"}, {"kid", "testserver-sa-1"}}, claims);
 }
 
 std::pair<int, json> ServiceAccountTokens::Request(const std::string& ns, const std::string& name,

@@ -212,6 +212,32 @@ Result<JsonWebKeySet> ParseJwks(std::string_view text) {
   return set;
 }
 
+std::string SignJwt(evp_pkey_st* key, const json& header, const json& claims) {
+  std::string input = Base64UrlEncode(header.dump()) + "." + Base64UrlEncode(claims.dump());
+  std::size_t len = static_cast<std::size_t>(EVP_PKEY_get_size(key));
+  std::string sig(len, '\0');
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok = ctx && EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", nullptr, nullptr, key, nullptr) == 1 &&
+            EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                           reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) return {};
+  sig.resize(len);
+  if (EVP_PKEY_is_a(key, "EC")) {
+    // DER (OpenSSL) to r || s (JWS).
+    const auto* p = reinterpret_cast<const unsigned char*>(sig.data());
+    ECDSA_SIG* es = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size()));
+    if (!es) return {};
+    std::string raw(2 * kEs256CoordinateBytes, '\0');
+    auto* out = reinterpret_cast<unsigned char*>(raw.data());
+    BN_bn2binpad(ECDSA_SIG_get0_r(es), out, kEs256CoordinateBytes);
+    BN_bn2binpad(ECDSA_SIG_get0_s(es), out + kEs256CoordinateBytes, kEs256CoordinateBytes);
+    ECDSA_SIG_free(es);
+    sig = std::move(raw);
+  }
+  return input + "." + Base64UrlEncode(sig);
+}
+
 bool VerifyJwtSignature(const JsonWebKey& key, const Jwt& jwt) {
   if (!key.key || key.alg != jwt.alg) return false;
   std::string sig = jwt.alg == "ES256" ? Es256ToDer(jwt.signature) : jwt.signature;

@@ -74,4 +74,9 @@ Result<JsonWebKeySet> ParseJwks(std::string_view json);
 // Whether `key` signed `jwt` (its alg must be the key's).
 bool VerifyJwtSignature(const JsonWebKey& key, const Jwt& jwt);
 
+// A compact JWS of `claims` under `header` (which names the alg), signed
+// with the private `key`: RS256 (RSA) or ES256 (P-256, r || s). For the
+// test server's ServiceAccount tokens and tests; kubegate verifies only.
+std::string SignJwt(evp_pkey_st* key, const nlohmann::json& header, const nlohmann::json& claims);
+
 }  // namespace kubegate

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/text.h"
+#include "identity/jwt.h"
 
 namespace kubegate::testing {
 
@@ -47,17 +48,7 @@ class TestSigner {
   // default {"alg", "kid", "typ"}.
   std::string Sign(const nlohmann::json& claims, nlohmann::json header = nullptr) const {
     if (header.is_null()) header = {{"alg", alg_}, {"kid", kid_}, {"typ", "JWT"}};
-    std::string input = Base64UrlEncode(header.dump()) + "." + Base64UrlEncode(claims.dump());
-    std::string sig(512, '\0');
-    std::size_t len = sig.size();
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    EVP_DigestSignInit_ex(ctx, nullptr, "SHA256", nullptr, nullptr, key_, nullptr);
-    EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                   reinterpret_cast<const unsigned char*>(input.data()), input.size());
-    EVP_MD_CTX_free(ctx);
-    sig.resize(len);
-    if (alg_ == "ES256") sig = DerToRaw(sig);
-    return input + "." + Base64UrlEncode(sig);
+    return SignJwt(key_, header, claims);
   }
 
  private:
@@ -68,16 +59,6 @@ class TestSigner {
     std::string out(static_cast<std::size_t>(size), '\0');
     BN_bn2binpad(bn, reinterpret_cast<unsigned char*>(out.data()), size);
     BN_free(bn);
-    return out;
-  }
-
-  static std::string DerToRaw(const std::string& der) {
-    const auto* p = reinterpret_cast<const unsigned char*>(der.data());
-    ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
-    std::string out(64, '\0');
-    BN_bn2binpad(ECDSA_SIG_get0_r(sig), reinterpret_cast<unsigned char*>(out.data()), 32);
-    BN_bn2binpad(ECDSA_SIG_get0_s(sig), reinterpret_cast<unsigned char*>(out.data()) + 32, 32);
-    ECDSA_SIG_free(sig);
     return out;
   }
 

@@ -126,6 +126,19 @@ inline std::string ReadAll(const fs::path& p) {
   return ss.str();
 }
 
+// A loopback port the kernel just handed out and took back: nobody listens.
+inline std::string ClosedLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) abort();
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return std::to_string(ntohs(addr.sin_port));
+}
+
 inline std::string PortFrom(const std::string& out) {
   auto at = out.find("127.0.0.1:");
   std::string rest = out.substr(at + 10);

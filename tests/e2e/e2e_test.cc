@@ -654,16 +654,7 @@ TEST(Gateway, UpstreamThatDropsTheRequestIs502) {
                 "-addext subjectAltName=IP:127.0.0.1 -keyout " + (d / "key.pem").string() + " -out " +
                     (d / "cert.pem").string()});
   ASSERT_EQ(cert.Finish(), 0) << cert.output();
-  // A port the kernel just handed out and took back.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  std::string port = std::to_string(ntohs(addr.sin_port));
-  close(fd);
+  std::string port = ClosedLoopbackPort();
   // s_server prints what it receives and never answers; once the request
   // is there, the test kills it.
   Process upstream({"/bin/sh", "-c",

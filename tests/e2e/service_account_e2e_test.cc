@@ -137,15 +137,7 @@ TEST(ServiceAccountTokens, ReviewsAreCachedBoundToTheAudienceAndEndWithTheServic
 
 TEST(ServiceAccountTokens, AnUnreachableApiServerFailsClosedWith503) {
   // An upstream nobody listens on: kubegate cannot review the token.
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  std::string port = std::to_string(ntohs(a.sin_port));
-  close(s);  // the port is free and closed
+  std::string port = ClosedLoopbackPort();
   std::string kc = ReadAll(E().dir / "upstream.kubeconfig");
   std::size_t at = kc.find("server: https://127.0.0.1:");
   ASSERT_NE(at, std::string::npos) << kc;
