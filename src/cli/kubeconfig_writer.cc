@@ -20,6 +20,18 @@ std::string RenderKubeconfig(const CallerKubeconfig& k) {
   out << YAML::Key << "name" << YAML::Value << k.user;
   out << YAML::Key << "user" << YAML::Value << YAML::BeginMap;
   if (!k.token.empty()) out << YAML::Key << "token" << YAML::Value << k.token;
+  if (!k.exec.empty()) {
+    out << YAML::Key << "exec" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "apiVersion" << YAML::Value << "client.authentication.k8s.io/v1";
+    out << YAML::Key << "command" << YAML::Value << k.exec[0];
+    out << YAML::Key << "args" << YAML::Value << YAML::BeginSeq;
+    for (std::size_t i = 1; i < k.exec.size(); ++i) out << k.exec[i];
+    out << YAML::EndSeq;
+    // The plugin may print a sign-in URL and code: kubectl shows its stderr.
+    out << YAML::Key << "interactiveMode" << YAML::Value << "IfAvailable";
+    out << YAML::Key << "provideClusterInfo" << YAML::Value << false;
+    out << YAML::EndMap;
+  }
   if (!k.client_cert_pem.empty()) {
     out << YAML::Key << "client-certificate-data" << YAML::Value << Base64Encode(k.client_cert_pem);
     out << YAML::Key << "client-key-data" << YAML::Value << Base64Encode(k.client_key_pem);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace kubegate {
 
@@ -14,6 +15,9 @@ struct CallerKubeconfig {
   std::string token;       // either a bearer token ...
   std::string client_cert_pem;  // ... or a client certificate and key
   std::string client_key_pem;
+  // ... or a credential plugin kubectl runs (client.authentication.k8s.io/v1
+  // ExecCredential): the command, then its arguments.
+  std::vector<std::string> exec;
   std::string namespace_;  // optional default namespace
 };
 

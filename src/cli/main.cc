@@ -4,12 +4,16 @@
 //   token hash  print the SHA-256 of a token for the config file
 //   kubeconfig  write a ready kubeconfig for a caller
 //   cert issue  issue a client certificate from kubegate's CA
+//   login       kubectl credential plugin: sign in at an OpenID provider
 #include <sys/stat.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
+
+#include <openssl/rand.h>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -26,7 +30,9 @@
 #include "cli/kubeconfig_writer.h"
 #include "config/config.h"
 #include "identity/authenticator.h"
+#include "login/oauth_login.h"
 #include "net/gateway_server.h"
+#include "net/login_transport.h"
 #include "tls/pki.h"
 #include "upstream/upstream_target.h"
 
@@ -36,6 +42,27 @@ namespace {
 int Fail(const std::string& msg) {
   std::cerr << "kubegate: " << msg << "\n";
   return 2;
+}
+
+// `kubegate login`: prints the ExecCredential on stdout; everything the
+// person reads goes to stderr (kubectl shows it).
+int Login(const LoginOptions& o) {
+  NetLoginHttp http(o.ca_file);
+  LoopbackRedirectReceiver receiver;
+  LoginEnvironment env{http,
+                       SystemClock(),
+                       [](std::int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
+                       std::cerr,
+                       &receiver,
+                       [](std::size_t n) {
+                         std::string raw(n, '\0');
+                         RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(n));
+                         return Base64UrlEncode(raw);
+                       }};
+  auto out = kubegate::Login(o, env);
+  if (!out) return Fail("login: " + out.error().message);
+  std::cout << *out;
+  return 0;
 }
 
 int Serve(const std::string& config_path, const std::string& port_file, bool disable_audit) {
@@ -176,6 +203,20 @@ int main(int argc, char** argv) {
   kc->add_option("--client-key", kc_key, "The caller's client key (PEM)");
   kc->add_option("--namespace", kc_ns, "Default namespace");
   kc->add_option("-o,--output", kc_out, "Write here instead of stdout");
+  LoginOptions kc_login;
+  kc->add_option("--oidc-issuer", kc_login.issuer, "Sign in at this OpenID provider with `kubegate login` (an exec user)");
+  kc->add_option("--oidc-client-id", kc_login.client_id, "The OAuth client id kubegate's oidc: audiences name");
+  kc->add_option("--oidc-ca-file", kc_login.ca_file, "PEM roots for the provider's TLS (default: the system's)");
+  kc->add_option("--oidc-flow", kc_login.flow, "device (default) or code (browser, PKCE, loopback redirect)");
+
+  LoginOptions login_opts;
+  auto* login = app.add_subcommand(
+      "login", "kubectl credential plugin: sign in at an OpenID provider and print an ExecCredential");
+  login->add_option("--issuer", login_opts.issuer, "The provider's issuer URL (https)")->required();
+  login->add_option("--client-id", login_opts.client_id, "The OAuth client id")->required();
+  login->add_option("--ca-file", login_opts.ca_file, "PEM roots for the provider's TLS (default: the system's)");
+  login->add_option("--flow", login_opts.flow, "device (default) or code")->check(CLI::IsMember({"device", "code"}));
+  login->add_option("--cache-dir", login_opts.cache_dir, "Where tokens are kept (default ~/.kube/cache/kubegate)");
 
   std::string ci_dir, ci_cn, ci_out;
   std::vector<std::string> ci_orgs;
@@ -219,7 +260,17 @@ int main(int argc, char** argv) {
     auto ca = ReadFile(kc_ca);
     if (!ca) return Fail(ca.error().message);
     k.ca_pem = *ca;
-    if (!kc_token_file.empty()) {
+    if (!kc_login.issuer.empty()) {
+      if (kc_login.client_id.empty()) return Fail("--oidc-issuer needs --oidc-client-id");
+      std::error_code ec;
+      std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+      k.exec = {ec ? std::string("kubegate") : self, "login", "--issuer", kc_login.issuer, "--client-id",
+                kc_login.client_id};
+      if (!kc_login.ca_file.empty()) {
+        k.exec.insert(k.exec.end(), {"--ca-file", std::filesystem::absolute(kc_login.ca_file).string()});
+      }
+      if (kc_login.flow != "device") k.exec.insert(k.exec.end(), {"--flow", kc_login.flow});
+    } else if (!kc_token_file.empty()) {
       auto t = ReadFile(kc_token_file);
       if (!t) return Fail(t.error().message);
       k.token = TrimTrailingSpace(*t);
@@ -230,7 +281,7 @@ int main(int argc, char** argv) {
       k.client_cert_pem = *c;
       k.client_key_pem = *key;
     } else {
-      return Fail("give --token-file, or --client-cert with --client-key");
+      return Fail("give --token-file, --client-cert with --client-key, or --oidc-issuer with --oidc-client-id");
     }
     std::string text = RenderKubeconfig(k);
     if (kc_out.empty()) {
@@ -241,6 +292,7 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  if (*login) return Login(login_opts);
   if (*issue) {
     auto ca_cert = ReadFile(ci_dir + "/ca.crt");
     auto ca_key = ReadFile(ci_dir + "/ca.key");
