@@ -215,5 +215,71 @@ TEST(OidcTokens, ARotatedKeyIsPickedUpWithoutRestartAndAnOutageKeepsCachedKeys) 
   EXPECT_TRUE(idp.gateway->WaitFor("cannot refresh the signing keys"));
 }
 
+// `kubegate login` as kubectl's credential plugin, under a real terminal:
+// kubectl runs it, it prints the device-flow URL and code (kubectl shows
+// them), the person approves at the provider (here: the test, through the
+// provider's test control path), and kubectl goes on with the ID token.
+class OidcLogin : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OidcLogin, KubectlSignsInThroughTheDeviceFlowThenUsesTheCache) {
+  Idp& idp = Idp::Get();
+  ASSERT_FALSE(idp.gateway_url.empty());
+  std::string v = GetParam();
+  std::string who = "login-" + v.substr(2);
+  fs::path home = E().dir / ("home-" + who);
+  fs::create_directories(home);
+  std::string kc = (E().dir / (who + ".kubeconfig")).string();
+  Process mk({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", who, "--server", idp.gateway_url,
+              "--ca-file", (E().dir / "oidc-" / "pki" / "ca.crt").string(), "--oidc-issuer", idp.issuer,
+              "--oidc-client-id", "kubegate", "--oidc-ca-file", (E().dir / "ts" / "pki" / "ca.crt").string(), "-o",
+              kc});
+  ASSERT_EQ(mk.Finish(), 0) << mk.output();
+  fs::path rc = E().dir / (who + ".rc");
+  std::string ns = "oidc-" + who;
+  std::string cmd = "HOME=" + home.string() + " " + Kubectl(v) + " --kubeconfig " + kc + " get pods -n " + ns +
+                    "; echo $? > " + rc.string() + "; sleep 30";
+  std::string session = "kgl" + std::to_string(getpid()) + v.substr(2);
+  auto tmux = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "/usr/bin/tmux");
+    Process p(args);
+    p.Finish();
+    return p.output();
+  };
+  tmux({"new-session", "-d", "-s", session, "-x", "200", "-y", "40", cmd});
+  std::string pane;
+  for (int i = 0; i < 300 && pane.find("enter the code ") == std::string::npos; ++i) {  // polled, ~30 s bound
+    pane = tmux({"capture-pane", "-p", "-t", session});
+    if (pane.find("enter the code ") == std::string::npos) usleep(100 * 1000);
+  }
+  ASSERT_NE(pane.find("To sign in to kubegate, open " + idp.issuer + "/device"), std::string::npos) << pane;
+  std::string code = pane.substr(pane.find("enter the code ") + 15, 9);
+  EXPECT_EQ(idp.Control("POST", "/__test/approve-device?user_code=" + code + "&sub=" + who + "&groups=dev"),
+            "approved");
+  bool done = false;
+  for (int i = 0; i < 300 && !done; ++i) {  // the plugin polls every 5 s (RFC 8628's default)
+    done = fs::exists(rc) && !ReadAll(rc).empty();
+    if (!done) usleep(100 * 1000);
+  }
+  pane = tmux({"capture-pane", "-p", "-t", session});
+  tmux({"kill-session", "-t", session});
+  ASSERT_TRUE(done) << pane;
+  EXPECT_EQ(ReadAll(rc), "0\n") << pane;
+  json r = LastReceived("/namespaces/" + ns + "/pods");
+  ASSERT_TRUE(r.is_object());
+  EXPECT_EQ(r["headers"]["Impersonate-User"][0], who + "@example.com");
+  EXPECT_EQ(r["headers"]["Impersonate-Extra-Kubegate-Auth-Method"][0], "oidc");
+  // The tokens are kept owner-only; the next kubectl uses them silently.
+  fs::path cache = home / ".kube" / "cache" / "kubegate";
+  ASSERT_TRUE(fs::exists(cache)) << pane;
+  for (const auto& f : fs::directory_iterator(cache)) {
+    EXPECT_EQ(f.status().permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  }
+  Process again({"/usr/bin/env", "HOME=" + home.string(), Kubectl(v), "--kubeconfig", kc, "get", "pods", "-n", ns});
+  EXPECT_EQ(again.Finish(), 0) << again.output();
+  EXPECT_EQ(again.output().find("enter the code"), std::string::npos) << again.output();
+}
+
+INSTANTIATE_TEST_SUITE_P(Kubectl, OidcLogin, ::testing::Values("1.29", "1.32"));
+
 }  // namespace
 }  // namespace e2e

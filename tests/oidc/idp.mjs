@@ -8,6 +8,7 @@
 // provider has and kubegate never calls:
 //   GET  /__test/mint?sub=alice&email=...&groups=a,b   an ID token the provider signs
 //   POST /__test/rotate                                 new signing key; the old one is dropped
+//   POST /__test/approve-device?user_code=X&sub=alice   the person approves a device sign-in
 //   POST /__test/down, /__test/up                       discovery and JWKS answer 503 / again
 //   GET  /__test/stats                                  {"jwks_served": N}
 // --private-jwks-out writes the current private signing keys (JWKS) so
@@ -58,6 +59,9 @@ function makeProvider(issuer) {
     features: { deviceFlow: { enabled: true }, devInteractions: { enabled: true } },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
     pkce: { required: () => true },
+    // ID tokens carry the scoped claims (email, groups) themselves: that is
+    // what kubegate, like kube-apiserver, reads.
+    conformIdTokenClaims: false,
     findAccount,
   });
   p.proxy = false;
@@ -84,6 +88,32 @@ server.on('request', async (req, res) => {
       token.scope = 'openid email groups';
       const jwt = await token.issue({ use: 'idtoken' });
       res.writeHead(200, { 'content-type': 'text/plain' }).end(jwt);
+      return;
+    }
+    if (url.pathname === '/__test/approve-device' && req.method === 'POST') {
+      // The person's consent for a device code, as the provider's device
+      // page records it after they sign in and confirm: the code gets their
+      // account and a grant of the scopes the device asked for.
+      const userCode = (url.searchParams.get('user_code') || '').toUpperCase().replace(/\W/g, '');
+      const sub = url.searchParams.get('sub') || 'alice';
+      accounts.set(sub, {
+        email: url.searchParams.get('email') || `${sub}@example.com`,
+        groups: (url.searchParams.get('groups') || '').split(',').filter(Boolean),
+      });
+      const code = await provider.DeviceCode.findByUserCode(userCode);
+      if (!code) {
+        res.writeHead(404).end('no such user code');
+        return;
+      }
+      const scope = code.params.scope || 'openid';
+      const grant = new provider.Grant({ accountId: sub, clientId: code.clientId });
+      grant.addOIDCScope(scope);
+      code.accountId = sub;
+      code.grantId = await grant.save();
+      code.scope = scope;
+      code.authTime = Math.floor(Date.now() / 1000);
+      await code.save();
+      res.writeHead(200).end('approved');
       return;
     }
     if (url.pathname === '/__test/rotate' && req.method === 'POST') {
