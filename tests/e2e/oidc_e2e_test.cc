@@ -279,6 +279,34 @@ TEST_P(OidcLogin, KubectlSignsInThroughTheDeviceFlowThenUsesTheCache) {
   EXPECT_EQ(again.output().find("enter the code"), std::string::npos) << again.output();
 }
 
+TEST_P(OidcLogin, KubectlSignsInThroughTheCodeFlowWithPkce) {
+  Idp& idp = Idp::Get();
+  ASSERT_FALSE(idp.gateway_url.empty());
+  std::string v = GetParam();
+  std::string who = "pkce-" + v.substr(2);
+  fs::path home = E().dir / ("home-" + who);
+  fs::create_directories(home);
+  std::string kc = (E().dir / (who + ".kubeconfig")).string();
+  std::string ca = (E().dir / "ts" / "pki" / "ca.crt").string();
+  Process mk({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", who, "--server", idp.gateway_url,
+              "--ca-file", (E().dir / "oidc-" / "pki" / "ca.crt").string(), "--oidc-issuer", idp.issuer,
+              "--oidc-client-id", "kubegate", "--oidc-ca-file", ca, "--oidc-flow", "code", "-o", kc});
+  ASSERT_EQ(mk.Finish(), 0) << mk.output();
+  std::string ns = "oidc-" + who;
+  Process kubectl({"/usr/bin/env", "HOME=" + home.string(), Kubectl(v), "--kubeconfig", kc, "get", "pods", "-n", ns});
+  ASSERT_TRUE(kubectl.WaitFor("code_challenge_method=S256")) << kubectl.output();
+  std::string out = kubectl.output();
+  std::size_t at = out.find(idp.issuer + "/auth?");
+  std::string url = out.substr(at, out.find_first_of(" \r\n", at) - at);
+  Process browser({"/bin/bash", std::string(kSourceDir) + "/tests/oidc/browse.sh", ca, url, who});
+  EXPECT_EQ(browser.Finish(), 0) << browser.output();
+  EXPECT_NE(browser.output().find("Signed in to kubegate"), std::string::npos) << browser.output();
+  ASSERT_EQ(kubectl.Finish(), 0) << kubectl.output();
+  json r = LastReceived("/namespaces/" + ns + "/pods");
+  ASSERT_TRUE(r.is_object());
+  EXPECT_EQ(r["headers"]["Impersonate-User"][0], who + "@example.com");
+}
+
 INSTANTIATE_TEST_SUITE_P(Kubectl, OidcLogin, ::testing::Values("1.29", "1.32"));
 
 }  // namespace
