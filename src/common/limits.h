@@ -131,6 +131,11 @@ inline constexpr std::chrono::seconds kOidcFetchTimeout{10};
 // (never past the token's own exp), for at most this many tokens.
 inline constexpr std::chrono::seconds kTokenReviewCacheTtl{10};
 inline constexpr std::size_t kTokenReviewCacheEntries = 10000;
+// Per-task agent tokens: the longest life one may be issued with, and how
+// often each gateway re-reads the store for revocations (a revoked token is
+// refused within this on every worker and replica).
+inline constexpr std::chrono::hours kMaxTaskTokenTtl{24};
+inline constexpr std::chrono::milliseconds kCredentialPoll{250};
 // exp, nbf and iat are checked with this much leeway for clock skew.
 inline constexpr std::chrono::seconds kJwtClockSkew{30};
 

@@ -28,6 +28,8 @@ const char* AuthMethodName(AuthMethod m) {
       return "oidc";
     case AuthMethod::kServiceAccount:
       return "serviceaccount";
+    case AuthMethod::kTaskToken:
+      return "task-token";
     case AuthMethod::kBearerToken:
       break;
   }

@@ -1,0 +1,223 @@
+#include "credentials/credential_store.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "common/digest.h"
+#include "common/limits.h"
+
+namespace kubegate {
+
+namespace {
+
+using json = nlohmann::json;
+
+const Migration kCredentialMigrations[] = {
+    {4, R"SQL(
+CREATE TABLE credential(
+  id TEXT PRIMARY KEY,
+  token_sha256 TEXT NOT NULL UNIQUE,
+  agent TEXT NOT NULL,
+  groups_json TEXT NOT NULL,
+  task TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  expires_ms BIGINT NOT NULL,
+  revoked_ms BIGINT NOT NULL,
+  revoked_by TEXT NOT NULL);
+CREATE INDEX credential_task ON credential(task, revoked_ms);
+CREATE TABLE credential_version(id INTEGER PRIMARY KEY, version BIGINT NOT NULL);
+INSERT INTO credential_version(id, version) VALUES (1, 0);
+)SQL"},
+};
+
+constexpr const char* kColumns =
+    "id, token_sha256, agent, groups_json, task, reason, created_by, created_ms, expires_ms, revoked_ms, revoked_by";
+
+bool Printable(const std::string& s, std::size_t max) {
+  return !s.empty() && s.size() <= max &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+}
+
+std::int64_t Int(const std::optional<std::string>& v) { return v ? std::stoll(*v) : 0; }
+
+Result<std::vector<CredentialInfo>> Rows(Database& db, const std::string& where, const std::vector<SqlValue>& params) {
+  auto rows = db.Run(std::string("SELECT ") + kColumns + " FROM credential " + where, params);
+  if (!rows) return rows.error();
+  std::vector<CredentialInfo> out;
+  for (const SqlRow& r : *rows) {
+    CredentialInfo c;
+    c.id = r[0].value_or("");
+    c.token_sha256 = r[1].value_or("");
+    c.agent = r[2].value_or("");
+    json g = json::parse(r[3].value_or("[]"), nullptr, false);
+    if (g.is_array()) {
+      for (const json& x : g) {
+        if (x.is_string()) c.groups.push_back(x.get<std::string>());
+      }
+    }
+    c.task = r[4].value_or("");
+    c.reason = r[5].value_or("");
+    c.created_by = r[6].value_or("");
+    c.created_ms = Int(r[7]);
+    c.expires_ms = Int(r[8]);
+    c.revoked_ms = Int(r[9]);
+    c.revoked_by = r[10].value_or("");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace
+
+json CredentialInfo::ToJson() const {
+  json j = {{"id", id},
+            {"agent", agent},
+            {"groups", groups},
+            {"task", task},
+            {"reason", reason},
+            {"created_by", created_by},
+            {"created", FormatRfc3339Millis(created_ms)},
+            {"expires", FormatRfc3339Millis(expires_ms)}};
+  if (revoked_ms) {
+    j["revoked"] = FormatRfc3339Millis(revoked_ms);
+    j["revoked_by"] = revoked_by;
+  }
+  return j;
+}
+
+Result<std::unique_ptr<Database>> CredentialStore::OpenDatabase(const StoreConfig& config) {
+  return Database::Open(config, kCredentialMigrations);
+}
+
+Result<std::unique_ptr<Database>> CredentialStore::OpenDatabase(std::unique_ptr<SqlConnection> conn) {
+  return Database::Open(std::move(conn), kCredentialMigrations);
+}
+
+Result<bool> CredentialStore::Bump() {
+  auto r = db_.Run("UPDATE credential_version SET version = version + 1 WHERE id = 1");
+  if (!r) return r.error();
+  return true;
+}
+
+Result<IssuedCredential> CredentialStore::Issue(const NewCredential& c) {
+  if (!Printable(c.agent, 253)) return Error::BadRequest("agent: a name of 1 to 253 printable characters is required");
+  if (!Printable(c.task, 128)) return Error::BadRequest("task: an id of 1 to 128 printable characters is required");
+  const std::int64_t max_ttl = std::chrono::duration_cast<std::chrono::milliseconds>(limits::kMaxTaskTokenTtl).count();
+  if (c.ttl_ms < 60'000 || c.ttl_ms > max_ttl) {
+    return Error::BadRequest("ttl: from 1m to " + std::to_string(max_ttl / 3'600'000) + "h");
+  }
+  if (c.reason.size() > 1024) return Error::BadRequest("reason: at most 1024 characters");
+  IssuedCredential out;
+  out.token = RandomId("kgt_", 32);
+  CredentialInfo& info = out.info;
+  info.id = RandomId("cr-", 10);
+  info.token_sha256 = Sha256Hex(out.token);
+  info.agent = c.agent;
+  info.groups = c.groups;
+  info.task = c.task;
+  info.reason = c.reason;
+  info.created_by = c.by;
+  info.created_ms = clock_.NowMillis();
+  info.expires_ms = info.created_ms + c.ttl_ms;
+  auto ok = db_.WithWriteTransaction([&]() -> Result<bool> {
+    auto r = db_.Run(std::string("INSERT INTO credential(") + kColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                     {info.id, info.token_sha256, info.agent, json(info.groups).dump(), info.task, info.reason,
+                      info.created_by, info.created_ms, info.expires_ms, std::int64_t{0}, std::string()});
+    if (!r) return r.error();
+    return Bump();
+  });
+  if (!ok) return ok.error();
+  return out;
+}
+
+Result<int> CredentialStore::Revoke(const std::string& id, const std::string& by) {
+  int n = 0;
+  auto ok = db_.WithWriteTransaction([&]() -> Result<bool> {
+    auto live = Rows(db_, "WHERE id = ? AND revoked_ms = 0", {id});
+    if (!live) return live.error();
+    n = static_cast<int>(live->size());
+    if (n == 0) return true;
+    auto r = db_.Run("UPDATE credential SET revoked_ms = ?, revoked_by = ? WHERE id = ? AND revoked_ms = 0",
+                     {clock_.NowMillis(), by, id});
+    if (!r) return r.error();
+    return Bump();
+  });
+  if (!ok) return ok.error();
+  return n;
+}
+
+Result<int> CredentialStore::RevokeTask(const std::string& task, const std::string& by) {
+  int n = 0;
+  auto ok = db_.WithWriteTransaction([&]() -> Result<bool> {
+    auto live = Rows(db_, "WHERE task = ? AND revoked_ms = 0", {task});
+    if (!live) return live.error();
+    n = static_cast<int>(live->size());
+    if (n == 0) return true;
+    auto r = db_.Run("UPDATE credential SET revoked_ms = ?, revoked_by = ? WHERE task = ? AND revoked_ms = 0",
+                     {clock_.NowMillis(), by, task});
+    if (!r) return r.error();
+    return Bump();
+  });
+  if (!ok) return ok.error();
+  return n;
+}
+
+Result<std::vector<CredentialInfo>> CredentialStore::List(bool all) {
+  if (all) return Rows(db_, "ORDER BY created_ms DESC", {});
+  return Rows(db_, "WHERE revoked_ms = 0 AND expires_ms > ? ORDER BY created_ms DESC", {clock_.NowMillis()});
+}
+
+Result<std::vector<CredentialInfo>> CredentialStore::Active() { return List(false); }
+
+Result<std::int64_t> CredentialStore::Version() {
+  auto rows = db_.Run("SELECT version FROM credential_version WHERE id = 1");
+  if (!rows) return rows.error();
+  if (rows->empty() || !(*rows)[0][0]) return Error::Internal("credential_version is empty");
+  return std::stoll(*(*rows)[0][0]);
+}
+
+void CredentialCache::Load(const std::vector<CredentialInfo>& active, std::int64_t version) {
+  std::unordered_map<std::string, CredentialInfo> by_hash;
+  std::unordered_map<std::string, std::string> hash_by_id;
+  for (const CredentialInfo& c : active) {
+    hash_by_id[c.id] = c.token_sha256;
+    by_hash[c.token_sha256] = c;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  by_hash_.swap(by_hash);
+  hash_by_id_.swap(hash_by_id);
+  version_ = version;
+}
+
+std::int64_t CredentialCache::version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return version_;
+}
+
+std::optional<Identity> CredentialCache::Lookup(const std::string& token_sha256, std::int64_t now_ms) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_hash_.find(token_sha256);
+  if (it == by_hash_.end() || !it->second.Active(now_ms)) return std::nullopt;
+  Identity id;
+  id.user = it->second.agent;
+  id.groups = it->second.groups;
+  id.kind = IdentityKind::kAgent;
+  id.method = AuthMethod::kTaskToken;
+  id.task = it->second.task;
+  id.credential_id = it->second.id;
+  id.credential_expires_ms = it->second.expires_ms;
+  return id;
+}
+
+bool CredentialCache::Live(const std::string& id, std::int64_t now_ms) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto h = hash_by_id_.find(id);
+  if (h == hash_by_id_.end()) return false;
+  auto it = by_hash_.find(h->second);
+  return it != by_hash_.end() && it->second.Active(now_ms);
+}
+
+}  // namespace kubegate
