@@ -81,6 +81,10 @@ nlohmann::json DecisionRecord(const DecisionFacts& f) {
     id["kind"] = IdentityKindName(f.who->kind);
     id["auth"] = AuthMethodName(f.who->method);
     if (!f.who->auth_source.empty()) id["issuer"] = f.who->auth_source;
+    if (!f.who->task.empty()) {
+      id["task"] = f.who->task;
+      id["credential_id"] = f.who->credential_id;
+    }
   } else {
     id["user"] = "";
     id["auth"] = "none";
@@ -96,6 +100,7 @@ nlohmann::json DecisionRecord(const DecisionFacts& f) {
   }
   j["decision"] = {{"action", f.action}, {"rule", f.rule}, {"message", f.message}};
   j["approval"] = f.approval;
+  if (!f.identity_change.is_null()) j["identity_change"] = f.identity_change;
   if (!f.impersonated.empty()) j["upstream_identity"] = f.impersonated;
   if (!f.recording_id.empty()) j["recording_id"] = f.recording_id;
   if (!f.namespace_labels.is_null()) j["namespace_labels"] = f.namespace_labels;

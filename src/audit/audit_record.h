@@ -39,6 +39,7 @@ struct DecisionFacts {
   std::string rule;     // what decided
   std::string message;  // shown to the caller on denial
   nlohmann::json approval = nlohmann::json::object();  // the approval stage fills this
+  nlohmann::json identity_change;  // kubegate's API issued or revoked a credential: what
   std::string recording_id;
   // The namespace labels a namespaceSelector rule was decided with, if any.
   nlohmann::json namespace_labels;

@@ -5,8 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "net/gateway_client.h"
-#include "upstream/upstream_target.h"
+#include "cli/gateway_call.h"
 
 namespace kubegate {
 
@@ -19,28 +18,7 @@ struct ApprovalCli {
 namespace {
 
 int Call(ApprovalCli& c, const std::string& method, const std::string& path, const std::string& body) {
-  std::string kc = c.kubeconfig;
-  if (kc.empty() && std::getenv("KUBECONFIG")) kc = std::getenv("KUBECONFIG");
-  if (kc.empty() && std::getenv("HOME")) kc = std::string(std::getenv("HOME")) + "/.kube/config";
-  auto target = LoadKubeconfig(kc, c.context);
-  if (!target) {
-    std::cerr << "kubegate approvals: " << target.error().message << "\n";
-    return 2;
-  }
-  auto r = CallGateway(*target, method, path, body);
-  if (!r) {
-    std::cerr << "kubegate approvals: " << r.error().message << "\n";
-    return 2;
-  }
-  if (r->status >= 400) {
-    auto j = nlohmann::json::parse(r->body, nullptr, false);
-    std::cerr << "kubegate approvals: "
-              << (j.is_object() && j.contains("message") ? j["message"].get<std::string>() : r->body) << "\n";
-    return 1;
-  }
-  std::cout << r->body;
-  if (!r->body.empty() && r->body.back() != '\n') std::cout << "\n";
-  return 0;
+  return CallGatewayAsCaller(c.kubeconfig, c.context, method, path, body, "kubegate approvals");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 //   kubeconfig  write a ready kubeconfig for a caller
 //   cert issue  issue a client certificate from kubegate's CA
 //   login       kubectl credential plugin: sign in at an OpenID provider
+//   agent       per-task agent tokens: issue, revoke, list (as a broker)
 #include <sys/stat.h>
 #include <cstdlib>
 #include <filesystem>
@@ -23,12 +24,14 @@
 #include "audit/signer.h"
 #include "classify/request_info.h"
 #include "cli/audit_commands.h"
+#include "cli/agent_commands.h"
 #include "cli/approval_commands.h"
 #include "cli/recording_commands.h"
 #include "cli/policy_commands.h"
 #include "common/text.h"
 #include "cli/kubeconfig_writer.h"
 #include "config/config.h"
+#include "credentials/credential_store.h"
 #include "identity/authenticator.h"
 #include "login/oauth_login.h"
 #include "net/gateway_server.h"
@@ -123,7 +126,19 @@ int Serve(const std::string& config_path, const std::string& port_file, bool dis
   } else if (*abandoned > 0) {
     spdlog::warn("{} requests held by a previous gateway process were marked abandoned", *abandoned);
   }
-  AuditWiring wiring{audit_log.get(), [store_config] { return AuditStore::Open(store_config); }, &approvals};
+  // Per-task agent tokens: one connection for the REST API (store thread),
+  // one for the poller that keeps every worker's view current.
+  auto credential_db = CredentialStore::OpenDatabase(store_config);
+  if (!credential_db) return Fail(credential_db.error().message);
+  CredentialStore credentials(**credential_db, SystemClock());
+  auto poller_db = CredentialStore::OpenDatabase(store_config);
+  if (!poller_db) return Fail(poller_db.error().message);
+  CredentialCache credential_cache;
+  CredentialPoller poller(std::move(*poller_db), credential_cache, SystemClock());
+  if (auto polled = poller.PollOnce(); !polled) return Fail(polled.error().message);
+  poller.Start();
+  AuditWiring wiring{audit_log.get(), [store_config] { return AuditStore::Open(store_config); }, &approvals,
+                     &credentials, &credential_cache};
   auto server = GatewayServer::Create(*cfg, *upstream, cert, wiring);
   if (!server) return Fail(server.error().message);
   auto started = (*server)->Start();
@@ -178,6 +193,7 @@ int main(int argc, char** argv) {
   auto audit_cli = AddAuditCommands(app);
   auto policy_cli = AddPolicyCommands(app);
   auto approval_cli = AddApprovalCommands(app);
+  auto agent_cli = AddAgentCommands(app);
   auto recording_cli = AddRecordingCommands(app);
 
   std::string method, url, body_file, content_type = "application/json";
@@ -234,6 +250,7 @@ int main(int argc, char** argv) {
   if (int rc = RunAuditCommand(*audit_cli); rc >= 0) return rc;
   if (int rc = RunPolicyCommand(*policy_cli); rc >= 0) return rc;
   if (int rc = RunApprovalCommand(*approval_cli); rc >= 0) return rc;
+  if (int rc = RunAgentCommand(*agent_cli); rc >= 0) return rc;
   if (int rc = RunRecordingCommand(*recording_cli); rc >= 0) return rc;
   if (*classify) return Classify(method, url, body_file, content_type);
   if (*hash) {

@@ -35,7 +35,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
   YamlReader r(source);
   KG_TRY(r.CheckMap(root, "", {"listen", "data_dir", "upstream", "tokens", "client_certs", "shutdown_grace_seconds",
                                "worker_threads", "max_request_body_bytes", "max_request_head_bytes", "log_level", "store", "audit",
-                               "auditors", "policy_file", "approvals", "recording", "oidc", "service_accounts"}));
+                               "auditors", "policy_file", "approvals", "recording", "oidc", "service_accounts",
+                               "brokers"}));
   if (YAML::Node l = root["listen"]) {
     KG_TRY(r.CheckMap(l, "listen", {"address", "port", "plain_http", "tls_cert_file", "tls_key_file", "tls_hosts",
                                     "max_connections", "max_connections_per_source"}));
@@ -233,6 +234,11 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
     KG_TRY(r.CheckMap(a, "auditors", {"users", "groups"}));
     KG_TRY(r.StrList(a, "users", "auditors", c.auditors.users));
     KG_TRY(r.StrList(a, "groups", "auditors", c.auditors.groups));
+  }
+  if (YAML::Node a = root["brokers"]) {
+    KG_TRY(r.CheckMap(a, "brokers", {"users", "groups"}));
+    KG_TRY(r.StrList(a, "users", "brokers", c.brokers.users));
+    KG_TRY(r.StrList(a, "groups", "brokers", c.brokers.groups));
   }
   return c;
 }

@@ -101,6 +101,8 @@ struct Config {
   StoreSettings store;
   AuditSettings audit;
   AuditorsConfig auditors;
+  // Who may issue and revoke per-task agent tokens (same shape as auditors).
+  AuditorsConfig brokers;
   RecordingSettings recording;
 
   std::string RecordingDir() const { return recording.dir.empty() ? data_dir + "/recordings" : recording.dir; }

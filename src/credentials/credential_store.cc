@@ -220,4 +220,37 @@ bool CredentialCache::Live(const std::string& id, std::int64_t now_ms) const {
   return it != by_hash_.end() && it->second.Active(now_ms);
 }
 
+CredentialPoller::CredentialPoller(std::unique_ptr<Database> db, CredentialCache& cache, const Clock& clock)
+    : db_(std::move(db)), store_(*db_, clock), cache_(cache) {}
+
+CredentialPoller::~CredentialPoller() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<bool> CredentialPoller::PollOnce() {
+  auto version = store_.Version();
+  if (!version) return version.error();
+  if (*version == cache_.version()) return false;
+  auto active = store_.Active();
+  if (!active) return active.error();
+  cache_.Load(*active, *version);
+  return true;
+}
+
+void CredentialPoller::Start() {
+  thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, limits::kCredentialPoll, [this] { return stop_; })) {
+      lock.unlock();
+      (void)PollOnce();
+      lock.lock();
+    }
+  });
+}
+
 }  // namespace kubegate

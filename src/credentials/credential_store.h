@@ -17,7 +17,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -27,6 +29,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "identity/authenticator.h"
 #include "identity/identity.h"
 #include "store/database.h"
 
@@ -91,12 +94,12 @@ class CredentialStore {
 };
 
 // The active credentials as the authenticate stage reads them (any thread).
-class CredentialCache {
+class CredentialCache final : public RuntimeTokens {
  public:
   void Load(const std::vector<CredentialInfo>& active, std::int64_t version);
   std::int64_t version() const;
   // The identity of a token by its hash, while it is live at `now_ms`.
-  std::optional<Identity> Lookup(const std::string& token_sha256, std::int64_t now_ms) const;
+  std::optional<Identity> Lookup(const std::string& token_sha256, std::int64_t now_ms) const override;
   // Whether credential `id` can still authenticate (streams under it check).
   bool Live(const std::string& id, std::int64_t now_ms) const;
 
@@ -105,6 +108,31 @@ class CredentialCache {
   std::unordered_map<std::string, CredentialInfo> by_hash_;
   std::unordered_map<std::string, std::string> hash_by_id_;
   std::int64_t version_ = -1;
+};
+
+// Keeps a CredentialCache current: reads the store's credential version
+// every kCredentialPoll on a thread of its own (its own connection) and
+// reloads the active credentials when it moved. A store it cannot read
+// leaves the cache as it was; the next poll tries again.
+class CredentialPoller {
+ public:
+  CredentialPoller(std::unique_ptr<Database> db, CredentialCache& cache, const Clock& clock);
+  ~CredentialPoller();
+  CredentialPoller(const CredentialPoller&) = delete;
+  CredentialPoller& operator=(const CredentialPoller&) = delete;
+
+  // One poll now, on the caller's thread (at start, before serving).
+  Result<bool> PollOnce();
+  void Start();
+
+ private:
+  std::unique_ptr<Database> db_;
+  CredentialStore store_;
+  CredentialCache& cache_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
 };
 
 }  // namespace kubegate

@@ -98,6 +98,24 @@ TEST_P(CredentialTest, IssueRefusesWhatItCannotBound) {
   EXPECT_TRUE(store_->List(true)->empty());
 }
 
+TEST_P(CredentialTest, APollerOnItsOwnConnectionSeesIssuesAndRevocations) {
+  // As another worker or replica: its own connection to the same store.
+  auto other = CredentialStore::OpenDatabase(db_.Connect());
+  ASSERT_TRUE(other) << other.error().message;
+  CredentialCache seen;
+  CredentialPoller poller(std::move(*other), seen, clock_);
+  ASSERT_TRUE(poller.PollOnce());
+  auto issued = store_->Issue(Task("T-9"));
+  ASSERT_TRUE(issued);
+  EXPECT_FALSE(seen.Lookup(Sha256Hex(issued->token), clock_.NowMillis()));  // not polled yet
+  EXPECT_TRUE(*poller.PollOnce());                                          // the version moved
+  EXPECT_TRUE(seen.Lookup(Sha256Hex(issued->token), clock_.NowMillis()));
+  EXPECT_FALSE(*poller.PollOnce());                                         // nothing new: no reload
+  ASSERT_TRUE(store_->RevokeTask("T-9", "alice"));
+  EXPECT_TRUE(*poller.PollOnce());
+  EXPECT_FALSE(seen.Lookup(Sha256Hex(issued->token), clock_.NowMillis()));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CredentialTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 

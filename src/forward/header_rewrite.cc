@@ -60,6 +60,7 @@ std::vector<std::pair<std::string, std::string>> ImpersonationHeaders(const Iden
   for (const std::string& g : who.groups) out.emplace_back("Impersonate-Group", g);
   out.emplace_back(std::string(kRequestIdExtraHeader), std::string(request_id));
   out.emplace_back(std::string(kAuthMethodExtraHeader), AuthMethodName(who.method));
+  if (!who.task.empty()) out.emplace_back(std::string(kTaskExtraHeader), who.task);
   return out;
 }
 

@@ -39,6 +39,9 @@ bool IsRequestIdExtraHeader(std::string_view name);
 // shows it beside the user. kubegate's credential needs impersonate on
 // userextras/kubegate-auth-method (docs/identity.md).
 inline constexpr std::string_view kAuthMethodExtraHeader = "Impersonate-Extra-Kubegate-Auth-Method";
+// The task a per-task token was issued for, as "kubegate-task" (needs
+// impersonate on userextras/kubegate-task).
+inline constexpr std::string_view kTaskExtraHeader = "Impersonate-Extra-Kubegate-Task";
 
 // Headers to add upstream for `who`. With `impersonate` false only the
 // gateway's own credential acts (no Impersonate-* at all).

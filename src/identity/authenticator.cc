@@ -66,8 +66,12 @@ Result<Identity> Authenticator::Authenticate(const Credentials& creds, AuthNote*
     std::string_view token = v.substr(kBearer.size());
     while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
     // The lookup key is a hash, so comparing it does not leak the token.
-    auto it = by_token_hash_.find(Sha256Hex(token));
+    const std::string hash = Sha256Hex(token);
+    auto it = by_token_hash_.find(hash);
     if (it != by_token_hash_.end()) return it->second;
+    if (runtime_) {
+      if (auto who = runtime_->Lookup(hash, clock_->NowMillis())) return std::move(*who);
+    }
     if (token.size() > limits::kMaxJwtBytes) {
       return refuse("oversized", Error::Unauthorized("invalid bearer token: longer than " +
                                                      std::to_string(limits::kMaxJwtBytes) + " bytes"));

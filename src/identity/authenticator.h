@@ -8,6 +8,7 @@
 //   if (!id) return id.error();   // 401 Status
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,14 @@ struct Credentials {
   bool untrusted_peer = false;  // a certificate was presented and did not verify
 };
 
+// Tokens issued at runtime and kept in the store (per-task agent tokens;
+// credentials/credential_store.h implements it), by the token's SHA-256.
+class RuntimeTokens {
+ public:
+  virtual ~RuntimeTokens() = default;
+  virtual std::optional<Identity> Lookup(const std::string& token_sha256, std::int64_t now_ms) const = 0;
+};
+
 // What an authentication attempt leaves besides its answer.
 struct AuthNote {
   std::string reason;                // refused: a short label for the failure counter and log
@@ -58,6 +67,11 @@ class Authenticator {
     sa_ = sa;
     clock_ = &clock;
   }
+  // Per-task tokens from the store (null: none). Not owned.
+  void SetRuntimeTokens(const RuntimeTokens* tokens, const Clock& clock) {
+    runtime_ = tokens;
+    clock_ = &clock;
+  }
 
   // A bearer token, when present, must be valid (a bad token is 401 even
   // with a good certificate): a configured static token, else an ID token
@@ -75,6 +89,7 @@ class Authenticator {
   ClientCertConfig certs_;
   const OidcAuthenticator* oidc_ = nullptr;
   const ServiceAccountAuthenticator* sa_ = nullptr;
+  const RuntimeTokens* runtime_ = nullptr;
   const Clock* clock_ = nullptr;
 };
 

@@ -73,6 +73,7 @@ class ServerImpl final : public GatewayServer {
       oidc_ = std::make_unique<OidcAuthenticator>(config_.oidc, std::make_shared<NetHttpsGetter>(), SystemClock());
       admission_.SetOidc(oidc_.get());
     }
+    if (wiring_.credential_cache) admission_.SetRuntimeTokens(wiring_.credential_cache, SystemClock());
     if (config_.service_accounts.enabled) {
       service_accounts_ = std::make_unique<ServiceAccountAuthenticator>(config_.service_accounts);
       admission_.SetServiceAccounts(service_accounts_.get(), SystemClock());
@@ -91,6 +92,8 @@ class ServerImpl final : public GatewayServer {
                                       admission_,
                                       oidc_.get(),
                                       service_accounts_.get(),
+                                      wiring_.credentials,
+                                      wiring_.credential_cache,
                                       upstream_token_,
                                       audit_,
                                       store_thread_,

@@ -19,6 +19,7 @@
 #include "audit/audit_log.h"
 #include "common/result.h"
 #include "config/config.h"
+#include "credentials/credential_store.h"
 #include "upstream/upstream_target.h"
 
 namespace kubegate {
@@ -37,6 +38,10 @@ struct AuditWiring {
   // Used only on the gateway's store thread (held requests, the approvals
   // API). Null: review rules cannot be served (requests get a 503).
   ApprovalService* approvals = nullptr;
+  // Per-task tokens: the store (store thread only; the REST API) and the
+  // cache the authenticate stage reads (kept current by a poller). Null: off.
+  CredentialStore* credentials = nullptr;
+  CredentialCache* credential_cache = nullptr;
 };
 
 class GatewayServer {

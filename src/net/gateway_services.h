@@ -25,6 +25,8 @@
 
 namespace kubegate {
 
+class CredentialCache;
+class CredentialStore;
 class OidcAuthenticator;
 class ServiceAccountAuthenticator;
 
@@ -35,6 +37,8 @@ struct GatewayServices {
   Admission& admission;
   OidcAuthenticator* oidc;  // null: no OIDC issuers configured
   ServiceAccountAuthenticator* service_accounts;  // null: service_accounts.enabled is false
+  CredentialStore* credentials;                   // store thread only; null: no task tokens
+  CredentialCache* credential_cache;              // any thread; null: no task tokens
   TokenSource& upstream_token;
   RequestAudit& audit;
   // The store thread: approval and audit-query work runs there, one at a

@@ -190,6 +190,7 @@ void Session::Log(const RequestContext& ctx, const Outcome& o) const {
     j["kind"] = IdentityKindName(ctx.who->kind);
     j["auth"] = AuthMethodName(ctx.who->method);
     if (!ctx.who->auth_source.empty()) j["issuer"] = ctx.who->auth_source;
+    if (!ctx.who->task.empty()) j["task"] = ctx.who->task;
   }
   if (!ctx.auth_failure.empty()) j["auth_failure"] = ctx.auth_failure;
   if (ctx.info) {

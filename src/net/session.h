@@ -72,6 +72,7 @@ class Session {
   boost::asio::awaitable<bool> ServeProbe(Head& head, bool& keep);
   boost::asio::awaitable<StageResult> ServeAuditApi(RequestContext& ctx);
   boost::asio::awaitable<StageResult> ServeApprovalApi(RequestContext& ctx, Head& head);
+  boost::asio::awaitable<StageResult> ServeTaskApi(RequestContext& ctx, Head& head);  // session_api.cc
 
   // Reads the whole body (bounded by `limit`) into ctx.body; the head
   // stays in `head` for forwarding. A refusal when it cannot be read.

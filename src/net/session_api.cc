@@ -6,6 +6,8 @@
 #include <boost/beast/http/read.hpp>
 
 #include "approval/approval_api.h"
+#include "audit/audit_api.h"
+#include "credentials/credential_api.h"
 #include "common/k8s_status.h"
 #include "common/limits.h"
 #include "net/await.h"
@@ -62,6 +64,7 @@ awaitable<StageResult> Session::ServeGatewayApi(RequestContext& ctx, Head& head)
   }
   if (IsAuditApiPath(info.path)) co_return co_await ServeAuditApi(ctx);
   if (IsApprovalApiPath(info.path)) co_return co_await ServeApprovalApi(ctx, head);
+  if (IsTaskApiPath(info.path)) co_return co_await ServeTaskApi(ctx, head);
   co_return std::nullopt;
 }
 
@@ -120,6 +123,47 @@ awaitable<StageResult> Session::ServeApprovalApi(RequestContext& ctx, Head& head
     if (g_.events) g_.events->Notify(ApprovalStateName(resp.decided->state), *resp.decided);
   }
   Outcome o = co_await ReplyBody(resp.status, resp.content_type, resp.body, ctx.request_id, ctx.keep_alive);
+  co_return Respond::Answered(o, resp.status >= 400 ? resp.body : "");
+}
+
+// /kubegate/v1/tasks: per-task agent tokens, issued and revoked by brokers
+// with their own identity; runs on the store thread. The change goes into
+// this request's own audit record.
+awaitable<StageResult> Session::ServeTaskApi(RequestContext& ctx, Head& head) {
+  ctx.rule = "task-api";
+  ctx.action = "allow";
+  if (!head.is_done()) {
+    if (auto refused = co_await ReadBody(ctx, head, limits::kMaxApprovalApiBody)) {
+      refused->rule = "task-api";
+      co_return refused;
+    }
+  }
+  const std::string body = ctx.body.value_or("");
+  TaskApiResponse resp;
+  if (!g_.credentials) {
+    resp = {503, StatusJson(Error::Unavailable("task tokens are not available")), nullptr};
+  } else {
+    CredentialStore* store = g_.credentials;
+    CredentialCache* cache = g_.credential_cache;
+    const bool broker = IsAuditor(*ctx.who, g_.config.brokers);
+    const bool auditor = IsAuditor(*ctx.who, g_.config.auditors);
+    auto run = [store, cache, &ctx, broker, auditor, &body] {
+      TaskApiResponse r =
+          RunTaskApi(*store, *ctx.who, broker, auditor, ctx.method, ctx.info->path, ctx.info->raw_query, body);
+      // This gateway sees its own change at once (a new token works, a
+      // revoked one stops); other replicas at their next poll.
+      if (!r.change.is_null() && cache) {
+        auto active = store->Active();
+        auto version = store->Version();
+        if (active && version) cache->Load(*active, *version);
+      }
+      return r;
+    };
+    resp = co_await OnStoreThread<TaskApiResponse>(g_.store_thread, run);
+  }
+  if (resp.status >= 400) ctx.action = "deny";
+  ctx.identity_change = resp.change;
+  Outcome o = co_await ReplyBody(resp.status, "application/json", resp.body, ctx.request_id, ctx.keep_alive);
   co_return Respond::Answered(o, resp.status >= 400 ? resp.body : "");
 }
 

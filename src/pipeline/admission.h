@@ -56,6 +56,9 @@ class Admission {
   void SetServiceAccounts(const ServiceAccountAuthenticator* sa, const Clock& clock) {
     authenticator_.SetServiceAccounts(sa, clock);
   }
+  void SetRuntimeTokens(const RuntimeTokens* tokens, const Clock& clock) {
+    authenticator_.SetRuntimeTokens(tokens, clock);
+  }
   Result<RequestInfo> Classify(std::string_view method, std::string_view target) const {
     return ClassifyRequest(method, target);
   }

@@ -30,6 +30,7 @@ DecisionFacts RequestAudit::FactsOf(const RequestContext& ctx) {
   f.rule = ctx.rule;
   f.message = ctx.message;
   f.approval = ctx.approval;
+  f.identity_change = ctx.identity_change;
   if (ctx.recording) f.recording_id = ctx.request_id;
   f.namespace_labels = ctx.namespace_labels;
   f.request_body = ctx.recorded_body;

@@ -122,6 +122,8 @@ struct RequestContext {
   std::string action, rule, message;
   // hold
   nlohmann::json approval = nlohmann::json::object();
+  // kubegate's own API changed an identity or credential: what, for the record.
+  nlohmann::json identity_change;
   std::string grant_id;  // a stream forwarded under a grant ends with it
   std::int64_t grant_expires_ms = 0;
   // recording: the plan, and its file, created before anything is

@@ -1,0 +1,40 @@
+// The per-task token REST API, served by the gateway to authenticated
+// callers:
+//
+//   POST /kubegate/v1/tasks/tokens             {"agent": "deploy-bot", "task": "T-123", "ttl": "1h",
+//                                               "reason": "...", "groups": ["agents"]}
+//        -> 201 {"token": "kgt_...", "credential": {...}}   (the token is shown only here)
+//   GET  /kubegate/v1/tasks/tokens[?all=true]  -> {"items": [...]}
+//   POST /kubegate/v1/tasks/TASK/revoke        -> {"revoked": N}
+//   POST /kubegate/v1/tasks/tokens/ID/revoke   -> {"revoked": N}
+//
+// Issuing and revoking are for brokers (config `brokers:` users/groups: the
+// people or orchestrators allowed to hand agents access for a task);
+// listing for brokers and auditors. Every change is described in `change`,
+// which the gateway puts in the API request's own audit record. Plain C++:
+// the network layer runs it on its store thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "credentials/credential_store.h"
+
+namespace kubegate {
+
+inline constexpr std::string_view kTaskApiPrefix = "/kubegate/v1/tasks";
+bool IsTaskApiPath(std::string_view path);
+
+struct TaskApiResponse {
+  int status = 200;
+  std::string body;
+  nlohmann::json change;  // null: nothing changed
+};
+
+TaskApiResponse RunTaskApi(CredentialStore& store, const Identity& caller, bool broker, bool auditor,
+                           std::string_view method, std::string_view path, std::string_view raw_query,
+                           std::string_view body);
+
+}  // namespace kubegate

@@ -1,0 +1,117 @@
+// Per-task agent tokens: a broker issues one with `kubegate agent token`,
+// the agent uses it with real kubectl, the task id travels upstream and
+// into the audit record, and `kubegate agent revoke --task` ends it within
+// the poll interval on the gateway.
+#include "e2e_env.h"
+
+namespace e2e {
+namespace {
+
+struct TaskGateway {
+  std::unique_ptr<Process> process;
+  std::string url;
+  std::string Ca() const { return (E().dir / "tasks-" / "pki" / "ca.crt").string(); }
+  std::string Config() const { return (E().dir / "tasks.yaml").string(); }
+  // A kubeconfig of the suite's caller `user` pointed at this gateway.
+  std::string KubeconfigOf(const std::string& user) const {
+    std::string out = (E().dir / ("tasks-" + user + ".kubeconfig")).string();
+    Process p({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", user, "--server", url, "--ca-file",
+               Ca(), "--token-file", (E().dir / (user + ".token")).string(), "-o", out});
+    EXPECT_EQ(p.Finish(), 0) << p.output();
+    return out;
+  }
+  RunResult Agent(const std::string& user, std::vector<std::string> args) const {
+    std::vector<std::string> argv = {std::string(kBuildDir) + "/src/kubegate", "agent", "--kubeconfig",
+                                     KubeconfigOf(user)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Process p(argv);
+    int code = p.Finish();
+    return {code, p.output()};
+  }
+  std::string Status(const std::string& token, const std::string& path) const {
+    Process p({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", Ca(), "-H",
+               "Authorization: Bearer " + token, url + path});
+    p.Finish();
+    return p.output();
+  }
+};
+
+TaskGateway& Gateway() {
+  static TaskGateway g = [] {
+    TaskGateway t;
+    auto [p, url] = E().StartGateway("tasks", "brokers: {users: [alice]}\nauditors: {users: [admin]}\n");
+    t.process = std::move(p);
+    t.url = url;
+    return t;
+  }();
+  return g;
+}
+
+TEST(TaskTokens, ABrokerIssuesATaskTokenTheAgentActsUnderItAndRevocationEndsIt) {
+  TaskGateway& gw = Gateway();
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  // Only brokers issue.
+  RunResult refused = gw.Agent("bot", {"token", "--agent", "deploy-bot", "--task", "T-1"});
+  EXPECT_EQ(refused.code, 1) << refused.out;
+  EXPECT_NE(refused.out.find("may not broker task tokens"), std::string::npos) << refused.out;
+  RunResult issued = gw.Agent("alice", {"token", "--agent", "deploy-bot", "--task", "T-123", "--ttl", "30m",
+                                        "--reason", "roll out 1.4", "--group", "agents"});
+  ASSERT_EQ(issued.code, 0) << issued.out;
+  json j = json::parse(issued.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << issued.out;
+  std::string token = j["token"];
+  std::string credential_id = j["credential"]["id"];
+  EXPECT_EQ(j["credential"]["task"], "T-123");
+  EXPECT_EQ(j["credential"]["created_by"], "alice");
+  // The agent acts with it through real kubectl.
+  std::string kc = (E().dir / "task-agent.kubeconfig").string();
+  Process mk({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", "deploy-bot", "--server", gw.url,
+              "--ca-file", gw.Ca(), "--token-file", WriteFile("task-agent.token", token), "-o", kc});
+  ASSERT_EQ(mk.Finish(), 0) << mk.output();
+  Process get({Kubectl("1.32"), "--kubeconfig", kc, "get", "configmaps", "-n", "task-ns"});
+  ASSERT_EQ(get.Finish(), 0) << get.output() << gw.process->output();
+  auto got = E().Received("/namespaces/task-ns/configmaps");
+  ASSERT_FALSE(got.empty());
+  const json& h = got.back()["headers"];
+  EXPECT_EQ(h["Impersonate-User"][0], "deploy-bot");
+  EXPECT_EQ(h["Impersonate-Extra-Kubegate-Task"][0], "T-123");
+  EXPECT_EQ(h["Impersonate-Extra-Kubegate-Auth-Method"][0], "task-token");
+  // The record names the task and the credential.
+  std::string id = h["Impersonate-Extra-Kubegate-Request-Id"][0];
+  Process show({std::string(kBuildDir) + "/src/kubegate", "audit", "show", id, "-o", "json", "--config", gw.Config()});
+  show.Finish();
+  json rec = json::parse(show.output(), nullptr, false);
+  ASSERT_TRUE(rec.is_object()) << show.output();
+  EXPECT_EQ(rec["decision"]["identity"]["task"], "T-123");
+  EXPECT_EQ(rec["decision"]["identity"]["credential_id"], credential_id);
+  EXPECT_EQ(rec["decision"]["identity"]["kind"], "agent");
+  // The listing shows it, never the token.
+  RunResult list = gw.Agent("admin", {"list"});
+  EXPECT_EQ(list.code, 0) << list.out;
+  EXPECT_NE(list.out.find(credential_id), std::string::npos);
+  EXPECT_EQ(list.out.find(token), std::string::npos);
+  // Revoked: refused from the next poll on (every 250 ms), polled, bounded.
+  RunResult revoked = gw.Agent("alice", {"revoke", "--task", "T-123", "--reason", "done"});
+  ASSERT_EQ(revoked.code, 0) << revoked.out;
+  EXPECT_EQ(json::parse(revoked.out)["revoked"], 1);
+  auto start = std::chrono::steady_clock::now();
+  std::string status;
+  while ((status = gw.Status(token, "/api/v1/namespaces/task-ns/configmaps")) == "200" &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(10)) {
+  }
+  EXPECT_EQ(status, "401");
+  std::cout << "revoked token refused after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
+            << " ms\n";
+  // Both changes are audit records naming who made them.
+  Process changes({std::string(kBuildDir) + "/src/kubegate", "audit", "--config", gw.Config(), "--user", "alice",
+                   "-o", "jsonl"});
+  changes.Finish();
+  std::string log = changes.output();
+  EXPECT_NE(log.find("\"action\":\"issue-task-token\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"action\":\"revoke-task\""), std::string::npos) << log;
+  EXPECT_EQ(log.find(token), std::string::npos) << "the token was recorded";
+}
+
+}  // namespace
+}  // namespace e2e
