@@ -68,7 +68,8 @@ class PolicyParser {
   std::optional<Error> Match(const YAML::Node& n, const std::string& where, RuleMatch& m) {
     KG_TRY(r_.CheckMap(n, where,
                        {"users", "groups", "kinds", "verbs", "apiGroups", "resources", "namespaces", "names",
-                        "namespaceSelector", "command", "dryRun", "clusterScoped", "impersonation", "paths"}));
+                        "namespaceSelector", "command", "dryRun", "clusterScoped", "impersonation", "paths",
+                        "task"}));
     KG_TRY(r_.StrList(n, "users", where, m.users));
     KG_TRY(r_.StrList(n, "groups", where, m.groups));
     KG_TRY(r_.StrList(n, "kinds", where, m.kinds));
@@ -81,6 +82,16 @@ class PolicyParser {
     KG_TRY(r_.StrList(n, "namespaces", where, m.namespaces));
     KG_TRY(r_.StrList(n, "names", where, m.names));
     KG_TRY(r_.StrList(n, "paths", where, m.paths));
+    if (YAML::Node t = n["task"]) {
+      std::string one = t.IsScalar() ? t.as<std::string>() : "";
+      if (one == "required" || one == "none") {
+        m.task_present = one == "required";
+      } else {
+        KG_TRY(r_.StrList(n, "task", where, m.tasks));
+        if (m.tasks.empty()) return r_.Fail(t, where + ".task", "must be required, none, or task id globs");
+        m.task_present = true;
+      }
+    }
     m.non_resource = !m.paths.empty();
     if (m.non_resource && (!m.resources.empty() || !m.namespaces.empty() || !m.names.empty() || !m.api_groups.empty())) {
       return r_.Fail(n["paths"], where + ".paths", "non-resource paths cannot be combined with resources/namespaces/names");
@@ -293,6 +304,8 @@ bool MatchesRule(const RuleMatch& m, const PolicyInput& in, bool check_selector)
     if (!hit) return false;
   }
   if (!m.kinds.empty() && !AnyOf(m.kinds, IdentityKindName(who.kind))) return false;
+  if (m.task_present && *m.task_present == who.task.empty()) return false;
+  if (!m.tasks.empty() && !AnyGlob(m.tasks, who.task)) return false;
   // exec, attach and port-forward are authorized as `create` whatever the
   // transport: SPDY (kubectl <= 1.29) is a POST, and since 1.30 the API
   // server also requires create for the WebSocket GET (RequestInfo: get).

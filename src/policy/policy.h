@@ -63,6 +63,10 @@ struct RuleMatch {
   std::optional<bool> dry_run;
   std::optional<bool> cluster_scoped;             // the target has no namespace
   std::optional<bool> impersonation;              // the caller sent Impersonate-* (kubectl --as)
+  // task: "required" (the caller acts under a per-task token), "none" (it
+  // does not), or globs of task ids (required, and one of them).
+  std::optional<bool> task_present;
+  std::vector<std::string> tasks;
   bool non_resource = false;                      // match non-resource paths (with `paths`)
   std::vector<std::string> paths;                 // globs on non-resource paths
 };

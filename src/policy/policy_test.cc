@@ -212,6 +212,38 @@ rules:
   EXPECT_EQ(Decide(pol, R("dave", "GET", "/metrics")), "deny:default");
 }
 
+TEST(Policy, TaskRulesRequireForbidOrNameTheTask) {
+  auto p = MustParse(R"(apiVersion: kubegate.io/v1
+kind: Policy
+default: allow
+rules:
+  - name: agents-need-a-task
+    match: {kinds: [agent], task: none}
+    action: deny
+    message: agents act only under a task token (kubegate agent token)
+  - name: release-tasks-write
+    match: {task: ["REL-*"], verbs: [create, update, patch]}
+    action: allow
+  - name: other-tasks-read-only
+    match: {task: required, verbs: [create, update, patch, delete]}
+    action: deny
+)");
+  auto agent = [](const std::string& task, const std::string& method) {
+    Req r = R("bot", method, "/api/v1/namespaces/x/configmaps" + std::string(method == "POST" ? "" : "/c"), {},
+              IdentityKind::kAgent);
+    r.who.task = task;
+    return r;
+  };
+  EXPECT_EQ(Decide(*p, agent("", "GET")), "deny:agents-need-a-task");
+  EXPECT_EQ(Decide(*p, agent("REL-7", "POST")), "allow:release-tasks-write");
+  EXPECT_EQ(Decide(*p, agent("T-1", "POST")), "deny:other-tasks-read-only");
+  EXPECT_EQ(Decide(*p, agent("T-1", "GET")), "allow:default");
+  EXPECT_EQ(Decide(*p, R("alice", "GET", "/api/v1/namespaces/x/configmaps")), "allow:default");  // people: no task rule
+  EXPECT_FALSE(Policy::Parse("apiVersion: kubegate.io/v1\nkind: Policy\ndefault: allow\nrules:\n"
+                             "  - {name: r, match: {task: sometimes}, action: deny}\n",
+                             "p.yaml"));
+}
+
 TEST(Policy, AutoApproversCheckTimeNamesAndHeaders) {
   auto p = MustParse(R"(apiVersion: kubegate.io/v1
 kind: Policy
