@@ -56,7 +56,7 @@ Result<AuditApiRequest> ParseAuditApiRequest(std::string_view path, std::string_
   } fields[] = {{"user", &r.query.actor},         {"group", &r.query.group},         {"kind", &r.query.kind},
                 {"verb", &r.query.verb},          {"resource", &r.query.resource},   {"namespace", &r.query.namespace_},
                 {"name", &r.query.name},          {"decision", &r.query.decision},   {"approver", &r.query.approver},
-                {"approval_id", &r.query.approval_id}, {"format", &r.format}};
+                {"approval_id", &r.query.approval_id}, {"task", &r.query.task}, {"format", &r.format}};
   for (const auto& [k, v] : q.pairs()) {
     bool known = k == "since" || k == "until" || k == "limit" || k == "after_seq";
     for (auto& f : fields) {

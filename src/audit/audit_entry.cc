@@ -140,6 +140,7 @@ Result<AuditIndex> DeriveIndexFromRecord(const nlohmann::json& j) {
   if (x.phase == "result") return x;
   x.actor = Str(j, "identity", "user");
   x.kind = Str(j, "identity", "kind");
+  x.task = Str(j, "identity", "task");
   if (auto it = j.find("identity"); it != j.end() && it->is_object() && it->contains("groups")) {
     x.groups = StrList((*it)["groups"]);
   }

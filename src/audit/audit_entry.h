@@ -42,6 +42,7 @@ struct AuditIndex {
   std::string name;
   std::string decision;  // allow / deny / review
   std::string approval_id;
+  std::string task;  // the per-task token's task ("" for other callers)
   std::vector<std::string> groups;
   std::vector<std::string> approvers;
 

@@ -101,11 +101,17 @@ CREATE INDEX audit_index_approval ON audit_index(approval_id, seq) WHERE phase =
 CREATE TABLE audit_index_head(id INTEGER PRIMARY KEY, seq BIGINT NOT NULL);
 INSERT INTO audit_index_head(id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM audit_log;
 )SQL"},
+    // The task of per-task agent tokens (identity.task), for
+    // `kubegate audit --task`. Records before it have no task: '' is right.
+    {5, R"SQL(
+ALTER TABLE audit_index ADD COLUMN task TEXT NOT NULL DEFAULT '';
+CREATE INDEX audit_index_task ON audit_index(task, seq) WHERE phase = 'decision';
+)SQL"},
 };
 
 constexpr const char* kIndexColumns =
-    "seq, request_id, phase, time_ms, actor, kind, verb, api_group, resource, ns, obj_name, decision, approval_id";
-constexpr std::size_t kIndexColumnCount = 13;
+    "seq, request_id, phase, time_ms, actor, kind, verb, api_group, resource, ns, obj_name, decision, approval_id, task";
+constexpr std::size_t kIndexColumnCount = 14;
 
 constexpr const char* kEntryColumns =
     "seq, request_id, phase, time_ms, actor, kind, verb, api_group, resource, ns, obj_name, decision, approval_id, "
@@ -201,7 +207,7 @@ bool Matches(const AuditEntry& e, const AuditQuery& q) {
   if (x.phase != "decision") return false;
   if (!eq(q.request_id, x.request_id) || !eq(q.approval_id, x.approval_id) || !eq(q.name, x.name) ||
       !eq(q.actor, x.actor) || !eq(q.namespace_, x.namespace_) || !eq(q.resource, x.resource) ||
-      !eq(q.verb, x.verb) || !eq(q.decision, x.decision) || !eq(q.kind, x.kind)) {
+      !eq(q.verb, x.verb) || !eq(q.decision, x.decision) || !eq(q.kind, x.kind) || !eq(q.task, x.task)) {
     return false;
   }
   if (!has(q.group, x.groups) || !has(q.approver, x.approvers)) return false;
@@ -263,7 +269,7 @@ Result<bool> AuditStore::IndexEntries(const std::vector<AuditEntry>& entries) {
                           const AuditIndex& x = e.index;
                           p.insert(p.end(), {e.seq, x.request_id, x.phase, x.time_ms, x.actor, x.kind, x.verb,
                                              x.api_group, x.resource, x.namespace_, x.name, x.decision,
-                                             x.approval_id});
+                                             x.approval_id, x.task});
                         });
   if (!ins) return ins.error();
   for (const AuditEntry& e : entries) {
@@ -334,6 +340,7 @@ Result<std::map<std::int64_t, AuditIndex>> AuditStore::IndexedRange(std::int64_t
     x.name = r[10].value_or("");
     x.decision = r[11].value_or("");
     x.approval_id = r[12].value_or("");
+    x.task = r[13].value_or("");
     out[SqlInt(r[0])] = std::move(x);
   }
   for (const char* sql : {"SELECT seq, grp FROM audit_group WHERE seq BETWEEN ? AND ?",
@@ -371,6 +378,7 @@ Result<std::vector<AuditEntry>> AuditStore::Entries(const std::string& from, con
     if (auto derived = DeriveIndex(e.canonical)) {
       e.index.groups = std::move(derived->groups);
       e.index.approvers = std::move(derived->approvers);
+      e.index.task = std::move(derived->task);
     }
     out.push_back(std::move(e));
   }
@@ -412,6 +420,7 @@ Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
   eq("verb", q.verb);
   eq("decision", q.decision);
   eq("kind", q.kind);
+  eq("task", q.task);
   if (!q.subresource.empty()) {
     // Not an indexed column: the canonical record (sorted keys, no spaces)
     // names it exactly. AuditQuery's subresource is [a-z] only (checked by

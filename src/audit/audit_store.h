@@ -31,6 +31,7 @@ struct AuditQuery {
   std::int64_t since_ms = 0;   // inclusive; 0: no bound
   std::int64_t until_ms = 0;   // exclusive; 0: no bound
   std::string actor, group, kind, verb, resource, namespace_, name, decision, approver, approval_id, request_id;
+  std::string task;  // per-task tokens: everything this task did
   std::string subresource;     // "exec" for --resource pods/exec
   std::size_t limit = 100;     // newest first
 };

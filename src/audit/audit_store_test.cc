@@ -51,13 +51,13 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(StoreTest, MigrationsAreVersionedAndAppliedOnce) {
-  EXPECT_EQ(store_->SchemaVersion(), 3) << "the audit log's tables only (store/database_test.cc: several modules)";
+  EXPECT_EQ(store_->SchemaVersion(), 5) << "the audit log's tables only (store/database_test.cc: several modules)";
   auto again = OpenAuditStore(*db_);  // a second start finds the schema current
   ASSERT_TRUE(again);
-  EXPECT_EQ(again->SchemaVersion(), 3);
+  EXPECT_EQ(again->SchemaVersion(), 5);
   auto rows = store_->database().Run("SELECT COUNT(*) FROM schema_migrations");
   ASSERT_TRUE(rows);
-  EXPECT_EQ(SqlInt((*rows)[0][0]), 2);  // versions 1 and 3 (2 is the approvals')
+  EXPECT_EQ(SqlInt((*rows)[0][0]), 3);  // versions 1, 3 and 5 (2 is the approvals', 4 the credentials')
 }
 
 TEST_P(StoreTest, AppendsAGaplessHashChain) {
@@ -100,7 +100,7 @@ TEST_P(QueryTest, QueriesFilterOnEveryReviewerField) {
                      .approval_id = "ap-1"}),
       ResultEntry("a1", 200, 1500),
       DecisionEntry({.id = "b1", .user = "bot", .groups = {"agents"}, .verb = "get", .resource = "secrets", .ns = "prod",
-                     .name = "db", .action = "deny", .time_ms = 2000}),
+                     .name = "db", .action = "deny", .time_ms = 2000, .task = "T-7"}),
       DecisionEntry({.id = "c1", .user = "alice", .groups = {"dev"}, .verb = "list", .resource = "pods", .ns = "web",
                      .name = "", .action = "allow", .time_ms = 3000}),
   };
@@ -142,6 +142,8 @@ TEST_P(QueryTest, QueriesFilterOnEveryReviewerField) {
   EXPECT_EQ(ids({.decision = "deny"}), (V{"b1"}));
   EXPECT_EQ(ids({.approver = "dave"}), (V{"a1"}));
   EXPECT_EQ(ids({.approval_id = "ap-1"}), (V{"a1"}));
+  EXPECT_EQ(ids({.task = "T-7"}), (V{"b1"}));
+  EXPECT_EQ(ids({.task = "T-8"}), V{});
   EXPECT_EQ(ids({.since_ms = 1500, .until_ms = 3000}), (V{"b1"}));
   EXPECT_EQ(ids({.actor = "alice", .verb = "list"}), (V{"c1"}));
   EXPECT_EQ(ids({.actor = "nobody"}), V{});
@@ -216,6 +218,19 @@ TEST_P(StoreTest, VerifyReportsAnEditedFilterIndexRow) {
   EXPECT_EQ(r.problem_seq, 3);
   EXPECT_NE(r.problem.find("filter index"), std::string::npos) << r.problem;
   EXPECT_NE(r.problem.find("user"), std::string::npos) << r.problem;
+}
+
+TEST_P(StoreTest, VerifyReportsAnEditedTaskInTheFilterIndex) {
+  std::vector<AuditEntry> batch = {DecisionEntry({.id = "t1", .user = "bot", .task = "T-1"})};
+  ASSERT_TRUE(store_->AppendAudit(batch));
+  ASSERT_TRUE(store_->CatchUpIndex(nullptr, 1000));
+  ASSERT_TRUE(Verify().ok) << Verify().problem;
+  // Hiding what a task did from `kubegate audit --task` is an edit.
+  Exec("UPDATE audit_index SET task = 'T-2' WHERE seq = 1");
+  VerifyReport r = Verify();
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.problem.find("filter index"), std::string::npos) << r.problem;
+  EXPECT_NE(r.problem.find("task"), std::string::npos) << r.problem;
 }
 
 TEST_P(StoreTest, VerifyReportsAnInjectedGroupRowAndAMissingIndexRow) {

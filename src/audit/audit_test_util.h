@@ -36,12 +36,19 @@ struct EntrySpec {
   std::string approval_state;  // ApprovalStateName; "" leaves it out
   std::string decided_by;
   std::string approval_reason;
+  std::string task;  // a per-task token's task
 };
 
 inline AuditEntry DecisionEntry(const EntrySpec& s) {
   Identity who;
   who.user = s.user;
   who.groups = s.groups;
+  if (!s.task.empty()) {
+    who.method = AuthMethod::kTaskToken;
+    who.kind = IdentityKind::kAgent;
+    who.task = s.task;
+    who.credential_id = "cr-test";
+  }
   RequestInfo info;
   info.is_resource_request = true;
   info.verb = s.verb;

@@ -51,6 +51,7 @@ std::string EditedColumn(const AuditIndex& stored, const AuditIndex& derived) {
   if (stored.name != derived.name) return "name";
   if (stored.decision != derived.decision) return "decision";
   if (stored.approval_id != derived.approval_id) return "approval id";
+  if (stored.task != derived.task) return "task";
   if (sorted(stored.groups) != sorted(derived.groups)) return "groups";
   if (sorted(stored.approvers) != sorted(derived.approvers)) return "approvers";
   return "";

@@ -170,6 +170,7 @@ std::shared_ptr<AuditCli> AddAuditCommands(CLI::App& app) {
   c->audit->add_option("--decision", c->query.decision, "allow, deny or review");
   c->audit->add_option("--approver", c->query.approver, "An approver's user name");
   c->audit->add_option("--approval-id", c->query.approval_id, "Approval id");
+  c->audit->add_option("--task", c->query.task, "Everything done under per-task tokens of this task");
   c->audit->add_option("--limit", c->query.limit, "Most records to print (newest first)")->capture_default_str();
   c->show = c->audit->add_subcommand("show", "One request's record, every reviewer question answered");
   c->show->add_option("id", c->show_id, "Request id (kg-...)")->required();

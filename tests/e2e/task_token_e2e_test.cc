@@ -85,6 +85,12 @@ TEST(TaskTokens, ABrokerIssuesATaskTokenTheAgentActsUnderItAndRevocationEndsIt) 
   EXPECT_EQ(rec["decision"]["identity"]["task"], "T-123");
   EXPECT_EQ(rec["decision"]["identity"]["credential_id"], credential_id);
   EXPECT_EQ(rec["decision"]["identity"]["kind"], "agent");
+  // Everything the task did, in one question.
+  Process by_task({std::string(kBuildDir) + "/src/kubegate", "audit", "--config", gw.Config(), "--task", "T-123",
+                   "-o", "jsonl"});
+  by_task.Finish();
+  EXPECT_NE(by_task.output().find(id), std::string::npos) << by_task.output();
+  EXPECT_EQ(by_task.output().find("\"task\":\"T-999\""), std::string::npos);
   // The listing shows it, never the token.
   RunResult list = gw.Agent("admin", {"list"});
   EXPECT_EQ(list.code, 0) << list.out;
