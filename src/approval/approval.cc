@@ -146,18 +146,22 @@ std::vector<std::pair<std::string, std::string>> QueryFromJson(const nlohmann::j
 }  // namespace
 
 Holder Holder::Of(const Identity& who) {
-  Holder h{who.user, who.groups, IdentityKindName(who.kind), AuthMethodName(who.method)};
+  Holder h{who.user, who.groups, IdentityKindName(who.kind), AuthMethodName(who.method), who.task,
+           who.credential_id};
   std::sort(h.groups.begin(), h.groups.end());
   return h;
 }
 
 nlohmann::json Holder::ToJson() const {
-  return {{"user", user}, {"groups", groups}, {"kind", kind}, {"method", method}};
+  nlohmann::json j = {{"user", user}, {"groups", groups}, {"kind", kind}, {"method", method}};
+  if (!task.empty()) j["task"] = task;
+  if (!credential.empty()) j["credential"] = credential;
+  return j;
 }
 
 Holder Holder::FromJson(const nlohmann::json& j) {
   return {j.value("user", ""), j.value("groups", std::vector<std::string>{}), j.value("kind", ""),
-          j.value("method", "")};
+          j.value("method", ""), j.value("task", ""), j.value("credential", "")};
 }
 
 nlohmann::json GrantScope::ToJson() const {
@@ -283,6 +287,8 @@ nlohmann::json ApprovalRequest::ToJson() const {
           {"requester_groups", requester_groups},
           {"requester_kind", requester_kind},
           {"requester_method", requester_method},
+          {"requester_task", requester_task},
+          {"requester_credential", requester_credential},
           {"rule", rule},
           {"message", message},
           {"review", ReviewJson(review)},
@@ -310,6 +316,8 @@ ApprovalRequest ApprovalRequest::FromJson(const nlohmann::json& j) {
   r.requester_groups = j.value("requester_groups", std::vector<std::string>{});
   r.requester_kind = j.value("requester_kind", "");
   r.requester_method = j.value("requester_method", "");
+  r.requester_task = j.value("requester_task", "");
+  r.requester_credential = j.value("requester_credential", "");
   r.rule = j.value("rule", "");
   r.message = j.value("message", "");
   r.review = ReviewFromJson(j.value("review", nlohmann::json::object()));
@@ -393,7 +401,8 @@ Grant ApprovalService::MakeGrant(ApprovalRequest& r, std::int64_t now) {
   Grant g;
   g.id = RandomId("gr-", 8);
   g.user = r.requester;
-  g.holder = {r.requester, r.requester_groups, r.requester_kind, r.requester_method};
+  g.holder = {r.requester, r.requester_groups, r.requester_kind, r.requester_method, r.requester_task,
+              r.requester_credential};
   std::sort(g.holder.groups.begin(), g.holder.groups.end());
   g.rule = r.rule;
   g.approval_id = r.id;
@@ -418,6 +427,8 @@ ApprovalRequest ApprovalService::NewRequest(const NewApproval& n, std::int64_t n
   r.requester_groups = n.who->groups;
   r.requester_kind = IdentityKindName(n.who->kind);
   r.requester_method = AuthMethodName(n.who->method);
+  r.requester_task = n.who->task;
+  r.requester_credential = n.who->credential_id;
   r.rule = n.rule->name;
   r.message = n.rule->message;
   r.review = n.rule->review;

@@ -94,6 +94,11 @@ struct Holder {
   std::vector<std::string> groups;  // sorted
   std::string kind;                 // IdentityKindName
   std::string method;               // AuthMethodName
+  // A per-task token's task and credential: a grant approved for it is
+  // usable only under that token, so it ends when the token expires or is
+  // revoked. Empty for other callers.
+  std::string task;
+  std::string credential;
   static Holder Of(const Identity& who);
   bool operator==(const Holder&) const = default;
   nlohmann::json ToJson() const;
@@ -120,6 +125,8 @@ struct ApprovalRequest {
   std::vector<std::string> requester_groups;
   std::string requester_kind;
   std::string requester_method;  // AuthMethodName
+  std::string requester_task;        // per-task tokens: the task, shown to approvers
+  std::string requester_credential;  // and the credential the grant binds to
   std::string rule;
   std::string message;   // the rule's message, shown to requester and approvers
   ReviewSpec review;     // snapshot at creation; reloads do not change it

@@ -88,6 +88,7 @@ std::string DescribeApproval(const ApprovalRequest& r, std::int64_t now_ms) {
   o << "  who:      " << r.requester << " (" << (r.requester_kind == "agent" ? "an agent" : "a person");
   if (!r.requester_groups.empty()) o << "; groups " << Join(r.requester_groups, ", ");
   o << ")\n";
+  if (!r.requester_task.empty()) o << "  task:     " << r.requester_task << " (a per-task token; the grant ends with it)\n";
   if (!req.value("kubectl_command", std::string()).empty()) o << "  kubectl:  " << req.value("kubectl_command", "") << "\n";
   std::string verb = info.value("verb", "");
   std::string what = info.value("resource", "");

@@ -87,6 +87,34 @@ TEST_P(ApprovalTest, GrantCoversExactlyTheApprovedRequest) {
       << "a grant used after expiry";
 }
 
+TEST_P(ApprovalTest, AGrantForATaskTokenServesOnlyThatToken) {
+  Identity tasked = bot_;
+  tasked.method = AuthMethod::kTaskToken;
+  tasked.task = "T-1";
+  tasked.credential_id = "cr-1";
+  RequestInfo get = Info("GET", "/api/v1/namespaces/x/secrets/db");
+  auto opened = svc_->Open({"kg-t", &tasked, &get, &rule_, nlohmann::json::object()});
+  ASSERT_TRUE(opened) << opened.error().message;
+  EXPECT_EQ(opened->requester_task, "T-1");
+  EXPECT_NE(DescribeApproval(*opened, clock_.NowMillis()).find("task:     T-1"), std::string::npos);
+  ASSERT_TRUE(svc_->Approve(opened->id, Person("carol"), {.reason = "ok", .grant_ms = 15 * 60'000}));
+  auto use = [&](const Identity& who) {
+    auto g = svc_->UseGrant(who, {get, ""}, "prod-exec");
+    EXPECT_TRUE(g) << g.error().message;
+    return g && *g;
+  };
+  // Another token of the same task, the same agent with its static token,
+  // or another task: none of them holds the grant.
+  Identity other_token = tasked;
+  other_token.credential_id = "cr-2";
+  Identity other_task = tasked;
+  other_task.task = "T-2";
+  EXPECT_FALSE(use(other_token));
+  EXPECT_FALSE(use(bot_));
+  EXPECT_FALSE(use(other_task));
+  EXPECT_TRUE(use(tasked));
+}
+
 TEST_P(ApprovalTest, WideningStaysInsideTheRuleLimits) {
   ApprovalRequest req = Open(Info("POST", "/api/v1/namespaces/x/pods/a/exec?command=cat"));
   auto too_long = svc_->Approve(req.id, Person("carol"), {.reason = "", .grant_ms = 2 * 60 * 60'000});
