@@ -85,6 +85,10 @@ class Session {
   boost::asio::awaitable<void> WatchClientGone(std::string& why);
   // Ends a stream when its grant expires or is revoked; `reason` says which.
   boost::asio::awaitable<void> WatchGrant(std::string grant_id, std::int64_t expires_ms, std::string& reason);
+  // Returns (with `reason`) once the per-task token a stream was opened
+  // under is revoked or expires; checks the credential cache every
+  // kCredentialPoll.
+  boost::asio::awaitable<void> WatchCredential(std::string credential_id, std::string task, std::string& reason);
   // The labels of namespace `ns` (cached); none for a namespace that does
   // not exist; an error when they cannot be read.
   boost::asio::awaitable<Result<NamespaceLabels>> NamespaceLabelsOf(const std::string& ns);

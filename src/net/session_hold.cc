@@ -13,6 +13,8 @@
 #include "forward/header_rewrite.h"
 #include "net/await.h"
 #include "net/session.h"
+#include "credentials/credential_store.h"
+#include "common/limits.h"
 
 namespace kubegate {
 
@@ -149,6 +151,16 @@ awaitable<void> Session::WatchGrant(std::string grant_id, std::int64_t expires_m
     }
     (void)co_await waiter.Wait(g_.clock, expires_ms);
   }
+}
+
+awaitable<void> Session::WatchCredential(std::string credential_id, std::string task, std::string& reason) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (g_.credential_cache->Live(credential_id, g_.clock.NowMillis())) {
+    timer.expires_after(limits::kCredentialPoll);
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+  }
+  reason = "the task token for task " + task + " (" + credential_id + ") was revoked or expired";
 }
 
 awaitable<nlohmann::json> Session::DryRunForApprovers(const RequestContext& held, const Head& head) {

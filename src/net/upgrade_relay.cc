@@ -65,6 +65,8 @@ awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, 
   beast::error_code ec;
   auto& res = rp.get();
   const bool under_grant = !ctx.grant_id.empty() && g_.review;
+  // Opened under a per-task token: the stream ends with the token.
+  const bool under_task = ctx.who && !ctx.who->credential_id.empty() && g_.credential_cache;
   // The recording starts here, reading the protocol the 101 chose.
   const std::string upgrade(res[http::field::upgrade]);
   const std::string protocol(beast::iequals(upgrade, "websocket") ? res[http::field::sec_websocket_protocol]
@@ -73,7 +75,7 @@ awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, 
   // A session kubegate may end (a grant's, or one that must be recorded)
   // is ended with a Status kubectl prints, at a frame boundary.
   std::unique_ptr<SessionEnd> ender;
-  if (under_grant || recording_required) ender = SessionEnd::For(upgrade, protocol);
+  if (under_grant || under_task || recording_required) ender = SessionEnd::For(upgrade, protocol);
   std::unique_ptr<RecordingTap> recorder;
   std::string recording_path;
   if (ctx.recording_file) {
@@ -169,10 +171,18 @@ awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, 
       if (e) co_return;
     }
   };
-  if (under_grant) {
+  if (under_grant && under_task) {
+    co_await (pump(stream_, up.stream, out.bytes_in, true) || pump(up.stream, stream_, out.bytes_out, false) ||
+              WatchGrant(ctx.grant_id, ctx.grant_expires_ms, out.closed_reason) ||
+              WatchCredential(ctx.who->credential_id, ctx.who->task, out.closed_reason));
+    if (out.closed_reason.find("grant") != std::string::npos) g_.metrics.sessions_closed_by_grant.Increment();
+  } else if (under_grant) {
     co_await (pump(stream_, up.stream, out.bytes_in, true) || pump(up.stream, stream_, out.bytes_out, false) ||
               WatchGrant(ctx.grant_id, ctx.grant_expires_ms, out.closed_reason));
     if (out.closed_reason.find("grant") != std::string::npos) g_.metrics.sessions_closed_by_grant.Increment();
+  } else if (under_task) {
+    co_await (pump(stream_, up.stream, out.bytes_in, true) || pump(up.stream, stream_, out.bytes_out, false) ||
+              WatchCredential(ctx.who->credential_id, ctx.who->task, out.closed_reason));
   } else {
     co_await (pump(stream_, up.stream, out.bytes_in, true) || pump(up.stream, stream_, out.bytes_out, false));
   }

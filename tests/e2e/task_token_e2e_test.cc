@@ -119,5 +119,38 @@ TEST(TaskTokens, ABrokerIssuesATaskTokenTheAgentActsUnderItAndRevocationEndsIt) 
   EXPECT_EQ(log.find(token), std::string::npos) << "the token was recorded";
 }
 
+TEST(TaskTokens, RevokingATaskClosesTheStreamsOpenedUnderIt) {
+  TaskGateway& gw = Gateway();
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  Process run({Kubectl("1.32"), "--kubeconfig", gw.KubeconfigOf("alice"), "run", "task-pod", "--image=x",
+               "--restart=Never"});
+  ASSERT_EQ(run.Finish(), 0) << run.output();
+  RunResult issued = gw.Agent("alice", {"token", "--agent", "exec-bot", "--task", "T-exec", "--ttl", "10m"});
+  ASSERT_EQ(issued.code, 0) << issued.out;
+  std::string token = json::parse(issued.out)["token"];
+  std::string kc = (E().dir / "task-exec.kubeconfig").string();
+  Process mk({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", "exec-bot", "--server", gw.url,
+              "--ca-file", gw.Ca(), "--token-file", WriteFile("task-exec.token", token), "-o", kc});
+  ASSERT_EQ(mk.Finish(), 0) << mk.output();
+  std::size_t before = E().Received("/pods/task-pod/exec").size();
+  // Both transports: kubectl 1.32 over WebSocket, 1.29 over SPDY.
+  Process ws({Kubectl("1.32"), "--kubeconfig", kc, "exec", "task-pod", "--", "sleep", "60"});
+  Process spdy({Kubectl("1.29"), "--kubeconfig", kc, "exec", "task-pod", "--", "sleep", "60"});
+  // Both sessions reached the cluster: polled, bounded.
+  for (int i = 0; i < 300 && E().Received("/pods/task-pod/exec").size() < before + 2; ++i) usleep(50 * 1000);
+  ASSERT_EQ(E().Received("/pods/task-pod/exec").size(), before + 2);
+  RunResult revoked = gw.Agent("alice", {"revoke", "--task", "T-exec", "--reason", "task cancelled"});
+  ASSERT_EQ(revoked.code, 0) << revoked.out;
+  for (Process* p : {&ws, &spdy}) {
+    EXPECT_NE(p->Finish(), 0) << p->output();
+    EXPECT_NE(p->output().find("task token for task T-exec"), std::string::npos) << p->output();
+  }
+  // The result records say why the sessions ended.
+  Process audit({std::string(kBuildDir) + "/src/kubegate", "audit", "--config", gw.Config(), "--task", "T-exec",
+                 "-o", "jsonl"});
+  ASSERT_EQ(audit.Finish(), 0);
+  EXPECT_NE(audit.output().find("was revoked or expired"), std::string::npos) << audit.output();
+}
+
 }  // namespace
 }  // namespace e2e
