@@ -133,15 +133,16 @@ Result<IssuedCredential> CredentialStore::Issue(const NewCredential& c) {
   return out;
 }
 
-Result<int> CredentialStore::Revoke(const std::string& id, const std::string& by) {
+Result<int> CredentialStore::RevokeWhere(const char* column, const std::string& value, const std::string& by) {
   int n = 0;
   auto ok = db_.WithWriteTransaction([&]() -> Result<bool> {
-    auto live = Rows(db_, "WHERE id = ? AND revoked_ms = 0", {id});
+    auto live = Rows(db_, std::string("WHERE ") + column + " = ? AND revoked_ms = 0", {value});
     if (!live) return live.error();
     n = static_cast<int>(live->size());
     if (n == 0) return true;
-    auto r = db_.Run("UPDATE credential SET revoked_ms = ?, revoked_by = ? WHERE id = ? AND revoked_ms = 0",
-                     {clock_.NowMillis(), by, id});
+    auto r = db_.Run(std::string("UPDATE credential SET revoked_ms = ?, revoked_by = ? WHERE ") + column +
+                         " = ? AND revoked_ms = 0",
+                     {clock_.NowMillis(), by, value});
     if (!r) return r.error();
     return Bump();
   });
@@ -149,20 +150,10 @@ Result<int> CredentialStore::Revoke(const std::string& id, const std::string& by
   return n;
 }
 
+Result<int> CredentialStore::Revoke(const std::string& id, const std::string& by) { return RevokeWhere("id", id, by); }
+
 Result<int> CredentialStore::RevokeTask(const std::string& task, const std::string& by) {
-  int n = 0;
-  auto ok = db_.WithWriteTransaction([&]() -> Result<bool> {
-    auto live = Rows(db_, "WHERE task = ? AND revoked_ms = 0", {task});
-    if (!live) return live.error();
-    n = static_cast<int>(live->size());
-    if (n == 0) return true;
-    auto r = db_.Run("UPDATE credential SET revoked_ms = ?, revoked_by = ? WHERE task = ? AND revoked_ms = 0",
-                     {clock_.NowMillis(), by, task});
-    if (!r) return r.error();
-    return Bump();
-  });
-  if (!ok) return ok.error();
-  return n;
+  return RevokeWhere("task", task, by);
 }
 
 Result<std::vector<CredentialInfo>> CredentialStore::List(bool all) {

@@ -89,6 +89,8 @@ class CredentialStore {
 
  private:
   Result<bool> Bump();
+  // `column` is "id" or "task" (never input).
+  Result<int> RevokeWhere(const char* column, const std::string& value, const std::string& by);
   Database& db_;
   const Clock& clock_;
 };

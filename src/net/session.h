@@ -73,6 +73,7 @@ class Session {
   boost::asio::awaitable<StageResult> ServeAuditApi(RequestContext& ctx);
   boost::asio::awaitable<StageResult> ServeApprovalApi(RequestContext& ctx, Head& head);
   boost::asio::awaitable<StageResult> ServeTaskApi(RequestContext& ctx, Head& head);  // session_api.cc
+  boost::asio::awaitable<StageResult> ReadApiBody(RequestContext& ctx, Head& head, const char* rule);
 
   // Reads the whole body (bounded by `limit`) into ctx.body; the head
   // stays in `head` for forwarding. A refusal when it cannot be read.

@@ -94,17 +94,21 @@ awaitable<StageResult> Session::ServeAuditApi(RequestContext& ctx) {
   co_return Respond::Answered(o);
 }
 
+// The body of a call to kubegate's own API (bounded), with the request's
+// rule set for the record either way.
+awaitable<StageResult> Session::ReadApiBody(RequestContext& ctx, Head& head, const char* rule) {
+  ctx.rule = rule;
+  ctx.action = "allow";
+  if (head.is_done()) co_return std::nullopt;
+  auto refused = co_await ReadBody(ctx, head, limits::kMaxApprovalApiBody);
+  if (refused) refused->rule = rule;
+  co_return refused;
+}
+
 // /kubegate/v1/approvals and /kubegate/v1/grants: deciding, with the
 // caller's own identity; runs on the store thread.
 awaitable<StageResult> Session::ServeApprovalApi(RequestContext& ctx, Head& head) {
-  ctx.rule = "approval-api";
-  ctx.action = "allow";
-  if (!head.is_done()) {
-    if (auto refused = co_await ReadBody(ctx, head, limits::kMaxApprovalApiBody)) {
-      refused->rule = "approval-api";
-      co_return refused;
-    }
-  }
+  if (auto refused = co_await ReadApiBody(ctx, head, "approval-api")) co_return refused;
   const std::string body = ctx.body.value_or("");
   ApprovalApiResponse resp;
   if (!g_.approvals) {
@@ -130,14 +134,7 @@ awaitable<StageResult> Session::ServeApprovalApi(RequestContext& ctx, Head& head
 // with their own identity; runs on the store thread. The change goes into
 // this request's own audit record.
 awaitable<StageResult> Session::ServeTaskApi(RequestContext& ctx, Head& head) {
-  ctx.rule = "task-api";
-  ctx.action = "allow";
-  if (!head.is_done()) {
-    if (auto refused = co_await ReadBody(ctx, head, limits::kMaxApprovalApiBody)) {
-      refused->rule = "task-api";
-      co_return refused;
-    }
-  }
+  if (auto refused = co_await ReadApiBody(ctx, head, "task-api")) co_return refused;
   const std::string body = ctx.body.value_or("");
   TaskApiResponse resp;
   if (!g_.credentials) {
