@@ -11,7 +11,6 @@ namespace kubegate {
 struct AgentCli {
   CLI::App *token = nullptr, *revoke = nullptr, *list = nullptr;
   std::string kubeconfig, context, agent, task, ttl = "1h", reason, id;
-  std::vector<std::string> groups;
   bool all = false;
 };
 
@@ -26,7 +25,6 @@ std::shared_ptr<AgentCli> AddAgentCommands(CLI::App& app) {
   c->token->add_option("--task", c->task, "The task id, e.g. T-123")->required();
   c->token->add_option("--ttl", c->ttl, "How long it lives (1m to 24h; default 1h)");
   c->token->add_option("--reason", c->reason, "Why (recorded)");
-  c->token->add_option("--group", c->groups, "Group of the agent identity, repeatable");
   c->revoke = a->add_subcommand("revoke", "End a task's tokens (or one token) at once");
   c->revoke->add_option("--task", c->task, "Every live token of this task");
   c->revoke->add_option("--id", c->id, "One token, by credential id (cr-...)");
@@ -42,7 +40,7 @@ int RunAgentCommand(AgentCli& c) {
   const std::string prefix = "kubegate agent";
   if (*c.list) return CallGatewayAsCaller(c.kubeconfig, c.context, "GET", api + "/tokens" + (c.all ? "?all=true" : ""), "", prefix);
   if (*c.token) {
-    nlohmann::json body = {{"agent", c.agent}, {"task", c.task}, {"ttl", c.ttl}, {"reason", c.reason}, {"groups", c.groups}};
+    nlohmann::json body = {{"agent", c.agent}, {"task", c.task}, {"ttl", c.ttl}, {"reason", c.reason}};
     return CallGatewayAsCaller(c.kubeconfig, c.context, "POST", api + "/tokens", body.dump(), prefix);
   }
   if (*c.revoke) {

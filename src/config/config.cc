@@ -236,9 +236,16 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
     KG_TRY(r.StrList(a, "groups", "auditors", c.auditors.groups));
   }
   if (YAML::Node a = root["brokers"]) {
-    KG_TRY(r.CheckMap(a, "brokers", {"users", "groups"}));
+    KG_TRY(r.CheckMap(a, "brokers", {"users", "groups", "agents", "agent_groups"}));
     KG_TRY(r.StrList(a, "users", "brokers", c.brokers.users));
     KG_TRY(r.StrList(a, "groups", "brokers", c.brokers.groups));
+    KG_TRY(r.StrList(a, "agents", "brokers", c.broker_agents));
+    KG_TRY(r.StrList(a, "agent_groups", "brokers", c.broker_agent_groups));
+    for (const std::string& n : c.broker_agents) {
+      if (n.rfind("system:", 0) == 0 || n == "*") {
+        return r.Fail(a["agents"], "brokers.agents", "must name agents, not \"*\" or system: users");
+      }
+    }
   }
   return c;
 }

@@ -101,8 +101,14 @@ struct Config {
   StoreSettings store;
   AuditSettings audit;
   AuditorsConfig auditors;
-  // Who may issue and revoke per-task agent tokens (same shape as auditors).
+  // Who may issue and revoke per-task agent tokens (users / groups, as
+  // auditors), for which agent names (globs; none: no token can be issued),
+  // and the groups every task token's identity has. A broker never chooses
+  // a token's user or groups freely: that would let it mint any identity
+  // the cluster knows (docs/identity.md).
   AuditorsConfig brokers;
+  std::vector<std::string> broker_agents;
+  std::vector<std::string> broker_agent_groups;
   RecordingSettings recording;
 
   std::string RecordingDir() const { return recording.dir.empty() ? data_dir + "/recordings" : recording.dir; }

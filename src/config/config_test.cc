@@ -155,6 +155,15 @@ TEST(Config, ServiceAccountsNeedAnAudienceAndAShortTtl) {
   }
 }
 
+TEST(Config, BrokersNameTheAgentsTheyMayIssueFor) {
+  auto c = ParseConfig("brokers: {users: [alice], agents: [deploy-bot, \"ci-*\"], agent_groups: [agents]}", "t.yaml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->broker_agents, (std::vector<std::string>{"deploy-bot", "ci-*"}));
+  EXPECT_EQ(c->broker_agent_groups, std::vector<std::string>{"agents"});
+  EXPECT_FALSE(ParseConfig("brokers: {users: [alice], agents: [\"*\"]}", "t.yaml"));
+  EXPECT_FALSE(ParseConfig("brokers: {users: [alice], agents: [\"system:admin\"]}", "t.yaml"));
+}
+
 TEST(Config, InvalidYamlIsAnError) {
   auto c = ParseConfig("listen: [\n", "bad.yaml");
   ASSERT_FALSE(c);

@@ -1,6 +1,7 @@
 #include "credentials/credential_api.h"
 
 #include "common/k8s_status.h"
+#include "policy/policy.h"
 
 namespace kubegate {
 
@@ -22,10 +23,12 @@ bool IsTaskApiPath(std::string_view path) {
 }
 
 TaskApiResponse RunTaskApi(CredentialStore& store, const Identity& caller, bool broker, bool auditor,
-                           std::string_view method, std::string_view path, std::string_view raw_query,
-                           std::string_view body) {
+                           const BrokerLimits& limits, std::string_view method, std::string_view path,
+                           std::string_view raw_query, std::string_view body) {
   std::string_view rest = path.substr(kTaskApiPrefix.size());
   const bool is_get = method == "GET";
+  // A task token brokers nothing: an agent does not hand out access.
+  if (caller.method == AuthMethod::kTaskToken) broker = false;
   if (!broker && !(auditor && is_get)) {
     return Fail(Error::Forbidden("user \"" + caller.user + "\" may not broker task tokens (config: brokers.users / "
                                  "brokers.groups)"));
@@ -46,11 +49,16 @@ TaskApiResponse RunTaskApi(CredentialStore& store, const Identity& caller, bool 
     c.task = Field(in, "task");
     c.reason = Field(in, "reason");
     c.by = caller.user;
-    if (in.contains("groups") && in["groups"].is_array()) {
-      for (const json& g : in["groups"]) {
-        if (g.is_string()) c.groups.push_back(g.get<std::string>());
-      }
+    if (in.contains("groups")) {
+      return Fail(Error::BadRequest("groups are not chosen per token: a task token's groups are brokers.agent_groups"));
     }
+    bool allowed = false;
+    for (const std::string& g : limits.agents) allowed = allowed || GlobMatch(g, c.agent);
+    if (!allowed) {
+      return Fail(Error::Forbidden("agent \"" + c.agent + "\" is not one brokers may issue tokens for "
+                                   "(config: brokers.agents)"));
+    }
+    c.groups = limits.agent_groups;
     auto ttl = ParseDurationMillis(Field(in, "ttl").empty() ? "1h" : Field(in, "ttl"));
     if (!ttl) return Fail(Error::BadRequest("ttl: " + ttl.error().message));
     c.ttl_ms = *ttl;

@@ -2,7 +2,7 @@
 // callers:
 //
 //   POST /kubegate/v1/tasks/tokens             {"agent": "deploy-bot", "task": "T-123", "ttl": "1h",
-//                                               "reason": "...", "groups": ["agents"]}
+//                                               "reason": "..."}
 //        -> 201 {"token": "kgt_...", "credential": {...}}   (the token is shown only here)
 //   GET  /kubegate/v1/tasks/tokens[?all=true]  -> {"items": [...]}
 //   POST /kubegate/v1/tasks/TASK/revoke        -> {"revoked": N}
@@ -33,8 +33,15 @@ struct TaskApiResponse {
   nlohmann::json change;  // null: nothing changed
 };
 
+// What brokers may issue: agent names matching `agents` (globs), with
+// exactly `agent_groups` as the identity's groups.
+struct BrokerLimits {
+  std::vector<std::string> agents;
+  std::vector<std::string> agent_groups;
+};
+
 TaskApiResponse RunTaskApi(CredentialStore& store, const Identity& caller, bool broker, bool auditor,
-                           std::string_view method, std::string_view path, std::string_view raw_query,
-                           std::string_view body);
+                           const BrokerLimits& limits, std::string_view method, std::string_view path,
+                           std::string_view raw_query, std::string_view body);
 
 }  // namespace kubegate

@@ -144,9 +144,10 @@ awaitable<StageResult> Session::ServeTaskApi(RequestContext& ctx, Head& head) {
     CredentialCache* cache = g_.credential_cache;
     const bool broker = IsAuditor(*ctx.who, g_.config.brokers);
     const bool auditor = IsAuditor(*ctx.who, g_.config.auditors);
-    auto run = [store, cache, &ctx, broker, auditor, &body] {
-      TaskApiResponse r =
-          RunTaskApi(*store, *ctx.who, broker, auditor, ctx.method, ctx.info->path, ctx.info->raw_query, body);
+    const BrokerLimits limits{g_.config.broker_agents, g_.config.broker_agent_groups};
+    auto run = [store, cache, &ctx, broker, auditor, &limits, &body] {
+      TaskApiResponse r = RunTaskApi(*store, *ctx.who, broker, auditor, limits, ctx.method, ctx.info->path,
+                                     ctx.info->raw_query, body);
       // This gateway sees its own change at once (a new token works, a
       // revoked one stops); other replicas at their next poll.
       if (!r.change.is_null() && cache) {

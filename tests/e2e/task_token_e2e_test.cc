@@ -39,7 +39,8 @@ struct TaskGateway {
 TaskGateway& Gateway() {
   static TaskGateway g = [] {
     TaskGateway t;
-    auto [p, url] = E().StartGateway("tasks", "brokers: {users: [alice]}\nauditors: {users: [admin]}\n");
+    auto [p, url] = E().StartGateway("tasks", "brokers: {users: [alice], agents: [deploy-bot, exec-bot], "
+                                              "agent_groups: [agents]}\nauditors: {users: [admin]}\n");
     t.process = std::move(p);
     t.url = url;
     return t;
@@ -54,8 +55,15 @@ TEST(TaskTokens, ABrokerIssuesATaskTokenTheAgentActsUnderItAndRevocationEndsIt) 
   RunResult refused = gw.Agent("bot", {"token", "--agent", "deploy-bot", "--task", "T-1"});
   EXPECT_EQ(refused.code, 1) << refused.out;
   EXPECT_NE(refused.out.find("may not broker task tokens"), std::string::npos) << refused.out;
+  // Brokers issue for the agents the config names, never for a person
+  // or a cluster user (the token's identity is impersonated upstream).
+  for (const char* name : {"carol", "system:admin", "kubernetes-admin"}) {
+    RunResult r = gw.Agent("alice", {"token", "--agent", name, "--task", "T-1"});
+    EXPECT_EQ(r.code, 1) << name << ": " << r.out;
+    EXPECT_NE(r.out.find("brokers.agents"), std::string::npos) << r.out;
+  }
   RunResult issued = gw.Agent("alice", {"token", "--agent", "deploy-bot", "--task", "T-123", "--ttl", "30m",
-                                        "--reason", "roll out 1.4", "--group", "agents"});
+                                        "--reason", "roll out 1.4"});
   ASSERT_EQ(issued.code, 0) << issued.out;
   json j = json::parse(issued.out, nullptr, false);
   ASSERT_TRUE(j.is_object()) << issued.out;
@@ -76,6 +84,12 @@ TEST(TaskTokens, ABrokerIssuesATaskTokenTheAgentActsUnderItAndRevocationEndsIt) 
   EXPECT_EQ(h["Impersonate-User"][0], "deploy-bot");
   EXPECT_EQ(h["Impersonate-Extra-Kubegate-Task"][0], "T-123");
   EXPECT_EQ(h["Impersonate-Extra-Kubegate-Auth-Method"][0], "task-token");
+  EXPECT_EQ(h["Impersonate-Group"], json({"agents"}));  // brokers.agent_groups, nothing the broker chose
+  // An agent does not hand out access: its task token cannot issue more.
+  Process more({"/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--cacert", gw.Ca(), "-H", "Authorization: Bearer " + token,
+                "-X", "POST", "--data-binary", R"({"agent":"deploy-bot","task":"T-124"})", gw.url + "/kubegate/v1/tasks/tokens"});
+  more.Finish();
+  EXPECT_EQ(more.output().substr(more.output().rfind('\n') + 1), "403") << more.output();
   // The record names the task and the credential.
   std::string id = h["Impersonate-Extra-Kubegate-Request-Id"][0];
   Process show({std::string(kBuildDir) + "/src/kubegate", "audit", "show", id, "-o", "json", "--config", gw.Config()});
