@@ -91,8 +91,12 @@ Result<Identity> Authenticator::Authenticate(const Credentials& creds, AuthNote*
           break;
       }
     }
+    if (sa_) {
+      // The cache holds reviewed ServiceAccount tokens only: looked up by
+      // the hash already made, before the token is parsed as a JWT.
+      if (auto who = sa_->Cached(hash, clock_->NowMillis())) return std::move(*who);
+    }
     if (sa_ && sa_->Candidate(token)) {
-      if (auto who = sa_->Cached(token, clock_->NowMillis())) return std::move(*who);
       note->token_to_review = token;
       return refuse("token_review", Error::Unauthorized("ServiceAccount token not reviewed yet"));
     }

@@ -186,7 +186,16 @@ OidcAnswer OidcAuthenticator::Verify(std::string_view token, bool allow_refresh)
   if (issuers_.empty() || !LooksLikeJwt(token)) return a;
   // The token is ours when its (still untrusted) "iss" is one of our
   // issuers; from there on, any fault refuses it.
-  auto iss = UntrustedIssuer(token);
+  // A token that parses names its issuer in its claims; one that does not
+  // is read once more for "iss" alone, to refuse it with its reason.
+  auto jwt = ParseJwt(token);
+  std::optional<std::string> iss;
+  if (jwt) {
+    auto it = jwt->claims->find("iss");
+    if (it != jwt->claims->end() && it->is_string()) iss = it->get<std::string>();
+  } else {
+    iss = UntrustedIssuer(token);
+  }
   if (!iss) return a;
   OidcIssuer* issuer = FindIssuer(*iss);
   if (!issuer) return a;
@@ -196,7 +205,6 @@ OidcAnswer OidcAuthenticator::Verify(std::string_view token, bool allow_refresh)
     a.reason = std::move(reason);
     return a;
   };
-  auto jwt = ParseJwt(token);
   if (!jwt) return refuse(jwt.error(), jwt.error().message.find("algorithm") != std::string::npos ? "algorithm" : "malformed");
   const std::int64_t now = clock_.NowMillis();
   auto keys = issuer->Keys(now);

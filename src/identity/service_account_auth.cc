@@ -53,9 +53,10 @@ bool ServiceAccountAuthenticator::Candidate(std::string_view token) const {
   return config_.enabled && Peek(token).has_value();
 }
 
-std::optional<Identity> ServiceAccountAuthenticator::Cached(std::string_view token, std::int64_t now_ms) const {
+std::optional<Identity> ServiceAccountAuthenticator::Cached(const std::string& token_sha256,
+                                                           std::int64_t now_ms) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = cache_.find(Sha256Hex(token));
+  auto it = cache_.find(token_sha256);
   if (it == cache_.end() || now_ms >= it->second.expires_ms) return std::nullopt;
   return it->second.who;
 }

@@ -37,7 +37,8 @@ class ServiceAccountAuthenticator {
   explicit ServiceAccountAuthenticator(ServiceAccountConfig c) : config_(std::move(c)) {}
 
   bool Candidate(std::string_view token) const;
-  std::optional<Identity> Cached(std::string_view token, std::int64_t now_ms) const;
+  // The cached answer for a token by its SHA-256 (the authenticator has it).
+  std::optional<Identity> Cached(const std::string& token_sha256, std::int64_t now_ms) const;
   // The TokenReview to POST (authentication.k8s.io/v1, JSON).
   std::string ReviewBody(std::string_view token) const;
   // Reads the API server's answer to ReviewBody(token). Refused tokens are

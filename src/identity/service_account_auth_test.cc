@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/digest.h"
+
 #include "identity/jwt_test_util.h"
 
 namespace kubegate {
@@ -67,14 +69,14 @@ TEST(ServiceAccountAuth, AnAcceptedAnswerIsAnAgentIdentityCachedNoLongerThanTheT
   EXPECT_EQ(who->kind, IdentityKind::kAgent);
   EXPECT_EQ(who->method, AuthMethod::kServiceAccount);
   EXPECT_EQ(who->groups, (std::vector<std::string>{"system:serviceaccounts", "system:authenticated"}));
-  EXPECT_TRUE(sa.Cached(token, kNowMs + 3'999));
-  EXPECT_FALSE(sa.Cached(token, kNowMs + 4'000));
+  EXPECT_TRUE(sa.Cached(Sha256Hex(token), kNowMs + 3'999));
+  EXPECT_FALSE(sa.Cached(Sha256Hex(token), kNowMs + 4'000));
   // A long-lived token: the TTL bounds it.
   std::string long_lived = Token(s, "apps", "deployer", kNowS + 3600);
   ASSERT_TRUE(sa.FromReview(long_lived, 201, Answer(true, "system:serviceaccount:apps:deployer"), kNowMs, reason));
-  EXPECT_TRUE(sa.Cached(long_lived, kNowMs + 9'999));
-  EXPECT_FALSE(sa.Cached(long_lived, kNowMs + 10'000));
-  EXPECT_FALSE(sa.Cached(Token(s, "apps", "other", kNowS + 3600), kNowMs));
+  EXPECT_TRUE(sa.Cached(Sha256Hex(long_lived), kNowMs + 9'999));
+  EXPECT_FALSE(sa.Cached(Sha256Hex(long_lived), kNowMs + 10'000));
+  EXPECT_FALSE(sa.Cached(Sha256Hex(Token(s, "apps", "other", kNowS + 3600)), kNowMs));
   // A pattern makes some ServiceAccounts human.
   std::string ci = Token(s, "ci", "runner", kNowS + 600);
   EXPECT_EQ(sa.FromReview(ci, 201, Answer(true, "system:serviceaccount:ci:runner"), kNowMs, reason)->kind,
@@ -92,7 +94,7 @@ TEST(ServiceAccountAuth, RefusalsAre401AndUnusableAnswers503) {
     EXPECT_EQ(r.error().http_code, code) << body;
     EXPECT_EQ(reason, want_reason) << body;
     EXPECT_EQ(r.error().message.find(token), std::string::npos);
-    EXPECT_FALSE(sa.Cached(token, kNowMs));
+    EXPECT_FALSE(sa.Cached(Sha256Hex(token), kNowMs));
   };
   check(201, Answer(false, ""), 401, "token_review_refused");
   check(201, Answer(true, "system:serviceaccount:apps:deployer", {"https://kubernetes.default.svc"}), 401,
