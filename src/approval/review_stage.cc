@@ -184,6 +184,13 @@ ReviewStep ReviewStage::Withdraw(const ReviewRequest& r, ReviewStep held, const 
   return s;  // `held`, and its hold, end here
 }
 
+ReviewStep ReviewStage::Cancel(const ReviewRequest& r, ReviewStep held, const std::string& why, Error refusal) {
+  ReviewStep s = Withdraw(r, std::move(held), why);
+  s.verdict = ReviewVerdict::kRefuse;
+  s.refusal = std::move(refusal);
+  return s;
+}
+
 std::optional<std::string> ReviewStage::SessionEnds(const std::string& grant_id, std::int64_t expires_ms) {
   if (clock_.NowMillis() >= expires_ms) return "session closed by kubegate: grant " + grant_id + " expired";
   auto g = approvals_.GetGrant(grant_id);

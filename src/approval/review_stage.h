@@ -9,7 +9,8 @@
 //   while (s.verdict == ReviewVerdict::kHold) {
 //     ... wait for WakeUps on s.approval_id, or until s.hold_until_ms,
 //         while watching the caller's connection ...
-//     s = caller_gone ? stage.Withdraw(r, std::move(s), why) : stage.Resume(r, std::move(s));
+//     s = caller_gone ? stage.Withdraw(r, std::move(s), why)
+//       : token_ended ? stage.Cancel(r, std::move(s), why, refusal) : stage.Resume(r, std::move(s));
 //   }
 //   // kForward: forward (under s.grant_id when set); kRefuse: answer
 //   // s.refusal; kWithdrawn: nothing to answer, the caller is gone.
@@ -93,6 +94,10 @@ class ReviewStage {
   // The caller went away while held: the approval request is withdrawn and
   // can never run later.
   ReviewStep Withdraw(const ReviewRequest& r, ReviewStep held, const std::string& why);
+  // The caller's own credential ended while held (its per-task token was
+  // revoked or expired): the approval request is withdrawn the same way,
+  // and the caller is answered kRefuse with `refusal`.
+  ReviewStep Cancel(const ReviewRequest& r, ReviewStep held, const std::string& why, Error refusal);
 
   // For a stream forwarded under a grant, after a wake-up on the grant or
   // at its expiry: why the stream must end now, or nothing.

@@ -177,6 +177,20 @@ TEST_F(ReviewStageTest, WithdrawnRequestCanNeverRunLater) {
   EXPECT_FALSE(svc_->Approve("kg-1", carol_, {}));
 }
 
+TEST_F(ReviewStageTest, ARequestWhoseTokenEndedWhileHeldIsRefusedAndCanNeverRunLater) {
+  ReviewStage stage = Stage();
+  ReviewRequest r = Request("GET", "/api/v1/namespaces/prod/secrets/db");
+  ReviewStep s = stage.Start(r);
+  s = stage.Cancel(r, std::move(s), "the task token for task T-1 (cr-1) was revoked or expired",
+                   Error::Unauthorized("nothing was done"));
+  EXPECT_EQ(s.verdict, ReviewVerdict::kRefuse);
+  EXPECT_EQ(s.refusal.http_code, 401);
+  EXPECT_EQ(s.approval["state"], "withdrawn");
+  EXPECT_NE(s.approval.dump().find("T-1"), std::string::npos) << s.approval.dump();
+  EXPECT_EQ(quota_.held(), 0);
+  EXPECT_FALSE(svc_->Approve("kg-1", carol_, {}));
+}
+
 TEST_F(ReviewStageTest, WritesAskForTheApproversDryRunFirstAndKeepItsNote) {
   ReviewStage stage = Stage();
   std::string body = R"({"propagationPolicy":"Background"})";

@@ -163,6 +163,13 @@ Result<std::vector<CredentialInfo>> CredentialStore::List(bool all) {
 
 Result<std::vector<CredentialInfo>> CredentialStore::Active() { return List(false); }
 
+Result<std::optional<CredentialInfo>> CredentialStore::Get(const std::string& id) {
+  auto rows = Rows(db_, "WHERE id = ?", {id});
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<CredentialInfo>();
+  return std::optional<CredentialInfo>(std::move(rows->front()));
+}
+
 Result<std::int64_t> CredentialStore::Version() {
   auto rows = db_.Run("SELECT version FROM credential_version WHERE id = 1");
   if (!rows) return rows.error();

@@ -84,6 +84,9 @@ class CredentialStore {
   Result<std::vector<CredentialInfo>> List(bool all);
   // The credentials that can still authenticate (not revoked, not expired).
   Result<std::vector<CredentialInfo>> Active();
+  // One credential by id, as the store has it now (revoked or not);
+  // nothing when there is no such id.
+  Result<std::optional<CredentialInfo>> Get(const std::string& id);
   // Moves on every change; the cache reloads when it differs.
   Result<std::int64_t> Version();
 

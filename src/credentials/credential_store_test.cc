@@ -87,6 +87,25 @@ TEST_P(CredentialTest, RevokingATaskEndsEveryTokenOfItAtTheNextPoll) {
   EXPECT_TRUE(store_->List(false)->empty());
 }
 
+// What a held request checks when it is released: the store's own word,
+// not a cache's.
+TEST_P(CredentialTest, GetReadsOneCredentialAsTheStoreHasItNow) {
+  auto a = store_->Issue(Task("T-1"));
+  ASSERT_TRUE(a);
+  auto got = store_->Get(a->info.id);
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((*got)->task, "T-1");
+  EXPECT_EQ((*got)->revoked_ms, 0);
+  ASSERT_EQ(*store_->Revoke(a->info.id, "alice"), 1);
+  got = store_->Get(a->info.id);
+  ASSERT_TRUE(got && *got);
+  EXPECT_EQ((*got)->revoked_ms, clock_.NowMillis());
+  EXPECT_EQ((*got)->revoked_by, "alice");
+  got = store_->Get("cr-none");
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(*got);
+}
+
 TEST_P(CredentialTest, IssueRefusesWhatItCannotBound) {
   EXPECT_FALSE(store_->Issue(Task("")));                 // a task is required
   EXPECT_FALSE(store_->Issue(Task("T 1")));              // printable, no spaces

@@ -95,12 +95,15 @@ awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<U
     };
     // A streamed answer (a watch, logs -f) may stay quiet for ever: the
     // caller going away is noticed at once, not at the next event, and the
-    // upstream side is closed with it.
+    // upstream side is closed with it. So is the end of the per-task token
+    // it was asked under: the stream is cut there (no event after it).
     std::string gone;
-    auto which = co_await (relay_body() || WatchClientGone(gone));
+    auto which = co_await (relay_body() || WatchCaller(ctx, gone));
     if (which.index() == 1) {
       out.keep_alive = false;
-      out.closed_reason = "the streamed answer ended early: " + gone;
+      out.closed_reason = std::get<1>(which) == CallerEnd::kTokenEnded
+                              ? "the streamed answer was ended by kubegate: " + gone
+                              : "the streamed answer ended early: " + gone;
       CloseUpstream(conn->stream);
       co_return Respond::Answered(out, out.closed_reason);
     }

@@ -90,6 +90,20 @@ class Session {
   // under is revoked or expires; checks the credential cache every
   // kCredentialPoll.
   boost::asio::awaitable<void> WatchCredential(std::string credential_id, std::string task, std::string& reason);
+  // Whether the request came under a per-task token (which can end while
+  // the request is held or its answer streams).
+  bool UnderTaskToken(const RequestContext& ctx) const;
+  // What ended the wait of WatchCaller.
+  enum class CallerEnd { kLeft, kTokenEnded };
+  // WatchClientGone, and under a per-task token WatchCredential too:
+  // returns at the first of them, `why` saying what happened.
+  boost::asio::awaitable<CallerEnd> WatchCaller(const RequestContext& ctx, std::string& why);
+  // Under a per-task token, at the moment a held request would be
+  // forwarded: why the token no longer authenticates, read from the store
+  // itself (a revocation committed through any replica counts, without the
+  // cache's poll lag), or nothing when it still does. A store that cannot
+  // be read ends it too (fail closed).
+  boost::asio::awaitable<std::optional<std::string>> TaskTokenEnded(const RequestContext& ctx);
   // The labels of namespace `ns` (cached); none for a namespace that does
   // not exist; an error when they cannot be read.
   boost::asio::awaitable<Result<NamespaceLabels>> NamespaceLabelsOf(const std::string& ns);

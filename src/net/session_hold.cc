@@ -111,14 +111,34 @@ awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
     // leaving (or overrunning the read-ahead bound) withdraws the request,
     // which can then never run later.
     std::string gone;
-    auto which = co_await (waiter->Wait(g_.clock, step.hold_until_ms) || WatchClientGone(gone));
+    auto which = co_await (waiter->Wait(g_.clock, step.hold_until_ms) || WatchCaller(ctx, gone));
     if (which.index() == 1) {
+      if (std::get<1>(which) == CallerEnd::kTokenEnded) {
+        // The caller is still there: told why nothing was done.
+        Error refusal = Error::Unauthorized("kubegate: " + gone + " while request " + ctx.request_id +
+                                            " was held for approval; it was withdrawn and nothing was done");
+        auto cancel = [stage, &r, &step, &gone, &refusal] {
+          return stage->Cancel(r, std::move(step), gone, std::move(refusal));
+        };
+        step = co_await OnStoreThread<ReviewStep>(g_.store_thread, cancel);
+        break;
+      }
       auto withdraw = [stage, &r, &step, &gone] { return stage->Withdraw(r, std::move(step), gone); };
       step = co_await OnStoreThread<ReviewStep>(g_.store_thread, withdraw);
       break;
     }
     auto resume = [stage, &r, &step] { return stage->Resume(r, std::move(step)); };
     step = co_await OnStoreThread<ReviewStep>(g_.store_thread, resume);
+  }
+  if (step.verdict == ReviewVerdict::kForward) {
+    // An approval covers the credential the approver saw: a per-task token
+    // revoked (or expired) while held, even in the instant before the
+    // approval came, forwards nothing.
+    if (auto ended = co_await TaskTokenEnded(ctx)) {
+      step.verdict = ReviewVerdict::kRefuse;
+      step.refusal = Error::Unauthorized("kubegate: " + *ended + " before request " + ctx.request_id +
+                                         " was released; it was approved but nothing was done");
+    }
   }
   ctx.approval = step.approval;
   if (step.verdict == ReviewVerdict::kForward) {
@@ -161,6 +181,45 @@ awaitable<void> Session::WatchCredential(std::string credential_id, std::string 
     if (ec) co_return;
   }
   reason = "the task token for task " + task + " (" + credential_id + ") was revoked or expired";
+}
+
+bool Session::UnderTaskToken(const RequestContext& ctx) const {
+  return ctx.who && !ctx.who->credential_id.empty() && g_.credential_cache;
+}
+
+awaitable<Session::CallerEnd> Session::WatchCaller(const RequestContext& ctx, std::string& why) {
+  if (!UnderTaskToken(ctx)) {
+    co_await WatchClientGone(why);
+    co_return CallerEnd::kLeft;
+  }
+  // One string each: the loser, cancelled, still runs to its end.
+  std::string gone, ended;
+  auto which = co_await (WatchClientGone(gone) || WatchCredential(ctx.who->credential_id, ctx.who->task, ended));
+  if (which.index() == 0) {
+    why = std::move(gone);
+    co_return CallerEnd::kLeft;
+  }
+  why = std::move(ended);
+  co_return CallerEnd::kTokenEnded;
+}
+
+awaitable<std::optional<std::string>> Session::TaskTokenEnded(const RequestContext& ctx) {
+  if (!UnderTaskToken(ctx)) co_return std::nullopt;
+  const std::string what = "the task token for task " + ctx.who->task + " (" + ctx.who->credential_id + ")";
+  if (!g_.credentials) {
+    if (g_.credential_cache->Live(ctx.who->credential_id, g_.clock.NowMillis())) co_return std::nullopt;
+    co_return what + " was revoked or expired";
+  }
+  CredentialStore* store = g_.credentials;
+  const std::string id = ctx.who->credential_id;
+  auto read = [store, id] { return store->Get(id); };
+  auto got = co_await OnStoreThread<Result<std::optional<CredentialInfo>>>(g_.store_thread, read);
+  if (!got) co_return what + " could not be checked (" + got.error().message + ")";
+  if (!*got) co_return what + " is not in the store";
+  const CredentialInfo& c = **got;
+  if (c.revoked_ms) co_return what + " was revoked by " + c.revoked_by;
+  if (g_.clock.NowMillis() >= c.expires_ms) co_return what + " expired";
+  co_return std::nullopt;
 }
 
 awaitable<nlohmann::json> Session::DryRunForApprovers(const RequestContext& held, const Head& head) {

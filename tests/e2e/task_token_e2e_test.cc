@@ -166,5 +166,131 @@ TEST(TaskTokens, RevokingATaskClosesTheStreamsOpenedUnderIt) {
   EXPECT_NE(audit.output().find("was revoked or expired"), std::string::npos) << audit.output();
 }
 
+
+// Held for approval under a task token: the approval covers the credential
+// the approver saw. A task revoked while its request waits forwards
+// nothing, whichever comes first at the gateway.
+const char* kHeldTaskPolicy = R"(apiVersion: kubegate.io/v1
+kind: Policy
+default: allow
+rules:
+  - name: namespace-deletes
+    match: {verbs: [delete], resources: [namespaces]}
+    action: review
+    review: {approvers: {groups: [ops], users: [admin]}, approvals: 1, maxWait: 2m, mode: hold}
+  - name: held-execs
+    match: {resources: [pods/exec], names: ["held-*"]}
+    action: review
+    review: {approvers: {groups: [ops], users: [admin]}, maxWait: 2m, maxGrant: 1h, mode: hold}
+)";
+
+struct HeldTaskGateway : PolicyGateway {
+  HeldTaskGateway()
+      : PolicyGateway("heldtask", kHeldTaskPolicy,
+                      "brokers: {users: [alice], agents: [deploy-bot], agent_groups: [agents]}\n") {}
+  std::string Ca() const { return (E().dir / "heldtask-" / "pki" / "ca.crt").string(); }
+  RunResult Agent(std::vector<std::string> args) const {
+    std::vector<std::string> argv = {std::string(kBuildDir) + "/src/kubegate", "agent", "--kubeconfig",
+                                     Kubeconfig("alice")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Process p(argv);
+    int code = p.Finish();
+    return {code, p.output()};
+  }
+  // A kubeconfig of a fresh task token for deploy-bot.
+  std::string TaskKubeconfig(const std::string& task) const {
+    RunResult issued = Agent({"token", "--agent", "deploy-bot", "--task", task, "--ttl", "10m"});
+    EXPECT_EQ(issued.code, 0) << issued.out;
+    json j = json::parse(issued.out, nullptr, false);
+    if (!j.is_object()) return "";
+    std::string kc = (E().dir / ("heldtask-" + task + ".kubeconfig")).string();
+    Process mk({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", "deploy-bot", "--server", url,
+                "--ca-file", Ca(), "--token-file", WriteFile("heldtask-" + task + ".token", j["token"]), "-o", kc});
+    EXPECT_EQ(mk.Finish(), 0) << mk.output();
+    return kc;
+  }
+};
+
+bool UpstreamDeleted(const std::string& target) {
+  for (const auto& r : E().Received(target)) {
+    if (r["method"] == "DELETE" && !ReadsAsDryRun(r)) return true;
+  }
+  return false;
+}
+
+TEST(TaskTokens, ARequestHeldUnderARevokedTaskIsNeverForwarded) {
+  HeldTaskGateway gw;
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  for (const char* ns : {"held-task-a", "held-task-b"}) {
+    ASSERT_EQ(gw.Run("alice", {"create", "namespace", ns}).code, 0);
+  }
+  // Revoked while held: the agent is told why, the approval is withdrawn
+  // and can never run later.
+  std::string kc = gw.TaskKubeconfig("T-held");
+  ASSERT_FALSE(kc.empty());
+  Process del({Kubectl("1.32"), "--kubeconfig", kc, "delete", "namespace", "held-task-a"});
+  std::string id = gw.WaitPending("\"held-task-a\"");
+  ASSERT_FALSE(id.empty()) << del.output();
+  RunResult shown = gw.Gate("admin", {"show", id});
+  EXPECT_NE(shown.out.find("T-held"), std::string::npos) << "the approver sees the task: " << shown.out;
+  ASSERT_EQ(gw.Agent({"revoke", "--task", "T-held"}).code, 0);
+  EXPECT_NE(del.Finish(), 0) << del.output();
+  EXPECT_NE(del.output().find("task token for task T-held"), std::string::npos) << del.output();
+  EXPECT_NE(del.output().find("nothing was done"), std::string::npos) << del.output();
+  RunResult state = gw.Gate("admin", {"show", id});
+  EXPECT_NE(state.out.find("withdrawn"), std::string::npos) << state.out;
+  EXPECT_NE(gw.Gate("admin", {"approve", id}).code, 0) << "a withdrawn request cannot be approved";
+  EXPECT_FALSE(UpstreamDeleted("/api/v1/namespaces/held-task-a"));
+
+  // Revoked and approved in the same instant: the release reads the store,
+  // so the approval that wins the race still forwards nothing.
+  std::string kc2 = gw.TaskKubeconfig("T-race");
+  Process del2({Kubectl("1.32"), "--kubeconfig", kc2, "delete", "namespace", "held-task-b"});
+  std::string id2 = gw.WaitPending("\"held-task-b\"");
+  ASSERT_FALSE(id2.empty()) << del2.output();
+  ASSERT_EQ(gw.Agent({"revoke", "--task", "T-race"}).code, 0);
+  (void)gw.Gate("admin", {"approve", id2});  // may come first or find it withdrawn
+  EXPECT_NE(del2.Finish(), 0) << del2.output();
+  EXPECT_NE(del2.output().find("task token for task T-race"), std::string::npos) << del2.output();
+  EXPECT_FALSE(UpstreamDeleted("/api/v1/namespaces/held-task-b"));
+  // The audit answers what the task did: asked, held, nothing forwarded.
+  Process audit({std::string(kBuildDir) + "/src/kubegate", "audit", "--config", gw.Config(), "--task", "T-race",
+                 "-o", "jsonl"});
+  ASSERT_EQ(audit.Finish(), 0);
+  EXPECT_NE(audit.output().find(id2), std::string::npos) << audit.output();
+  EXPECT_NE(audit.output().find("\"status\":401"), std::string::npos) << audit.output();
+}
+
+// The issue's case: an exec held for approval, approved for the task, then
+// the task revoked mid-session; and a watch opened under a task token.
+TEST(TaskTokens, AnApprovedExecAndAWatchEndWhenTheirTaskIsRevoked) {
+  HeldTaskGateway gw;
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  ASSERT_EQ(gw.Run("alice", {"run", "held-exec", "--image=x", "--restart=Never"}).code, 0);
+  std::string kc = gw.TaskKubeconfig("T-session");
+  ASSERT_FALSE(kc.empty());
+  Process exec({Kubectl("1.32"), "--kubeconfig", kc, "exec", "held-exec", "--", "sleep", "60"});
+  std::string id = gw.WaitPending("held-exec");
+  ASSERT_FALSE(id.empty()) << exec.output();
+  std::size_t before = E().Received("/pods/held-exec/exec").size();
+  ASSERT_EQ(gw.Gate("admin", {"approve", id, "--for", "15m"}).code, 0);
+  for (int i = 0; i < 300 && E().Received("/pods/held-exec/exec").size() <= before; ++i) usleep(50 * 1000);
+  ASSERT_GT(E().Received("/pods/held-exec/exec").size(), before) << "the approved session started";
+  // A watch under the same task.
+  Process watch({Kubectl("1.32"), "--kubeconfig", kc, "get", "configmaps", "-n", "held-watch", "-w"});
+  for (int i = 0; i < 300 && E().Received("/namespaces/held-watch/configmaps?").size() < 2; ++i) usleep(50 * 1000);
+  ASSERT_EQ(gw.Agent({"revoke", "--task", "T-session"}).code, 0);
+  EXPECT_NE(exec.Finish(), 0) << exec.output();
+  EXPECT_NE(exec.output().find("task token for task T-session"), std::string::npos) << exec.output();
+  watch.Finish();  // it ends: the stream was cut
+  Process audit({std::string(kBuildDir) + "/src/kubegate", "audit", "--config", gw.Config(), "--task", "T-session",
+                 "-o", "jsonl"});
+  ASSERT_EQ(audit.Finish(), 0);
+  std::string log = audit.output();
+  EXPECT_NE(log.find("\"approval\""), std::string::npos) << "the exec's record carries its approval: " << log;
+  EXPECT_NE(log.find("was revoked or expired"), std::string::npos) << log;
+  EXPECT_NE(log.find("the streamed answer was ended by kubegate"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace e2e
