@@ -81,10 +81,9 @@ nlohmann::json DecisionRecord(const DecisionFacts& f) {
     id["kind"] = IdentityKindName(f.who->kind);
     id["auth"] = AuthMethodName(f.who->method);
     if (!f.who->auth_source.empty()) id["issuer"] = f.who->auth_source;
-    if (!f.who->task.empty()) {
-      id["task"] = f.who->task;
-      id["credential_id"] = f.who->credential_id;
-    }
+    if (!f.who->task.empty()) id["task"] = f.who->task;
+    // A token issued at runtime (task or static): which one.
+    if (!f.who->credential_id.empty()) id["credential_id"] = f.who->credential_id;
   } else {
     id["user"] = "";
     id["auth"] = "none";

@@ -6,6 +6,8 @@
 //   cert issue  issue a client certificate from kubegate's CA
 //   login       kubectl credential plugin: sign in at an OpenID provider
 //   agent       per-task agent tokens: issue, revoke, list (as a broker)
+//   identity    identities managed at runtime: create, list, disable, enable
+//   token       hash; create, list, revoke static tokens of registered identities
 #include <sys/stat.h>
 #include <cstdlib>
 #include <filesystem>
@@ -25,6 +27,7 @@
 #include "classify/request_info.h"
 #include "cli/audit_commands.h"
 #include "cli/agent_commands.h"
+#include "cli/identity_commands.h"
 #include "cli/approval_commands.h"
 #include "cli/recording_commands.h"
 #include "cli/policy_commands.h"
@@ -32,6 +35,7 @@
 #include "cli/kubeconfig_writer.h"
 #include "config/config.h"
 #include "credentials/credential_store.h"
+#include "credentials/identity_store.h"
 #include "identity/authenticator.h"
 #include "login/oauth_login.h"
 #include "net/gateway_server.h"
@@ -126,11 +130,12 @@ int Serve(const std::string& config_path, const std::string& port_file, bool dis
   } else if (*abandoned > 0) {
     spdlog::warn("{} requests held by a previous gateway process were marked abandoned", *abandoned);
   }
-  // Per-task agent tokens: one connection for the REST API (store thread),
+  // Runtime credentials and identities: one connection for the REST API (store thread),
   // one for the poller that keeps every worker's view current.
   auto credential_db = CredentialStore::OpenDatabase(store_config);
   if (!credential_db) return Fail(credential_db.error().message);
   CredentialStore credentials(**credential_db, SystemClock());
+  IdentityStore identities(**credential_db, SystemClock());
   auto poller_db = CredentialStore::OpenDatabase(store_config);
   if (!poller_db) return Fail(poller_db.error().message);
   CredentialCache credential_cache;
@@ -138,7 +143,7 @@ int Serve(const std::string& config_path, const std::string& port_file, bool dis
   if (auto polled = poller.PollOnce(); !polled) return Fail(polled.error().message);
   poller.Start();
   AuditWiring wiring{audit_log.get(), [store_config] { return AuditStore::Open(store_config); }, &approvals,
-                     &credentials, &credential_cache};
+                     &credentials, &identities, &credential_cache};
   auto server = GatewayServer::Create(*cfg, *upstream, cert, wiring);
   if (!server) return Fail(server.error().message);
   auto started = (*server)->Start();
@@ -203,11 +208,12 @@ int main(int argc, char** argv) {
   classify->add_option("--body", body_file, "Request body (DELETE's DeleteOptions)");
   classify->add_option("--content-type", content_type, "Content-Type of --body");
 
-  auto* token = app.add_subcommand("token", "Token helpers");
+  auto* token = app.add_subcommand("token", "Token helpers, and static tokens issued at runtime");
   token->require_subcommand(1);
   std::string token_file;
   auto* hash = token->add_subcommand("hash", "Print a token's SHA-256 for tokens[].token_sha256 (reads stdin)");
   hash->add_option("--token-file", token_file, "Read the token from this file instead of stdin");
+  auto identity_cli = AddIdentityCommands(app, *token);
 
   std::string kc_user, kc_token_file, kc_server, kc_ca, kc_out, kc_ns, kc_cert, kc_key;
   auto* kc = app.add_subcommand("kubeconfig", "Write a kubeconfig for a caller");
@@ -251,6 +257,7 @@ int main(int argc, char** argv) {
   if (int rc = RunPolicyCommand(*policy_cli); rc >= 0) return rc;
   if (int rc = RunApprovalCommand(*approval_cli); rc >= 0) return rc;
   if (int rc = RunAgentCommand(*agent_cli); rc >= 0) return rc;
+  if (int rc = RunIdentityCommand(*identity_cli); rc >= 0) return rc;
   if (int rc = RunRecordingCommand(*recording_cli); rc >= 0) return rc;
   if (*classify) return Classify(method, url, body_file, content_type);
   if (*hash) {

@@ -136,6 +136,10 @@ inline constexpr std::size_t kTokenReviewCacheEntries = 10000;
 // refused within this on every worker and replica).
 inline constexpr std::chrono::hours kMaxTaskTokenTtl{24};
 inline constexpr std::chrono::milliseconds kCredentialPoll{250};
+// Static tokens of identities managed at runtime: every one expires, one
+// year at the longest (rotate them); 90 days unless asked otherwise.
+inline constexpr std::chrono::hours kMaxStaticTokenTtl{366 * 24};
+inline constexpr std::chrono::hours kDefaultStaticTokenTtl{90 * 24};
 // exp, nbf and iat are checked with this much leeway for clock skew.
 inline constexpr std::chrono::seconds kJwtClockSkew{30};
 

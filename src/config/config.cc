@@ -36,7 +36,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
   KG_TRY(r.CheckMap(root, "", {"listen", "data_dir", "upstream", "tokens", "client_certs", "shutdown_grace_seconds",
                                "worker_threads", "max_request_body_bytes", "max_request_head_bytes", "log_level", "store", "audit",
                                "auditors", "policy_file", "approvals", "recording", "oidc", "service_accounts",
-                               "brokers"}));
+                               "brokers", "identity_admins"}));
   if (YAML::Node l = root["listen"]) {
     KG_TRY(r.CheckMap(l, "listen", {"address", "port", "plain_http", "tls_cert_file", "tls_key_file", "tls_hosts",
                                     "max_connections", "max_connections_per_source"}));
@@ -244,6 +244,18 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
     for (const std::string& n : c.broker_agents) {
       if (n.rfind("system:", 0) == 0 || n == "*") {
         return r.Fail(a["agents"], "brokers.agents", "must name agents, not \"*\" or system: users");
+      }
+    }
+  }
+  if (YAML::Node a = root["identity_admins"]) {
+    KG_TRY(r.CheckMap(a, "identity_admins", {"users", "groups", "assignable_groups"}));
+    KG_TRY(r.StrList(a, "users", "identity_admins", c.identity_admins.users));
+    KG_TRY(r.StrList(a, "groups", "identity_admins", c.identity_admins.groups));
+    KG_TRY(r.StrList(a, "assignable_groups", "identity_admins", c.identity_assignable_groups));
+    for (const std::string& g : c.identity_assignable_groups) {
+      if (g.rfind("system:", 0) == 0 || g == "*") {
+        return r.Fail(a["assignable_groups"], "identity_admins.assignable_groups",
+                      "must name groups, not \"*\" or system: groups");
       }
     }
   }

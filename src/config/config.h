@@ -109,6 +109,13 @@ struct Config {
   AuditorsConfig brokers;
   std::vector<std::string> broker_agents;
   std::vector<std::string> broker_agent_groups;
+  // Who may manage identities at runtime (register agents and people,
+  // issue and revoke their static tokens, disable and enable any user
+  // name), and which groups (globs) a registered identity may be given:
+  // none unless listed, so an identity admin cannot mint a member of an
+  // approver group by accident (docs/identity.md).
+  AuditorsConfig identity_admins;
+  std::vector<std::string> identity_assignable_groups;
   RecordingSettings recording;
 
   std::string RecordingDir() const { return recording.dir.empty() ? data_dir + "/recordings" : recording.dir; }

@@ -9,21 +9,49 @@ namespace {
 
 using json = nlohmann::json;
 
-TaskApiResponse Fail(const Error& e) { return {e.http_code, StatusJson(e), nullptr}; }
+TaskApiResponse Fail(const Error& e) { return ApiFailure(e); }
+std::string Field(const json& j, const char* k) { return StringField(j, k); }
 
-std::string Field(const json& j, const char* k) {
-  auto it = j.find(k);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+// Who a broker's task token acts as: a registered agent with its groups,
+// or a name the config's globs allow with brokers.agent_groups.
+Result<bool> ResolveAgent(IdentityStore* ids, const BrokerLimits& limits, NewCredential& c) {
+  if (ids) {
+    auto found = ids->Get(c.agent);
+    if (!found) return found.error();
+    if (*found && (*found)->disabled_ms) return Error::Forbidden("agent \"" + c.agent + "\" is disabled");
+    if (*found && (*found)->registered) {
+      if ((*found)->kind != IdentityKind::kAgent) {
+        return Error::Forbidden("\"" + c.agent + "\" is registered as a person; task tokens are for agents");
+      }
+      c.groups = (*found)->groups;
+      return true;
+    }
+  }
+  bool allowed = false;
+  for (const std::string& g : limits.agents) allowed = allowed || GlobMatch(g, c.agent);
+  if (!allowed) {
+    return Error::Forbidden("agent \"" + c.agent + "\" is not one brokers may issue tokens for "
+                            "(register it with `kubegate identity create`, or config: brokers.agents)");
+  }
+  c.groups = limits.agent_groups;
+  return true;
 }
 
 }  // namespace
+
+TaskApiResponse ApiFailure(const Error& e) { return {e.http_code, StatusJson(e), nullptr}; }
+
+std::string StringField(const json& j, const char* k) {
+  auto it = j.find(k);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
 
 bool IsTaskApiPath(std::string_view path) {
   return path == kTaskApiPrefix || path.substr(0, kTaskApiPrefix.size() + 1) == std::string(kTaskApiPrefix) + "/";
 }
 
-TaskApiResponse RunTaskApi(CredentialStore& store, const Identity& caller, bool broker, bool auditor,
-                           const BrokerLimits& limits, std::string_view method, std::string_view path,
+TaskApiResponse RunTaskApi(CredentialStore& store, IdentityStore* ids, const Identity& caller, bool broker,
+                           bool auditor, const BrokerLimits& limits, std::string_view method, std::string_view path,
                            std::string_view raw_query, std::string_view body) {
   std::string_view rest = path.substr(kTaskApiPrefix.size());
   const bool is_get = method == "GET";
@@ -50,15 +78,10 @@ TaskApiResponse RunTaskApi(CredentialStore& store, const Identity& caller, bool 
     c.reason = Field(in, "reason");
     c.by = caller.user;
     if (in.contains("groups")) {
-      return Fail(Error::BadRequest("groups are not chosen per token: a task token's groups are brokers.agent_groups"));
+      return Fail(Error::BadRequest("groups are not chosen per token: a task token's groups are the registered "
+                                    "agent's, or brokers.agent_groups"));
     }
-    bool allowed = false;
-    for (const std::string& g : limits.agents) allowed = allowed || GlobMatch(g, c.agent);
-    if (!allowed) {
-      return Fail(Error::Forbidden("agent \"" + c.agent + "\" is not one brokers may issue tokens for "
-                                   "(config: brokers.agents)"));
-    }
-    c.groups = limits.agent_groups;
+    if (auto resolved = ResolveAgent(ids, limits, c); !resolved) return Fail(resolved.error());
     auto ttl = ParseDurationMillis(Field(in, "ttl").empty() ? "1h" : Field(in, "ttl"));
     if (!ttl) return Fail(Error::BadRequest("ttl: " + ttl.error().message));
     c.ttl_ms = *ttl;

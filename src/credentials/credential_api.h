@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "credentials/credential_store.h"
+#include "credentials/identity_store.h"
 
 namespace kubegate {
 
@@ -40,8 +41,16 @@ struct BrokerLimits {
   std::vector<std::string> agent_groups;
 };
 
-TaskApiResponse RunTaskApi(CredentialStore& store, const Identity& caller, bool broker, bool auditor,
-                           const BrokerLimits& limits, std::string_view method, std::string_view path,
+// Brokers issue for a registered agent (IdentityStore, not disabled: with
+// its registered groups) or for an agent name `limits` allows (with
+// limits.agent_groups). `ids` may be null (no registry).
+TaskApiResponse RunTaskApi(CredentialStore& store, IdentityStore* ids, const Identity& caller, bool broker,
+                           bool auditor, const BrokerLimits& limits, std::string_view method, std::string_view path,
                            std::string_view raw_query, std::string_view body);
+
+// Shared by the credential APIs: a refusal as a Status body; a string
+// field of a JSON object ("" when absent or not a string).
+TaskApiResponse ApiFailure(const Error& e);
+std::string StringField(const nlohmann::json& j, const char* key);
 
 }  // namespace kubegate

@@ -23,7 +23,7 @@ class CredentialTest : public ::testing::TestWithParam<std::string> {
   }
   // What a gateway worker sees after its next poll.
   const CredentialCache& Poll() {
-    cache_.Load(*store_->Active(), *store_->Version());
+    cache_.Load(*store_->Snapshot());
     return cache_;
   }
 
@@ -51,8 +51,10 @@ TEST_P(CredentialTest, AnIssuedTokenIsAnAgentBoundToItsTaskUntilItExpires) {
   EXPECT_FALSE(cache.Lookup(Sha256Hex("kgt_other"), clock_.NowMillis()));
   // Expiry ends it, even before the next poll.
   EXPECT_FALSE(cache.Lookup(Sha256Hex(issued->token), clock_.NowMillis() + 3'600'000));
-  EXPECT_TRUE(cache.Live(issued->info.id, clock_.NowMillis()));
-  EXPECT_FALSE(cache.Live(issued->info.id, clock_.NowMillis() + 3'600'000));
+  EXPECT_FALSE(cache.Ended(*who, clock_.NowMillis()));
+  auto ended = cache.Ended(*who, clock_.NowMillis() + 3'600'000);
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(*ended, "the task token for task T-123 (" + issued->info.id + ") was revoked or expired");
   // The listing never shows the token or its hash.
   auto list = store_->List(false);
   ASSERT_TRUE(list);

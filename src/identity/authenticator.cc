@@ -51,6 +51,22 @@ Authenticator::Authenticator(const std::vector<TokenEntry>& tokens, const Client
 Result<Identity> Authenticator::Authenticate(const Credentials& creds, AuthNote* note, bool allow_refresh) const {
   AuthNote ignored;
   if (!note) note = &ignored;
+  auto who = Identify(creds, note, allow_refresh);
+  if (!who) return who;
+  return Admit(std::move(*who), note);
+}
+
+Result<Identity> Authenticator::Admit(Identity who, AuthNote* note) const {
+  if (runtime_) {
+    if (auto why = runtime_->Disabled(who.user)) {
+      if (note) note->reason = "disabled";
+      return Error::Unauthorized("kubegate: user \"" + who.user + "\" is disabled (" + *why + ")");
+    }
+  }
+  return who;
+}
+
+Result<Identity> Authenticator::Identify(const Credentials& creds, AuthNote* note, bool allow_refresh) const {
   auto refuse = [&](const char* reason, Error e) {
     note->reason = reason;
     return e;

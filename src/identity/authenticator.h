@@ -45,6 +45,9 @@ class RuntimeTokens {
  public:
   virtual ~RuntimeTokens() = default;
   virtual std::optional<Identity> Lookup(const std::string& token_sha256, std::int64_t now_ms) const = 0;
+  // Why user `user` may not act now (disabled at runtime, whichever way it
+  // authenticates), or nothing.
+  virtual std::optional<std::string> Disabled(const std::string& user) const = 0;
 };
 
 // What an authentication attempt leaves besides its answer.
@@ -67,7 +70,8 @@ class Authenticator {
     sa_ = sa;
     clock_ = &clock;
   }
-  // Per-task tokens from the store (null: none). Not owned.
+  // Tokens issued at runtime and identities disabled at runtime, from the
+  // store (null: none). Not owned.
   void SetRuntimeTokens(const RuntimeTokens* tokens, const Clock& clock) {
     runtime_ = tokens;
     clock_ = &clock;
@@ -82,9 +86,15 @@ class Authenticator {
   // note->refresh_first set (when `allow_refresh`): the caller refreshes
   // that issuer's keys (OidcAuthenticator::RefreshThen) and asks again
   // with allow_refresh false.
+  // An identity disabled at runtime (RuntimeTokens::Disabled) is refused
+  // here however it authenticated.
   Result<Identity> Authenticate(const Credentials& creds, AuthNote* note = nullptr, bool allow_refresh = true) const;
+  // The last check of Authenticate, for an identity established elsewhere
+  // (a ServiceAccount token the API server just reviewed).
+  Result<Identity> Admit(Identity who, AuthNote* note) const;
 
  private:
+  Result<Identity> Identify(const Credentials& creds, AuthNote* note, bool allow_refresh) const;
   std::unordered_map<std::string, Identity> by_token_hash_;
   ClientCertConfig certs_;
   const OidcAuthenticator* oidc_ = nullptr;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/clock.h"
+
 namespace kubegate {
 namespace {
 
@@ -63,6 +65,36 @@ TEST(Authenticator, ClientCertificates) {
   auto untrusted = a.Authenticate({.untrusted_peer = true});
   ASSERT_FALSE(untrusted);
   EXPECT_EQ(untrusted.error().message, "client certificate is not signed by kubegate's client CA");
+}
+
+// Names disabled at runtime, as the credential cache reports them.
+class DisabledNames final : public RuntimeTokens {
+ public:
+  std::optional<Identity> Lookup(const std::string&, std::int64_t) const override { return std::nullopt; }
+  std::optional<std::string> Disabled(const std::string& user) const override {
+    if (user == "bot" || user == "robot") return std::string("disabled by alice: leaked");
+    return std::nullopt;
+  }
+};
+
+TEST(Authenticator, ADisabledUserIsRefusedHoweverItAuthenticates) {
+  Authenticator a = Make();
+  DisabledNames disabled;
+  a.SetRuntimeTokens(&disabled, SystemClock());
+  EXPECT_TRUE(a.Authenticate({.authorization = "Bearer alice-token"}));
+  AuthNote note;
+  auto bot = a.Authenticate({.authorization = "Bearer bot-token"}, &note);
+  ASSERT_FALSE(bot);
+  EXPECT_EQ(bot.error().http_code, 401);
+  EXPECT_EQ(bot.error().message, "kubegate: user \"bot\" is disabled (disabled by alice: leaked)");
+  EXPECT_EQ(note.reason, "disabled");
+  EXPECT_FALSE(a.Authenticate({.peer = PeerCertificate{"robot", {}}}));
+  // An identity established elsewhere (a reviewed ServiceAccount) too.
+  Identity reviewed;
+  reviewed.user = "bot";
+  EXPECT_FALSE(a.Admit(reviewed, &note));
+  reviewed.user = "carol";
+  EXPECT_TRUE(a.Admit(reviewed, &note));
 }
 
 }  // namespace

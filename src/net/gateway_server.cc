@@ -73,7 +73,14 @@ class ServerImpl final : public GatewayServer {
       oidc_ = std::make_unique<OidcAuthenticator>(config_.oidc, std::make_shared<NetHttpsGetter>(), SystemClock());
       admission_.SetOidc(oidc_.get());
     }
-    if (wiring_.credential_cache) admission_.SetRuntimeTokens(wiring_.credential_cache, SystemClock());
+    if (wiring_.credential_cache) {
+      admission_.SetRuntimeTokens(wiring_.credential_cache, SystemClock());
+      // A revoked credential or a disabled user wakes the held requests and
+      // streams under it (keys: CredentialCache::WakeKeys).
+      wiring_.credential_cache->SetChangeListener([this](const std::vector<std::string>& ended) {
+        for (const std::string& key : ended) wake_ups_.Notify(key);
+      });
+    }
     if (config_.service_accounts.enabled) {
       service_accounts_ = std::make_unique<ServiceAccountAuthenticator>(config_.service_accounts);
       admission_.SetServiceAccounts(service_accounts_.get(), SystemClock());
@@ -93,6 +100,7 @@ class ServerImpl final : public GatewayServer {
                                       oidc_.get(),
                                       service_accounts_.get(),
                                       wiring_.credentials,
+                                      wiring_.identities,
                                       wiring_.credential_cache,
                                       upstream_token_,
                                       audit_,
@@ -113,6 +121,7 @@ class ServerImpl final : public GatewayServer {
   ~ServerImpl() override {
     // Before the workers' io_contexts go: no refresh may resume a session.
     if (oidc_) oidc_->Stop();
+    if (wiring_.credential_cache) wiring_.credential_cache->SetChangeListener(nullptr);
     store_thread_.join();
     if (wiring_.approvals) wiring_.approvals->SetChangeListener(nullptr);
   }

@@ -20,6 +20,7 @@
 #include "common/result.h"
 #include "config/config.h"
 #include "credentials/credential_store.h"
+#include "credentials/identity_store.h"
 #include "upstream/upstream_target.h"
 
 namespace kubegate {
@@ -38,9 +39,11 @@ struct AuditWiring {
   // Used only on the gateway's store thread (held requests, the approvals
   // API). Null: review rules cannot be served (requests get a 503).
   ApprovalService* approvals = nullptr;
-  // Per-task tokens: the store (store thread only; the REST API) and the
-  // cache the authenticate stage reads (kept current by a poller). Null: off.
+  // Runtime credentials and identities: the stores (store thread only; the
+  // REST API) and the cache the authenticate stage reads (kept current by
+  // a poller). Null: off.
   CredentialStore* credentials = nullptr;
+  IdentityStore* identities = nullptr;
   CredentialCache* credential_cache = nullptr;
 };
 

@@ -27,6 +27,7 @@ namespace kubegate {
 
 class CredentialCache;
 class CredentialStore;
+class IdentityStore;
 class OidcAuthenticator;
 class ServiceAccountAuthenticator;
 
@@ -38,7 +39,8 @@ struct GatewayServices {
   OidcAuthenticator* oidc;  // null: no OIDC issuers configured
   ServiceAccountAuthenticator* service_accounts;  // null: service_accounts.enabled is false
   CredentialStore* credentials;                   // store thread only; null: no task tokens
-  CredentialCache* credential_cache;              // any thread; null: no task tokens
+  IdentityStore* identities;                      // store thread only; null: no runtime identities
+  CredentialCache* credential_cache;              // any thread; null: no runtime credentials
   TokenSource& upstream_token;
   RequestAudit& audit;
   // The store thread: approval and audit-query work runs there, one at a

@@ -95,13 +95,14 @@ awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<U
     };
     // A streamed answer (a watch, logs -f) may stay quiet for ever: the
     // caller going away is noticed at once, not at the next event, and the
-    // upstream side is closed with it. So is the end of the per-task token
-    // it was asked under: the stream is cut there (no event after it).
+    // upstream side is closed with it. So is the end of the caller's
+    // identity (its store token revoked, its user disabled): the stream is
+    // cut there (no event after it).
     std::string gone;
     auto which = co_await (relay_body() || WatchCaller(ctx, gone));
     if (which.index() == 1) {
       out.keep_alive = false;
-      out.closed_reason = std::get<1>(which) == CallerEnd::kTokenEnded
+      out.closed_reason = std::get<1>(which) == CallerEnd::kIdentityEnded
                               ? "the streamed answer was ended by kubegate: " + gone
                               : "the streamed answer ended early: " + gone;
       CloseUpstream(conn->stream);

@@ -72,7 +72,8 @@ class Session {
   boost::asio::awaitable<bool> ServeProbe(Head& head, bool& keep);
   boost::asio::awaitable<StageResult> ServeAuditApi(RequestContext& ctx);
   boost::asio::awaitable<StageResult> ServeApprovalApi(RequestContext& ctx, Head& head);
-  boost::asio::awaitable<StageResult> ServeTaskApi(RequestContext& ctx, Head& head);  // session_api.cc
+  boost::asio::awaitable<StageResult> ServeCredentialApi(RequestContext& ctx, Head& head,
+                                                         const char* rule);  // session_api.cc
   boost::asio::awaitable<StageResult> ReadApiBody(RequestContext& ctx, Head& head, const char* rule);
 
   // Reads the whole body (bounded by `limit`) into ctx.body; the head
@@ -86,24 +87,24 @@ class Session {
   boost::asio::awaitable<void> WatchClientGone(std::string& why);
   // Ends a stream when its grant expires or is revoked; `reason` says which.
   boost::asio::awaitable<void> WatchGrant(std::string grant_id, std::int64_t expires_ms, std::string& reason);
-  // Returns (with `reason`) once the per-task token a stream was opened
-  // under is revoked or expires; checks the credential cache every
-  // kCredentialPoll.
-  boost::asio::awaitable<void> WatchCredential(std::string credential_id, std::string task, std::string& reason);
-  // Whether the request came under a per-task token (which can end while
-  // the request is held or its answer streams).
-  bool UnderTaskToken(const RequestContext& ctx) const;
+  // Returns (with `reason`) once `who` may no longer act: its user was
+  // disabled at runtime, or the store token it came with (a task token, a
+  // static token) was revoked or expired. Woken by the credential cache's
+  // changes (WakeUps keys CredentialCache::WakeKeys), not by polling.
+  boost::asio::awaitable<void> WatchIdentity(const Identity& who, std::string& reason);
+  // Whether the caller's identity can end while its request is held or its
+  // answer streams (runtime identities are on).
+  bool CanEnd(const RequestContext& ctx) const;
   // What ended the wait of WatchCaller.
-  enum class CallerEnd { kLeft, kTokenEnded };
-  // WatchClientGone, and under a per-task token WatchCredential too:
-  // returns at the first of them, `why` saying what happened.
+  enum class CallerEnd { kLeft, kIdentityEnded };
+  // WatchClientGone, and WatchIdentity too when CanEnd: returns at the
+  // first of them, `why` saying what happened.
   boost::asio::awaitable<CallerEnd> WatchCaller(const RequestContext& ctx, std::string& why);
-  // Under a per-task token, at the moment a held request would be
-  // forwarded: why the token no longer authenticates, read from the store
-  // itself (a revocation committed through any replica counts, without the
-  // cache's poll lag), or nothing when it still does. A store that cannot
-  // be read ends it too (fail closed).
-  boost::asio::awaitable<std::optional<std::string>> TaskTokenEnded(const RequestContext& ctx);
+  // At the moment a held request would be forwarded: why its caller may no
+  // longer act, read from the store itself (a revocation or a disable
+  // committed through any replica counts, without the cache's poll lag),
+  // or nothing. A store that cannot be read ends it too (fail closed).
+  boost::asio::awaitable<std::optional<std::string>> IdentityEnded(const RequestContext& ctx);
   // The labels of namespace `ns` (cached); none for a namespace that does
   // not exist; an error when they cannot be read.
   boost::asio::awaitable<Result<NamespaceLabels>> NamespaceLabelsOf(const std::string& ns);

@@ -8,6 +8,7 @@
 #include "approval/approval_api.h"
 #include "audit/audit_api.h"
 #include "credentials/credential_api.h"
+#include "credentials/identity_api.h"
 #include "common/k8s_status.h"
 #include "common/limits.h"
 #include "net/await.h"
@@ -64,7 +65,8 @@ awaitable<StageResult> Session::ServeGatewayApi(RequestContext& ctx, Head& head)
   }
   if (IsAuditApiPath(info.path)) co_return co_await ServeAuditApi(ctx);
   if (IsApprovalApiPath(info.path)) co_return co_await ServeApprovalApi(ctx, head);
-  if (IsTaskApiPath(info.path)) co_return co_await ServeTaskApi(ctx, head);
+  if (IsTaskApiPath(info.path)) co_return co_await ServeCredentialApi(ctx, head, "task-api");
+  if (IsIdentityApiPath(info.path)) co_return co_await ServeCredentialApi(ctx, head, "identity-api");
   co_return std::nullopt;
 }
 
@@ -130,30 +132,37 @@ awaitable<StageResult> Session::ServeApprovalApi(RequestContext& ctx, Head& head
   co_return Respond::Answered(o, resp.status >= 400 ? resp.body : "");
 }
 
-// /kubegate/v1/tasks: per-task agent tokens, issued and revoked by brokers
-// with their own identity; runs on the store thread. The change goes into
-// this request's own audit record.
-awaitable<StageResult> Session::ServeTaskApi(RequestContext& ctx, Head& head) {
-  if (auto refused = co_await ReadApiBody(ctx, head, "task-api")) co_return refused;
+// /kubegate/v1/tasks (per-task agent tokens, for brokers) and
+// /kubegate/v1/identities, /kubegate/v1/tokens (identities and their
+// static tokens, for identity admins): run on the store thread with the
+// caller's own identity. The change goes into this request's own audit
+// record, and this gateway's credential cache reloads at once (a new token
+// works, a revoked one or a disabled user stops; other replicas follow at
+// their next poll).
+awaitable<StageResult> Session::ServeCredentialApi(RequestContext& ctx, Head& head, const char* rule) {
+  if (auto refused = co_await ReadApiBody(ctx, head, rule)) co_return refused;
   const std::string body = ctx.body.value_or("");
   TaskApiResponse resp;
-  if (!g_.credentials) {
-    resp = {503, StatusJson(Error::Unavailable("task tokens are not available")), nullptr};
+  if (!g_.credentials || !g_.identities) {
+    resp = {503, StatusJson(Error::Unavailable("runtime credentials are not available")), nullptr};
   } else {
     CredentialStore* store = g_.credentials;
+    IdentityStore* ids = g_.identities;
     CredentialCache* cache = g_.credential_cache;
-    const bool broker = IsAuditor(*ctx.who, g_.config.brokers);
+    const bool tasks = IsTaskApiPath(ctx.info->path);
     const bool auditor = IsAuditor(*ctx.who, g_.config.auditors);
+    const bool broker = IsAuditor(*ctx.who, g_.config.brokers);
     const BrokerLimits limits{g_.config.broker_agents, g_.config.broker_agent_groups};
-    auto run = [store, cache, &ctx, broker, auditor, &limits, &body] {
-      TaskApiResponse r = RunTaskApi(*store, *ctx.who, broker, auditor, limits, ctx.method, ctx.info->path,
-                                     ctx.info->raw_query, body);
-      // This gateway sees its own change at once (a new token works, a
-      // revoked one stops); other replicas at their next poll.
+    IdentityApiRoles roles{IsAuditor(*ctx.who, g_.config.identity_admins), auditor,
+                           g_.config.identity_assignable_groups, {}};
+    for (const TokenEntry& t : g_.config.tokens) roles.reserved_names.push_back(t.user);
+    auto run = [&, store, ids, cache] {
+      TaskApiResponse r = tasks ? RunTaskApi(*store, ids, *ctx.who, broker, auditor, limits, ctx.method,
+                                             ctx.info->path, ctx.info->raw_query, body)
+                                : RunIdentityApi(*store, *ids, *ctx.who, roles, ctx.method, ctx.info->path,
+                                                 ctx.info->raw_query, body);
       if (!r.change.is_null() && cache) {
-        auto active = store->Active();
-        auto version = store->Version();
-        if (active && version) cache->Load(*active, *version);
+        if (auto snapshot = store->Snapshot()) cache->Load(std::move(*snapshot));
       }
       return r;
     };

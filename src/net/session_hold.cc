@@ -31,14 +31,19 @@ namespace {
 class WakeUpWaiter {
  public:
   WakeUpWaiter(WakeUps& wake_ups, const std::string& key, asio::any_io_executor ex)
+      : WakeUpWaiter(wake_ups, std::vector<std::string>{key}, std::move(ex)) {}
+  // Woken by any of `keys`.
+  WakeUpWaiter(WakeUps& wake_ups, const std::vector<std::string>& keys, asio::any_io_executor ex)
       : state_(std::make_shared<State>(ex)) {
-    // Runs on whichever thread committed the change: it only posts.
-    sub_ = wake_ups.Subscribe(key, [s = state_, ex] {
-      asio::post(ex, [s] {
-        s->woken = true;
-        s->timer.cancel();
-      });
-    });
+    for (const std::string& key : keys) {
+      // Runs on whichever thread committed the change: it only posts.
+      subs_.push_back(wake_ups.Subscribe(key, [s = state_, ex] {
+        asio::post(ex, [s] {
+          s->woken = true;
+          s->timer.cancel();
+        });
+      }));
+    }
   }
   // True when woken (since the last Wait), false when `deadline_ms` came.
   awaitable<bool> Wait(const Clock& clock, std::int64_t deadline_ms) {
@@ -57,7 +62,7 @@ class WakeUpWaiter {
     bool woken = false;
   };
   std::shared_ptr<State> state_;
-  WakeUps::Subscription sub_;
+  std::vector<WakeUps::Subscription> subs_;
 };
 
 }  // namespace
@@ -113,7 +118,7 @@ awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
     std::string gone;
     auto which = co_await (waiter->Wait(g_.clock, step.hold_until_ms) || WatchCaller(ctx, gone));
     if (which.index() == 1) {
-      if (std::get<1>(which) == CallerEnd::kTokenEnded) {
+      if (std::get<1>(which) == CallerEnd::kIdentityEnded) {
         // The caller is still there: told why nothing was done.
         Error refusal = Error::Unauthorized("kubegate: " + gone + " while request " + ctx.request_id +
                                             " was held for approval; it was withdrawn and nothing was done");
@@ -131,10 +136,10 @@ awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
     step = co_await OnStoreThread<ReviewStep>(g_.store_thread, resume);
   }
   if (step.verdict == ReviewVerdict::kForward) {
-    // An approval covers the credential the approver saw: a per-task token
-    // revoked (or expired) while held, even in the instant before the
-    // approval came, forwards nothing.
-    if (auto ended = co_await TaskTokenEnded(ctx)) {
+    // An approval covers the credential the approver saw: a token revoked
+    // (or expired), or a user disabled, while held, even in the instant
+    // before the approval came, forwards nothing.
+    if (auto ended = co_await IdentityEnded(ctx)) {
       step.verdict = ReviewVerdict::kRefuse;
       step.refusal = Error::Unauthorized("kubegate: " + *ended + " before request " + ctx.request_id +
                                          " was released; it was approved but nothing was done");
@@ -173,53 +178,53 @@ awaitable<void> Session::WatchGrant(std::string grant_id, std::int64_t expires_m
   }
 }
 
-awaitable<void> Session::WatchCredential(std::string credential_id, std::string task, std::string& reason) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  while (g_.credential_cache->Live(credential_id, g_.clock.NowMillis())) {
-    timer.expires_after(limits::kCredentialPoll);
-    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return;
+awaitable<void> Session::WatchIdentity(const Identity& who, std::string& reason) {
+  const CredentialCache& cache = *g_.credential_cache;
+  WakeUpWaiter waiter(g_.wake_ups, CredentialCache::WakeKeys(who), co_await asio::this_coro::executor);
+  while (true) {
+    // Listening first, then looking: no change falls in between.
+    if (auto ended = cache.Ended(who, g_.clock.NowMillis())) {
+      reason = std::move(*ended);
+      co_return;
+    }
+    // Woken by a change to this user or credential, or at the
+    // credential's expiry; a day at most between looks otherwise.
+    const std::int64_t now = g_.clock.NowMillis();
+    std::int64_t until = now + 86'400'000;
+    if (who.credential_expires_ms) until = std::min(until, who.credential_expires_ms);
+    (void)co_await waiter.Wait(g_.clock, until);
+    auto cs = co_await asio::this_coro::cancellation_state;
+    if (cs.cancelled() != asio::cancellation_type::none) co_return;
   }
-  reason = "the task token for task " + task + " (" + credential_id + ") was revoked or expired";
 }
 
-bool Session::UnderTaskToken(const RequestContext& ctx) const {
-  return ctx.who && !ctx.who->credential_id.empty() && g_.credential_cache;
-}
+bool Session::CanEnd(const RequestContext& ctx) const { return ctx.who && g_.credential_cache; }
 
 awaitable<Session::CallerEnd> Session::WatchCaller(const RequestContext& ctx, std::string& why) {
-  if (!UnderTaskToken(ctx)) {
+  if (!CanEnd(ctx)) {
     co_await WatchClientGone(why);
     co_return CallerEnd::kLeft;
   }
   // One string each: the loser, cancelled, still runs to its end.
   std::string gone, ended;
-  auto which = co_await (WatchClientGone(gone) || WatchCredential(ctx.who->credential_id, ctx.who->task, ended));
+  auto which = co_await (WatchClientGone(gone) || WatchIdentity(*ctx.who, ended));
   if (which.index() == 0) {
     why = std::move(gone);
     co_return CallerEnd::kLeft;
   }
   why = std::move(ended);
-  co_return CallerEnd::kTokenEnded;
+  co_return CallerEnd::kIdentityEnded;
 }
 
-awaitable<std::optional<std::string>> Session::TaskTokenEnded(const RequestContext& ctx) {
-  if (!UnderTaskToken(ctx)) co_return std::nullopt;
-  const std::string what = "the task token for task " + ctx.who->task + " (" + ctx.who->credential_id + ")";
-  if (!g_.credentials) {
-    if (g_.credential_cache->Live(ctx.who->credential_id, g_.clock.NowMillis())) co_return std::nullopt;
-    co_return what + " was revoked or expired";
-  }
+awaitable<std::optional<std::string>> Session::IdentityEnded(const RequestContext& ctx) {
+  if (!CanEnd(ctx)) co_return std::nullopt;
+  if (!g_.credentials) co_return g_.credential_cache->Ended(*ctx.who, g_.clock.NowMillis());
   CredentialStore* store = g_.credentials;
-  const std::string id = ctx.who->credential_id;
-  auto read = [store, id] { return store->Get(id); };
-  auto got = co_await OnStoreThread<Result<std::optional<CredentialInfo>>>(g_.store_thread, read);
-  if (!got) co_return what + " could not be checked (" + got.error().message + ")";
-  if (!*got) co_return what + " is not in the store";
-  const CredentialInfo& c = **got;
-  if (c.revoked_ms) co_return what + " was revoked by " + c.revoked_by;
-  if (g_.clock.NowMillis() >= c.expires_ms) co_return what + " expired";
-  co_return std::nullopt;
+  const Identity& who = *ctx.who;
+  auto read = [store, &who] { return store->Ended(who); };
+  auto ended = co_await OnStoreThread<Result<std::optional<std::string>>>(g_.store_thread, read);
+  if (!ended) co_return "the caller's credentials could not be checked (" + ended.error().message + ")";
+  co_return std::move(*ended);
 }
 
 awaitable<nlohmann::json> Session::DryRunForApprovers(const RequestContext& held, const Head& head) {

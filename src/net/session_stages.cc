@@ -58,6 +58,7 @@ awaitable<StageResult> Session::Authenticate(RequestContext& ctx, const Head& he
   }
   if (!who && !note.token_to_review.empty() && g_.service_accounts) {
     who = co_await ReviewServiceAccountToken(note.token_to_review, note.reason);
+    if (who) who = g_.admission.Admit(std::move(*who), &note);
   }
   if (!who) {
     g_.metrics.CountAuthenticationFailure(note.reason);

@@ -65,8 +65,9 @@ awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, 
   beast::error_code ec;
   auto& res = rp.get();
   const bool under_grant = !ctx.grant_id.empty() && g_.review;
-  // Opened under a per-task token: the stream ends with the token.
-  const bool under_task = ctx.who && !ctx.who->credential_id.empty() && g_.credential_cache;
+  // The stream ends with the caller's identity (its store token revoked or
+  // expired, its user disabled).
+  const bool can_end = CanEnd(ctx);
   // The recording starts here, reading the protocol the 101 chose.
   const std::string upgrade(res[http::field::upgrade]);
   const std::string protocol(beast::iequals(upgrade, "websocket") ? res[http::field::sec_websocket_protocol]
@@ -75,7 +76,7 @@ awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, 
   // A session kubegate may end (a grant's, or one that must be recorded)
   // is ended with a Status kubectl prints, at a frame boundary.
   std::unique_ptr<SessionEnd> ender;
-  if (under_grant || under_task || recording_required) ender = SessionEnd::For(upgrade, protocol);
+  if (under_grant || can_end || recording_required) ender = SessionEnd::For(upgrade, protocol);
   std::unique_ptr<RecordingTap> recorder;
   std::string recording_path;
   if (ctx.recording_file) {
@@ -171,21 +172,22 @@ awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, 
       if (e) co_return;
     }
   };
-  if (under_grant && under_task) {
+  // One string per watcher: a loser, cancelled, still runs to its end.
+  std::string grant_end, identity_end;
+  if (under_grant && can_end) {
     co_await (pump(stream_, up.stream, out.bytes_in, true) || pump(up.stream, stream_, out.bytes_out, false) ||
-              WatchGrant(ctx.grant_id, ctx.grant_expires_ms, out.closed_reason) ||
-              WatchCredential(ctx.who->credential_id, ctx.who->task, out.closed_reason));
-    if (out.closed_reason.find("grant") != std::string::npos) g_.metrics.sessions_closed_by_grant.Increment();
+              WatchGrant(ctx.grant_id, ctx.grant_expires_ms, grant_end) || WatchIdentity(*ctx.who, identity_end));
   } else if (under_grant) {
     co_await (pump(stream_, up.stream, out.bytes_in, true) || pump(up.stream, stream_, out.bytes_out, false) ||
-              WatchGrant(ctx.grant_id, ctx.grant_expires_ms, out.closed_reason));
-    if (out.closed_reason.find("grant") != std::string::npos) g_.metrics.sessions_closed_by_grant.Increment();
-  } else if (under_task) {
+              WatchGrant(ctx.grant_id, ctx.grant_expires_ms, grant_end));
+  } else if (can_end) {
     co_await (pump(stream_, up.stream, out.bytes_in, true) || pump(up.stream, stream_, out.bytes_out, false) ||
-              WatchCredential(ctx.who->credential_id, ctx.who->task, out.closed_reason));
+              WatchIdentity(*ctx.who, identity_end));
   } else {
     co_await (pump(stream_, up.stream, out.bytes_in, true) || pump(up.stream, stream_, out.bytes_out, false));
   }
+  if (!grant_end.empty()) g_.metrics.sessions_closed_by_grant.Increment();
+  if (out.closed_reason.empty()) out.closed_reason = !grant_end.empty() ? grant_end : identity_end;
   if (!out.closed_reason.empty()) {
     CloseUpstream(up.stream);
     // Tell kubectl why, as the API server would: a Status on the error

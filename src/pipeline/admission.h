@@ -52,6 +52,7 @@ class Admission {
   Result<Identity> Authenticate(const Credentials& creds, AuthNote* note = nullptr, bool allow_refresh = true) const {
     return authenticator_.Authenticate(creds, note, allow_refresh);
   }
+  Result<Identity> Admit(Identity who, AuthNote* note) const { return authenticator_.Admit(std::move(who), note); }
   void SetOidc(const OidcAuthenticator* oidc) { authenticator_.SetOidc(oidc); }
   void SetServiceAccounts(const ServiceAccountAuthenticator* sa, const Clock& clock) {
     authenticator_.SetServiceAccounts(sa, clock);
