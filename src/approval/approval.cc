@@ -753,6 +753,7 @@ Result<std::vector<std::string>> ApprovalService::ChangedAmong(const std::vector
   for (const auto& row : *revoked) now_revoked.insert(row[0].value_or(""));
   for (const auto& id : watched) {
     const bool grant = id.rfind("gr-", 0) == 0;
+    if (!grant && id.rfind("kg-", 0) != 0) continue;  // not an approval key (a runtime identity's)
     if (grant ? now_revoked.count(id) > 0 : still_pending.count(id) == 0) out.push_back(id);
   }
   return out;

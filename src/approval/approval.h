@@ -34,6 +34,7 @@
 #include "identity/identity.h"
 #include "policy/policy.h"
 #include "store/database.h"
+#include "store/store_events.h"
 
 namespace kubegate {
 
@@ -188,6 +189,7 @@ class ApprovalService {
   // Of `watched` (approval request and grant ids), those another process
   // may have changed behind this one's back: approval requests no longer
   // pending and grants revoked. Two queries, however many are watched.
+  // Other keys are ignored.
   Result<std::vector<std::string>> ChangedAmong(const std::vector<std::string>& watched);
 
   // A pending request for the same caller and the same action (fingerprint)
@@ -234,7 +236,11 @@ class ApprovalService {
   Grant MakeGrant(ApprovalRequest& r, std::int64_t now);
   static ApprovalRequest NewRequest(const NewApproval& n, std::int64_t now);
 
+  // After a commit: this process's waiters are told directly, other
+  // replicas through the store (kWakeChannel; a lost one is caught by
+  // their sweep).
   void Changed(const std::string& id) const {
+    (void)db_->Publish(kWakeChannel, id);
     if (changed_) changed_(id);
   }
 

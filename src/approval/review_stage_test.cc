@@ -309,6 +309,10 @@ TEST_F(ReviewStageTest, ChangesMadeByAnotherProcessAreFoundByTheSweep) {
   changed = svc_->ChangedAmong({s.grant_id, "kg-2"});
   ASSERT_TRUE(changed);
   EXPECT_EQ(*changed, std::vector<std::string>{s.grant_id});
+  // Runtime identities' keys are not approvals: never "changed" here.
+  changed = svc_->ChangedAmong({"user:alice", "credential:cr-1"});
+  ASSERT_TRUE(changed);
+  EXPECT_TRUE(changed->empty());
 }
 
 TEST(WakeUpsTest, NotifyCallsOnlyLiveSubscriptionsOfThatKey) {
@@ -327,6 +331,15 @@ TEST(WakeUpsTest, NotifyCallsOnlyLiveSubscriptionsOfThatKey) {
   moved = WakeUps::Subscription();
   EXPECT_EQ(w.Notify("kg-1"), 0u);
   EXPECT_EQ(w.size(), 1u);
+  EXPECT_EQ(w.Watched(), std::vector<std::string>{"gr-1"}) << "a key nobody waits on is gone";
+  // Many on one key (every stream of one user), ended in any order.
+  std::vector<WakeUps::Subscription> many;
+  int c = 0;
+  for (int i = 0; i < 1000; ++i) many.push_back(w.Subscribe("user:bot", [&] { ++c; }));
+  for (int i = 0; i < 1000; i += 2) many[i].Reset();
+  EXPECT_EQ(w.Notify("user:bot"), 500u);
+  EXPECT_EQ(c, 500);
+  EXPECT_EQ(w.size(), 501u);
 }
 
 TEST(HoldQuotaTest, PerCallerAndTotalLimits) {

@@ -21,41 +21,38 @@ void WakeUps::Subscription::Reset() {
 WakeUps::Subscription WakeUps::Subscribe(std::string key, std::function<void()> fn) {
   std::lock_guard lk(mu_);
   std::uint64_t token = next_token_++;
-  waiting_.emplace(key, std::make_pair(token, std::move(fn)));
+  waiting_[key].emplace(token, std::move(fn));
+  ++size_;
   return Subscription(this, std::move(key), token);
 }
 
 std::size_t WakeUps::Notify(std::string_view key) {
   std::lock_guard lk(mu_);
-  std::size_t n = 0;
-  auto [from, to] = waiting_.equal_range(key);
-  for (auto it = from; it != to; ++it, ++n) it->second.second();
-  return n;
+  auto it = waiting_.find(key);
+  if (it == waiting_.end()) return 0;
+  for (auto& [token, fn] : it->second) fn();
+  return it->second.size();
 }
 
 std::vector<std::string> WakeUps::Watched() const {
   std::lock_guard lk(mu_);
   std::vector<std::string> out;
-  for (auto it = waiting_.begin(); it != waiting_.end(); it = waiting_.upper_bound(it->first)) {
-    out.push_back(it->first);
-  }
+  out.reserve(waiting_.size());
+  for (const auto& [key, subs] : waiting_) out.push_back(key);
   return out;
 }
 
 std::size_t WakeUps::size() const {
   std::lock_guard lk(mu_);
-  return waiting_.size();
+  return size_;
 }
 
 void WakeUps::Unsubscribe(const std::string& key, std::uint64_t token) {
   std::lock_guard lk(mu_);
-  auto [from, to] = waiting_.equal_range(key);
-  for (auto it = from; it != to; ++it) {
-    if (it->second.first == token) {
-      waiting_.erase(it);
-      return;
-    }
-  }
+  auto it = waiting_.find(key);
+  if (it == waiting_.end()) return;
+  size_ -= it->second.erase(token);
+  if (it->second.empty()) waiting_.erase(it);
 }
 
 }  // namespace kubegate

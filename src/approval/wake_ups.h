@@ -2,7 +2,9 @@
 // held requests and streams that wait on it, instead of each one polling
 // the store.
 //
-// Keys are ids: an approval request's ("kg-...") or a grant's ("gr-...").
+// Keys are ids: an approval request's ("kg-...") or a grant's ("gr-..."),
+// or a runtime identity's (CredentialCache::WakeKeys: "user:...",
+// "credential:...").
 // Whoever changes one calls Notify(id): ApprovalService does after every
 // committed decision, withdrawal, expiry and revocation (SetChangeListener),
 // and a safety-net sweep does for changes made by another process sharing
@@ -66,7 +68,10 @@ class WakeUps {
 
   mutable std::mutex mu_;
   std::uint64_t next_token_ = 1;
-  std::multimap<std::string, std::pair<std::uint64_t, std::function<void()>>, std::less<>> waiting_;
+  // By key, then by subscription: ending one is O(log n) however many
+  // wait on the same key (every stream of one user waits on its user key).
+  std::map<std::string, std::map<std::uint64_t, std::function<void()>>, std::less<>> waiting_;
+  std::size_t size_ = 0;
 };
 
 }  // namespace kubegate

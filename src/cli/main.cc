@@ -36,6 +36,7 @@
 #include "config/config.h"
 #include "credentials/credential_store.h"
 #include "credentials/identity_store.h"
+#include "store/store_events.h"
 #include "identity/authenticator.h"
 #include "login/oauth_login.h"
 #include "net/gateway_server.h"
@@ -151,6 +152,24 @@ int Serve(const std::string& config_path, const std::string& port_file, bool dis
   std::string scheme = cfg->listen.plain_http ? "http" : "https";
   spdlog::info("kubegate listening on {}://{}:{} -> upstream {}", scheme, cfg->listen.address, (*server)->port(),
                upstream->HostHeader());
+  // Replicas sharing PostgreSQL hear each other's changes at once: an
+  // approval made through another replica releases the hold here, a
+  // revocation or a disable is polled now (the sweep and the poller stay
+  // as the safety net). Declared after the server: it stops first.
+  std::unique_ptr<StoreEvents> store_events;
+  if (!store_config.postgres_conninfo.empty()) {
+    GatewayServer* gateway = server->get();
+    store_events = std::make_unique<StoreEvents>(
+        store_config.postgres_conninfo, std::vector<std::string>{kWakeChannel, kCredentialsChannel},
+        [gateway, &poller](std::string_view channel, std::string_view payload) {
+          if (channel == kWakeChannel) {
+            gateway->WakeFromStore(payload);
+          } else {
+            poller.Kick();
+          }
+        });
+    store_events->Start();
+  }
   if (!port_file.empty()) {
     auto w = WriteFileAtomic(port_file, std::to_string((*server)->port()) + "\n", 0600);
     if (!w) return Fail(w.error().message);

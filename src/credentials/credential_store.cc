@@ -6,6 +6,7 @@
 
 #include "common/digest.h"
 #include "common/limits.h"
+#include "store/store_events.h"
 
 namespace kubegate {
 
@@ -123,7 +124,9 @@ Result<std::unique_ptr<Database>> CredentialStore::OpenDatabase(std::unique_ptr<
 Result<bool> BumpCredentialVersion(Database& db) {
   auto r = db.Run("UPDATE credential_version SET version = version + 1 WHERE id = 1");
   if (!r) return r.error();
-  return true;
+  // Delivered with the commit: every replica polls at once instead of at
+  // its next kCredentialPoll.
+  return db.Publish(kCredentialsChannel, "");
 }
 
 Result<IssuedCredential> CredentialStore::Issue(const NewCredential& c) {
@@ -268,6 +271,9 @@ void CredentialCache::Load(CredentialSnapshot snapshot) {
   std::vector<std::string> ended;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // The issuing gateway loads its own change while its poller may be
+    // loading an older snapshot: the older one never wins.
+    if (snapshot.version < version_) return;
     for (const auto& [id, hash] : hash_by_id_) {
       if (!hash_by_id.count(id)) ended.push_back(CredentialKey(id));
     }
@@ -361,10 +367,21 @@ Result<bool> CredentialPoller::PollOnce() {
   return true;
 }
 
+void CredentialPoller::Kick() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    kicked_ = true;
+  }
+  cv_.notify_all();
+}
+
 void CredentialPoller::Start() {
   thread_ = std::thread([this] {
     std::unique_lock<std::mutex> lock(mu_);
-    while (!cv_.wait_for(lock, limits::kCredentialPoll, [this] { return stop_; })) {
+    while (true) {
+      cv_.wait_for(lock, limits::kCredentialPoll, [this] { return stop_ || kicked_; });
+      if (stop_) return;
+      kicked_ = false;
       lock.unlock();
       (void)PollOnce();
       lock.lock();

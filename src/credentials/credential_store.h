@@ -153,6 +153,7 @@ class CredentialCache final : public RuntimeTokens {
   static std::string CredentialKey(const std::string& id) { return "credential:" + id; }
   static std::string UserKey(const std::string& user) { return "user:" + user; }
 
+  // Ignored when older (by version) than what the cache holds.
   void Load(CredentialSnapshot snapshot);
   std::int64_t version() const;
   // The identity of a token by its hash, while it is live at `now_ms`.
@@ -192,6 +193,9 @@ class CredentialPoller {
   // One poll now, on the caller's thread (at start, before serving).
   Result<bool> PollOnce();
   void Start();
+  // Poll at once on the poller's thread (another replica announced a
+  // change: store/store_events.h). Any thread.
+  void Kick();
 
  private:
   std::unique_ptr<Database> db_;
@@ -200,6 +204,7 @@ class CredentialPoller {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool kicked_ = false;
   std::thread thread_;
 };
 

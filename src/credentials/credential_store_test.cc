@@ -108,6 +108,22 @@ TEST_P(CredentialTest, GetReadsOneCredentialAsTheStoreHasItNow) {
   EXPECT_FALSE(*got);
 }
 
+// The issuing gateway loads its own change at once while its poller may
+// be loading an older snapshot: the older one never wins, so a revoked
+// token does not come back for a poll interval.
+TEST_P(CredentialTest, AnOlderSnapshotNeverReplacesANewerOne) {
+  auto a = store_->Issue(Task("T-1"));
+  ASSERT_TRUE(a);
+  auto before = store_->Snapshot();  // what a slow poller read
+  ASSERT_TRUE(before);
+  ASSERT_EQ(*store_->Revoke(a->info.id, "alice"), 1);
+  const CredentialCache& cache = Poll();
+  EXPECT_FALSE(cache.Lookup(Sha256Hex(a->token), clock_.NowMillis()));
+  cache_.Load(std::move(*before));
+  EXPECT_FALSE(cache.Lookup(Sha256Hex(a->token), clock_.NowMillis()));
+  EXPECT_EQ(cache.version(), *store_->Version());
+}
+
 TEST_P(CredentialTest, IssueRefusesWhatItCannotBound) {
   EXPECT_FALSE(store_->Issue(Task("")));                 // a task is required
   EXPECT_FALSE(store_->Issue(Task("T 1")));              // printable, no spaces

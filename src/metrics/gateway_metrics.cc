@@ -55,6 +55,9 @@ GatewayMetrics::GatewayMetrics()
                                     "Sessions whose recording could not start or could not be written.")),
       audit_fail_closed(NewCounter(*registry_, "kubegate_audit_fail_closed_total",
                                    "Requests refused with 503 because their decision record could not be committed.")),
+      store_wake_ups(NewCounter(*registry_, "kubegate_store_wake_ups_total",
+                                "Approval and grant changes another replica announced through the store "
+                                "(PostgreSQL NOTIFY), each waking the requests here that wait on it.")),
       client_connections_(NewGauge(*registry_, "kubegate_client_connections", "Client connections open now.")),
       held_requests_(NewGauge(*registry_, "kubegate_held_requests", "Requests waiting for approval now.")),
       audit_committed_(NewCounter(*registry_, "kubegate_audit_entries_committed_total", "Audit chain entries committed.")),

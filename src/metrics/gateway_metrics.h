@@ -68,6 +68,7 @@ class GatewayMetrics {
   prometheus::Counter& sessions_ended_with_status;
   prometheus::Counter& recording_failures;
   prometheus::Counter& audit_fail_closed;
+  prometheus::Counter& store_wake_ups;
 
  private:
   prometheus::Gauge& client_connections_;

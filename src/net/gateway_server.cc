@@ -118,6 +118,11 @@ class ServerImpl final : public GatewayServer {
                                       stopping_});
   }
 
+  void WakeFromStore(std::string_view id) override {
+    metrics_.store_wake_ups.Increment();
+    wake_ups_.Notify(id);
+  }
+
   ~ServerImpl() override {
     // Before the workers' io_contexts go: no refresh may resume a session.
     if (oidc_) oidc_->Stop();
@@ -270,6 +275,10 @@ class ServerImpl final : public GatewayServer {
       co_await t.async_wait(asio::as_tuple(use_awaitable));
       if (stopping_ || wake_ups_.size() == 0) continue;
       std::vector<std::string> watched = wake_ups_.Watched();
+      // Approval requests and grants only: runtime identities' keys are
+      // woken by the credential poller.
+      std::erase_if(watched, [](const std::string& k) { return k.rfind("kg-", 0) != 0 && k.rfind("gr-", 0) != 0; });
+      if (watched.empty()) continue;
       auto changed_among = [svc, &watched] { return svc->ChangedAmong(watched); };
       auto changed = co_await OnStoreThread<Result<std::vector<std::string>>>(store_thread_, changed_among);
       if (!changed) continue;

@@ -61,6 +61,9 @@ class GatewayServer {
   // shutdown_grace_seconds to finish.
   virtual void Wait() = 0;
   virtual void Stop() = 0;
+  // Another replica changed approval request or grant `id` (its NOTIFY):
+  // wakes whoever waits on it here. Any thread.
+  virtual void WakeFromStore(std::string_view id) = 0;
 };
 
 }  // namespace kubegate

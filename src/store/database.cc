@@ -1,5 +1,7 @@
 #include "store/database.h"
 
+#include "store/store_events.h"
+
 #include <set>
 
 #include "common/clock.h"
@@ -78,6 +80,13 @@ Result<bool> Database::Migrate(std::span<const Migration> migrations) {
     }
     return true;
   });
+}
+
+Result<bool> Database::Publish(const char* channel, const std::string& payload) {
+  if (conn_->dialect() != SqlDialect::kPostgres) return true;
+  auto r = conn_->Run("SELECT pg_notify(?, ?)", {std::string(channel), StoreInstanceId() + " " + payload});
+  if (!r) return r.error();
+  return true;
 }
 
 void Database::Optimize() {

@@ -61,6 +61,10 @@ class Database {
   Result<bool> EnsureConnected() { return conn_->EnsureConnected(); }
   Result<bool> SetCommitSync(CommitSync sync) { return conn_->SetCommitSync(sync); }
   Result<bool> SyncToDisk() { return conn_->SyncToDisk(); }
+  // Tells every other replica LISTENing on `channel` (store/store_events.h):
+  // PostgreSQL pg_notify, delivered when the surrounding transaction
+  // commits (at once outside one). Nothing to do on SQLite (one process).
+  Result<bool> Publish(const char* channel, const std::string& payload);
 
   // Runs `body` in a transaction that holds the write lock from its start
   // (SQLite BEGIN IMMEDIATE; PostgreSQL rows are locked with FOR UPDATE by

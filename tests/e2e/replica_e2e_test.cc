@@ -1,0 +1,108 @@
+// Several gateway replicas on one PostgreSQL (issue 15, first part): a
+// request held on one replica is released by an approval made through
+// another, woken by PostgreSQL NOTIFY rather than the one-second sweep; a
+// runtime revocation through one replica reaches the others the same way.
+#include <chrono>
+
+#include "e2e_env.h"
+
+namespace e2e {
+namespace {
+
+const char* kReplicaPolicy = R"(apiVersion: kubegate.io/v1
+kind: Policy
+default: allow
+rules:
+  - name: namespace-deletes
+    match: {verbs: [delete], resources: [namespaces]}
+    action: review
+    review: {approvers: {groups: [ops], users: [admin]}, approvals: 1, maxWait: 2m, mode: hold}
+)";
+
+// The counter `name` on `gw`'s /metrics (0 when absent), read as admin.
+double MetricOf(const PolicyGateway& gw, const std::string& name) {
+  Process p({Kubectl("1.32"), "--kubeconfig", gw.Kubeconfig("admin"), "get", "--raw", "/metrics"});
+  p.Finish();
+  std::istringstream in(p.output());
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  }
+  return 0;
+}
+
+TEST(Replicas, AnApprovalThroughOneReplicaReleasesTheHoldOnAnother) {
+  std::string pgdir = (E().dir / "pgrep").string();
+  std::string script = std::string(kSourceDir) + "/scripts/pg-test.sh";
+  Process start({"/bin/bash", script, "start", pgdir});
+  ASSERT_EQ(start.Finish(), 0) << start.output();
+  std::string conninfo = start.output().substr(0, start.output().find('\n'));
+  const std::string store = "store: {postgres: \"" + conninfo + "\"}\n";
+  {
+    PolicyGateway a("repa", kReplicaPolicy, store + "brokers: {users: [alice], agents: [rep-bot]}\n");
+    PolicyGateway b("repb", kReplicaPolicy, store + "brokers: {users: [alice], agents: [rep-bot]}\n");
+    ASSERT_FALSE(a.url.empty()) << a.process->output();
+    ASSERT_FALSE(b.url.empty()) << b.process->output();
+    std::vector<long> release_ms;
+    for (int round = 0; round < 3; ++round) {
+      const std::string ns = "rep-ns-" + std::to_string(round);
+      ASSERT_EQ(a.Run("alice", {"create", "namespace", ns}).code, 0);
+      auto del = a.Start("bot", {"delete", "namespace", ns});
+      // B sees A's held request: one store.
+      std::string id = b.WaitPending("\"" + ns + "\"");
+      ASSERT_FALSE(id.empty()) << del->output();
+      const double heard = MetricOf(a, "kubegate_store_wake_ups_total");
+      RunResult approved = b.Gate("admin", {"approve", id});
+      ASSERT_EQ(approved.code, 0) << approved.out;
+      auto t0 = std::chrono::steady_clock::now();
+      EXPECT_EQ(del->Finish(), 0) << del->output();
+      release_ms.push_back(static_cast<long>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()));
+      // A was told by B through the store (its own changes are not counted).
+      EXPECT_GT(MetricOf(a, "kubegate_store_wake_ups_total"), heard);
+      bool deleted = false;
+      for (const auto& r : E().Received("/api/v1/namespaces/" + ns)) {
+        deleted = deleted || (r["method"] == "DELETE" && !ReadsAsDryRun(r));
+      }
+      EXPECT_TRUE(deleted);
+    }
+    std::cout << "approve on B -> kubectl on A done (ms):";
+    for (long ms : release_ms) std::cout << " " << ms;
+    std::cout << "\n";
+
+    // A task token issued on A and revoked on B is refused on A: polled,
+    // bounded.
+    Process issue({std::string(kBuildDir) + "/src/kubegate", "agent", "--kubeconfig", a.Kubeconfig("alice"), "token",
+                   "--agent", "rep-bot", "--task", "T-rep"});
+    ASSERT_EQ(issue.Finish(), 0) << issue.output();
+    std::string token = json::parse(issue.output())["token"];
+    auto status_on_a = [&] {
+      Process p({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+                 (E().dir / "repa-" / "pki" / "ca.crt").string(), "-H", "Authorization: Bearer " + token,
+                 a.url + "/api/v1/namespaces/default/configmaps"});
+      p.Finish();
+      return p.output();
+    };
+    ASSERT_EQ(status_on_a(), "200");
+    Process revoke({std::string(kBuildDir) + "/src/kubegate", "agent", "--kubeconfig", b.Kubeconfig("alice"), "revoke",
+                    "--task", "T-rep"});
+    ASSERT_EQ(revoke.Finish(), 0) << revoke.output();
+    auto t0 = std::chrono::steady_clock::now();
+    std::string status;
+    while ((status = status_on_a()) == "200" && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5)) {
+    }
+    EXPECT_EQ(status, "401");
+    std::cout << "revoked on B -> refused on A after "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+              << " ms\n";
+    // One audit log, written by both, verifies.
+    Process v({std::string(kBuildDir) + "/src/kubegate", "audit", "verify", "--config", a.Config()});
+    EXPECT_EQ(v.Finish(), 0) << v.output();
+    EXPECT_NE(v.output().find("postgres:"), std::string::npos) << v.output();
+  }
+  Process destroy({"/bin/bash", script, "destroy", pgdir});
+  destroy.Finish();
+}
+
+}  // namespace
+}  // namespace e2e
