@@ -36,6 +36,18 @@ CREATE TABLE access_grant(
   body TEXT NOT NULL);
 CREATE INDEX access_grant_user ON access_grant(user_name, rule, expires_ms);
 )SQL"},
+    // Several replicas: which gateway instances hold each pending request,
+    // and when each instance was last seen alive.
+    {7, R"SQL(
+CREATE TABLE gateway_instance(
+  id TEXT PRIMARY KEY,
+  started_ms BIGINT NOT NULL,
+  heartbeat_ms BIGINT NOT NULL);
+CREATE TABLE approval_holder(
+  approval_id TEXT NOT NULL,
+  instance_id TEXT NOT NULL,
+  PRIMARY KEY (approval_id, instance_id));
+)SQL"},
 };
 
 }  // namespace
@@ -468,6 +480,11 @@ Result<ApprovalRequest> ApprovalService::Open(const NewApproval& n) {
     return Put(out, true);
   });
   if (!done) return done.error();
+  // This instance holds it now (a twin may be held by another replica):
+  // it is abandoned only when every instance holding it is gone.
+  auto held = db_->Run("INSERT INTO approval_holder(approval_id, instance_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                       {out.id, instance_});
+  if (!held) return held.error();
   return out;
 }
 
@@ -647,6 +664,38 @@ Result<std::vector<ApprovalRequest>> ApprovalService::List(std::optional<Approva
     if (!j.is_discarded()) out.push_back(ApprovalRequest::FromJson(j));
   }
   return out;
+}
+
+Result<bool> ApprovalService::Heartbeat() {
+  const std::int64_t now = clock_.NowMillis();
+  auto r = db_->Run(
+      "INSERT INTO gateway_instance(id, started_ms, heartbeat_ms) VALUES (?, ?, ?) "
+      "ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
+      {instance_, now, now});
+  if (!r) return r.error();
+  return true;
+}
+
+Result<int> ApprovalService::AbandonOrphans(std::int64_t dead_after_ms) {
+  const std::int64_t alive_since = clock_.NowMillis() - dead_after_ms;
+  auto rows = db_->Run(
+      "SELECT r.id FROM approval_request r WHERE r.state = 'pending' AND r.hold = 1 AND NOT EXISTS ("
+      "SELECT 1 FROM approval_holder h JOIN gateway_instance g ON g.id = h.instance_id "
+      "WHERE h.approval_id = r.id AND g.heartbeat_ms >= ?)",
+      {alive_since});
+  if (!rows) return rows.error();
+  int n = 0;
+  for (const auto& row : *rows) {
+    if (Close(row[0].value_or(""), ApprovalState::kAbandoned,
+              "the gateway replica that held the request stopped; the caller must send it again")) {
+      ++n;
+    }
+  }
+  // Instances gone for long are forgotten with their holds.
+  (void)db_->Run("DELETE FROM approval_holder WHERE instance_id IN (SELECT id FROM gateway_instance WHERE heartbeat_ms < ?)",
+                 {alive_since - dead_after_ms});
+  (void)db_->Run("DELETE FROM gateway_instance WHERE heartbeat_ms < ?", {alive_since - dead_after_ms});
+  return n;
 }
 
 Result<int> ApprovalService::AbandonHeld() {

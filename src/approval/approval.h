@@ -208,8 +208,19 @@ class ApprovalService {
   Result<ApprovalRequest> Get(const std::string& id);
   // Pending ones past their wait limit become expired on the way.
   Result<std::vector<ApprovalRequest>> List(std::optional<ApprovalState> state);
-  // At start: every pending held request belonged to a connection that is gone.
+  // At start, when this process is the store's only user (SQLite): every
+  // pending held request belonged to a connection that is gone.
   Result<int> AbandonHeld();
+  // Several replicas sharing the store (PostgreSQL): this instance is
+  // alive (every kReplicaHeartbeat), and pending held requests none of
+  // whose holding instances has been seen for `dead_after_ms` are
+  // abandoned (their connections died with those replicas), each change
+  // announced like any other. Requests held by live replicas are left.
+  Result<bool> Heartbeat();
+  Result<int> AbandonOrphans(std::int64_t dead_after_ms);
+  // The instance this service records as holder (default: this
+  // process's StoreInstanceId()); tests act as several replicas.
+  void SetInstance(std::string id) { instance_ = std::move(id); }
 
   // A live grant held by `who` (as authenticated) under `rule` covering the
   // action; one use is taken. None when every covering grant is used up.
@@ -247,6 +258,7 @@ class ApprovalService {
   std::unique_ptr<Database> db_;
   const Clock& clock_;
   std::function<void(const std::string&)> changed_;
+  std::string instance_ = StoreInstanceId();
 };
 
 }  // namespace kubegate

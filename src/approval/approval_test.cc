@@ -245,6 +245,50 @@ TEST_P(ApprovalTest, RestartAbandonsHeldRequestsAndKeepsGrants) {
   EXPECT_TRUE(*restarted.UseGrant(bot_, {granted, ""}, "prod-exec"));
 }
 
+// Replicas on one store: a replica that dies leaves its held requests to
+// be abandoned by the survivors, and one that starts leaves alone what the
+// live ones hold (AbandonHeld, made for one process, abandoned them all).
+TEST_P(ApprovalTest, ReplicasAbandonOnlyTheHoldsOfAReplicaThatIsGone) {
+  ApprovalService b(std::move(*ApprovalService::OpenDatabase(db_.Connect())), clock_);
+  svc_->SetInstance("replica-a");
+  b.SetInstance("replica-b");
+  ASSERT_TRUE(svc_->Heartbeat());
+  ASSERT_TRUE(b.Heartbeat());
+  RequestInfo on_a = Info("DELETE", "/api/v1/namespaces/on-a");
+  RequestInfo on_b = Info("DELETE", "/api/v1/namespaces/on-b");
+  ApprovalRequest a_req = Open(on_a, "kg-a");
+  auto b_req = b.Open({"kg-b", &bot_, &on_b, &rule_, {}});
+  ASSERT_TRUE(b_req);
+  std::vector<std::string> announced;
+  b.SetChangeListener([&](const std::string& id) { announced.push_back(id); });
+  // Both alive: nothing is abandoned, by either.
+  EXPECT_EQ(*b.AbandonOrphans(10'000), 0);
+  EXPECT_EQ(*svc_->AbandonOrphans(10'000), 0);
+  // A stops beating; B keeps on. After the limit, B abandons A's hold only.
+  clock_.Advance(6'000);
+  ASSERT_TRUE(b.Heartbeat());
+  EXPECT_EQ(*b.AbandonOrphans(10'000), 0) << "A was seen 6 s ago";
+  clock_.Advance(5'000);
+  ASSERT_TRUE(b.Heartbeat());
+  EXPECT_EQ(*b.AbandonOrphans(10'000), 1);
+  EXPECT_EQ(b.Get(a_req.id)->state, ApprovalState::kAbandoned);
+  EXPECT_EQ(b.Get(b_req->id)->state, ApprovalState::kPending);
+  EXPECT_EQ(announced, std::vector<std::string>{a_req.id}) << "waiters everywhere are told";
+  EXPECT_FALSE(b.Approve(a_req.id, Person("carol"), {})) << "it can never run later";
+  // A twin of B's request made on a third replica holds it too: B dying
+  // alone does not abandon it.
+  ApprovalService c(std::move(*ApprovalService::OpenDatabase(db_.Connect())), clock_);
+  c.SetInstance("replica-c");
+  ASSERT_TRUE(c.Heartbeat());
+  auto twin = c.Open({"kg-twin", &bot_, &on_b, &rule_, {}});
+  ASSERT_TRUE(twin);
+  EXPECT_EQ(twin->id, b_req->id);
+  clock_.Advance(11'000);
+  ASSERT_TRUE(c.Heartbeat());
+  EXPECT_EQ(*c.AbandonOrphans(10'000), 0);
+  EXPECT_EQ(c.Get(b_req->id)->state, ApprovalState::kPending);
+}
+
 TEST_P(ApprovalTest, RevokedGrantsStopCovering) {
   RequestInfo del = Info("DELETE", "/api/v1/namespaces/demo");
   ApprovalRequest req = Open(del);

@@ -35,6 +35,7 @@
 #include "cli/kubeconfig_writer.h"
 #include "config/config.h"
 #include "credentials/credential_store.h"
+#include "common/limits.h"
 #include "credentials/identity_store.h"
 #include "store/store_events.h"
 #include "identity/authenticator.h"
@@ -126,7 +127,15 @@ int Serve(const std::string& config_path, const std::string& port_file, bool dis
   auto approval_db = ApprovalService::OpenDatabase(store_config);
   if (!approval_db) return Fail(approval_db.error().message);
   ApprovalService approvals(std::move(*approval_db), SystemClock());
-  if (auto abandoned = approvals.AbandonHeld(); !abandoned) {
+  // One process on SQLite: whatever was held belonged to the previous one.
+  // Replicas on PostgreSQL: only what no live replica holds.
+  if (!store_config.postgres_conninfo.empty()) {
+    if (auto beat = approvals.Heartbeat(); !beat) return Fail(beat.error().message);
+  }
+  if (auto abandoned = store_config.postgres_conninfo.empty()
+                           ? approvals.AbandonHeld()
+                           : approvals.AbandonOrphans(limits::kReplicaDeadAfter.count());
+      !abandoned) {
     return Fail(abandoned.error().message);
   } else if (*abandoned > 0) {
     spdlog::warn("{} requests held by a previous gateway process were marked abandoned", *abandoned);

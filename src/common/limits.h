@@ -81,6 +81,11 @@ inline constexpr std::chrono::milliseconds kPolicyFileCheckInterval{1000};
 // process sharing the store, one sweep per gateway looks this often for
 // the approval requests and grants someone waits on (two queries in all).
 inline constexpr std::chrono::milliseconds kWakeUpSweepInterval{1000};
+// Replicas sharing PostgreSQL: each says it is alive this often; one not
+// seen for kReplicaDeadAfter is gone, and the requests only it held are
+// abandoned by the survivors (docs/architecture.md).
+inline constexpr std::chrono::milliseconds kReplicaHeartbeat{1000};
+inline constexpr std::chrono::milliseconds kReplicaDeadAfter{10000};
 // Namespace labels read for namespaceSelector rules are used this long
 // (a label change takes effect within it); at most this many are kept.
 inline constexpr std::chrono::seconds kNamespaceLabelTtl{10};

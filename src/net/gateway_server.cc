@@ -168,6 +168,9 @@ class ServerImpl final : public GatewayServer {
     WaitForHup();
     asio::co_spawn(workers_[0]->ioc, WatchPolicyFile(), asio::detached);
     if (wiring_.approvals) asio::co_spawn(workers_[0]->ioc, SweepForWakeUps(), asio::detached);
+    if (wiring_.approvals && !config_.store.postgres.empty()) {
+      asio::co_spawn(workers_[0]->ioc, HeartbeatAndReap(), asio::detached);
+    }
     asio::co_spawn(workers_[0]->ioc, AcceptLoop(), asio::detached);
     for (auto& w : workers_) {
       w->thread = std::thread([&ioc = w->ioc] {
@@ -267,6 +270,24 @@ class ServerImpl final : public GatewayServer {
   // The safety net behind WakeUps: changes another process made to the
   // shared store (two queries per sweep, however many wait). Nothing is
   // read while nobody waits.
+  // Replicas on PostgreSQL: this one is alive, and the held requests of
+  // replicas that are not are abandoned (never forwarded later).
+  awaitable<void> HeartbeatAndReap() {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    ApprovalService* svc = wiring_.approvals;
+    while (!stopping_) {
+      auto beat = [svc] {
+        (void)svc->Heartbeat();
+        auto n = svc->AbandonOrphans(limits::kReplicaDeadAfter.count());
+        return n ? *n : 0;
+      };
+      int abandoned = co_await OnStoreThread<int>(store_thread_, beat);
+      if (abandoned > 0) spdlog::warn("{} requests held by a gateway replica that stopped were marked abandoned", abandoned);
+      t.expires_after(limits::kReplicaHeartbeat);
+      co_await t.async_wait(asio::as_tuple(use_awaitable));
+    }
+  }
+
   awaitable<void> SweepForWakeUps() {
     asio::steady_timer t(co_await asio::this_coro::executor);
     ApprovalService* svc = wiring_.approvals;

@@ -104,5 +104,63 @@ TEST(Replicas, AnApprovalThroughOneReplicaReleasesTheHoldOnAnother) {
   destroy.Finish();
 }
 
+
+// A replica SIGKILLed while holding a request: the survivor abandons it
+// (never run later); a replica that starts again leaves alone what the
+// live one holds, which an approval through the restarted one releases.
+TEST(Replicas, ASurvivorAbandonsTheHoldsOfAKilledReplicaAndARestartLeavesLiveHoldsAlone) {
+  std::string pgdir = (E().dir / "pgkill").string();
+  std::string script = std::string(kSourceDir) + "/scripts/pg-test.sh";
+  Process start({"/bin/bash", script, "start", pgdir});
+  ASSERT_EQ(start.Finish(), 0) << start.output();
+  std::string conninfo = start.output().substr(0, start.output().find('\n'));
+  const std::string store = "store: {postgres: \"" + conninfo + "\"}\n";
+  {
+    auto a = std::make_unique<PolicyGateway>("killa", kReplicaPolicy, store);
+    PolicyGateway b("killb", kReplicaPolicy, store);
+    ASSERT_FALSE(a->url.empty()) << a->process->output();
+    ASSERT_FALSE(b.url.empty()) << b.process->output();
+    ASSERT_EQ(b.Run("alice", {"create", "namespace", "kill-a"}).code, 0);
+    ASSERT_EQ(b.Run("alice", {"create", "namespace", "kill-b"}).code, 0);
+    auto on_a = a->Start("bot", {"delete", "namespace", "kill-a"});
+    auto on_b = b.Start("bot", {"delete", "namespace", "kill-b"});
+    std::string id_a = b.WaitPending("\"kill-a\"");
+    std::string id_b = b.WaitPending("\"kill-b\"");
+    ASSERT_FALSE(id_a.empty());
+    ASSERT_FALSE(id_b.empty());
+    a->process->Signal(SIGKILL);
+    a->process->Finish();
+    on_a->Finish();
+    // B abandons A's hold once A has been silent for kReplicaDeadAfter:
+    // polled, bounded.
+    RunResult shown;
+    for (int i = 0; i < 300; ++i) {
+      shown = b.Gate("alice", {"show", id_a});
+      if (shown.out.find("abandoned") != std::string::npos) break;
+      usleep(100 * 1000);
+    }
+    EXPECT_NE(shown.out.find("abandoned"), std::string::npos) << shown.out;
+    EXPECT_NE(b.Gate("admin", {"approve", id_a}).code, 0) << "it can never run later";
+    // A starts again (a new instance): B's hold is left pending, and an
+    // approval through A releases it on B.
+    a = std::make_unique<PolicyGateway>("killa", kReplicaPolicy, store);
+    ASSERT_FALSE(a->url.empty()) << a->process->output();
+    RunResult still = a->Gate("alice", {"show", id_b});
+    EXPECT_NE(still.out.find("pending"), std::string::npos) << still.out;
+    ASSERT_EQ(a->Gate("admin", {"approve", id_b}).code, 0);
+    EXPECT_EQ(on_b->Finish(), 0) << on_b->output();
+    bool deleted_a = false, deleted_b = false;
+    for (const auto& r : E().Received("/api/v1/namespaces/kill-")) {
+      if (r["method"] != "DELETE" || ReadsAsDryRun(r)) continue;
+      deleted_a = deleted_a || r.value("target", std::string()).find("/kill-a") != std::string::npos;
+      deleted_b = deleted_b || r.value("target", std::string()).find("/kill-b") != std::string::npos;
+    }
+    EXPECT_FALSE(deleted_a) << "the killed replica's held request ran";
+    EXPECT_TRUE(deleted_b);
+  }
+  Process destroy({"/bin/bash", script, "destroy", pgdir});
+  destroy.Finish();
+}
+
 }  // namespace
 }  // namespace e2e
