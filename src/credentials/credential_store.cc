@@ -6,6 +6,7 @@
 
 #include "common/digest.h"
 #include "common/limits.h"
+#include "credentials/column_values.h"
 #include "store/store_events.h"
 
 namespace kubegate {
@@ -55,12 +56,6 @@ constexpr const char* kColumns =
     "id, token_sha256, agent, groups_json, task, reason, created_by, created_ms, expires_ms, revoked_ms, revoked_by, "
     "kind, identity_kind";
 
-bool Printable(const std::string& s, std::size_t max) {
-  return !s.empty() && s.size() <= max &&
-         std::all_of(s.begin(), s.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
-}
-
-std::int64_t Int(const std::optional<std::string>& v) { return v ? std::stoll(*v) : 0; }
 
 Result<std::vector<CredentialInfo>> Rows(Database& db, const std::string& where, const std::vector<SqlValue>& params) {
   auto rows = db.Run(std::string("SELECT ") + kColumns + " FROM credential " + where, params);
@@ -71,18 +66,13 @@ Result<std::vector<CredentialInfo>> Rows(Database& db, const std::string& where,
     c.id = r[0].value_or("");
     c.token_sha256 = r[1].value_or("");
     c.agent = r[2].value_or("");
-    json g = json::parse(r[3].value_or("[]"), nullptr, false);
-    if (g.is_array()) {
-      for (const json& x : g) {
-        if (x.is_string()) c.groups.push_back(x.get<std::string>());
-      }
-    }
+    c.groups = StringListColumn(r[3]);
     c.task = r[4].value_or("");
     c.reason = r[5].value_or("");
     c.created_by = r[6].value_or("");
-    c.created_ms = Int(r[7]);
-    c.expires_ms = Int(r[8]);
-    c.revoked_ms = Int(r[9]);
+    c.created_ms = SqlInt(r[7]);
+    c.expires_ms = SqlInt(r[8]);
+    c.revoked_ms = SqlInt(r[9]);
     c.revoked_by = r[10].value_or("");
     c.kind = r[11].value_or("") == "static" ? CredentialKind::kStatic : CredentialKind::kTask;
     c.identity_kind = ParseIdentityKind(r[12].value_or("")).value_or(IdentityKind::kAgent);
@@ -92,6 +82,21 @@ Result<std::vector<CredentialInfo>> Rows(Database& db, const std::string& where,
 }
 
 }  // namespace
+
+bool PrintableName(const std::string& s, std::size_t max) {
+  return !s.empty() && s.size() <= max &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+}
+
+std::vector<std::string> StringListColumn(const std::optional<std::string>& json_text) {
+  std::vector<std::string> out;
+  json g = json::parse(json_text.value_or("[]"), nullptr, false);
+  if (!g.is_array()) return out;
+  for (const json& x : g) {
+    if (x.is_string()) out.push_back(x.get<std::string>());
+  }
+  return out;
+}
 
 const char* CredentialKindName(CredentialKind k) { return k == CredentialKind::kStatic ? "static" : "task"; }
 
@@ -131,8 +136,8 @@ Result<bool> BumpCredentialVersion(Database& db) {
 
 Result<IssuedCredential> CredentialStore::Issue(const NewCredential& c) {
   const bool task = c.kind == CredentialKind::kTask;
-  if (!Printable(c.agent, 253)) return Error::BadRequest("agent: a name of 1 to 253 printable characters is required");
-  if (task && !Printable(c.task, 128)) {
+  if (!PrintableName(c.agent, 253)) return Error::BadRequest("agent: a name of 1 to 253 printable characters is required");
+  if (task && !PrintableName(c.task, 128)) {
     return Error::BadRequest("task: an id of 1 to 128 printable characters is required");
   }
   if (!task && !c.task.empty()) return Error::BadRequest("task: a static token has no task");
@@ -226,7 +231,7 @@ Result<CredentialSnapshot> CredentialStore::Snapshot() {
   auto rows = db_.Run("SELECT name, disabled_by, disabled_ms, reason FROM identity_disabled");
   if (!rows) return rows.error();
   for (const SqlRow& r : *rows) {
-    snap.disabled[r[0].value_or("")] = DisabledUser{r[1].value_or(""), r[3].value_or(""), Int(r[2])};
+    snap.disabled[r[0].value_or("")] = DisabledUser{r[1].value_or(""), r[3].value_or(""), SqlInt(r[2])};
   }
   return snap;
 }
@@ -244,7 +249,7 @@ Result<std::optional<std::string>> CredentialStore::Ended(const Identity& who) {
   if (!rows) return rows.error();
   if (!rows->empty()) {
     const SqlRow& r = rows->front();
-    return std::optional<std::string>(DisabledMessage(who.user, {r[0].value_or(""), r[2].value_or(""), Int(r[1])}));
+    return std::optional<std::string>(DisabledMessage(who.user, {r[0].value_or(""), r[2].value_or(""), SqlInt(r[1])}));
   }
   if (who.credential_id.empty()) return std::optional<std::string>();
   auto c = Get(who.credential_id);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "credentials/column_values.h"
 #include "credentials/credential_store.h"
 
 namespace kubegate {
@@ -18,28 +19,38 @@ constexpr std::size_t kMaxNameBytes = 253;
 constexpr std::size_t kMaxGroups = 32;
 constexpr std::size_t kMaxDescriptionBytes = 1024;
 
-bool Printable(const std::string& s, std::size_t max) {
-  return !s.empty() && s.size() <= max &&
-         std::all_of(s.begin(), s.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
-}
-
 bool StartsWith(const std::string& s, std::string_view p) { return s.compare(0, p.size(), p) == 0; }
 
-std::vector<std::string> Groups(const std::optional<std::string>& v) {
-  std::vector<std::string> out;
-  json g = json::parse(v.value_or("[]"), nullptr, false);
-  if (g.is_array()) {
-    for (const json& x : g) {
-      if (x.is_string()) out.push_back(x.get<std::string>());
-    }
+// Fill `by_name` from registry rows and from disabled rows.
+void AddRegistered(const std::vector<SqlRow>& rows, std::map<std::string, ManagedIdentity>& by_name) {
+  for (const SqlRow& r : rows) {
+    ManagedIdentity& m = by_name[r[0].value_or("")];
+    m.name = r[0].value_or("");
+    m.registered = true;
+    m.kind = ParseIdentityKind(r[1].value_or("")).value_or(IdentityKind::kAgent);
+    m.groups = StringListColumn(r[2]);
+    m.description = r[3].value_or("");
+    m.created_by = r[4].value_or("");
+    m.created_ms = SqlInt(r[5]);
   }
-  return out;
 }
 
-std::int64_t Int(const std::optional<std::string>& v) { return v ? std::stoll(*v) : 0; }
+void AddDisabled(const std::vector<SqlRow>& rows, std::map<std::string, ManagedIdentity>& by_name) {
+  for (const SqlRow& r : rows) {
+    ManagedIdentity& m = by_name[r[0].value_or("")];
+    m.name = r[0].value_or("");
+    m.disabled_by = r[1].value_or("");
+    m.disabled_ms = SqlInt(r[2]);
+    m.disabled_reason = r[3].value_or("");
+  }
+}
+
+constexpr const char* kRegistered =
+    "SELECT name, kind, groups_json, description, created_by, created_ms FROM managed_identity";
+constexpr const char* kDisabled = "SELECT name, disabled_by, disabled_ms, reason FROM identity_disabled";
 
 Result<bool> CheckNew(const NewIdentity& n, const std::vector<std::string>& reserved) {
-  if (!Printable(n.name, kMaxNameBytes)) {
+  if (!PrintableName(n.name, kMaxNameBytes)) {
     return Error::BadRequest("name: 1 to 253 printable characters, no spaces");
   }
   if (StartsWith(n.name, "system:")) return Error::BadRequest("name: \"system:\" names are the cluster's");
@@ -51,7 +62,7 @@ Result<bool> CheckNew(const NewIdentity& n, const std::vector<std::string>& rese
   }
   if (n.groups.size() > kMaxGroups) return Error::BadRequest("groups: at most 32");
   for (const std::string& g : n.groups) {
-    if (!Printable(g, kMaxNameBytes)) return Error::BadRequest("groups: each 1 to 253 printable characters");
+    if (!PrintableName(g, kMaxNameBytes)) return Error::BadRequest("groups: each 1 to 253 printable characters");
     if (StartsWith(g, "system:")) return Error::BadRequest("groups: \"system:\" groups are the cluster's");
   }
   if (n.description.size() > kMaxDescriptionBytes) return Error::BadRequest("description: at most 1024 characters");
@@ -105,43 +116,31 @@ Result<ManagedIdentity> IdentityStore::Create(const NewIdentity& n, const std::v
 
 Result<std::vector<ManagedIdentity>> IdentityStore::List() {
   std::map<std::string, ManagedIdentity> by_name;
-  auto rows = db_.Run("SELECT name, kind, groups_json, description, created_by, created_ms FROM managed_identity");
+  auto rows = db_.Run(kRegistered);
   if (!rows) return rows.error();
-  for (const SqlRow& r : *rows) {
-    ManagedIdentity& m = by_name[r[0].value_or("")];
-    m.name = r[0].value_or("");
-    m.registered = true;
-    m.kind = ParseIdentityKind(r[1].value_or("")).value_or(IdentityKind::kAgent);
-    m.groups = Groups(r[2]);
-    m.description = r[3].value_or("");
-    m.created_by = r[4].value_or("");
-    m.created_ms = Int(r[5]);
-  }
-  auto off = db_.Run("SELECT name, disabled_by, disabled_ms, reason FROM identity_disabled");
+  AddRegistered(*rows, by_name);
+  auto off = db_.Run(kDisabled);
   if (!off) return off.error();
-  for (const SqlRow& r : *off) {
-    ManagedIdentity& m = by_name[r[0].value_or("")];
-    m.name = r[0].value_or("");
-    m.disabled_by = r[1].value_or("");
-    m.disabled_ms = Int(r[2]);
-    m.disabled_reason = r[3].value_or("");
-  }
+  AddDisabled(*off, by_name);
   std::vector<ManagedIdentity> out;
   for (auto& [name, m] : by_name) out.push_back(std::move(m));
   return out;
 }
 
 Result<std::optional<ManagedIdentity>> IdentityStore::Get(const std::string& name) {
-  auto all = List();
-  if (!all) return all.error();
-  for (ManagedIdentity& m : *all) {
-    if (m.name == name) return std::optional<ManagedIdentity>(std::move(m));
-  }
-  return std::optional<ManagedIdentity>();
+  std::map<std::string, ManagedIdentity> by_name;
+  auto rows = db_.Run(std::string(kRegistered) + " WHERE name = ?", {name});
+  if (!rows) return rows.error();
+  AddRegistered(*rows, by_name);
+  auto off = db_.Run(std::string(kDisabled) + " WHERE name = ?", {name});
+  if (!off) return off.error();
+  AddDisabled(*off, by_name);
+  if (by_name.empty()) return std::optional<ManagedIdentity>();
+  return std::optional<ManagedIdentity>(std::move(by_name.begin()->second));
 }
 
 Result<bool> IdentityStore::Disable(const std::string& name, const std::string& by, const std::string& reason) {
-  if (!Printable(name, kMaxNameBytes)) return Error::BadRequest("name: 1 to 253 printable characters, no spaces");
+  if (!PrintableName(name, kMaxNameBytes)) return Error::BadRequest("name: 1 to 253 printable characters, no spaces");
   if (reason.size() > kMaxDescriptionBytes) return Error::BadRequest("reason: at most 1024 characters");
   bool changed = false;
   auto ok = db_.WithWriteTransaction([&]() -> Result<bool> {
