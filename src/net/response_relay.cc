@@ -96,10 +96,13 @@ awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<U
     // A streamed answer (a watch, logs -f) may stay quiet for ever: the
     // caller going away is noticed at once, not at the next event, and the
     // upstream side is closed with it. So is the end of the caller's
-    // identity (its store token revoked, its user disabled): the stream is
-    // cut there (no event after it).
+    // identity (its store token revoked, its user disabled), for an answer
+    // of no announced length (a watch, logs -f): the stream is cut there (no
+    // event after it). An answer of known length ends by itself; watching
+    // the identity for it would add a subscription to every request.
     std::string gone;
-    auto which = co_await (relay_body() || WatchCaller(ctx, gone));
+    const bool open_ended = !rp.content_length();
+    auto which = co_await (relay_body() || WatchCaller(ctx, gone, open_ended));
     if (which.index() == 1) {
       out.keep_alive = false;
       out.closed_reason = std::get<1>(which) == CallerEnd::kIdentityEnded

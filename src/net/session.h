@@ -97,9 +97,9 @@ class Session {
   bool CanEnd(const RequestContext& ctx) const;
   // What ended the wait of WatchCaller.
   enum class CallerEnd { kLeft, kIdentityEnded };
-  // WatchClientGone, and WatchIdentity too when CanEnd: returns at the
-  // first of them, `why` saying what happened.
-  boost::asio::awaitable<CallerEnd> WatchCaller(const RequestContext& ctx, std::string& why);
+  // WatchClientGone, and WatchIdentity too when CanEnd and `identity_too`:
+  // returns at the first of them, `why` saying what happened.
+  boost::asio::awaitable<CallerEnd> WatchCaller(const RequestContext& ctx, std::string& why, bool identity_too = true);
   // At the moment a held request would be forwarded: why its caller may no
   // longer act, read from the store itself (a revocation or a disable
   // committed through any replica counts, without the cache's poll lag),

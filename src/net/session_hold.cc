@@ -200,8 +200,8 @@ awaitable<void> Session::WatchIdentity(const Identity& who, std::string& reason)
 
 bool Session::CanEnd(const RequestContext& ctx) const { return ctx.who && g_.credential_cache; }
 
-awaitable<Session::CallerEnd> Session::WatchCaller(const RequestContext& ctx, std::string& why) {
-  if (!CanEnd(ctx)) {
+awaitable<Session::CallerEnd> Session::WatchCaller(const RequestContext& ctx, std::string& why, bool identity_too) {
+  if (!identity_too || !CanEnd(ctx)) {
     co_await WatchClientGone(why);
     co_return CallerEnd::kLeft;
   }
