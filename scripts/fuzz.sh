@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 SECONDS_PER_TARGET="${1:-60}"
 TARGETS=(request_info http_head spdy_frame audit_record websocket_decoder spdy_decoder upstream_json query_selectors
-         policy_loader session_end jwt)
+         policy_loader session_end jwt credential_api)
 source scripts/ccache-env.sh
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DKUBEGATE_FUZZ=ON -DKUBEGATE_TESTS=OFF -DKUBEGATE_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
