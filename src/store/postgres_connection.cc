@@ -121,9 +121,9 @@ class PostgresConnection final : public SqlConnection {
 
 }  // namespace
 
-Result<std::unique_ptr<SqlConnection>> OpenPostgres(const std::string& conninfo) {
+std::string PostgresConnInfo(const std::string& conninfo, const std::string& application_name) {
   std::string ci = conninfo;
-  auto add_default = [&](const char* key, const char* value) {
+  auto add_default = [&](const char* key, const std::string& value) {
     if (ci.find(key) == std::string::npos) ci += std::string(" ") + key + "=" + value;
   };
   add_default("connect_timeout", "5");
@@ -131,8 +131,12 @@ Result<std::unique_ptr<SqlConnection>> OpenPostgres(const std::string& conninfo)
   add_default("keepalives_interval", "2");
   add_default("keepalives_count", "3");
   add_default("tcp_user_timeout", "10000");
-  add_default("application_name", "kubegate");
-  PGconn* c = PQconnectdb(ci.c_str());
+  add_default("application_name", application_name);
+  return ci;
+}
+
+Result<std::unique_ptr<SqlConnection>> OpenPostgres(const std::string& conninfo) {
+  PGconn* c = PQconnectdb(PostgresConnInfo(conninfo, "kubegate").c_str());
   if (!c) return Error::Unavailable("PostgreSQL: out of memory");
   if (PQstatus(c) != CONNECTION_OK) {
     std::string m = PQerrorMessage(c);

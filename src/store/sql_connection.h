@@ -71,6 +71,12 @@ Result<std::unique_ptr<SqlConnection>> OpenSqlite(const std::string& path);
 // fails requests closed instead of holding them forever.
 Result<std::unique_ptr<SqlConnection>> OpenPostgres(const std::string& conninfo);
 
+// `conninfo` with the defaults OpenPostgres adds (connect and TCP
+// timeouts) and `application_name` when the string sets none, so every
+// connection kubegate opens fails over the same way and is named in
+// pg_stat_activity. `application_name` must be a plain word ([A-Za-z0-9_.-]).
+std::string PostgresConnInfo(const std::string& conninfo, const std::string& application_name);
+
 // Parses an integer column; 0 for NULL or garbage.
 std::int64_t SqlInt(const std::optional<std::string>& v);
 

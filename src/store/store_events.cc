@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/digest.h"
+#include "store/sql_connection.h"
 
 namespace kubegate {
 
@@ -43,6 +44,8 @@ StoreEvents::StoreEvents(std::string conninfo, std::vector<std::string> channels
 
 StoreEvents::~StoreEvents() { Stop(); }
 
+std::string StoreEvents::application_name() const { return "kubegate-events-" + self_; }
+
 std::uint64_t StoreEvents::connections() const {
   std::lock_guard<std::mutex> lock(mu_);
   return connections_;
@@ -66,7 +69,7 @@ void StoreEvents::Run() {
   bool warned = false;
   while (!stop_) {
     Listener l;
-    l.conn = PQconnectdb(conninfo_.c_str());
+    l.conn = PQconnectdb(PostgresConnInfo(conninfo_, application_name()).c_str());
     bool ok = PQstatus(l.conn) == CONNECTION_OK;
     for (std::size_t i = 0; ok && i < channels_.size(); ++i) {
       PGresult* r = PQexec(l.conn, ("LISTEN " + QuoteIdent(l.conn, channels_[i])).c_str());

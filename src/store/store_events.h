@@ -57,6 +57,8 @@ class StoreEvents {
   // Waits (at most `limit`) until it has LISTENed on `n` connections in
   // all: the first, or a reconnection after the server dropped one.
   bool WaitListening(std::uint64_t n, std::chrono::milliseconds limit) const;
+  // The listener's name in pg_stat_activity: "kubegate-events-" + self.
+  std::string application_name() const;
 
   // How long the thread waits on the socket before checking Stop, and
   // between reconnection attempts.

@@ -73,9 +73,12 @@ TEST(StoreEvents, AReplicaHearsWhatAnotherCommitsAndListensAgainAfterLosingItsCo
   self.Stop();
   // The server drops the listener (a PostgreSQL restart, a failover): it
   // connects and LISTENs again by itself.
+  // Chosen by its name: the backend of the listener just stopped may
+  // still be in pg_stat_activity for a moment after it disconnected.
   auto killed = other.Run(
       "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-      "AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'");
+      "AND application_name = $1",
+      {SqlValue{events.application_name()}});
   ASSERT_TRUE(killed) << killed.error().message;
   ASSERT_EQ(killed->size(), 1u);
   ASSERT_TRUE(events.WaitListening(2, std::chrono::seconds(10)));
