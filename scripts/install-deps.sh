@@ -10,7 +10,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
   golang-github-docker-spdystream-dev
   postgresql-15 asciinema
-  openssl curl nginx-light wrk bc iproute2 util-linux procps tmux sqlite3
+  openssl curl nginx-light haproxy wrk bc iproute2 util-linux procps tmux sqlite3
   python3-jwt
 )
 missing=()

@@ -633,6 +633,14 @@ Result<ApprovalRequest> ApprovalService::Close(const std::string& id, ApprovalSt
   });
 }
 
+Result<ApprovalRequest> ApprovalService::HandOff(const std::string& id) {
+  return Mutate(id, [&](ApprovalRequest& req) -> std::optional<Error> {
+    if (req.state != ApprovalState::kPending) return Conflict("request " + id + " is already " + ApprovalStateName(req.state));
+    req.asked = std::max(0, req.asked - 1);
+    return std::nullopt;
+  });
+}
+
 Result<ApprovalRequest> ApprovalService::Get(const std::string& id) {
   auto loaded = Load(id, false);
   if (!loaded) return loaded.error();

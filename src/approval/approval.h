@@ -147,8 +147,9 @@ struct ApprovalRequest {
   // {"summary", "status", "request_id" of its own audit record, "at_ms"}.
   nlohmann::json dry_run;
   std::string body_sha256;  // of the held request's body ("" without one)
-  // How many requests asked for exactly this (the first and its twins);
-  // each one forwarded needs its own use of the grant.
+  // How many requests asked for exactly this (the first and its twins),
+  // less those handed off at a gateway's shutdown (HandOff; their retry
+  // asks again); each one forwarded needs its own use of the grant.
   int asked = 1;
 
   nlohmann::json ToJson() const;
@@ -205,6 +206,12 @@ class ApprovalService {
   Result<ApprovalRequest> Deny(const std::string& id, const Identity& approver, const std::string& reason);
   // The held caller went away (withdrawn) or a previous process held it (abandoned).
   Result<ApprovalRequest> Close(const std::string& id, ApprovalState state, const std::string& reason);
+  // This gateway is shutting down and told the held caller to send the
+  // request again: it stays pending, one asker fewer (the retry joins it
+  // as a twin on whichever replica it reaches). This instance stays among
+  // its holders, so AbandonOrphans ends it kReplicaDeadAfter after this
+  // instance's last heartbeat unless a live replica holds it by then.
+  Result<ApprovalRequest> HandOff(const std::string& id);
   Result<ApprovalRequest> Get(const std::string& id);
   // Pending ones past their wait limit become expired on the way.
   Result<std::vector<ApprovalRequest>> List(std::optional<ApprovalState> state);

@@ -6,6 +6,7 @@
 #include "audit/audit_record.h"
 #include "classify/request_info_json.h"
 #include "common/digest.h"
+#include "common/limits.h"
 
 namespace kubegate {
 
@@ -189,6 +190,24 @@ ReviewStep ReviewStage::Cancel(const ReviewRequest& r, ReviewStep held, const st
   s.verdict = ReviewVerdict::kRefuse;
   s.refusal = std::move(refusal);
   return s;
+}
+
+ReviewStep ReviewStage::HandOff(const ReviewRequest& r, ReviewStep held) {
+  const std::string id = held.approval_id;
+  auto handed = approvals_.HandOff(id);
+  if (!handed && handed.error().http_code == 409) return Resume(r, std::move(held));  // decided meanwhile
+  ReviewStep s;
+  s.verdict = ReviewVerdict::kRefuse;
+  s.approval = handed ? ApprovalAuditFacts(*handed, nullptr, Waited(r)) : std::move(held.approval);
+  s.approval["handed_off"] = true;
+  Error e = Error::Unavailable("kubegate: this gateway replica is shutting down; request " + id +
+                               " is still pending approval (rule \"" + r.rule->name +
+                               "\"). Send it again: kubectl does so by itself after Retry-After, and the "
+                               "gateway that receives it holds it under the same approval request.");
+  if (!handed) e.message += " (the store could not be updated: " + handed.error().message + ")";
+  e.retry_after_seconds = static_cast<int>(limits::kHandOffRetryAfter.count());
+  s.refusal = std::move(e);
+  return s;  // `held`, and its hold, end here
 }
 
 std::optional<std::string> ReviewStage::SessionEnds(const std::string& grant_id, std::int64_t expires_ms) {

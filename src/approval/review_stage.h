@@ -99,6 +99,13 @@ class ReviewStage {
   // and the caller is answered kRefuse with `refusal`.
   ReviewStep Cancel(const ReviewRequest& r, ReviewStep held, const std::string& why, Error refusal);
 
+  // This gateway is shutting down (SIGTERM): the caller is answered 503
+  // with Retry-After and the approval request stays pending for the retry,
+  // which joins it on whichever replica it reaches (ApprovalService::
+  // HandOff). When it was decided meanwhile, the decision is answered
+  // instead (Resume): nothing approved is dropped, nothing denied retried.
+  ReviewStep HandOff(const ReviewRequest& r, ReviewStep held);
+
   // For a stream forwarded under a grant, after a wake-up on the grant or
   // at its expiry: why the stream must end now, or nothing.
   std::optional<std::string> SessionEnds(const std::string& grant_id, std::int64_t expires_ms);

@@ -94,6 +94,46 @@ TEST_F(ReviewStageTest, HeldUntilApprovedThenForwardedUnderItsGrant) {
   EXPECT_EQ(stage.Start(again).verdict, ReviewVerdict::kHold);
 }
 
+// Shutdown: the held caller is told to retry (503, Retry-After), the
+// approval request stays pending for the retry, which joins it and is
+// forwarded once approved; a request decided meanwhile is answered as
+// decided instead.
+TEST_F(ReviewStageTest, AtShutdownAHeldRequestIsHandedOffAndItsRetryJoinsTheSameApproval) {
+  ReviewStage stage = Stage();
+  ReviewRequest r = Request("GET", "/api/v1/namespaces/prod/secrets/db");
+  ReviewStep s = stage.Start(r);
+  ASSERT_EQ(s.verdict, ReviewVerdict::kHold);
+  s = stage.HandOff(r, std::move(s));
+  ASSERT_EQ(s.verdict, ReviewVerdict::kRefuse);
+  EXPECT_EQ(s.refusal.http_code, 503);
+  EXPECT_EQ(s.refusal.retry_after_seconds, 1);
+  EXPECT_NE(s.refusal.message.find("shutting down"), std::string::npos) << s.refusal.message;
+  EXPECT_EQ(s.approval["handed_off"], true);
+  EXPECT_EQ(quota_.held(), 0);
+  auto pending = svc_->Get("kg-1");
+  ASSERT_TRUE(pending);
+  EXPECT_EQ(pending->state, ApprovalState::kPending);
+  EXPECT_EQ(pending->asked, 0) << "nobody waits on it until the retry comes";
+
+  // The retry (another replica, another request id) joins it.
+  ReviewRequest retry = Request("GET", "/api/v1/namespaces/prod/secrets/db", "kg-2");
+  ReviewStep t = stage.Start(retry);
+  ASSERT_EQ(t.verdict, ReviewVerdict::kHold);
+  EXPECT_EQ(t.approval_id, "kg-1");
+  EXPECT_EQ(svc_->Get("kg-1")->asked, 1);
+  ASSERT_TRUE(svc_->Approve("kg-1", carol_, {.reason = "ok"}));
+  t = stage.Resume(retry, std::move(t));
+  EXPECT_EQ(t.verdict, ReviewVerdict::kForward) << t.refusal.message;
+
+  // Approved before the hand-off could run: forwarded, not retried.
+  ReviewRequest other = Request("GET", "/api/v1/namespaces/prod/secrets/other", "kg-3");
+  ReviewStep u = stage.Start(other);
+  ASSERT_EQ(u.verdict, ReviewVerdict::kHold);
+  ASSERT_TRUE(svc_->Approve("kg-3", carol_, {.reason = "ok"}));
+  u = stage.HandOff(other, std::move(u));
+  EXPECT_EQ(u.verdict, ReviewVerdict::kForward) << u.refusal.message;
+}
+
 TEST_F(ReviewStageTest, NotDecidedInTimeIsRefusedWithTheRulesWait) {
   ReviewStage stage = Stage();
   ReviewRequest r = Request("GET", "/api/v1/namespaces/prod/secrets/db");

@@ -4,7 +4,7 @@
 //
 // Keys are ids: an approval request's ("kg-...") or a grant's ("gr-..."),
 // or a runtime identity's (CredentialCache::WakeKeys: "user:...",
-// "credential:...").
+// "credential:..."), or kGatewayStoppingKey.
 // Whoever changes one calls Notify(id): ApprovalService does after every
 // committed decision, withdrawal, expiry and revocation (SetChangeListener),
 // and a safety-net sweep does for changes made by another process sharing
@@ -30,6 +30,10 @@
 #include <vector>
 
 namespace kubegate {
+
+// Notified once when the gateway starts shutting down: held requests hand
+// off (ReviewStage::HandOff). Not an id of the store: the sweep skips it.
+inline constexpr const char* kGatewayStoppingKey = "gateway:stopping";
 
 class WakeUps {
  public:

@@ -86,6 +86,11 @@ inline constexpr std::chrono::milliseconds kWakeUpSweepInterval{1000};
 // abandoned by the survivors (docs/architecture.md).
 inline constexpr std::chrono::milliseconds kReplicaHeartbeat{1000};
 inline constexpr std::chrono::milliseconds kReplicaDeadAfter{10000};
+// A held request handed off at shutdown is answered 503 with this
+// Retry-After; client-go (kubectl) waits it out and sends the request
+// again (at most 10 times), reaching another replica behind the Service.
+// Well inside kReplicaDeadAfter, so the retry finds the request pending.
+inline constexpr std::chrono::seconds kHandOffRetryAfter{1};
 // Namespace labels read for namespaceSelector rules are used this long
 // (a label change takes effect within it); at most this many are kept.
 inline constexpr std::chrono::seconds kNamespaceLabelTtl{10};

@@ -19,6 +19,10 @@ struct Error {
   int http_code = 500;
   std::string reason = "InternalError";
   std::string message;
+  // > 0: the caller may send the request again after this many seconds
+  // (a Retry-After header and the Status's details.retryAfterSeconds,
+  // which client-go honours by retrying on its own).
+  int retry_after_seconds = 0;
 
   static Error BadRequest(std::string m) { return {400, "BadRequest", std::move(m)}; }
   static Error Unauthorized(std::string m) { return {401, "Unauthorized", std::move(m)}; }

@@ -43,6 +43,9 @@ GatewayMetrics::GatewayMetrics()
                                     "Reviewed requests forwarded after approval or under a grant.")),
       review_refused(NewCounter(*registry_, "kubegate_review_refused_total",
                                 "Reviewed requests denied, expired, withdrawn or answered at once.")),
+      review_handed_off(NewCounter(*registry_, "kubegate_review_handed_off_total",
+                                   "Held requests answered 503 with Retry-After at shutdown, left pending for "
+                                   "the caller's retry through another replica (also in review_refused).")),
       policy_reloads(NewCounter(*registry_, "kubegate_policy_reloads_total", "Policy reloads that took effect.")),
       policy_reloads_refused(NewCounter(*registry_, "kubegate_policy_reloads_refused_total",
                                         "Policy files that changed but did not validate.")),

@@ -62,6 +62,7 @@ class GatewayMetrics {
   prometheus::Counter& reviews;
   prometheus::Counter& approved_forwarded;
   prometheus::Counter& review_refused;
+  prometheus::Counter& review_handed_off;
   prometheus::Counter& policy_reloads;
   prometheus::Counter& policy_reloads_refused;
   prometheus::Counter& sessions_closed_by_grant;

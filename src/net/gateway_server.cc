@@ -186,6 +186,8 @@ class ServerImpl final : public GatewayServer {
   void Stop() override {
     asio::post(workers_[0]->ioc, [this] {
       if (stopping_.exchange(true)) return;
+      // Held requests hand off to the other replicas (503, Retry-After).
+      wake_ups_.Notify(kGatewayStoppingKey);
       spdlog::info("shutting down: listener closed, waiting up to {}s for {} in-flight requests",
                    config_.shutdown_grace_seconds, inflight_.load());
       boost::system::error_code ec;

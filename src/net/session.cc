@@ -152,15 +152,17 @@ awaitable<bool> Session::Finish(RequestContext& ctx, Respond r) {
 // A Status is small: a client that does not read it in time is dropped.
 awaitable<Outcome> Session::Reply(const Error& e, const std::string& request_id, bool keep_alive) {
   stream_.tcp().expires_after(limits::kRequestHeadTimeout);
-  Outcome o = co_await ReplyBody(e.http_code, "application/json", StatusJson(e), request_id, keep_alive);
+  Outcome o =
+      co_await ReplyBody(e.http_code, "application/json", StatusJson(e), request_id, keep_alive, e.retry_after_seconds);
   stream_.tcp().expires_never();
   co_return o;
 }
 
 awaitable<Outcome> Session::ReplyBody(int status, std::string_view content_type, std::string_view body,
-                                      const std::string& request_id, bool keep_alive) {
+                                      const std::string& request_id, bool keep_alive, int retry_after_seconds) {
   http::response<http::string_body> res(static_cast<http::status>(status), 11);
   res.set(http::field::content_type, content_type);
+  if (retry_after_seconds > 0) res.set(http::field::retry_after, std::to_string(retry_after_seconds));
   if (!request_id.empty()) {  // not a probe
     res.set(http::field::cache_control, "no-cache, private");
     res.set("X-Kubegate-Request-Id", request_id);

@@ -111,8 +111,10 @@ class Session {
   boost::asio::awaitable<Result<Identity>> ReviewServiceAccountToken(std::string_view token, std::string& reason);
 
   boost::asio::awaitable<Outcome> Reply(const Error& e, const std::string& request_id, bool keep_alive);
+  // `retry_after_seconds` > 0 adds a Retry-After header.
   boost::asio::awaitable<Outcome> ReplyBody(int status, std::string_view content_type, std::string_view body,
-                                            const std::string& request_id, bool keep_alive);
+                                            const std::string& request_id, bool keep_alive,
+                                            int retry_after_seconds = 0);
   void Log(const RequestContext& ctx, const Outcome& o) const;
 
   // Body relay buffer: allocated on the first body relayed (an idle or

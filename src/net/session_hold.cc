@@ -107,11 +107,23 @@ awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
   if (step.verdict == ReviewVerdict::kHold) {
     // Listening first, then looking once more: a decision made between the
     // ask and the subscription is not missed.
-    waiter.emplace(g_.wake_ups, step.approval_id, co_await asio::this_coro::executor);
+    std::vector<std::string> keys = {step.approval_id, std::string(kGatewayStoppingKey)};
+    waiter.emplace(g_.wake_ups, keys, co_await asio::this_coro::executor);
     auto resume = [stage, &r, &step] { return stage->Resume(r, std::move(step)); };
     step = co_await OnStoreThread<ReviewStep>(g_.store_thread, resume);
   }
   while (step.verdict == ReviewVerdict::kHold) {
+    // The gateway is shutting down (checked after subscribing, so a
+    // shutdown that begins later wakes the wait below): the caller is told
+    // to send it again, and another replica holds it.
+    if (g_.stopping) {
+      auto hand_off = [stage, &r, &step] { return stage->HandOff(r, std::move(step)); };
+      step = co_await OnStoreThread<ReviewStep>(g_.store_thread, hand_off);
+      if (step.verdict == ReviewVerdict::kRefuse && step.approval.value("handed_off", false)) {
+        g_.metrics.review_handed_off.Increment();
+      }
+      continue;
+    }
     // Woken by the decision (or a vote), or at the hold's limit; the caller
     // leaving (or overrunning the read-ahead bound) withdraws the request,
     // which can then never run later.

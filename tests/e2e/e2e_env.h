@@ -204,10 +204,16 @@ class Env : public ::testing::Environment {
 
   // Starts another gateway with the suite's tokens plus `extra` YAML and
   // `upstream_kubeconfig` (default: the test server); returns it and its URL.
+  // `listen`: a whole `listen: {...}` line replacing the default one.
   std::pair<std::unique_ptr<Process>, std::string> StartGateway(const std::string& name, const std::string& extra,
-                                                                 const std::string& upstream_kubeconfig = "") {
+                                                                 const std::string& upstream_kubeconfig = "",
+                                                                 const std::string& listen = "") {
     std::string b = kBuildDir;
     std::string cfg = ReadAll(dir / "gateway.yaml");
+    if (!listen.empty()) {
+      std::size_t at = cfg.find("listen: ");
+      cfg.replace(at, cfg.find('\n', at) - at, listen);
+    }
     std::size_t at = cfg.find("data_dir: ");
     cfg.replace(at, cfg.find('\n', at) - at, "data_dir: " + (dir / (name + "-")).string());
     if (!upstream_kubeconfig.empty()) {
@@ -343,18 +349,32 @@ struct PolicyGateway {
   std::unique_ptr<Process> process;
   std::string url, name;
 
-  PolicyGateway(const std::string& gw_name, const std::string& policy, const std::string& extra = "") : name(gw_name) {
+  // `serve_as`: the name of another PolicyGateway whose serving
+  // certificate (and so CA) this one uses, as replicas behind one Service do.
+  PolicyGateway(const std::string& gw_name, const std::string& policy, const std::string& extra = "",
+                const std::string& serve_as = "")
+      : name(gw_name) {
     std::string policy_path = WriteFile(gw_name + "-policy.yaml", policy);
-    auto [p, u] = E().StartGateway(gw_name, "policy_file: " + policy_path + "\nauditors: {users: [admin]}\n" + extra);
+    const fs::path pki = E().dir / ((serve_as.empty() ? gw_name : serve_as) + "-") / "pki";
+    std::string listen;
+    if (!serve_as.empty()) {
+      listen = "listen: {address: 127.0.0.1, port: 0, tls_cert_file: " + (pki / "server.crt").string() +
+               ", tls_key_file: " + (pki / "server.key").string() + "}";
+    }
+    auto [p, u] =
+        E().StartGateway(gw_name, "policy_file: " + policy_path + "\nauditors: {users: [admin]}\n" + extra, "", listen);
     process = std::move(p);
     url = u;
-    for (const char* user : {"alice", "bot", "admin"}) {
-      Process kc({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", user, "--server", url, "--ca-file",
-                  (E().dir / (gw_name + "-") / "pki" / "ca.crt").string(), "--token-file",
-                  (E().dir / (std::string(user) + ".token")).string(), "-o", Kubeconfig(user)});
-      EXPECT_EQ(kc.Finish(), 0) << kc.output();
-    }
+    ca_file = (pki / "ca.crt").string();
+    for (const char* user : {"alice", "bot", "admin"}) WriteKubeconfig(user, url, Kubeconfig(user));
   }
+  // A kubeconfig for `user` at `server` (this gateway's CA).
+  void WriteKubeconfig(const std::string& user, const std::string& server, const std::string& path) const {
+    Process kc({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", user, "--server", server, "--ca-file",
+                ca_file, "--token-file", (E().dir / (user + ".token")).string(), "-o", path});
+    EXPECT_EQ(kc.Finish(), 0) << kc.output();
+  }
+  std::string ca_file;
   std::string Kubeconfig(const std::string& user) const {
     return (E().dir / (name + "-" + user + ".kubeconfig")).string();
   }

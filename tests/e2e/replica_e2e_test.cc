@@ -162,5 +162,100 @@ TEST(Replicas, ASurvivorAbandonsTheHoldsOfAKilledReplicaAndARestartLeavesLiveHol
   destroy.Finish();
 }
 
+// A rolling restart behind a load balancer (haproxy in TCP mode, as a
+// Service with readiness would route): the replica holding a request is
+// sent SIGTERM; it answers the held kubectl 503 with Retry-After and leaves
+// the approval pending; kubectl retries by itself, reaches the other
+// replica, which holds the same approval request; an approval releases it
+// there, and the namespace is deleted exactly once.
+TEST(Replicas, ARollingRestartHandsAHeldRequestToAnotherReplica) {
+  std::string pgdir = (E().dir / "pgroll").string();
+  std::string script = std::string(kSourceDir) + "/scripts/pg-test.sh";
+  Process start({"/bin/bash", script, "start", pgdir});
+  ASSERT_EQ(start.Finish(), 0) << start.output();
+  std::string conninfo = start.output().substr(0, start.output().find('\n'));
+  const std::string store = "store: {postgres: \"" + conninfo + "\"}\n";
+  {
+    auto a = std::make_unique<PolicyGateway>("rolla", kReplicaPolicy, store);
+    ASSERT_FALSE(a->url.empty()) << a->process->output();
+    PolicyGateway b("rollb", kReplicaPolicy, store, "rolla");
+    ASSERT_FALSE(b.url.empty()) << b.process->output();
+    // The Service: A first, B when A is down (health-checked every 100 ms).
+    const std::string lb_port = ClosedLoopbackPort();
+    auto port_of = [](const std::string& url) { return url.substr(url.rfind(':') + 1); };
+    std::string cfg = WriteFile("roll-haproxy.cfg",
+                                "global\n  maxconn 256\n"
+                                "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 5m\n"
+                                "  timeout server 5m\n  retries 3\n  option redispatch\n"
+                                "frontend service\n  bind 127.0.0.1:" + lb_port + "\n  default_backend replicas\n"
+                                "backend replicas\n"
+                                "  server a 127.0.0.1:" + port_of(a->url) + " check inter 100ms fall 1 rise 1\n"
+                                "  server b 127.0.0.1:" + port_of(b.url) + " check inter 100ms fall 1 rise 1 backup\n");
+    Process lb({"/usr/sbin/haproxy", "-db", "-f", cfg});
+    const std::string service = (E().dir / "roll-service-bot.kubeconfig").string();
+    b.WriteKubeconfig("bot", "https://127.0.0.1:" + lb_port, service);
+    // Wait for haproxy to accept, through the Service itself.
+    int ready = -1;
+    for (int i = 0; i < 100 && ready != 0; ++i) {
+      Process get({Kubectl("1.32"), "--kubeconfig", service, "get", "namespace", "default"});
+      ready = get.Finish();
+      if (ready != 0) usleep(50 * 1000);
+    }
+    ASSERT_EQ(ready, 0) << lb.output();
+    ASSERT_EQ(b.Run("alice", {"create", "namespace", "roll-ns"}).code, 0);
+
+    Process del({Kubectl("1.32"), "--kubeconfig", service, "delete", "namespace", "roll-ns"});
+    std::string id = b.WaitPending("\"roll-ns\"");
+    ASSERT_FALSE(id.empty()) << del.output();
+    EXPECT_EQ(MetricOf(*a, "kubegate_held_requests"), 1) << "held on A, the Service's first choice";
+
+    // Rolling restart: A is told to stop. It hands the held request off at
+    // once (it does not wait out its grace period for it) and exits.
+    a->process->Signal(SIGTERM);
+    EXPECT_EQ(a->process->Finish(), 0) << a->process->output();
+    EXPECT_NE(a->process->output().find("shutdown complete (0 requests still in flight were cut)"), std::string::npos)
+        << a->process->output();
+    // kubectl waited Retry-After and sent it again: B holds it now, under
+    // the same approval request, which is still pending.
+    double held_on_b = 0;
+    for (int i = 0; i < 200 && held_on_b < 1; ++i) {
+      held_on_b = MetricOf(b, "kubegate_held_requests");
+      if (held_on_b < 1) usleep(50 * 1000);
+    }
+    ASSERT_EQ(held_on_b, 1) << del.output();
+    RunResult shown = b.Gate("alice", {"show", id});
+    EXPECT_NE(shown.out.find("pending"), std::string::npos) << shown.out;
+    EXPECT_EQ(shown.out.find("identical requests wait"), std::string::npos) << "one caller, counted once: " << shown.out;
+
+    ASSERT_EQ(b.Gate("admin", {"approve", id}).code, 0);
+    EXPECT_EQ(del.Finish(), 0) << del.output();
+    EXPECT_NE(del.output().find("namespace \"roll-ns\" deleted"), std::string::npos) << del.output();
+    int deletes = 0;
+    for (const auto& r : E().Received("/api/v1/namespaces/roll-ns")) {
+      if (r["method"] == "DELETE" && !ReadsAsDryRun(r)) ++deletes;
+    }
+    EXPECT_EQ(deletes, 1);
+
+    // The record of A's answer: a 503 that handed the request off.
+    Process handed({std::string(kBuildDir) + "/src/kubegate", "audit", "--config", b.Config(), "-o", "jsonl", "--verb",
+                    "delete", "--resource", "namespaces"});
+    ASSERT_EQ(handed.Finish(), 0) << handed.output();
+    std::istringstream lines(handed.output());
+    std::string line;
+    int handed_off = 0;
+    while (std::getline(lines, line)) {
+      auto j = json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.dump().find("\"handed_off\":true") != std::string::npos) ++handed_off;
+    }
+    EXPECT_EQ(handed_off, 1) << handed.output();
+    Process v({std::string(kBuildDir) + "/src/kubegate", "audit", "verify", "--config", b.Config()});
+    EXPECT_EQ(v.Finish(), 0) << v.output();
+    lb.Signal(SIGTERM);
+    lb.Finish();
+  }
+  Process destroy({"/bin/bash", script, "destroy", pgdir});
+  destroy.Finish();
+}
+
 }  // namespace
 }  // namespace e2e
