@@ -151,12 +151,17 @@ std::optional<std::pair<int, json>> DiscoveryDoc(const std::string& path, const 
   }
   if (path == "/openapi/v3") {
     json paths = json::object();
-    paths["api/v1"] = {{"serverRelativeURL", "/openapi/v3/api/v1?hash=kubegate-testserver-1"}};
-    paths["apis/apps/v1"] = {{"serverRelativeURL", "/openapi/v3/apis/apps/v1?hash=kubegate-testserver-1"}};
+    for (const auto& t : ServedTypes()) {
+      const std::string gv = t.group.empty() ? "api/" + t.version : "apis/" + t.group + "/" + t.version;
+      paths[gv] = {{"serverRelativeURL", "/openapi/v3/" + gv + "?hash=kubegate-testserver-1"}};
+    }
     return std::pair<int, json>{200, {{"paths", paths}}};
   }
-  if (path == "/openapi/v3/api/v1" || path == "/openapi/v3/apis/apps/v1") {
-    return std::pair<int, json>{200, OpenApiV3(path == "/openapi/v3/api/v1" ? "" : "apps", "v1")};
+  if (p.size() == 4 && p[0] == "openapi" && p[1] == "v3" && p[2] == "api") {
+    return std::pair<int, json>{200, OpenApiV3("", p[3])};
+  }
+  if (p.size() == 5 && p[0] == "openapi" && p[1] == "v3" && p[2] == "apis") {
+    return std::pair<int, json>{200, OpenApiV3(p[3], p[4])};
   }
   return std::nullopt;
 }

@@ -278,9 +278,23 @@ int main(int argc, char** argv) {
   issue->add_option("--group", ci_orgs, "Group (O), repeatable");
   issue->add_option("--out", ci_out, "Output prefix: writes PREFIX.crt and PREFIX.key")->required();
 
+  std::string check_config;
+  auto* config_cmd = app.add_subcommand("config", "Configuration helpers");
+  config_cmd->require_subcommand(1);
+  auto* config_check = config_cmd->add_subcommand(
+      "check", "Read a config file as serve does (strict: unknown keys, types, ranges) without starting");
+  config_check->add_option("--config", check_config, "Config file (YAML)")->required();
+
   CLI11_PARSE(app, argc, argv);
 
   if (*serve) return Serve(config_path, port_file, bench_disable_audit);
+  if (*config_check) {
+    auto cfg = LoadConfigFile(check_config);
+    if (!cfg) return Fail(cfg.error().message);
+    std::cout << check_config << ": valid (store: " << (cfg->store.postgres.empty() ? "sqlite" : "postgres")
+              << ", upstream: " << (cfg->upstream.in_cluster ? "in-cluster" : cfg->upstream.kubeconfig) << ")\n";
+    return 0;
+  }
   if (int rc = RunAuditCommand(*audit_cli); rc >= 0) return rc;
   if (int rc = RunPolicyCommand(*policy_cli); rc >= 0) return rc;
   if (int rc = RunApprovalCommand(*approval_cli); rc >= 0) return rc;
