@@ -1,5 +1,6 @@
 #include "metrics/gateway_metrics.h"
 
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
@@ -43,9 +44,6 @@ GatewayMetrics::GatewayMetrics()
                                     "Reviewed requests forwarded after approval or under a grant.")),
       review_refused(NewCounter(*registry_, "kubegate_review_refused_total",
                                 "Reviewed requests denied, expired, withdrawn or answered at once.")),
-      review_handed_off(NewCounter(*registry_, "kubegate_review_handed_off_total",
-                                   "Held requests answered 503 with Retry-After at shutdown, left pending for "
-                                   "the caller's retry through another replica (also in review_refused).")),
       policy_reloads(NewCounter(*registry_, "kubegate_policy_reloads_total", "Policy reloads that took effect.")),
       policy_reloads_refused(NewCounter(*registry_, "kubegate_policy_reloads_refused_total",
                                         "Policy files that changed but did not validate.")),
@@ -75,6 +73,24 @@ GatewayMetrics::GatewayMetrics()
       audit_queue_depth_(NewGauge(*registry_, "kubegate_audit_queue_depth", "Audit entries waiting for the writer.")),
       audit_store_healthy_(NewGauge(*registry_, "kubegate_audit_store_healthy",
                                     "1 when the last audit commit succeeded.")) {
+  review_outcomes_ = &prometheus::BuildCounter()
+                          .Name("kubegate_review_outcomes_total")
+                          .Help("Reviewed requests by how their review ended on this replica (approved = forwarded).")
+                          .Register(*registry_);
+  review_wait_ = &prometheus::BuildHistogram()
+                      .Name("kubegate_review_wait_seconds")
+                      .Help("How long reviewed requests were held before their outcome (time to decision).")
+                      .Register(*registry_);
+  instance_info_ = &prometheus::BuildGauge()
+                        .Name("kubegate_instance_info")
+                        .Help("1, labelled with this replica's instance id (gateway_instance, approval_holder).")
+                        .Register(*registry_);
+  audit_commit_ = &prometheus::BuildHistogram()
+                       .Name("kubegate_audit_commit_seconds")
+                       .Help("Time from queuing a request's decision record to its commit, before forwarding.")
+                       .Register(*registry_)
+                       .Add({}, prometheus::Histogram::BucketBoundaries{0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
+                                                                        0.05, 0.1, 0.25, 1});
   auth_failures_ = &prometheus::BuildCounter()
                         .Name("kubegate_authentication_failures_total")
                         .Help("Requests refused at authentication, by reason (expired, bad_signature, ...).")
@@ -83,6 +99,18 @@ GatewayMetrics::GatewayMetrics()
 
 void GatewayMetrics::CountAuthenticationFailure(const std::string& reason) {
   auth_failures_->Add({{"reason", reason.empty() ? "other" : reason}}).Increment();
+}
+
+void GatewayMetrics::CountReviewOutcome(const std::string& outcome, double waited_seconds) {
+  review_outcomes_->Add({{"outcome", outcome}}).Increment();
+  static const prometheus::Histogram::BucketBoundaries kWait{0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 900, 3600};
+  review_wait_->Add({{"outcome", outcome}}, kWait).Observe(waited_seconds);
+}
+
+void GatewayMetrics::ObserveAuditCommit(double seconds) { audit_commit_->Observe(seconds); }
+
+void GatewayMetrics::SetInstance(const std::string& instance_id) {
+  instance_info_->Add({{"instance", instance_id}}).Set(1);
 }
 
 GatewayMetrics::~GatewayMetrics() = default;

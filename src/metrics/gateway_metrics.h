@@ -18,6 +18,7 @@
 #include "pipeline/request_context.h"
 
 namespace prometheus {
+class Histogram;
 class Registry;
 }
 
@@ -45,11 +46,25 @@ class GatewayMetrics {
   // kubegate_authentication_failures_total{reason}: `reason` is one of the
   // authenticators' fixed labels (identity/authenticator.h), never input.
   void CountAuthenticationFailure(const std::string& reason);
+  // A review ended: kubegate_review_outcomes_total{outcome} and the time the
+  // request was held, kubegate_review_wait_seconds{outcome}. `outcome` is
+  // one of kubegate's fixed words (approved, denied, expired, withdrawn,
+  // abandoned, handed_off, refused), never input.
+  void CountReviewOutcome(const std::string& outcome, double waited_seconds);
+  // How long a request waited for its decision record to be committed
+  // (kubegate_audit_commit_seconds): what the audit adds before forwarding.
+  void ObserveAuditCommit(double seconds);
+  // This replica's instance id among the replicas (kubegate_instance_info).
+  void SetInstance(const std::string& instance_id);
   std::string Scrape(const MetricsSnapshot& s);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* auth_failures_ = nullptr;
+  prometheus::Family<prometheus::Counter>* review_outcomes_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* review_wait_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* instance_info_ = nullptr;
+  prometheus::Histogram* audit_commit_ = nullptr;
 
  public:
   prometheus::Counter& requests;
@@ -62,7 +77,6 @@ class GatewayMetrics {
   prometheus::Counter& reviews;
   prometheus::Counter& approved_forwarded;
   prometheus::Counter& review_refused;
-  prometheus::Counter& review_handed_off;
   prometheus::Counter& policy_reloads;
   prometheus::Counter& policy_reloads_refused;
   prometheus::Counter& sessions_closed_by_grant;

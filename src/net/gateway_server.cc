@@ -81,6 +81,7 @@ class ServerImpl final : public GatewayServer {
         for (const std::string& key : ended) wake_ups_.Notify(key);
       });
     }
+    metrics_.SetInstance(StoreInstanceId());
     if (config_.service_accounts.enabled) {
       service_accounts_ = std::make_unique<ServiceAccountAuthenticator>(config_.service_accounts);
       admission_.SetServiceAccounts(service_accounts_.get(), SystemClock());

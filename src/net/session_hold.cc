@@ -65,6 +65,18 @@ class WakeUpWaiter {
   std::vector<WakeUps::Subscription> subs_;
 };
 
+// The fixed word kubegate_review_outcomes_total counts a review's end by.
+std::string ReviewOutcome(const ReviewStep& step) {
+  if (step.verdict == ReviewVerdict::kForward) return "approved";
+  if (step.approval.value("handed_off", false)) return "handed_off";
+  if (step.verdict == ReviewVerdict::kWithdrawn) return "withdrawn";
+  const std::string state = step.approval.value("state", std::string());
+  for (const char* known : {"denied", "expired", "withdrawn", "abandoned"}) {
+    if (state == known) return known;
+  }
+  return "refused";  // ask-only rules, quota, the store down, a revoked credential
+}
+
 }  // namespace
 
 awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
@@ -119,9 +131,6 @@ awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
     if (g_.stopping) {
       auto hand_off = [stage, &r, &step] { return stage->HandOff(r, std::move(step)); };
       step = co_await OnStoreThread<ReviewStep>(g_.store_thread, hand_off);
-      if (step.verdict == ReviewVerdict::kRefuse && step.approval.value("handed_off", false)) {
-        g_.metrics.review_handed_off.Increment();
-      }
       continue;
     }
     // Woken by the decision (or a vote), or at the hold's limit; the caller
@@ -163,6 +172,7 @@ awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
   } else {
     g_.metrics.review_refused.Increment();
   }
+  g_.metrics.CountReviewOutcome(ReviewOutcome(step), static_cast<double>(g_.clock.NowMillis() - r.started_ms) / 1000.0);
   switch (step.verdict) {
     case ReviewVerdict::kForward:
       ctx.grant_id = step.grant_id;

@@ -191,8 +191,10 @@ StageResult Session::PlanRecording(RequestContext& ctx, const Head& head) {
 // Nothing reaches the cluster unless its decision record is committed
 // (fail closed).
 awaitable<StageResult> Session::CommitDecision(RequestContext& ctx) {
+  const auto queued = std::chrono::steady_clock::now();
   std::string not_committed = co_await AwaitResume<std::string>(
       [&](std::function<void(std::string)> resume) { g_.audit.CommitDecision(ctx, std::move(resume)); });
+  g_.metrics.ObserveAuditCommit(std::chrono::duration<double>(std::chrono::steady_clock::now() - queued).count());
   if (!not_committed.empty()) {
     ctx.audit = RequestContext::Audit::kRefused;
     co_return Respond::Refuse(Error::Unavailable(not_committed), Refusal::kAuditFailClosed, "", false);

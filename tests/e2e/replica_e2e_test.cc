@@ -235,6 +235,14 @@ TEST(Replicas, ARollingRestartHandsAHeldRequestToAnotherReplica) {
       if (r["method"] == "DELETE" && !ReadsAsDryRun(r)) ++deletes;
     }
     EXPECT_EQ(deletes, 1);
+    // B's operations metrics: the review's outcome and how long it waited,
+    // what its decision records cost, and which replica it is.
+    EXPECT_EQ(MetricOf(b, "kubegate_review_outcomes_total{outcome=\"approved\"}"), 1);
+    EXPECT_EQ(MetricOf(b, "kubegate_review_wait_seconds_count{outcome=\"approved\"}"), 1);
+    EXPECT_GT(MetricOf(b, "kubegate_audit_commit_seconds_count"), 0);
+    Process info({Kubectl("1.32"), "--kubeconfig", b.Kubeconfig("admin"), "get", "--raw", "/metrics"});
+    info.Finish();
+    EXPECT_NE(info.output().find("kubegate_instance_info{instance=\""), std::string::npos) << info.output();
 
     // The record of A's answer: a 503 that handed the request off.
     Process handed({std::string(kBuildDir) + "/src/kubegate", "audit", "--config", b.Config(), "-o", "jsonl", "--verb",
