@@ -633,6 +633,21 @@ Result<ApprovalRequest> ApprovalService::Close(const std::string& id, ApprovalSt
   });
 }
 
+Result<ApprovalService::PendingHolds> ApprovalService::CountPendingHolds(const std::string& requester) {
+  const std::int64_t now = clock_.NowMillis();
+  auto rows = db_->Run(
+      "SELECT COUNT(*), COALESCE(SUM(CASE WHEN requester = ? THEN 1 ELSE 0 END), 0) FROM approval_request "
+      "WHERE state = 'pending' AND hold = 1 AND expires_ms > ?",
+      {requester, now});
+  if (!rows) return rows.error();
+  PendingHolds out;
+  if (!rows->empty()) {
+    out.total = static_cast<int>(SqlInt((*rows)[0][0]));
+    out.of_requester = static_cast<int>(SqlInt((*rows)[0][1]));
+  }
+  return out;
+}
+
 Result<ApprovalRequest> ApprovalService::HandOff(const std::string& id) {
   return Mutate(id, [&](ApprovalRequest& req) -> std::optional<Error> {
     if (req.state != ApprovalState::kPending) return Conflict("request " + id + " is already " + ApprovalStateName(req.state));

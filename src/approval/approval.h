@@ -206,6 +206,14 @@ class ApprovalService {
   Result<ApprovalRequest> Deny(const std::string& id, const Identity& approver, const std::string& reason);
   // The held caller went away (withdrawn) or a previous process held it (abandoned).
   Result<ApprovalRequest> Close(const std::string& id, ApprovalState state, const std::string& reason);
+  // Pending held approval requests in the whole store (every replica's):
+  // the caller's own, and everyone's. For the hold quotas, which count
+  // distinct requests across replicas as well as connections per process.
+  struct PendingHolds {
+    int of_requester = 0;
+    int total = 0;
+  };
+  Result<PendingHolds> CountPendingHolds(const std::string& requester);
   // This gateway is shutting down and told the held caller to send the
   // request again: it stays pending, one asker fewer (the retry joins it
   // as a twin on whichever replica it reaches). This instance stays among

@@ -92,17 +92,39 @@ ReviewStep ReviewStage::Ask(const ReviewRequest& r, const nlohmann::json& dry_ru
   n.dry_run = dry_run;
   auto opened = approvals_.Open(n);
   if (!opened) return StoreDown(opened.error());
-  if (opened->id == r.request_id && events_) events_->Notify("new", *opened);  // not a joined twin
+  const bool is_new = opened->id == r.request_id;  // not a joined twin
   nlohmann::json facts = ApprovalAuditFacts(*opened, nullptr, Waited(r));
-  if (!r.rule->review.hold) return Refuse(Error::Forbidden(PendingInstructions(*opened)), std::move(facts));
+  if (!r.rule->review.hold) {
+    if (is_new && events_) events_->Notify("new", *opened);
+    return Refuse(Error::Forbidden(PendingInstructions(*opened)), std::move(facts));
+  }
+  // Bounded twice: held connections on this process, and distinct pending
+  // requests in the shared store (every replica's; this one included).
   auto ticket = quota_.TryHold(r.who->user);
+  std::string over;
   if (!ticket) {
+    over = "on this gateway";
+  } else {
+    auto pending = approvals_.CountPendingHolds(r.who->user);
+    if (!pending) return StoreDown(pending.error());
+    if (pending->of_requester > quota_.max_per_caller() || pending->total > quota_.max_total()) {
+      over = "across the gateway's replicas";
+    }
+  }
+  if (!over.empty()) {
+    // Nobody waits on it: a new request is withdrawn, a twin leaves it.
+    if (is_new) {
+      (void)approvals_.Close(opened->id, ApprovalState::kWithdrawn, "refused: over the hold quota " + over);
+    } else {
+      (void)approvals_.HandOff(opened->id);
+    }
     return Refuse(Error{429, "TooManyRequests",
                         "kubegate holds at most " + std::to_string(quota_.max_per_caller()) +
                             " requests per caller (and " + std::to_string(quota_.max_total()) +
-                            " in all) waiting for approval; wait for those to be decided"},
+                            " in all) waiting for approval " + over + "; wait for those to be decided"},
                   std::move(facts));
   }
+  if (is_new && events_) events_->Notify("new", *opened);
   spdlog::info("request {} held for approval under rule {} (approval request {})", r.request_id, r.rule->name,
                opened->id);
   ReviewStep s;

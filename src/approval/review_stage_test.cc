@@ -184,15 +184,41 @@ TEST_F(ReviewStageTest, TwinsShareOneApprovalAndEachNeedsAUseOfItsGrant) {
 
 TEST_F(ReviewStageTest, HoldQuotaPerCallerAnswers429) {
   ReviewStage stage = Stage();
-  ReviewStep a = stage.Start(Request("GET", "/api/v1/namespaces/prod/secrets/a", "kg-1"));
+  ReviewRequest ra = Request("GET", "/api/v1/namespaces/prod/secrets/a", "kg-1");
+  ReviewStep a = stage.Start(ra);
   ReviewStep b = stage.Start(Request("GET", "/api/v1/namespaces/prod/secrets/b", "kg-2"));
   ReviewStep c = stage.Start(Request("GET", "/api/v1/namespaces/prod/secrets/c", "kg-3"));
   EXPECT_EQ(a.verdict, ReviewVerdict::kHold);
   EXPECT_EQ(b.verdict, ReviewVerdict::kHold);
   ASSERT_EQ(c.verdict, ReviewVerdict::kRefuse);
   EXPECT_EQ(c.refusal.http_code, 429);
-  a = ReviewStep{};  // a hold ends: room for one more
+  EXPECT_EQ(svc_->Get("kg-3")->state, ApprovalState::kWithdrawn) << "nobody waits on a refused request";
+  a = stage.Withdraw(ra, std::move(a), "the caller left");  // a hold ends: room for one more
   EXPECT_EQ(stage.Start(Request("GET", "/api/v1/namespaces/prod/secrets/d", "kg-4")).verdict, ReviewVerdict::kHold);
+}
+
+// Replicas share one store: a caller's requests held on other replicas
+// count against the same per-caller limit.
+TEST_F(ReviewStageTest, HoldQuotasCountTheRequestsHeldOnEveryReplica) {
+  ReviewStage here = Stage();
+  HoldQuota other_quota{2, 3};
+  auto other_db = ApprovalService::OpenDatabase(db_.Connect());
+  ASSERT_TRUE(other_db);
+  ApprovalService other_svc(std::move(*other_db), clock_);
+  other_svc.SetInstance("other-replica");
+  ReviewStage there(other_svc, other_quota, nullptr, clock_);
+  ReviewStep a = here.Start(Request("GET", "/api/v1/namespaces/prod/secrets/a", "kg-1"));
+  ReviewStep b = there.Start(Request("GET", "/api/v1/namespaces/prod/secrets/b", "kg-2"));
+  ASSERT_EQ(a.verdict, ReviewVerdict::kHold);
+  ASSERT_EQ(b.verdict, ReviewVerdict::kHold);
+  ReviewStep c = here.Start(Request("GET", "/api/v1/namespaces/prod/secrets/c", "kg-3"));
+  ASSERT_EQ(c.verdict, ReviewVerdict::kRefuse) << "each process holds fewer than 2, the store 3";
+  EXPECT_EQ(c.refusal.http_code, 429);
+  EXPECT_NE(c.refusal.message.find("across the gateway's replicas"), std::string::npos) << c.refusal.message;
+  // A twin of a request already pending adds no distinct request.
+  ReviewStep twin = here.Start(Request("GET", "/api/v1/namespaces/prod/secrets/b", "kg-5"));
+  EXPECT_EQ(twin.verdict, ReviewVerdict::kHold) << twin.refusal.message;
+  EXPECT_EQ(twin.approval_id, "kg-2");
 }
 
 TEST_F(ReviewStageTest, AskOnlyRuleAnswersAtOnceWithInstructions) {
