@@ -38,9 +38,11 @@ TEST(Replicas, AnApprovalThroughOneReplicaReleasesTheHoldOnAnother) {
   ASSERT_EQ(start.Finish(), 0) << start.output();
   std::string conninfo = start.output().substr(0, start.output().find('\n'));
   const std::string store = "store: {postgres: \"" + conninfo + "\"}\n";
+  // Recordings on a volume every replica mounts (deploy/: a ReadWriteMany claim).
+  const std::string shared = "recording: {dir: " + (E().dir / "rep-shared-recordings").string() + "}\n";
   {
-    PolicyGateway a("repa", kReplicaPolicy, store + "brokers: {users: [alice], agents: [rep-bot]}\n");
-    PolicyGateway b("repb", kReplicaPolicy, store + "brokers: {users: [alice], agents: [rep-bot]}\n");
+    PolicyGateway a("repa", kReplicaPolicy, store + shared + "brokers: {users: [alice], agents: [rep-bot]}\n");
+    PolicyGateway b("repb", kReplicaPolicy, store + shared + "brokers: {users: [alice], agents: [rep-bot]}\n");
     ASSERT_FALSE(a.url.empty()) << a.process->output();
     ASSERT_FALSE(b.url.empty()) << b.process->output();
     std::vector<long> release_ms;
@@ -95,6 +97,21 @@ TEST(Replicas, AnApprovalThroughOneReplicaReleasesTheHoldOnAnother) {
     std::cout << "revoked on B -> refused on A after "
               << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
               << " ms\n";
+    // A session recorded on A is read through B: replay and the REST API.
+    ASSERT_EQ(a.Run("alice", {"run", "rep-pod", "--image=busybox", "--restart=Never"}).code, 0);
+    RunResult exec = a.Run("alice", {"exec", "rep-pod", "--", "echo", "recorded-on-a"});
+    ASSERT_EQ(exec.code, 0) << exec.out;
+    Recorded rec = RecordingOf("/pods/rep-pod/exec", b.Config());
+    ASSERT_FALSE(rec.summary.is_null()) << rec.request_id;
+    Process replay({std::string(kBuildDir) + "/src/kubegate", "replay", rec.request_id, "--speed", "0", "--config",
+                    b.Config()});
+    EXPECT_EQ(replay.Finish(), 0) << replay.output();
+    EXPECT_NE(replay.output().find("recorded-on-a"), std::string::npos) << replay.output();
+    Process api({"/usr/bin/curl", "-sk", "-H", "Authorization: Bearer admin-secret-token",
+                 b.url + "/kubegate/v1/audit/" + rec.request_id + "/recording"});
+    ASSERT_EQ(api.Finish(), 0);
+    EXPECT_NE(api.output().find("recorded-on-a"), std::string::npos) << api.output();
+
     // One audit log, written by both, verifies.
     Process v({std::string(kBuildDir) + "/src/kubegate", "audit", "verify", "--config", a.Config()});
     EXPECT_EQ(v.Finish(), 0) << v.output();
