@@ -14,3 +14,57 @@ K
   printf %s "$BENCH_TOKEN" > "$1/caller.token"
   "$2" token hash --token-file "$1/caller.token"
 }
+
+# The demo test server in DIR/ts, its admin kubeconfig DIR/up.kubeconfig;
+# returns once it listens.
+kg_start_testserver() {  # dir
+  build/testserver/kube-testserver --data-dir "$1/ts" --kubeconfig-out "$1/up.kubeconfig" \
+    --port-file "$1/ts.port" >/dev/null 2>&1 &
+  for _ in $(seq 100); do [ -s "$1/ts.port" ] && break; sleep 0.1; done
+}
+
+# A policy holding every secret read for carol's approval, and the tokens
+# of bot (the agent) and carol in DIR/bot and DIR/carol.
+kg_hold_policy() {  # dir
+  printf bot-token > "$1/bot"; printf carol-token > "$1/carol"
+  cat > "$1/policy.yaml" <<YAML
+apiVersion: kubegate.io/v1
+kind: Policy
+default: allow
+rules:
+  - name: hold-secret-reads
+    match: {verbs: [get], resources: [secrets]}
+    action: review
+    review: {approvers: {users: [carol]}, maxWait: 10m, mode: hold}
+YAML
+}
+
+# Approve-to-release: N secret reads held as bot through HOLD_URL, each
+# approved by carol through APPROVE_URL's REST API; prints one line per
+# hold: milliseconds from sending the approval to the held request's
+# answer (both seen by this shell: a few ms of curl start-up each).
+kg_approve_to_release() {  # hold-url approve-url n dir
+  local ms i held id approving
+  ms() { date +%s%N | cut -b1-13; }
+  for i in $(seq "$3"); do
+    ( curl -s -o /dev/null -H "Authorization: Bearer bot-token" "$1/api/v1/namespaces/default/secrets/s$i"; ms > "$4/done.$i" ) &
+    held=$!
+    id=""
+    for _ in $(seq 200); do
+      id=$(curl -s -H "Authorization: Bearer carol-token" "$2/kubegate/v1/approvals?state=pending" |
+           sed -n 's/.*"id":"\(kg-[0-9a-f]*\)".*/\1/p' | head -1)
+      [ -n "$id" ] && break; sleep 0.02
+    done
+    [ -n "$id" ] || { echo "request $i was not held" >&2; return 1; }
+    approving=$(ms)
+    curl -s -o /dev/null -X POST -H "Authorization: Bearer carol-token" -H "Content-Type: application/json" \
+      -d '{"reason":"bench"}' "$2/kubegate/v1/approvals/$id/approve"
+    wait $held
+    echo $(( $(cat "$4/done.$i") - approving ))
+  done
+}
+
+# min, p50, p90, max of the numbers on stdin, after LABEL.
+kg_latency_summary() {  # label
+  sort -n | awk -v label="$1" '{a[NR]=$1} END {printf "%s over %d holds: min %d ms, p50 %d ms, p90 %d ms, max %d ms\n", label, NR, a[1], a[int(NR*0.5)+(NR%2)], a[int(NR*0.9)], a[NR]}'
+}

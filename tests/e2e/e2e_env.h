@@ -345,6 +345,25 @@ inline std::string CastEvents(const std::string& cast, const std::string& type) 
 }
 
 // A gateway with a policy, and kubeconfigs for its callers.
+// A PostgreSQL server of the test's own on loopback (scripts/pg-test.sh),
+// destroyed with this object; `store` is the gateway config line for it.
+struct ScratchPostgres {
+  explicit ScratchPostgres(const std::string& name) : dir((E().dir / name).string()) {
+    Process start({"/bin/bash", script, "start", dir});
+    started = start.Finish() == 0;
+    output = start.output();
+    conninfo = output.substr(0, output.find('\n'));
+    store = "store: {postgres: \"" + conninfo + "\"}\n";
+  }
+  ~ScratchPostgres() {
+    Process destroy({"/bin/bash", script, "destroy", dir});
+    destroy.Finish();
+  }
+  const std::string script = std::string(kSourceDir) + "/scripts/pg-test.sh";
+  std::string dir, output, conninfo, store;
+  bool started = false;
+};
+
 struct PolicyGateway {
   std::unique_ptr<Process> process;
   std::string url, name;

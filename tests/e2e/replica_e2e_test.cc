@@ -32,12 +32,9 @@ double MetricOf(const PolicyGateway& gw, const std::string& name) {
 }
 
 TEST(Replicas, AnApprovalThroughOneReplicaReleasesTheHoldOnAnother) {
-  std::string pgdir = (E().dir / "pgrep").string();
-  std::string script = std::string(kSourceDir) + "/scripts/pg-test.sh";
-  Process start({"/bin/bash", script, "start", pgdir});
-  ASSERT_EQ(start.Finish(), 0) << start.output();
-  std::string conninfo = start.output().substr(0, start.output().find('\n'));
-  const std::string store = "store: {postgres: \"" + conninfo + "\"}\n";
+  ScratchPostgres pg("pgrep");
+  ASSERT_TRUE(pg.started) << pg.output;
+  const std::string& store = pg.store;
   // Recordings on a volume every replica mounts (deploy/: a ReadWriteMany claim).
   const std::string shared = "recording: {dir: " + (E().dir / "rep-shared-recordings").string() + "}\n";
   {
@@ -117,8 +114,6 @@ TEST(Replicas, AnApprovalThroughOneReplicaReleasesTheHoldOnAnother) {
     EXPECT_EQ(v.Finish(), 0) << v.output();
     EXPECT_NE(v.output().find("postgres:"), std::string::npos) << v.output();
   }
-  Process destroy({"/bin/bash", script, "destroy", pgdir});
-  destroy.Finish();
 }
 
 
@@ -126,12 +121,9 @@ TEST(Replicas, AnApprovalThroughOneReplicaReleasesTheHoldOnAnother) {
 // (never run later); a replica that starts again leaves alone what the
 // live one holds, which an approval through the restarted one releases.
 TEST(Replicas, ASurvivorAbandonsTheHoldsOfAKilledReplicaAndARestartLeavesLiveHoldsAlone) {
-  std::string pgdir = (E().dir / "pgkill").string();
-  std::string script = std::string(kSourceDir) + "/scripts/pg-test.sh";
-  Process start({"/bin/bash", script, "start", pgdir});
-  ASSERT_EQ(start.Finish(), 0) << start.output();
-  std::string conninfo = start.output().substr(0, start.output().find('\n'));
-  const std::string store = "store: {postgres: \"" + conninfo + "\"}\n";
+  ScratchPostgres pg("pgkill");
+  ASSERT_TRUE(pg.started) << pg.output;
+  const std::string& store = pg.store;
   {
     auto a = std::make_unique<PolicyGateway>("killa", kReplicaPolicy, store);
     PolicyGateway b("killb", kReplicaPolicy, store);
@@ -175,8 +167,6 @@ TEST(Replicas, ASurvivorAbandonsTheHoldsOfAKilledReplicaAndARestartLeavesLiveHol
     EXPECT_FALSE(deleted_a) << "the killed replica's held request ran";
     EXPECT_TRUE(deleted_b);
   }
-  Process destroy({"/bin/bash", script, "destroy", pgdir});
-  destroy.Finish();
 }
 
 // A rolling restart behind a load balancer (haproxy in TCP mode, as a
@@ -186,12 +176,9 @@ TEST(Replicas, ASurvivorAbandonsTheHoldsOfAKilledReplicaAndARestartLeavesLiveHol
 // replica, which holds the same approval request; an approval releases it
 // there, and the namespace is deleted exactly once.
 TEST(Replicas, ARollingRestartHandsAHeldRequestToAnotherReplica) {
-  std::string pgdir = (E().dir / "pgroll").string();
-  std::string script = std::string(kSourceDir) + "/scripts/pg-test.sh";
-  Process start({"/bin/bash", script, "start", pgdir});
-  ASSERT_EQ(start.Finish(), 0) << start.output();
-  std::string conninfo = start.output().substr(0, start.output().find('\n'));
-  const std::string store = "store: {postgres: \"" + conninfo + "\"}\n";
+  ScratchPostgres pg("pgroll");
+  ASSERT_TRUE(pg.started) << pg.output;
+  const std::string& store = pg.store;
   {
     auto a = std::make_unique<PolicyGateway>("rolla", kReplicaPolicy, store);
     ASSERT_FALSE(a->url.empty()) << a->process->output();
@@ -278,8 +265,6 @@ TEST(Replicas, ARollingRestartHandsAHeldRequestToAnotherReplica) {
     lb.Signal(SIGTERM);
     lb.Finish();
   }
-  Process destroy({"/bin/bash", script, "destroy", pgdir});
-  destroy.Finish();
 }
 
 }  // namespace
