@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Approve-to-release latency: from sending an approval (REST, as the
+# Approve-to-release latency: from an approval's answer (REST, as the
 # approver) to the held request it approves being answered, on the demo
 # test server (both measured by the shell: a few ms of curl start-up each). N requests are
 # held and approved one after another over the REST API.

@@ -41,10 +41,11 @@ YAML
 
 # Approve-to-release: N secret reads held as bot through HOLD_URL, each
 # approved by carol through APPROVE_URL's REST API; prints one line per
-# hold: milliseconds from sending the approval to the held request's
-# answer (both seen by this shell: a few ms of curl start-up each).
+# hold: milliseconds from the approval's answer (the decision committed)
+# to the held request's answer, both seen by this shell (the held curl's
+# exit and a date process: a few ms, more on a loaded machine).
 kg_approve_to_release() {  # hold-url approve-url n dir
-  local ms i held id approving
+  local i held id approved
   ms() { date +%s%N | cut -b1-13; }
   for i in $(seq "$3"); do
     ( curl -s -o /dev/null -H "Authorization: Bearer bot-token" "$1/api/v1/namespaces/default/secrets/s$i"; ms > "$4/done.$i" ) &
@@ -56,11 +57,11 @@ kg_approve_to_release() {  # hold-url approve-url n dir
       [ -n "$id" ] && break; sleep 0.02
     done
     [ -n "$id" ] || { echo "request $i was not held" >&2; return 1; }
-    approving=$(ms)
     curl -s -o /dev/null -X POST -H "Authorization: Bearer carol-token" -H "Content-Type: application/json" \
       -d '{"reason":"bench"}' "$2/kubegate/v1/approvals/$id/approve"
+    approved=$(ms)
     wait $held
-    echo $(( $(cat "$4/done.$i") - approving ))
+    echo $(( $(cat "$4/done.$i") - approved ))
   done
 }
 
