@@ -200,62 +200,92 @@ TEST(Audit, RestApiServesAuditorsOnly) {
   EXPECT_NE(bad.out.find("unknown audit query parameter"), std::string::npos) << bad.out;
 }
 
-// Fail closed with a real PostgreSQL that stops, and recover when it returns.
+// Fail closed with a real PostgreSQL that stops, and recover when it
+// returns: two replicas on it, each refusing (503, /readyz not ready) and
+// each coming back by itself.
 TEST(Audit, StoppedPostgresFailsClosedAndRecovers) {
-  std::string pgdir = (E().dir / "pg").string();
-  std::string script = std::string(kSourceDir) + "/scripts/pg-test.sh";
-  Process start({"/bin/bash", script, "start", pgdir});
-  ASSERT_EQ(start.Finish(), 0) << start.output();
-  std::string conninfo = start.output().substr(0, start.output().find('\n'));
-  auto [gw, url] = E().StartGateway("pggw", "store: {postgres: \"" + conninfo + "\"}\n");
+  ScratchPostgres pg("pg");
+  ASSERT_TRUE(pg.started) << pg.output;
+  auto [gw, url] = E().StartGateway("pggw", pg.store);
   ASSERT_FALSE(url.empty()) << gw->output();
-  std::string ca = (E().dir / "pggw-" / "pki" / "ca.crt").string();
-  auto get = [&] {
-    Process p({Kubectl("1.32"), "--kubeconfig", "/dev/null", "--server", url, "--certificate-authority", ca, "--token",
-               "alice-secret-token", "get", "configmaps", "-n", "kube-system"});
+  auto [gw_b, url_b] = E().StartGateway("pggw-b", pg.store);
+  ASSERT_FALSE(url_b.empty()) << gw_b->output();
+  struct Replica {
+    std::string url, ca;
+  };
+  const std::vector<Replica> replicas = {{url, (E().dir / "pggw-" / "pki" / "ca.crt").string()},
+                                         {url_b, (E().dir / "pggw-b-" / "pki" / "ca.crt").string()}};
+  auto get = [&](const Replica& r) {
+    Process p({Kubectl("1.32"), "--kubeconfig", "/dev/null", "--server", r.url, "--certificate-authority", r.ca,
+               "--token", "alice-secret-token", "get", "configmaps", "-n", "kube-system"});
     int code = p.Finish();
     return RunResult{code, p.output()};
   };
-  ASSERT_EQ(get().code, 0);
-  Process stop({"/bin/bash", script, "stop", pgdir});
+  auto ready = [&](const Replica& r) {
+    Process p({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", r.ca, r.url + "/readyz"});
+    p.Finish();
+    return p.output();
+  };
+  for (const Replica& r : replicas) ASSERT_EQ(get(r).code, 0);
+  Process stop({"/bin/bash", pg.script, "stop", pg.dir});
   ASSERT_EQ(stop.Finish(), 0) << stop.output();
   std::size_t received = E().Received("").size();
-  RunResult refused = get();
-  EXPECT_NE(refused.code, 0);
-  EXPECT_NE(refused.out.find("cannot write its audit log"), std::string::npos) << refused.out;
+  for (const Replica& r : replicas) {
+    RunResult refused = get(r);
+    EXPECT_NE(refused.code, 0) << r.url;
+    EXPECT_NE(refused.out.find("cannot write its audit log"), std::string::npos) << refused.out;
+    EXPECT_EQ(ready(r), "503") << r.url;
+  }
   EXPECT_EQ(E().Received("").size(), received) << "a request reached the cluster without a committed record";
-  Process ready({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca, url + "/readyz"});
-  ready.Finish();
-  EXPECT_EQ(ready.output(), "503");
-  Process restart({"/bin/bash", script, "start", pgdir});
+  Process restart({"/bin/bash", pg.script, "start", pg.dir});
   ASSERT_EQ(restart.Finish(), 0) << restart.output();
   // The first write after the restart may find the old connection dead and
   // fail closed once; the next reconnects.
-  bool recovered = false;
-  for (int i = 0; i < 10 && !recovered; ++i) recovered = get().code == 0;
-  EXPECT_TRUE(recovered);
+  for (const Replica& r : replicas) {
+    bool recovered = false;
+    for (int i = 0; i < 10 && !recovered; ++i) recovered = get(r).code == 0;
+    EXPECT_TRUE(recovered) << r.url;
+    EXPECT_EQ(ready(r), "200") << r.url;
+  }
   std::string cfg = (E().dir / "pggw.yaml").string();
   RunResult v = RunKubegate({"audit", "verify", "--config", cfg});
   EXPECT_EQ(v.code, 0) << v.out;
   EXPECT_NE(v.out.find("postgres:"), std::string::npos) << v.out;
   gw.reset();
-  Process destroy({"/bin/bash", script, "destroy", pgdir});
-  destroy.Finish();
+  gw_b.reset();
 }
 
 // SIGKILL in the middle of load: every request the cluster received has a
 // committed decision record, and the chain verifies. With audit.fsync:
 // interval too (issue 13): a commit is written to the OS before the request
 // is forwarded, so killing kubegate loses nothing; only a power loss could.
-void SigkillUnderLoadLosesNoCommittedRecord(const std::string& name, const std::string& extra) {
+// With `survivor`, a second replica on the same store is under load too,
+// keeps serving through the kill, and its records are checked as well.
+void SigkillUnderLoadLosesNoCommittedRecord(const std::string& name, const std::string& extra, bool survivor = false) {
   auto [gw, url] = E().StartGateway(name, extra);
   ASSERT_FALSE(url.empty()) << gw->output();
   // This test's requests only: an earlier test's gateway, killed the same
   // way, may have requests whose record lines the test server writes late.
   const std::string mark = "sigkill%3D" + name + "&";
   std::size_t before = E().Received(mark).size();
-  Process load({"/usr/bin/wrk", "-t2", "-c16", "-d20s", "-H", "Authorization: Bearer alice-secret-token",
-                url + "/api/v1/namespaces/default/configmaps?labelSelector=" + mark + "limit=500"});
+  auto wrk = [](const std::string& at, const std::string& m) {
+    return std::make_unique<Process>(std::vector<std::string>{
+        "/usr/bin/wrk", "-t2", "-c16", "-d20s", "-H", "Authorization: Bearer alice-secret-token",
+        at + "/api/v1/namespaces/default/configmaps?labelSelector=" + m + "limit=500"});
+  };
+  std::unique_ptr<Process> other, other_load;
+  std::string other_url;
+  const std::string other_mark = "sigkill%3D" + name + "-b&";
+  const std::size_t other_before = E().Received(other_mark).size();
+  if (survivor) {
+    auto started = E().StartGateway(name + "-b", extra);
+    other = std::move(started.first);
+    other_url = started.second;
+    ASSERT_FALSE(other_url.empty()) << other->output();
+    other_load = wrk(other_url, other_mark);
+  }
+  std::unique_ptr<Process> load_a = wrk(url, mark);
+  Process& load = *load_a;
   // Load is flowing once the cluster has seen a hundred requests (polled
   // by counting record lines, which stays cheap as the file grows; the
   // sanitizer build is slower).
@@ -266,27 +296,52 @@ void SigkillUnderLoadLosesNoCommittedRecord(const std::string& name, const std::
   const std::size_t lines_before = lines();
   for (int i = 0; i < 1200 && lines() < lines_before + 100; ++i) usleep(25 * 1000);
   ASSERT_GE(lines(), lines_before + 100);
+  // Two replicas share the file: until this one's own hundred are there.
+  for (int i = 0; survivor && i < 300 && E().Received(mark).size() < before + 100; ++i) usleep(100 * 1000);
   gw->Signal(SIGKILL);
   EXPECT_EQ(gw->Finish(), 128 + SIGKILL);
   load.SignalGroup(SIGKILL);
+  if (survivor) {
+    // The survivor goes on serving after the kill: more of its requests
+    // reach the cluster.
+    const std::size_t at_kill = E().Received(other_mark).size();
+    for (int i = 0; i < 400 && E().Received(other_mark).size() < at_kill + 50; ++i) usleep(25 * 1000);
+    EXPECT_GE(E().Received(other_mark).size(), at_kill + 50) << "the surviving replica stopped serving";
+    other_load->SignalGroup(SIGKILL);
+  }
   std::string cfg = (E().dir / (name + ".yaml")).string();
   std::set<std::string> recorded;
   for (const auto& j : AuditLines(cfg, {})) recorded.insert(j["decision"]["request_id"].get<std::string>());
-  auto received = E().Received(mark);
-  std::size_t checked = 0;
-  for (std::size_t i = before; i < received.size(); ++i) {
-    std::string id = RequestIdOf(received[i]);
-    if (id.empty()) continue;
-    checked++;
-    EXPECT_TRUE(recorded.count(id)) << "forwarded without a committed record: " << id;
+  auto check = [&](const std::string& m, std::size_t from) {
+    auto received = E().Received(m);
+    std::size_t checked = 0;
+    for (std::size_t i = from; i < received.size(); ++i) {
+      std::string id = RequestIdOf(received[i]);
+      if (id.empty()) continue;
+      checked++;
+      EXPECT_TRUE(recorded.count(id)) << "forwarded without a committed record: " << id;
+    }
+    return checked;
+  };
+  EXPECT_GE(check(mark, before), 100u);
+  if (survivor) {
+    EXPECT_GE(check(other_mark, other_before), 100u);
   }
-  EXPECT_GE(checked, 100u);
   RunResult v = RunKubegate({"audit", "verify", "--config", cfg});
   EXPECT_EQ(v.code, 0) << v.out;
   EXPECT_NE(v.out.find("audit chain OK"), std::string::npos) << v.out;
 }
 
 TEST(Audit, SigkillUnderLoadLosesNoCommittedRecord) { SigkillUnderLoadLosesNoCommittedRecord("killgw", ""); }
+
+// Two replicas on one PostgreSQL under load, one SIGKILLed (issue 15): the
+// other keeps serving, nothing either forwarded lacks its record, and the
+// one chain both wrote verifies.
+TEST(Audit, ReplicaSigkilledUnderLoadLosesNoCommittedRecord) {
+  ScratchPostgres pg("pgsigkill");
+  ASSERT_TRUE(pg.started) << pg.output;
+  SigkillUnderLoadLosesNoCommittedRecord("killrep", pg.store, true);
+}
 
 TEST(Audit, SigkillUnderLoadLosesNoRecordWithIntervalFsync) {
   // A long interval: the kill lands before any sync of the last commits.
