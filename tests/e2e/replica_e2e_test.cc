@@ -94,6 +94,33 @@ TEST(Replicas, AnApprovalThroughOneReplicaReleasesTheHoldOnAnother) {
     std::cout << "revoked on B -> refused on A after "
               << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
               << " ms\n";
+    // A revocation through B closes a stream on A: an exec under a task
+    // token (kubectl 1.32, WebSocket) ends with the task's reason.
+    ASSERT_EQ(a.Run("alice", {"run", "rep-exec-pod", "--image=busybox", "--restart=Never"}).code, 0);
+    Process exec_token({std::string(kBuildDir) + "/src/kubegate", "agent", "--kubeconfig", a.Kubeconfig("alice"),
+                        "token", "--agent", "rep-bot", "--task", "T-rep-exec"});
+    ASSERT_EQ(exec_token.Finish(), 0) << exec_token.output();
+    const std::string exec_kc = (E().dir / "rep-exec-bot.kubeconfig").string();
+    Process mk({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", "rep-bot", "--server", a.url,
+                "--ca-file", a.ca_file, "--token-file",
+                WriteFile("rep-exec.token", json::parse(exec_token.output())["token"].get<std::string>()), "-o",
+                exec_kc});
+    ASSERT_EQ(mk.Finish(), 0) << mk.output();
+    const std::size_t execs = E().Received("/pods/rep-exec-pod/exec").size();
+    Process session({Kubectl("1.32"), "--kubeconfig", exec_kc, "exec", "rep-exec-pod", "--", "sleep", "60"});
+    for (int i = 0; i < 300 && E().Received("/pods/rep-exec-pod/exec").size() == execs; ++i) usleep(50 * 1000);
+    ASSERT_GT(E().Received("/pods/rep-exec-pod/exec").size(), execs) << session.output();
+    Process revoke_exec({std::string(kBuildDir) + "/src/kubegate", "agent", "--kubeconfig", b.Kubeconfig("alice"),
+                         "revoke", "--task", "T-rep-exec"});
+    ASSERT_EQ(revoke_exec.Finish(), 0) << revoke_exec.output();
+    const auto revoked_at = std::chrono::steady_clock::now();
+    EXPECT_NE(session.Finish(), 0) << session.output();
+    EXPECT_NE(session.output().find("task token for task T-rep-exec"), std::string::npos) << session.output();
+    std::cout << "revoked on B -> exec on A closed after "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - revoked_at)
+                     .count()
+              << " ms\n";
+
     // A session recorded on A is read through B: replay and the REST API.
     ASSERT_EQ(a.Run("alice", {"run", "rep-pod", "--image=busybox", "--restart=Never"}).code, 0);
     RunResult exec = a.Run("alice", {"exec", "rep-pod", "--", "echo", "recorded-on-a"});
