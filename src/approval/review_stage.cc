@@ -214,6 +214,17 @@ ReviewStep ReviewStage::Cancel(const ReviewRequest& r, ReviewStep held, const st
   return s;
 }
 
+std::string ReviewOutcome(const ReviewStep& step) {
+  if (step.verdict == ReviewVerdict::kForward) return "approved";
+  if (step.approval.value("handed_off", false)) return "handed_off";
+  if (step.verdict == ReviewVerdict::kWithdrawn) return "withdrawn";
+  const std::string state = step.approval.value("state", std::string());
+  for (const char* known : {"denied", "expired", "withdrawn", "abandoned"}) {
+    if (state == known) return known;
+  }
+  return "refused";
+}
+
 ReviewStep ReviewStage::HandOff(const ReviewRequest& r, ReviewStep held) {
   const std::string id = held.approval_id;
   auto handed = approvals_.HandOff(id);

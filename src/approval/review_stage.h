@@ -75,6 +75,12 @@ struct ReviewStep {
   std::int64_t grant_expires_ms = 0;  // an exec/attach/port-forward stream ends then
 };
 
+// How a review ended, in one of a few fixed words (the label of
+// kubegate_review_outcomes_total): approved (forwarded), denied, expired,
+// withdrawn, abandoned, handed_off, or refused (ask-only rules, quotas, the
+// store down).
+std::string ReviewOutcome(const ReviewStep& step);
+
 class ReviewStage {
  public:
   // `events` may be null (no notifications).

@@ -109,6 +109,7 @@ TEST_F(ReviewStageTest, AtShutdownAHeldRequestIsHandedOffAndItsRetryJoinsTheSame
   EXPECT_EQ(s.refusal.retry_after_seconds, 1);
   EXPECT_NE(s.refusal.message.find("shutting down"), std::string::npos) << s.refusal.message;
   EXPECT_EQ(s.approval["handed_off"], true);
+  EXPECT_EQ(ReviewOutcome(s), "handed_off");
   EXPECT_EQ(quota_.held(), 0);
   auto pending = svc_->Get("kg-1");
   ASSERT_TRUE(pending);
@@ -124,6 +125,7 @@ TEST_F(ReviewStageTest, AtShutdownAHeldRequestIsHandedOffAndItsRetryJoinsTheSame
   ASSERT_TRUE(svc_->Approve("kg-1", carol_, {.reason = "ok"}));
   t = stage.Resume(retry, std::move(t));
   EXPECT_EQ(t.verdict, ReviewVerdict::kForward) << t.refusal.message;
+  EXPECT_EQ(ReviewOutcome(t), "approved");
 
   // Approved before the hand-off could run: forwarded, not retried.
   ReviewRequest other = Request("GET", "/api/v1/namespaces/prod/secrets/other", "kg-3");

@@ -65,18 +65,6 @@ class WakeUpWaiter {
   std::vector<WakeUps::Subscription> subs_;
 };
 
-// The fixed word kubegate_review_outcomes_total counts a review's end by.
-std::string ReviewOutcome(const ReviewStep& step) {
-  if (step.verdict == ReviewVerdict::kForward) return "approved";
-  if (step.approval.value("handed_off", false)) return "handed_off";
-  if (step.verdict == ReviewVerdict::kWithdrawn) return "withdrawn";
-  const std::string state = step.approval.value("state", std::string());
-  for (const char* known : {"denied", "expired", "withdrawn", "abandoned"}) {
-    if (state == known) return known;
-  }
-  return "refused";  // ask-only rules, quota, the store down, a revoked credential
-}
-
 }  // namespace
 
 awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
