@@ -235,8 +235,9 @@ ReviewStep ReviewStage::HandOff(const ReviewRequest& r, ReviewStep held) {
   s.approval["handed_off"] = true;
   Error e = Error::Unavailable("kubegate: this gateway replica is shutting down; request " + id +
                                " is still pending approval (rule \"" + r.rule->name +
-                               "\"). Send it again: kubectl does so by itself after Retry-After, and the "
-                               "gateway that receives it holds it under the same approval request.");
+                               "\"). Send it again: the gateway that receives it holds it under the same approval "
+                               "request (kubectl resends most requests by itself after Retry-After; run an exec "
+                               "or attach again if it stopped).");
   if (!handed) e.message += " (the store could not be updated: " + handed.error().message + ")";
   e.retry_after_seconds = static_cast<int>(limits::kHandOffRetryAfter.count());
   s.refusal = std::move(e);

@@ -17,6 +17,10 @@ rules:
     match: {verbs: [delete], resources: [namespaces]}
     action: review
     review: {approvers: {groups: [ops], users: [admin]}, approvals: 1, maxWait: 2m, mode: hold}
+  - name: held-execs
+    match: {verbs: [create], resources: [pods/exec], names: ["held-*"]}
+    action: review
+    review: {approvers: {groups: [ops], users: [admin]}, approvals: 1, maxWait: 2m, mode: hold}
 )";
 
 // The counter `name` on `gw`'s /metrics (0 when absent), read as admin.
@@ -234,11 +238,22 @@ TEST(Replicas, ARollingRestartHandsAHeldRequestToAnotherReplica) {
     }
     ASSERT_EQ(ready, 0) << lb.output();
     ASSERT_EQ(b.Run("alice", {"create", "namespace", "roll-ns"}).code, 0);
+    ASSERT_EQ(b.Run("alice", {"run", "held-exec", "--image=busybox", "--restart=Never"}).code, 0);
 
     Process del({Kubectl("1.32"), "--kubeconfig", service, "delete", "namespace", "roll-ns"});
     std::string id = b.WaitPending("\"roll-ns\"");
     ASSERT_FALSE(id.empty()) << del.output();
-    EXPECT_EQ(MetricOf(*a, "kubegate_held_requests"), 1) << "held on A, the Service's first choice";
+    // Execs held too: kubectl 1.32 (WebSocket) and 1.29 (SPDY).
+    Process exec_ws({Kubectl("1.32"), "--kubeconfig", service, "exec", "held-exec", "--", "echo", "ran-after-hand-off"});
+    std::string exec_id = b.WaitPending("kubectl exec");
+    ASSERT_FALSE(exec_id.empty()) << exec_ws.output();
+    Process exec_spdy({Kubectl("1.29"), "--kubeconfig", service, "exec", "held-exec", "--", "echo", "spdy"});
+    double held_on_a = 0;
+    for (int i = 0; i < 200 && held_on_a < 3; ++i) {
+      held_on_a = MetricOf(*a, "kubegate_held_requests");
+      if (held_on_a < 3) usleep(50 * 1000);
+    }
+    ASSERT_EQ(held_on_a, 3) << "held on A, the Service's first choice";
 
     // Rolling restart: A is told to stop. It hands the held request off at
     // once (it does not wait out its grace period for it) and exits.
@@ -248,18 +263,25 @@ TEST(Replicas, ARollingRestartHandsAHeldRequestToAnotherReplica) {
         << a->process->output();
     // kubectl waited Retry-After and sent it again: B holds it now, under
     // the same approval request, which is still pending.
+    // kubectl 1.29's SPDY exec does not retry: it prints the Status, which
+    // names the request, and nothing ran.
+    EXPECT_NE(exec_spdy.Finish(), 0) << exec_spdy.output();
+    EXPECT_NE(exec_spdy.output().find("shutting down"), std::string::npos) << exec_spdy.output();
     double held_on_b = 0;
-    for (int i = 0; i < 200 && held_on_b < 1; ++i) {
+    for (int i = 0; i < 200 && held_on_b < 2; ++i) {
       held_on_b = MetricOf(b, "kubegate_held_requests");
-      if (held_on_b < 1) usleep(50 * 1000);
+      if (held_on_b < 2) usleep(50 * 1000);
     }
-    ASSERT_EQ(held_on_b, 1) << del.output();
+    ASSERT_EQ(held_on_b, 2) << "the delete and kubectl 1.32's exec: " << del.output() << exec_ws.output();
     RunResult shown = b.Gate("alice", {"show", id});
     EXPECT_NE(shown.out.find("pending"), std::string::npos) << shown.out;
     EXPECT_EQ(shown.out.find("identical requests wait"), std::string::npos) << "one caller, counted once: " << shown.out;
 
     ASSERT_EQ(b.Gate("admin", {"approve", id}).code, 0);
     EXPECT_EQ(del.Finish(), 0) << del.output();
+    ASSERT_EQ(b.Gate("admin", {"approve", exec_id}).code, 0);
+    EXPECT_EQ(exec_ws.Finish(), 0) << exec_ws.output();
+    EXPECT_NE(exec_ws.output().find("ran-after-hand-off"), std::string::npos) << exec_ws.output();
     EXPECT_NE(del.output().find("namespace \"roll-ns\" deleted"), std::string::npos) << del.output();
     int deletes = 0;
     for (const auto& r : E().Received("/api/v1/namespaces/roll-ns")) {
@@ -268,8 +290,8 @@ TEST(Replicas, ARollingRestartHandsAHeldRequestToAnotherReplica) {
     EXPECT_EQ(deletes, 1);
     // B's operations metrics: the review's outcome and how long it waited,
     // what its decision records cost, and which replica it is.
-    EXPECT_EQ(MetricOf(b, "kubegate_review_outcomes_total{outcome=\"approved\"}"), 1);
-    EXPECT_EQ(MetricOf(b, "kubegate_review_wait_seconds_count{outcome=\"approved\"}"), 1);
+    EXPECT_EQ(MetricOf(b, "kubegate_review_outcomes_total{outcome=\"approved\"}"), 2);
+    EXPECT_EQ(MetricOf(b, "kubegate_review_wait_seconds_count{outcome=\"approved\"}"), 2);
     EXPECT_GT(MetricOf(b, "kubegate_audit_commit_seconds_count"), 0);
     Process info({Kubectl("1.32"), "--kubeconfig", b.Kubeconfig("admin"), "get", "--raw", "/metrics"});
     info.Finish();
@@ -293,6 +315,7 @@ TEST(Replicas, ARollingRestartHandsAHeldRequestToAnotherReplica) {
     lb.Finish();
   }
 }
+
 
 }  // namespace
 }  // namespace e2e
