@@ -238,16 +238,16 @@ TEST(Replicas, ARollingRestartHandsAHeldRequestToAnotherReplica) {
     }
     ASSERT_EQ(ready, 0) << lb.output();
     ASSERT_EQ(b.Run("alice", {"create", "namespace", "roll-ns"}).code, 0);
-    ASSERT_EQ(b.Run("alice", {"run", "held-exec", "--image=busybox", "--restart=Never"}).code, 0);
+    ASSERT_EQ(b.Run("alice", {"run", "held-roll", "--image=busybox", "--restart=Never"}).code, 0);
 
     Process del({Kubectl("1.32"), "--kubeconfig", service, "delete", "namespace", "roll-ns"});
     std::string id = b.WaitPending("\"roll-ns\"");
     ASSERT_FALSE(id.empty()) << del.output();
     // Execs held too: kubectl 1.32 (WebSocket) and 1.29 (SPDY).
-    Process exec_ws({Kubectl("1.32"), "--kubeconfig", service, "exec", "held-exec", "--", "echo", "ran-after-hand-off"});
+    Process exec_ws({Kubectl("1.32"), "--kubeconfig", service, "exec", "held-roll", "--", "echo", "ran-after-hand-off"});
     std::string exec_id = b.WaitPending("kubectl exec");
     ASSERT_FALSE(exec_id.empty()) << exec_ws.output();
-    Process exec_spdy({Kubectl("1.29"), "--kubeconfig", service, "exec", "held-exec", "--", "echo", "spdy"});
+    Process exec_spdy({Kubectl("1.29"), "--kubeconfig", service, "exec", "held-roll", "--", "echo", "spdy"});
     double held_on_a = 0;
     for (int i = 0; i < 200 && held_on_a < 3; ++i) {
       held_on_a = MetricOf(*a, "kubegate_held_requests");
