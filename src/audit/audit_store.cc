@@ -2,12 +2,17 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 
 #include "common/clock.h"
 #include "common/limits.h"
 
 namespace kubegate {
 namespace {
+
+// A reader's journal read that loses the race with the writer's release
+// (those entries moved into the tables) reads the tables again, up to this often.
+constexpr int kJournalReadAttempts = 4;
 
 // Append-only: a released migration is never edited, only followed.
 // Filter indexes are partial (decision entries only): result entries are
@@ -153,7 +158,46 @@ Checkpoint CheckpointFromRow(const SqlRow& r) {
 Result<std::unique_ptr<AuditStore>> AuditStore::Open(const StoreConfig& config) {
   auto db = Database::Open(config, kAuditMigrations);
   if (!db) return db.error();
-  return std::make_unique<AuditStore>(std::move(*db));
+  auto store = std::make_unique<AuditStore>(std::move(*db));
+  if (config.postgres_conninfo.empty() && !config.sqlite_path.empty() && config.sqlite_path != ":memory:") {
+    store->journal_ = std::make_unique<AuditJournal>(JournalDirFor(config.sqlite_path));
+  }
+  return store;
+}
+
+Result<ChainHead> AuditStore::StartJournal(JournalFileOpener opener) {
+  if (!journal_) {
+    return Error::Internal("the audit journal needs a SQLite database file (not PostgreSQL, not :memory:)");
+  }
+  auto writer = AuditJournal::OpenWriter(journal_->dir(), std::move(opener));
+  if (!writer) return writer.error();
+  // SQLite is written only behind the journal, in large transactions: each
+  // is synced, so a journal segment released after it is never needed again.
+  if (auto ok = db_->SetCommitSync(CommitSync::kEach); !ok) return ok.error();
+  auto table = TableHead();
+  if (!table) return table.error();
+  auto head = (*writer)->Recover(*table);
+  if (!head) return head.error();
+  journal_ = std::move(*writer);
+  journal_writer_ = true;
+  journal_head_ = *head;
+  return *head;
+}
+
+Result<bool> AuditStore::SetCommitSync(CommitSync sync) {
+  if (!journal_writer_) return db_->SetCommitSync(sync);
+  journal_->set_sync_each(sync == CommitSync::kEach);
+  return true;
+}
+
+Result<bool> AuditStore::SyncToDisk() {
+  if (!journal_writer_) return db_->SyncToDisk();
+  return journal_->Sync();
+}
+
+Result<std::vector<AuditEntry>> AuditStore::JournalAfter(std::int64_t after, std::size_t limit) {
+  if (!journal_) return std::vector<AuditEntry>{};
+  return journal_->Read(after, limit);
 }
 
 Result<std::unique_ptr<AuditStore>> AuditStore::Open(std::unique_ptr<SqlConnection> conn) {
@@ -222,31 +266,56 @@ bool Matches(const AuditEntry& e, const AuditQuery& q) {
 
 }  // namespace
 
+namespace {
+
+// Seq and hashes for `entries`, continuing `head`; returns the new head.
+ChainHead Link(std::vector<AuditEntry>& entries, ChainHead head) {
+  for (AuditEntry& e : entries) {
+    e.seq = head.seq + 1;
+    e.prev_hash = head.hash;
+    e.hash = ChainHash(e.seq, e.prev_hash, e.canonical);
+    head = {e.seq, e.hash};
+  }
+  return head;
+}
+
+}  // namespace
+
+Result<bool> AuditStore::InsertLogEntries(const std::vector<AuditEntry>& entries) {
+  if (entries.empty()) return true;
+  auto ins = InsertRows(*db_, "audit_log", kEntryColumns, kEntryColumnCount, entries.size(),
+                        [&](std::size_t i, std::vector<SqlValue>& p) {
+                          const AuditEntry& e = entries[i];
+                          const AuditIndex& x = e.index;
+                          p.insert(p.end(), {e.seq, x.request_id, x.phase, x.time_ms, x.actor, x.kind, x.verb,
+                                             x.api_group, x.resource, x.namespace_, x.name, x.decision,
+                                             x.approval_id, e.canonical, e.prev_hash, e.hash});
+                        });
+  if (!ins) return ins.error();
+  auto upd = db_->Run("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", {entries.back().seq, entries.back().hash});
+  if (!upd) return upd.error();
+  return true;
+}
+
 Result<ChainHead> AuditStore::AppendAudit(std::vector<AuditEntry>& entries) {
+  if (journal_writer_) {
+    ChainHead head = Link(entries, journal_head_);
+    if (auto ok = journal_->Append(entries); !ok) {
+      for (AuditEntry& e : entries) e.seq = 0, e.prev_hash.clear(), e.hash.clear();
+      return ok.error();
+    }
+    journal_head_ = head;
+    return head;
+  }
   const bool postgres = db_->dialect() == SqlDialect::kPostgres;
   auto result = db_->WithWriteTransaction<ChainHead>([&]() -> Result<ChainHead> {
     auto head_rows = db_->Run(postgres ? "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
                                        : "SELECT seq, hash FROM audit_head WHERE id = 1");
     if (!head_rows) return head_rows.error();
     if (head_rows->empty()) return Error::Internal("audit_head row missing");
-    ChainHead head{SqlInt((*head_rows)[0][0]), (*head_rows)[0][1].value_or("")};
-    for (AuditEntry& e : entries) {
-      e.seq = head.seq + 1;
-      e.prev_hash = head.hash;
-      e.hash = ChainHash(e.seq, e.prev_hash, e.canonical);
-      head = {e.seq, e.hash};
-    }
-    auto ins = InsertRows(*db_, "audit_log", kEntryColumns, kEntryColumnCount, entries.size(),
-                          [&](std::size_t i, std::vector<SqlValue>& p) {
-                            const AuditEntry& e = entries[i];
-                            const AuditIndex& x = e.index;
-                            p.insert(p.end(), {e.seq, x.request_id, x.phase, x.time_ms, x.actor, x.kind, x.verb,
-                                               x.api_group, x.resource, x.namespace_, x.name, x.decision,
-                                               x.approval_id, e.canonical, e.prev_hash, e.hash});
-                          });
+    ChainHead head = Link(entries, {SqlInt((*head_rows)[0][0]), (*head_rows)[0][1].value_or("")});
+    auto ins = InsertLogEntries(entries);
     if (!ins) return ins.error();
-    auto upd = db_->Run("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", {head.seq, head.hash});
-    if (!upd) return upd.error();
     if (postgres) {
       // Several replicas append to one chain: their entries interleave, so
       // the index is written with the entries, under the head's lock.
@@ -289,9 +358,38 @@ Result<bool> AuditStore::IndexEntries(const std::vector<AuditEntry>& entries) {
 }
 
 Result<std::int64_t> AuditStore::CatchUpIndex(std::vector<AuditEntry>* known, std::size_t limit) {
-  return db_->WithWriteTransaction<std::int64_t>([&]() -> Result<std::int64_t> {
+  std::int64_t released_through = -1;
+  auto n = db_->WithWriteTransaction<std::int64_t>([&]() -> Result<std::int64_t> {
     auto indexed = IndexHead();
     if (!indexed) return indexed.error();
+    if (journal_writer_) {
+      auto table = TableHead();
+      if (!table) return table.error();
+      if (*indexed == table->seq) {
+        // The tables are in step: the next entries come from the journal,
+        // into audit_log and the index in this one transaction.
+        std::vector<AuditEntry> read;
+        const std::vector<AuditEntry>* batch = nullptr;
+        if (known) {
+          auto first = std::find_if(known->begin(), known->end(), [&](const AuditEntry& e) { return e.seq > table->seq; });
+          known->erase(known->begin(), first);
+          if (!known->empty() && known->front().seq == table->seq + 1) batch = known;
+        }
+        if (!batch) {
+          auto page = journal_->Read(table->seq, limit);
+          if (!page) return page.error();
+          read = std::move(*page);
+          batch = &read;
+        }
+        if (auto ok = InsertLogEntries(*batch); !ok) return ok.error();
+        if (auto ok = IndexEntries(*batch); !ok) return ok.error();
+        auto count = static_cast<std::int64_t>(batch->size());
+        released_through = batch->empty() ? table->seq : batch->back().seq;
+        if (batch == known) known->clear();
+        return count;
+      }
+      // Entries in audit_log from before the journal: indexed as before.
+    }
     std::vector<AuditEntry> read;
     const std::vector<AuditEntry>* batch = nullptr;
     if (known) {
@@ -308,10 +406,15 @@ Result<std::int64_t> AuditStore::CatchUpIndex(std::vector<AuditEntry>* known, st
     }
     auto ok = IndexEntries(*batch);
     if (!ok) return ok.error();
-    auto n = static_cast<std::int64_t>(batch->size());
+    auto count = static_cast<std::int64_t>(batch->size());
     if (batch == known) known->clear();
-    return n;
+    return count;
   });
+  if (n && released_through >= 0) {
+    // Committed (and synced): the journal no longer needs those entries.
+    if (auto ok = journal_->Release(released_through); !ok) return ok.error();
+  }
+  return n;
 }
 
 Result<std::int64_t> AuditStore::IndexHead() {
@@ -358,6 +461,19 @@ Result<std::map<std::int64_t, AuditIndex>> AuditStore::IndexedRange(std::int64_t
 }
 
 Result<ChainHead> AuditStore::AuditHead() {
+  if (journal_writer_) return journal_head_;
+  for (int attempt = 0;; ++attempt) {
+    auto table = TableHead();
+    if (!table || !journal_) return table;
+    auto tail = JournalAfter(table->seq, std::numeric_limits<std::size_t>::max());
+    if (!tail && attempt < kJournalReadAttempts) continue;  // released meanwhile: read the table again
+    if (!tail) return tail.error();
+    if (tail->empty()) return *table;
+    return ChainHead{tail->back().seq, tail->back().hash};
+  }
+}
+
+Result<ChainHead> AuditStore::TableHead() {
   auto rows = db_->Run("SELECT seq, hash FROM audit_head WHERE id = 1");
   if (!rows) return rows.error();
   if (rows->empty()) return Error::Internal("audit_head row missing");
@@ -392,7 +508,20 @@ Result<AuditStore::Tail> AuditStore::Unindexed() {
   // kAuditIndexLag), or, after a crash, until the next start catches up.
   auto entries = Entries("audit_log", "audit_log.seq > ?", {*indexed}, "ORDER BY audit_log.seq");
   if (!entries) return entries.error();
+  // Then what is only in the journal yet (bounded by the same lag).
+  auto journal = JournalAfter(entries->empty() ? *indexed : entries->back().seq, limits::kAuditIndexMaxKept);
+  if (!journal) return journal.error();
+  for (auto& e : *journal) entries->push_back(std::move(e));
   return Tail{*indexed, std::move(*entries)};
+}
+
+Result<AuditStore::Tail> AuditStore::UnindexedWithRetry() {
+  for (int attempt = 0;; ++attempt) {
+    auto tail = Unindexed();
+    // A journal read that lost the race with the writer's release: the
+    // released entries are in the tables now, so reading again finds them.
+    if (tail || attempt >= kJournalReadAttempts) return tail;
+  }
 }
 
 Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
@@ -439,7 +568,7 @@ Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
   }
   std::size_t limit = std::clamp<std::size_t>(q.limit, 1, limits::kAuditMaxQueryLimit);
   // The un-indexed tail is newer than everything indexed: its matches come first.
-  auto tail = Unindexed();
+  auto tail = UnindexedWithRetry();
   if (!tail) return tail.error();
   std::vector<AuditEntry> decisions;
   for (auto it = tail->entries.rbegin(); it != tail->entries.rend() && decisions.size() < limit; ++it) {
@@ -498,7 +627,7 @@ Result<std::vector<AuditPair>> AuditStore::QueryAudit(const AuditQuery& q) {
 }
 
 Result<std::vector<AuditEntry>> AuditStore::AuditByRequest(const std::string& request_id) {
-  auto tail = Unindexed();
+  auto tail = UnindexedWithRetry();
   if (!tail) return tail.error();
   const char* bounded = db_->dialect() == SqlDialect::kSqlite ? "x.request_id = ? AND +x.seq <= ?"
                                                               : "x.request_id = ? AND x.seq <= ?";
@@ -512,12 +641,28 @@ Result<std::vector<AuditEntry>> AuditStore::AuditByRequest(const std::string& re
 }
 
 Result<std::vector<AuditEntry>> AuditStore::AuditRange(std::int64_t after_seq, std::size_t limit) {
-  return Entries("audit_log", "audit_log.seq > ?", {after_seq}, "ORDER BY audit_log.seq LIMIT " + std::to_string(limit));
+  for (int attempt = 0;; ++attempt) {
+    auto rows =
+        Entries("audit_log", "audit_log.seq > ?", {after_seq}, "ORDER BY audit_log.seq LIMIT " + std::to_string(limit));
+    if (!rows || rows->size() >= limit || !journal_) return rows;
+    // The tables hold nothing more: the rest is in the journal.
+    auto more = JournalAfter(rows->empty() ? after_seq : rows->back().seq, limit - rows->size());
+    if (!more && attempt < kJournalReadAttempts) continue;
+    if (!more) return more.error();
+    for (auto& e : *more) rows->push_back(std::move(e));
+    return rows;
+  }
 }
 
 std::int64_t AuditStore::CountAudit() {
   auto rows = db_->Run("SELECT COUNT(*) FROM audit_log");
-  return rows ? SqlInt((*rows)[0][0]) : -1;
+  if (!rows) return -1;
+  std::int64_t n = SqlInt((*rows)[0][0]);
+  if (!journal_) return n;
+  auto table = TableHead();
+  if (!table) return -1;
+  auto tail = JournalAfter(table->seq, std::numeric_limits<std::size_t>::max());
+  return tail ? n + static_cast<std::int64_t>(tail->size()) : -1;
 }
 
 Result<bool> AuditStore::AddCheckpoint(const Checkpoint& c) {
@@ -544,6 +689,15 @@ Result<std::optional<Checkpoint>> AuditStore::AuditAnchor() {
 
 Result<std::int64_t> AuditStore::PruneAudit(const Checkpoint& anchor) {
   return db_->WithWriteTransaction<std::int64_t>([&]() -> Result<std::int64_t> {
+    if (journal_) {
+      // Only what the tables hold can be pruned; the rest waits for the next round.
+      auto table = TableHead();
+      if (!table) return table.error();
+      if (anchor.seq > table->seq) {
+        return Error::Unavailable("audit retention: entry " + std::to_string(anchor.seq) +
+                                  " is still only in the journal");
+      }
+    }
     auto count = db_->Run("SELECT COUNT(*) FROM audit_log WHERE seq <= ?", {anchor.seq});
     if (!count) return count.error();
     for (const char* sql : {"DELETE FROM audit_log WHERE seq <= ?", "DELETE FROM audit_index WHERE seq <= ?",

@@ -6,6 +6,11 @@
 // Not thread-safe: one AuditStore per thread (the audit writer owns one; the
 // REST API's reader and the CLI open their own).
 //
+// SQLite with the journal (StartJournal; the gateway's default): AppendAudit
+// writes the audit journal (audit/audit_journal.h) and CatchUpIndex feeds
+// audit_log and the filter index from it behind. Every reader of a SQLite
+// file reads the journal's tail after the tables, so it answers the same.
+//
 //   auto store = AuditStore::Open(StoreConfig{.sqlite_path = "kubegate-data/kubegate.db"});
 //   std::vector<AuditEntry> batch = ...;
 //   auto head = (*store)->AppendAudit(batch);   // one transaction; assigns seq and hashes
@@ -20,6 +25,7 @@
 #include <vector>
 
 #include "audit/audit_entry.h"
+#include "audit/audit_journal.h"
 #include "common/result.h"
 #include "store/database.h"
 
@@ -51,21 +57,32 @@ class AuditStore {
   explicit AuditStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
   virtual ~AuditStore() = default;
 
+  // Makes this store the writer of its SQLite file's journal: appends go to
+  // the journal from now on. Cuts a torn tail and checks the journal
+  // continues the tables (AuditJournal::Recover). Fails for PostgreSQL, an
+  // in-memory database, or a journal another process writes.
+  Result<ChainHead> StartJournal(JournalFileOpener opener = OpenPosixJournalFile);
+  bool journal_writer() const { return journal_writer_; }
+  // The writer's journal (nullptr unless StartJournal succeeded): tests.
+  AuditJournal* journal() { return journal_writer_ ? journal_.get() : nullptr; }
+
   std::string Describe() const { return db_->Describe(); }
   int SchemaVersion() { return db_->SchemaVersion(); }
   // Refreshes the query planner's statistics (run at open and hourly by the writer).
   void Optimize() { db_->Optimize(); }
   Result<bool> EnsureConnected() { return db_->EnsureConnected(); }
-  // Durability of AppendAudit's commits (the writer's fsync setting).
-  Result<bool> SetCommitSync(CommitSync sync) { return db_->SetCommitSync(sync); }
-  Result<bool> SyncToDisk() { return db_->SyncToDisk(); }
+  // Durability of AppendAudit's commits (the writer's fsync setting): the
+  // journal's when this store writes one.
+  Result<bool> SetCommitSync(CommitSync sync);
+  Result<bool> SyncToDisk();
 
   // Appends `entries` at the head of the chain in one transaction, filling
   // in seq, prev_hash and hash. All or nothing; safe with several gateway
   // processes appending to one PostgreSQL database (the head row is locked).
   // SQLite: the filter index is not written here but by CatchUpIndex, in
   // large batches off the request path; PostgreSQL writes it here (several
-  // replicas' entries interleave).
+  // replicas' entries interleave). With the journal, the entries are
+  // written to it alone (one write, synced per the commit setting).
   virtual Result<ChainHead> AppendAudit(std::vector<AuditEntry>& entries);
   Result<ChainHead> AuditHead();
 
@@ -73,7 +90,9 @@ class AuditStore {
   // writer's own, already appended, in seq order) when they continue the
   // index (all of them; `known` is then emptied), else up to `limit` read
   // back from the log. Entries of `known` at or below the index head are
-  // dropped from it. Returns how many it indexed.
+  // dropped from it. Returns how many it indexed. With the journal, the
+  // entries go into audit_log and the index together (from `known` or the
+  // journal), and the journal's segments now wholly in SQLite are deleted.
   Result<std::int64_t> CatchUpIndex(std::vector<AuditEntry>* known, std::size_t limit);
   // Whether AppendAudit writes the filter index itself (PostgreSQL).
   bool indexes_in_commit() const { return db_->dialect() == SqlDialect::kPostgres; }
@@ -114,10 +133,22 @@ class AuditStore {
     std::vector<AuditEntry> entries;
   };
   Result<Tail> Unindexed();
+  Result<Tail> UnindexedWithRetry();
   // Writes `entries`' index rows and moves the index head to the last one.
   Result<bool> IndexEntries(const std::vector<AuditEntry>& entries);
+  // Writes `entries` into audit_log and moves the head row to the last one.
+  Result<bool> InsertLogEntries(const std::vector<AuditEntry>& entries);
+  // The head row of audit_log (not the journal's).
+  Result<ChainHead> TableHead();
+  // The journal's entries after `after` (at most `limit`), reading again
+  // while the writer releases what was asked for. Empty without a journal.
+  Result<std::vector<AuditEntry>> JournalAfter(std::int64_t after, std::size_t limit);
 
   std::unique_ptr<Database> db_;
+  // SQLite on a file: its journal (read by every store, written by one).
+  std::unique_ptr<AuditJournal> journal_;
+  bool journal_writer_ = false;
+  ChainHead journal_head_;  // writer: the chain's head, in the journal
 };
 
 }  // namespace kubegate

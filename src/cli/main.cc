@@ -113,6 +113,13 @@ int Serve(const std::string& config_path, const std::string& port_file, bool dis
     auto store = AuditStore::Open(store_config);
     if (!store) return Fail(store.error().message);
     spdlog::info("audit log in {} (schema {})", (*store)->Describe(), (*store)->SchemaVersion());
+    if (cfg->audit.journal && store_config.postgres_conninfo.empty()) {
+      // A journal that does not continue the database stops the gateway:
+      // it would otherwise fork the chain.
+      auto head = (*store)->StartJournal();
+      if (!head) return Fail(head.error().message);
+      spdlog::info("audit journal in {} (chain head {})", JournalDirFor(store_config.sqlite_path), head->seq);
+    }
     AuditLogOptions opts;
     opts.checkpoint_every = cfg->audit.checkpoint_every;
     opts.checkpoint_interval_ms = cfg->audit.checkpoint_interval_ms;

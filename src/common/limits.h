@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 
 namespace kubegate::limits {
 
@@ -62,6 +63,9 @@ inline constexpr std::chrono::milliseconds kAuditIndexLag{250};
 // Beyond this many entries waiting (the index keeps failing), the writer
 // stops keeping copies and later reads them back from the log instead.
 inline constexpr std::size_t kAuditIndexMaxKept = 65536;
+// The audit journal (SQLite) starts a new segment file once the active one
+// holds this much and all of it is in SQLite; released segments are deleted.
+inline constexpr std::uint64_t kAuditJournalSegmentBytes = 4 * 1024 * 1024;
 // Rows per multi-row INSERT statement.
 inline constexpr std::size_t kAuditInsertRows = 64;
 // After a failed commit the writer waits this long before trying again,

@@ -201,12 +201,14 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source) {
   }
   if (YAML::Node a = root["audit"]) {
     KG_TRY(r.CheckMap(a, "audit",
-                      {"retention", "checkpoint_every", "checkpoint_interval", "request_bodies", "fsync", "fsync_interval"}));
+                      {"retention", "checkpoint_every", "checkpoint_interval", "request_bodies", "fsync", "fsync_interval",
+                       "journal"}));
     KG_TRY(r.Duration(a, "retention", "audit", c.audit.retention_ms));
     KG_TRY(r.Integer(a, "checkpoint_every", "audit", c.audit.checkpoint_every, 1, 1'000'000'000));
     KG_TRY(r.Duration(a, "checkpoint_interval", "audit", c.audit.checkpoint_interval_ms));
     KG_TRY(r.Bool(a, "request_bodies", "audit", c.audit.request_bodies));
     KG_TRY(r.Str(a, "fsync", "audit", c.audit.fsync));
+    KG_TRY(r.Bool(a, "journal", "audit", c.audit.journal));
     if (c.audit.fsync != "per_commit" && c.audit.fsync != "interval") {
       return r.Fail(a["fsync"], "audit.fsync", "must be per_commit or interval");
     }

@@ -57,6 +57,10 @@ struct AuditSettings {
   // within fsync_interval_ms.
   std::string fsync = "per_commit";
   std::int64_t fsync_interval_ms = 100;
+  // SQLite: commits go to an append-only journal beside the database and
+  // the tables are fed from it behind (docs/audit.md, "The journal").
+  // false: each group commit is a SQLite transaction. PostgreSQL: ignored.
+  bool journal = true;
   // What AuditLogOptions::fsync_interval_ms takes (0: per commit).
   std::int64_t FsyncIntervalOrZero() const { return fsync == "interval" ? fsync_interval_ms : 0; }
 };

@@ -1,0 +1,342 @@
+#include "audit/audit_journal.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/limits.h"
+
+namespace kubegate {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kSuffix = ".journal";
+constexpr std::size_t kHashChars = 64;
+
+Error Io(const std::string& what, const std::string& path, int err) {
+  return Error::Unavailable("audit journal: cannot " + what + " " + path + ": " + std::strerror(err));
+}
+
+class PosixJournalFile final : public JournalFile {
+ public:
+  PosixJournalFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixJournalFile() override { ::close(fd_); }
+
+  Result<bool> Append(std::string_view bytes) override {
+    while (!bytes.empty()) {
+      ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Io("write", path_, errno);
+      }
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  Result<bool> Sync() override {
+    if (::fdatasync(fd_) != 0) return Io("sync", path_, errno);
+    return true;
+  }
+  Result<bool> Truncate(std::uint64_t size) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return Io("truncate", path_, errno);
+    return true;
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+std::string SegmentName(std::int64_t first_seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%020lld", static_cast<long long>(first_seq));
+  return std::string(buf) + std::string(kSuffix);
+}
+
+// A segment's first seq from its file name; 0 when it is not a segment.
+std::int64_t FirstSeqOf(const std::string& name) {
+  if (name.size() != 20 + kSuffix.size() || !name.ends_with(kSuffix)) return 0;
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(name.data(), name.data() + 20, v);
+  return ec == std::errc() && p == name.data() + 20 ? v : 0;
+}
+
+// One frame (a line without its newline) into seq, prev_hash, hash and
+// canonical; false when it is not one.
+bool ParseFrame(std::string_view line, AuditEntry& e) {
+  auto sp = line.find(' ');
+  if (sp == std::string_view::npos || sp == 0) return false;
+  auto [p, ec] = std::from_chars(line.data(), line.data() + sp, e.seq);
+  if (ec != std::errc() || p != line.data() + sp || e.seq <= 0) return false;
+  line.remove_prefix(sp + 1);
+  if (line.size() < 2 * (kHashChars + 1) || line[kHashChars] != ' ' || line[2 * kHashChars + 1] != ' ') return false;
+  e.prev_hash.assign(line.substr(0, kHashChars));
+  e.hash.assign(line.substr(kHashChars + 1, kHashChars));
+  e.canonical.assign(line.substr(2 * (kHashChars + 1)));
+  return true;
+}
+
+void AppendFrame(std::string& out, const AuditEntry& e) {
+  out += std::to_string(e.seq);
+  out += ' ';
+  out += e.prev_hash;
+  out += ' ';
+  out += e.hash;
+  out += ' ';
+  out += e.canonical;
+  out += '\n';
+}
+
+Result<std::string> ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Io("read", path, errno ? errno : ENOENT);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<JournalFile>> OpenPosixJournalFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return Io("open", path, errno);
+  return std::unique_ptr<JournalFile>(std::make_unique<PosixJournalFile>(fd, path));
+}
+
+// Not "-journal": that is SQLite's own rollback journal's name.
+std::string JournalDirFor(const std::string& sqlite_path) { return sqlite_path + ".audit-journal"; }
+
+AuditJournal::AuditJournal(std::string dir) : dir_(std::move(dir)) {}
+
+AuditJournal::~AuditJournal() {
+  active_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+Result<std::unique_ptr<AuditJournal>> AuditJournal::OpenWriter(const std::string& dir, JournalFileOpener opener) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Error::Unavailable("audit journal: cannot create " + dir + ": " + ec.message());
+  fs::permissions(dir, fs::perms::owner_all, ec);
+  auto j = std::make_unique<AuditJournal>(dir);
+  j->opener_ = std::move(opener);
+  std::string lock = dir + "/LOCK";
+  j->lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (j->lock_fd_ < 0) return Io("open", lock, errno);
+  if (::flock(j->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return Error::Unavailable("audit journal " + dir +
+                              " is written by another kubegate process; one gateway per SQLite data directory "
+                              "(replicas share PostgreSQL instead)");
+  }
+  return j;
+}
+
+Result<std::vector<AuditJournal::Segment>> AuditJournal::Segments() const {
+  std::vector<Segment> out;
+  std::error_code ec;
+  fs::directory_iterator it(dir_, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return out;
+    return Error::Unavailable("audit journal: cannot list " + dir_ + ": " + ec.message());
+  }
+  for (const auto& d : it) {
+    std::string name = d.path().filename().string();
+    if (std::int64_t first = FirstSeqOf(name)) out.push_back({first, d.path().string()});
+  }
+  std::sort(out.begin(), out.end(), [](const Segment& a, const Segment& b) { return a.first_seq < b.first_seq; });
+  return out;
+}
+
+Result<ChainHead> AuditJournal::Recover(const ChainHead& indexed) {
+  auto segments = Segments();
+  if (!segments) return segments.error();
+  ChainHead head = indexed;
+  std::int64_t expected = 0;  // the seq the next frame must carry; 0 before the first
+  std::string prev;
+  for (std::size_t s = 0; s < segments->size(); ++s) {
+    const Segment& seg = (*segments)[s];
+    const bool last_segment = s + 1 == segments->size();
+    auto data = ReadWhole(seg.path);
+    if (!data) return data.error();
+    std::string_view rest(*data);
+    std::uint64_t whole = 0;  // bytes of whole, valid frames
+    while (!rest.empty()) {
+      auto nl = rest.find('\n');
+      AuditEntry e;
+      bool valid = nl != std::string_view::npos && ParseFrame(rest.substr(0, nl), e) &&
+                   e.hash == ChainHash(e.seq, e.prev_hash, e.canonical) && (expected == 0 || e.seq == expected) &&
+                   (prev.empty() || e.prev_hash == prev);
+      if (!valid) {
+        std::size_t frame_end = nl == std::string_view::npos ? rest.size() : nl + 1;
+        if (!last_segment || frame_end != rest.size()) {
+          return Error::Unavailable("audit journal " + seg.path + " is corrupt at byte " + std::to_string(whole) +
+                                    " (not its torn last frame); kubegate refuses to extend it: run `kubegate audit "
+                                    "verify` and restore the data directory");
+        }
+        // A torn write at the very end: never acknowledged (it never synced
+        // whole), so it is cut.
+        auto file = opener_(seg.path);
+        if (!file) return file.error();
+        if (auto t = (*file)->Truncate(whole); !t) return t.error();
+        if (auto y = (*file)->Sync(); !y) return y.error();
+        break;
+      }
+      if (e.seq > indexed.seq) {
+        if (e.seq == indexed.seq + 1 && e.prev_hash != indexed.hash) {
+          return Error::Unavailable("audit journal " + seg.path + ": entry " + std::to_string(e.seq) +
+                                    " does not continue the chain in the database; kubegate refuses to extend it");
+        }
+        head = {e.seq, e.hash};
+      }
+      expected = e.seq + 1;
+      prev = e.hash;
+      whole += nl + 1;
+      rest.remove_prefix(nl + 1);
+    }
+  }
+  if (expected != 0 && expected <= indexed.seq) {
+    // Everything in the journal is in the database already.
+    head = indexed;
+  } else if (expected != 0 && segments->front().first_seq > indexed.seq + 1) {
+    return Error::Unavailable("audit journal " + dir_ + " starts at entry " +
+                              std::to_string(segments->front().first_seq) + " but the database ends at " +
+                              std::to_string(indexed.seq) + "; entries are missing, kubegate refuses to extend it");
+  }
+  head_seq_ = head.seq;
+  head_hash_ = head.hash;
+  // Appends continue the newest segment when it ends at the head; else a
+  // new segment starts with the next entry.
+  if (!segments->empty() && expected == head.seq + 1) {
+    if (auto ok = OpenActive(segments->back().first_seq); !ok) return ok.error();
+    std::error_code ec;
+    active_size_ = fs::file_size(segments->back().path, ec);
+    if (ec) return Error::Unavailable("audit journal: cannot stat " + segments->back().path + ": " + ec.message());
+  }
+  return head;
+}
+
+Result<bool> AuditJournal::OpenActive(std::int64_t first_seq) {
+  std::string path = dir_ + "/" + SegmentName(first_seq);
+  auto file = opener_(path);
+  if (!file) return file.error();
+  active_ = std::move(*file);
+  active_first_ = first_seq;
+  active_size_ = 0;
+  return true;
+}
+
+Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries) {
+  if (entries.empty()) return true;
+  if (broken_) {
+    return Error::Unavailable("audit journal " + dir_ + ": a failed write could not be cut back; kubegate must restart "
+                              "to repair it");
+  }
+  if (!active_) {
+    if (auto ok = OpenActive(entries.front().seq); !ok) return ok.error();
+    // The new segment's name must survive a power loss with its entries.
+    if (sync_each_) {
+      int d = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (d >= 0) {
+        ::fsync(d);
+        ::close(d);
+      }
+    }
+  }
+  std::string frames;
+  std::size_t bytes = 0;
+  for (const AuditEntry& e : entries) bytes += e.canonical.size() + 2 * kHashChars + 24;
+  frames.reserve(bytes);
+  for (const AuditEntry& e : entries) AppendFrame(frames, e);
+  auto written = active_->Append(frames);
+  if (written && sync_each_) written = active_->Sync();
+  if (!written) {
+    // Nothing of this group may stay: cut back to the last whole group.
+    if (!active_->Truncate(active_size_)) broken_ = true;  // the next start cuts the torn tail (Recover)
+    return written.error();
+  }
+  active_size_ += frames.size();
+  head_seq_ = entries.back().seq;
+  head_hash_ = entries.back().hash;
+  return true;
+}
+
+Result<bool> AuditJournal::Sync() {
+  if (!active_) return true;
+  return active_->Sync();
+}
+
+Result<bool> AuditJournal::Release(std::int64_t through) {
+  auto segments = Segments();
+  if (!segments) return segments.error();
+  for (std::size_t s = 0; s < segments->size(); ++s) {
+    const Segment& seg = (*segments)[s];
+    const bool is_active = active_ && seg.first_seq == active_first_;
+    // A segment's last entry is the one before the next segment's first
+    // (the active one's: the head).
+    std::int64_t last = s + 1 < segments->size() ? (*segments)[s + 1].first_seq - 1 : head_seq_;
+    if (is_active) {
+      if (last > through || active_size_ < segment_bytes_) continue;
+      active_.reset();  // the next Append starts a new segment
+      active_first_ = 0;
+      active_size_ = 0;
+    } else if (last > through) {
+      continue;
+    }
+    std::error_code ec;
+    fs::remove(seg.path, ec);
+    if (ec) return Error::Unavailable("audit journal: cannot delete " + seg.path + ": " + ec.message());
+  }
+  return true;
+}
+
+Result<std::vector<AuditEntry>> AuditJournal::Read(std::int64_t after, std::size_t limit) const {
+  std::vector<AuditEntry> out;
+  auto segments = Segments();
+  if (!segments) return segments.error();
+  // Start from the newest segment that begins at or before after + 1.
+  std::size_t start = 0;
+  for (std::size_t s = 0; s < segments->size(); ++s) {
+    if ((*segments)[s].first_seq <= after + 1) start = s;
+  }
+  for (std::size_t s = start; s < segments->size() && out.size() < limit; ++s) {
+    auto data = ReadWhole((*segments)[s].path);
+    if (!data) {
+      // Released while this read listed it: those entries are in SQLite.
+      return Error::Unavailable("audit journal moved on while it was read; read the database again");
+    }
+    std::string_view rest(*data);
+    while (!rest.empty() && out.size() < limit) {
+      auto nl = rest.find('\n');
+      if (nl == std::string_view::npos) break;  // a write in progress
+      std::string_view line = rest.substr(0, nl);
+      rest.remove_prefix(nl + 1);
+      std::int64_t seq = 0;
+      auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), seq);
+      if (ec != std::errc() || seq <= after) continue;
+      AuditEntry e;
+      if (!ParseFrame(line, e)) {
+        return Error::Unavailable("audit journal " + (*segments)[s].path + ": a frame after entry " +
+                                  std::to_string(out.empty() ? after : out.back().seq) + " is not readable");
+      }
+      const std::int64_t want = out.empty() ? after + 1 : out.back().seq + 1;
+      if (e.seq != want) {
+        return Error::Unavailable("audit journal: entry " + std::to_string(want) +
+                                  " is not in the journal (released meanwhile); read the database again");
+      }
+      if (auto x = DeriveIndex(e.canonical)) e.index = std::move(*x);
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+}  // namespace kubegate

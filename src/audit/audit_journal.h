@@ -1,0 +1,125 @@
+// AuditJournal: the audit chain's append-only journal, the first place an
+// entry is written on a SQLite gateway (issue 13). A group of entries is
+// one write() of whole frames to the active segment, synced per group or on
+// the audit.fsync schedule; the SQLite tables that queries read (audit_log
+// and the filter index) are fed from it behind, in large transactions
+// (AuditStore::CatchUpIndex), and a segment is deleted once every entry in
+// it is in SQLite. Readers (the REST API, the CLI) read the journal's tail
+// after SQLite's head, so a query sees every committed entry.
+//
+// On disk, in `dir` (the SQLite file's name + ".audit-journal"):
+//   LOCK                         flock()ed by the one writer
+//   00000000000000000042.journal entries from seq 42 on, one frame a line:
+//     "<seq> <prev_hash> <hash> <canonical>\n"
+// The canonical record is JSON without raw newlines (Canonicalize escapes
+// every control character), so a line is a frame. A frame without its
+// newline, or whose hash does not verify, at the very end is a torn write:
+// the writer cuts it at start (Recover); anywhere else it is corruption and
+// the writer refuses to go on (fail closed; `kubegate audit verify` names it).
+//
+//   auto j = AuditJournal::OpenWriter(dir);          // one writer per dir
+//   auto head = (*j)->Recover(sqlite_head);          // cut a torn tail, check the link
+//   (*j)->Append(entries);                           // seq and hashes already set
+//   AuditJournal reader(dir);
+//   auto tail = reader.Read(sqlite_head.seq, 1000);  // what SQLite has not yet
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "audit/audit_entry.h"
+#include "common/limits.h"
+#include "common/result.h"
+
+namespace kubegate {
+
+// The segment file the writer appends to: behind an interface so tests
+// inject failed writes and syncs.
+class JournalFile {
+ public:
+  virtual ~JournalFile() = default;
+  // Appends all of `bytes` or fails (the caller then truncates back).
+  virtual Result<bool> Append(std::string_view bytes) = 0;
+  virtual Result<bool> Sync() = 0;  // fdatasync
+  virtual Result<bool> Truncate(std::uint64_t size) = 0;
+};
+// Opens (creating if missing) a segment for appending.
+using JournalFileOpener = std::function<Result<std::unique_ptr<JournalFile>>(const std::string& path)>;
+Result<std::unique_ptr<JournalFile>> OpenPosixJournalFile(const std::string& path);
+
+// The directory of the journal kept beside a SQLite database file.
+std::string JournalDirFor(const std::string& sqlite_path);
+
+class AuditJournal {
+ public:
+  // A reader's view of `dir` (missing: an empty journal). Never writes.
+  explicit AuditJournal(std::string dir);
+  ~AuditJournal();
+  AuditJournal(const AuditJournal&) = delete;
+  AuditJournal& operator=(const AuditJournal&) = delete;
+
+  // The writer of `dir`, created if missing. Fails when another process
+  // writes it (the LOCK file is flock()ed while this object lives).
+  static Result<std::unique_ptr<AuditJournal>> OpenWriter(const std::string& dir,
+                                                           JournalFileOpener opener = OpenPosixJournalFile);
+
+  // Writer, once, before Append: cuts a torn last frame and checks that the
+  // journal continues `indexed` (SQLite's head): its entries after
+  // indexed.seq must start at indexed.seq + 1 and chain from indexed.hash.
+  // Returns the chain's head (`indexed` when the journal holds nothing newer).
+  Result<ChainHead> Recover(const ChainHead& indexed);
+
+  // Writer: appends `entries` (seq, prev_hash and hash set, continuing the
+  // head) in one write, synced first when sync_each(). On failure nothing
+  // of them stays in the journal.
+  Result<bool> Append(const std::vector<AuditEntry>& entries);
+  // Writer: whether Append syncs each group (audit.fsync: per_commit).
+  void set_sync_each(bool each) { sync_each_ = each; }
+  bool sync_each() const { return sync_each_; }
+  // Writer: the size at which a wholly released segment is replaced
+  // (limits::kAuditJournalSegmentBytes; tests make it small).
+  void set_segment_bytes(std::uint64_t bytes) { segment_bytes_ = bytes; }
+  // Writer: syncs what was appended (audit.fsync: interval).
+  Result<bool> Sync();
+  // Writer: every entry up to `through` is durably in SQLite: deletes the
+  // segments that hold nothing newer, and starts a new segment once the
+  // active one is full and entirely released.
+  Result<bool> Release(std::int64_t through);
+
+  // Entries with seq > after, in order, at most `limit`, with their index
+  // columns derived from the record. The first is after + 1, or the result
+  // is empty when the journal holds nothing after `after`; a gap (the writer
+  // released those entries meanwhile: they are in SQLite now) is an error
+  // the caller answers by reading SQLite again.
+  Result<std::vector<AuditEntry>> Read(std::int64_t after, std::size_t limit) const;
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  struct Segment {
+    std::int64_t first_seq;
+    std::string path;
+  };
+  // The segments, oldest first.
+  Result<std::vector<Segment>> Segments() const;
+  Result<bool> OpenActive(std::int64_t first_seq);
+
+  std::string dir_;
+  // Writer only.
+  JournalFileOpener opener_;
+  int lock_fd_ = -1;
+  bool sync_each_ = true;
+  std::uint64_t segment_bytes_ = limits::kAuditJournalSegmentBytes;
+  std::unique_ptr<JournalFile> active_;
+  std::int64_t active_first_ = 0;   // 0: no active segment (the next Append opens one)
+  std::uint64_t active_size_ = 0;
+  bool broken_ = false;             // a failed write could not be cut back: appends refused
+  std::int64_t head_seq_ = 0;
+  std::string head_hash_;
+};
+
+}  // namespace kubegate

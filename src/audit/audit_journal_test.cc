@@ -1,0 +1,368 @@
+// The audit journal (SQLite gateways): framing, torn tails, corruption,
+// one writer, failed writes, release of segments, and the store reading
+// the journal's tail after its tables.
+#include "audit/audit_journal.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "audit/audit_store.h"
+#include "audit/audit_test_util.h"
+#include "audit/verify.h"
+
+namespace kubegate {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::DecisionEntry;
+using testing::ResultEntry;
+
+class ScratchDir {
+ public:
+  ScratchDir() {
+    static int n = 0;
+    path_ = fs::temp_directory_path() /
+            ("kg-journal-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~ScratchDir() { fs::remove_all(path_); }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+// n decision entries linked after `head`, as the store links them.
+std::vector<AuditEntry> Linked(int n, ChainHead& head, const std::string& prefix = "j") {
+  std::vector<AuditEntry> out;
+  for (int i = 0; i < n; ++i) {
+    AuditEntry e = DecisionEntry({.id = prefix + std::to_string(head.seq + 1)});
+    e.seq = head.seq + 1;
+    e.prev_hash = head.hash;
+    e.hash = ChainHash(e.seq, e.prev_hash, e.canonical);
+    head = {e.seq, e.hash};
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<std::string> SegmentFiles(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& d : fs::directory_iterator(dir)) {
+    if (d.path().extension() == ".journal") out.push_back(d.path().filename().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void AppendBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::app | std::ios::binary) << bytes;
+}
+
+TEST(AuditJournal, AppendsFramesAndReadsThemBackWithTheirIndex) {
+  ScratchDir d;
+  auto j = AuditJournal::OpenWriter(d / "j");
+  ASSERT_TRUE(j) << j.error().message;
+  ASSERT_TRUE((*j)->Recover(ChainHead{}));
+  ChainHead head;
+  auto batch = Linked(5, head);
+  ASSERT_TRUE((*j)->Append(batch));
+  AuditJournal reader(d / "j");
+  auto all = reader.Read(0, 100);
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->size(), 5u);
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ((*all)[i].seq, batch[i].seq);
+    EXPECT_EQ((*all)[i].hash, batch[i].hash);
+    EXPECT_EQ((*all)[i].canonical, batch[i].canonical);
+    EXPECT_EQ((*all)[i].index, batch[i].index);
+  }
+  auto after3 = reader.Read(3, 1);
+  ASSERT_TRUE(after3);
+  ASSERT_EQ(after3->size(), 1u);
+  EXPECT_EQ(after3->front().seq, 4);
+  auto none = reader.Read(5, 10);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  // A reader of a directory that does not exist sees an empty journal.
+  AuditJournal missing(d / "nothing-here");
+  auto empty = missing.Read(0, 10);
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(AuditJournal, OneWriterPerDirectory) {
+  ScratchDir d;
+  auto first = AuditJournal::OpenWriter(d / "j");
+  ASSERT_TRUE(first);
+  auto second = AuditJournal::OpenWriter(d / "j");
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message.find("another kubegate process"), std::string::npos) << second.error().message;
+  first->reset();
+  EXPECT_TRUE(AuditJournal::OpenWriter(d / "j"));
+}
+
+TEST(AuditJournal, RecoverCutsATornLastFrameAndAppendsContinue) {
+  ScratchDir d;
+  ChainHead head;
+  {
+    auto j = AuditJournal::OpenWriter(d / "j");
+    ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
+    ASSERT_TRUE((*j)->Append(Linked(3, head)));
+  }
+  std::string seg = d / ("j/" + SegmentFiles(d / "j").at(0));
+  auto whole = fs::file_size(seg);
+  AppendBytes(seg, "4 " + std::string(64, 'a') + " {\"half\":");  // a write cut by a crash
+  // Readers stop before it.
+  auto read = AuditJournal(d / "j").Read(0, 10);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->size(), 3u);
+
+  auto j = AuditJournal::OpenWriter(d / "j");
+  ASSERT_TRUE(j);
+  auto recovered = (*j)->Recover(ChainHead{});
+  ASSERT_TRUE(recovered) << recovered.error().message;
+  EXPECT_EQ(recovered->seq, 3);
+  EXPECT_EQ(recovered->hash, head.hash);
+  EXPECT_EQ(fs::file_size(seg), whole);
+  ASSERT_TRUE((*j)->Append(Linked(2, head)));
+  auto all = AuditJournal(d / "j").Read(0, 10);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 5u);
+  EXPECT_EQ(all->back().seq, 5);
+}
+
+TEST(AuditJournal, RecoverRefusesAnEditedFrameBeforeTheEnd) {
+  ScratchDir d;
+  ChainHead head;
+  {
+    auto j = AuditJournal::OpenWriter(d / "j");
+    ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
+    ASSERT_TRUE((*j)->Append(Linked(3, head)));
+  }
+  std::string seg = d / ("j/" + SegmentFiles(d / "j").at(0));
+  std::string text;
+  {
+    std::ifstream in(seg);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto at = text.find("alice");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 5, "mallo");
+  std::ofstream(seg, std::ios::trunc) << text;
+  auto j = AuditJournal::OpenWriter(d / "j");
+  ASSERT_TRUE(j);
+  auto recovered = (*j)->Recover(ChainHead{});
+  ASSERT_FALSE(recovered);
+  EXPECT_NE(recovered.error().message.find("corrupt"), std::string::npos) << recovered.error().message;
+}
+
+TEST(AuditJournal, RecoverRefusesAJournalThatDoesNotContinueTheDatabase) {
+  ScratchDir d;
+  ChainHead head;
+  {
+    auto j = AuditJournal::OpenWriter(d / "j");
+    ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
+    ASSERT_TRUE((*j)->Append(Linked(3, head)));
+  }
+  auto j = AuditJournal::OpenWriter(d / "j");
+  ASSERT_TRUE(j);
+  // The database holds entry 1 with another hash: entry 2 links to something else.
+  auto forked = (*j)->Recover(ChainHead{1, std::string(64, 'f')});
+  ASSERT_FALSE(forked);
+  EXPECT_NE(forked.error().message.find("does not continue"), std::string::npos) << forked.error().message;
+}
+
+TEST(AuditJournal, RecoverRefusesMissingEntriesBetweenDatabaseAndJournal) {
+  ScratchDir d;
+  ChainHead head{10, std::string(64, 'b')};
+  {
+    auto j = AuditJournal::OpenWriter(d / "j");
+    ASSERT_TRUE(j && (*j)->Recover(head));
+    ASSERT_TRUE((*j)->Append(Linked(3, head)));  // 11..13
+  }
+  auto j = AuditJournal::OpenWriter(d / "j");
+  ASSERT_TRUE(j);
+  auto gap = (*j)->Recover(ChainHead{8, std::string(64, 'c')});
+  ASSERT_FALSE(gap);
+  EXPECT_NE(gap.error().message.find("missing"), std::string::npos) << gap.error().message;
+}
+
+// A segment file whose writes or syncs fail on demand.
+class FaultyFile final : public JournalFile {
+ public:
+  FaultyFile(std::unique_ptr<JournalFile> inner, bool* fail_write, bool* fail_sync)
+      : inner_(std::move(inner)), fail_write_(fail_write), fail_sync_(fail_sync) {}
+  Result<bool> Append(std::string_view bytes) override {
+    if (*fail_write_) {
+      // Half of it reaches the file, as a full disk leaves it.
+      (void)inner_->Append(bytes.substr(0, bytes.size() / 2));
+      return Error::Unavailable("injected: no space left on device");
+    }
+    return inner_->Append(bytes);
+  }
+  Result<bool> Sync() override {
+    if (*fail_sync_) return Error::Unavailable("injected: fdatasync failed");
+    return inner_->Sync();
+  }
+  Result<bool> Truncate(std::uint64_t size) override { return inner_->Truncate(size); }
+
+ private:
+  std::unique_ptr<JournalFile> inner_;
+  bool* fail_write_;
+  bool* fail_sync_;
+};
+
+TEST(AuditJournal, AFailedWriteOrSyncLeavesNothingOfItsGroup) {
+  ScratchDir d;
+  bool fail_write = false, fail_sync = false;
+  auto j = AuditJournal::OpenWriter(d / "j", [&](const std::string& path) -> Result<std::unique_ptr<JournalFile>> {
+    auto f = OpenPosixJournalFile(path);
+    if (!f) return f.error();
+    return std::unique_ptr<JournalFile>(std::make_unique<FaultyFile>(std::move(*f), &fail_write, &fail_sync));
+  });
+  ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
+  ChainHead head;
+  ASSERT_TRUE((*j)->Append(Linked(2, head)));
+  ChainHead before = head;
+  fail_write = true;
+  EXPECT_FALSE((*j)->Append(Linked(3, head)));
+  fail_write = false;
+  fail_sync = true;
+  head = before;
+  EXPECT_FALSE((*j)->Append(Linked(3, head)));
+  fail_sync = false;
+  auto read = AuditJournal(d / "j").Read(0, 100);
+  ASSERT_TRUE(read);
+  ASSERT_EQ(read->size(), 2u);
+  // The next group takes the same seqs and the file stays whole.
+  head = before;
+  ASSERT_TRUE((*j)->Append(Linked(1, head)));
+  read = AuditJournal(d / "j").Read(0, 100);
+  ASSERT_TRUE(read);
+  ASSERT_EQ(read->size(), 3u);
+  EXPECT_EQ(read->back().prev_hash, before.hash);
+}
+
+// A store on a SQLite file with its journal, and a second store (the REST
+// API's or the CLI's) reading the same file.
+struct JournalStores {
+  explicit JournalStores(const ScratchDir& d) {
+    StoreConfig c{.sqlite_path = d / "kg.db"};
+    auto w = AuditStore::Open(c);
+    EXPECT_TRUE(w) << w.error().message;
+    writer = std::move(*w);
+    auto r = AuditStore::Open(c);
+    EXPECT_TRUE(r) << r.error().message;
+    reader = std::move(*r);
+    auto started = writer->StartJournal();
+    EXPECT_TRUE(started) << started.error().message;
+  }
+  std::unique_ptr<AuditStore> writer, reader;
+};
+
+TEST(AuditJournalStore, ReadersSeeJournalEntriesBeforeAndAfterTheyReachTheTables) {
+  ScratchDir d;
+  JournalStores s(d);
+  std::vector<AuditEntry> batch = {DecisionEntry({.id = "q1", .user = "carol"}), ResultEntry("q1", 200),
+                                   DecisionEntry({.id = "q2", .user = "dave", .verb = "delete"})};
+  auto head = s.writer->AppendAudit(batch);
+  ASSERT_TRUE(head) << head.error().message;
+  EXPECT_EQ(head->seq, 3);
+  // Not in SQLite yet: the commit was the journal write.
+  auto rows = s.writer->database().Run("SELECT COUNT(*) FROM audit_log");
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(SqlInt((*rows)[0][0]), 0);
+
+  auto check = [&](const char* when) {
+    SCOPED_TRACE(when);
+    auto carol = s.reader->QueryAudit({.actor = "carol"});
+    ASSERT_TRUE(carol) << carol.error().message;
+    ASSERT_EQ(carol->size(), 1u);
+    ASSERT_TRUE((*carol)[0].result.has_value());
+    auto deletes = s.reader->QueryAudit({.verb = "delete"});
+    ASSERT_TRUE(deletes);
+    ASSERT_EQ(deletes->size(), 1u);
+    EXPECT_EQ((*deletes)[0].decision.index.actor, "dave");
+    auto by_id = s.reader->AuditByRequest("q1");
+    ASSERT_TRUE(by_id);
+    EXPECT_EQ(by_id->size(), 2u);
+    EXPECT_EQ(s.reader->CountAudit(), 3);
+    auto rhead = s.reader->AuditHead();
+    ASSERT_TRUE(rhead);
+    EXPECT_EQ(rhead->hash, head->hash);
+    VerifyReport v = VerifyAuditChain(*s.reader, {});
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.entries, 3);
+  };
+  check("only in the journal");
+  auto n = s.writer->CatchUpIndex(&batch, 100);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 3);
+  rows = s.writer->database().Run("SELECT COUNT(*) FROM audit_log");
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(SqlInt((*rows)[0][0]), 3);
+  check("in the tables, still in the journal");
+  s.writer->journal()->set_segment_bytes(1);
+  ASSERT_TRUE(s.writer->CatchUpIndex(nullptr, 100));
+  EXPECT_TRUE(SegmentFiles(d / "kg.db.audit-journal").empty());
+  check("in the tables, the segment released");
+}
+
+TEST(AuditJournalStore, ARestartIngestsWhatTheJournalHoldsAndTheChainContinues) {
+  ScratchDir d;
+  ChainHead first;
+  {
+    JournalStores s(d);
+    std::vector<AuditEntry> batch = {DecisionEntry({.id = "k1"}), ResultEntry("k1", 200)};
+    auto h = s.writer->AppendAudit(batch);
+    ASSERT_TRUE(h);
+    first = *h;
+    // The process dies here: nothing reached the tables.
+  }
+  JournalStores s(d);
+  auto head = s.writer->AuditHead();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->seq, first.seq);
+  EXPECT_EQ(head->hash, first.hash);
+  auto n = s.writer->CatchUpIndex(nullptr, 100);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 2);
+  std::vector<AuditEntry> more = {DecisionEntry({.id = "k2"})};
+  auto h = s.writer->AppendAudit(more);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->seq, 3);
+  EXPECT_EQ(more[0].prev_hash, first.hash);
+  VerifyReport v = VerifyAuditChain(*s.reader, {});
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.entries, 3);
+}
+
+TEST(AuditJournalStore, VerifyFindsAnEditedJournalEntry) {
+  ScratchDir d;
+  JournalStores s(d);
+  std::vector<AuditEntry> batch = {DecisionEntry({.id = "v1"}), DecisionEntry({.id = "v2", .user = "bob"})};
+  ASSERT_TRUE(s.writer->AppendAudit(batch));
+  std::string seg = d / ("kg.db.audit-journal/" + SegmentFiles(d / "kg.db.audit-journal").at(0));
+  std::string text;
+  {
+    std::ifstream in(seg);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto at = text.find("\"bob\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 5, "\"eve\"");
+  std::ofstream(seg, std::ios::trunc) << text;
+  VerifyReport v = VerifyAuditChain(*s.reader, {});
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.problem_seq, 2);
+}
+
+}  // namespace
+}  // namespace kubegate
