@@ -10,8 +10,10 @@
 
 #include <gtest/gtest.h>
 
+#include "audit/audit_log.h"
 #include "audit/audit_store.h"
 #include "audit/audit_test_util.h"
+#include "common/clock.h"
 #include "audit/verify.h"
 
 namespace kubegate {
@@ -362,6 +364,75 @@ TEST(AuditJournalStore, VerifyFindsAnEditedJournalEntry) {
   VerifyReport v = VerifyAuditChain(*s.reader, {});
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.problem_seq, 2);
+}
+
+// The gateway's writer on a journal: every decision acknowledged is in the
+// journal at once (readers see it), and the tables hold it all after the
+// writer stops.
+TEST(AuditJournalStore, TheWriterAcknowledgesFromTheJournalAndFeedsTheTables) {
+  ScratchDir d;
+  JournalStores s(d);
+  ManualClock clock{1'795'000'000'000};
+  std::atomic<int> committed{0};
+  {
+    AuditLog log(std::move(s.writer), clock, nullptr, {});
+    for (int i = 0; i < 50; ++i) {
+      ASSERT_TRUE(log.Submit(DecisionEntry({.id = "w" + std::to_string(i)}), [&](const Result<bool>& ok) {
+        if (ok) committed++;
+      }));
+    }
+    log.Flush();
+    EXPECT_EQ(committed.load(), 50);
+    auto all = s.reader->AuditRange(0, 1000);
+    ASSERT_TRUE(all) << all.error().message;
+    EXPECT_EQ(all->size(), 50u);
+  }
+  auto rows = s.reader->database().Run("SELECT COUNT(*) FROM audit_log");
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(SqlInt((*rows)[0][0]), 50);
+  auto indexed = s.reader->IndexHead();
+  ASSERT_TRUE(indexed);
+  EXPECT_EQ(*indexed, 50);
+  VerifyReport v = VerifyAuditChain(*s.reader, {});
+  EXPECT_TRUE(v.ok) << v.problem;
+}
+
+// A journal write that fails refuses the decisions of its group (fail
+// closed) and the writer takes writes again once the disk does.
+TEST(AuditJournalStore, AFailedJournalWriteRefusesTheRequestsOfItsGroup) {
+  ScratchDir d;
+  bool fail_write = false, fail_sync = false;
+  StoreConfig c{.sqlite_path = d / "kg.db"};
+  auto store = AuditStore::Open(c);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE((*store)->StartJournal([&](const std::string& path) -> Result<std::unique_ptr<JournalFile>> {
+    auto f = OpenPosixJournalFile(path);
+    if (!f) return f.error();
+    return std::unique_ptr<JournalFile>(std::make_unique<FaultyFile>(std::move(*f), &fail_write, &fail_sync));
+  }));
+  ManualClock clock{1'795'000'000'000};
+  AuditLog log(std::move(*store), clock, nullptr, {});
+  std::atomic<int> refused{0}, committed{0};
+  auto done = [&](const Result<bool>& ok) { ok ? committed++ : refused++; };
+  fail_sync = true;
+  ASSERT_TRUE(log.Submit(DecisionEntry({.id = "f1"}), done));
+  log.Flush();
+  EXPECT_EQ(refused.load(), 1);
+  EXPECT_FALSE(log.healthy());
+  fail_sync = false;
+  // A result (no caller waiting) is retried by the writer until it commits.
+  ASSERT_TRUE(log.Submit(ResultEntry("f0", 200)));
+  ASSERT_TRUE(log.WaitUntilHealthy(std::chrono::seconds(10)));
+  ASSERT_TRUE(log.Submit(DecisionEntry({.id = "f2"}), done));
+  log.Flush();
+  EXPECT_EQ(committed.load(), 1);
+  EXPECT_TRUE(log.healthy());
+  auto reader = AuditStore::Open(c);
+  ASSERT_TRUE(reader);
+  auto all = (*reader)->AuditRange(0, 1000);
+  ASSERT_TRUE(all);
+  ASSERT_FALSE(all->empty());
+  for (const auto& e : *all) EXPECT_NE(e.index.request_id, "f1");
 }
 
 }  // namespace
