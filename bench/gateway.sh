@@ -8,15 +8,15 @@
 #   PROFILE=1 CONNS=64 TARGETS=nginx-proxy bash bench/gateway.sh   # perf record -g of kubegate (audit on)
 # Environment: KUBEGATE_BIN (default build/src/kubegate), KG_ARGS (extra
 # `serve` arguments for every kubegate), KG_TARGETS (which kubegate targets:
-# kg kg-interval kg-noaudit kg-tls), OUT (report file), and everything
+# kg kg-interval kg-noaudit kg-tls; kg-nojournal: audit.journal false), OUT (report file), and everything
 # run.sh reads. kg and kg-tls sync the audit log per commit (the default);
 # kg-interval uses audit.fsync: interval (100ms).
 # PROFILE=1 records one kubegate (PROFILE_TARGET: kg, the default, or
 # kg-noaudit) with `perf record -g` while it
 # lives (written to $PERF_OUT, default /tmp/kubegate.perf.data; perf ends
 # a moment after the run); run one CONNS value with it.
-# Ports: 19230 (audit on), 19232 (audit on, fsync interval), 19231 (audit
-# off), 19643 (TLS, audit on). Go comes from bookworm-backports
+# Ports: 19230 (audit on), 19232 (audit on, fsync interval), 19233 (audit
+# on, no journal), 19231 (audit off), 19643 (TLS, audit on). Go comes from bookworm-backports
 # (golang-1.23-go), installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +34,7 @@ if [ "${1:-}" = "--start" ]; then  # run.sh's EXTRA_START hook
     local name=$1 port=$2 listen=$3 extra=$4 wrapper=${5:-}
     local audit="{fsync: per_commit}"
     [ "$name" = kg-interval ] && audit="{fsync: interval, fsync_interval: 100ms}"
+    [ "$name" = kg-nojournal ] && audit="{fsync: per_commit, journal: false}"
     cat > "$W/$name.yaml" <<C
 listen: {address: 127.0.0.1, port: $port, $listen}
 data_dir: $W/$name
@@ -56,11 +57,13 @@ C
   start kg 19230 "plain_http: true" "" "$(pw kg)"
   start kg-interval 19232 "plain_http: true" ""
   start kg-noaudit 19231 "plain_http: true" "--bench-disable-audit" "$(pw kg-noaudit)"
+  start kg-nojournal 19233 "plain_http: true" "" "$(pw kg-nojournal)"
   start kg-tls 19643 "tls_cert_file: $BENCH_TLS_CERT, tls_key_file: $BENCH_TLS_KEY" ""
   wait
   exit 0
 fi
 declare -A url=([kg]=http://127.0.0.1:19230 [kg-noaudit]=http://127.0.0.1:19231 [kg-interval]=http://127.0.0.1:19232
+                [kg-nojournal]=http://127.0.0.1:19233
                 [kg-tls]=https://127.0.0.1:19643)
 extra=""
 for t in ${KG_TARGETS:-kg kg-interval kg-noaudit kg-tls}; do extra+="$t=${url[$t]} "; done

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <map>
+#include <tuple>
 
 #include "common/clock.h"
 #include "common/limits.h"
@@ -213,9 +215,20 @@ namespace {
 // i's n values.
 Result<bool> InsertRows(Database& db, const char* table, const char* columns, std::size_t n_columns,
                         std::size_t rows, const std::function<void(std::size_t, std::vector<SqlValue>&)>& params_of) {
-  std::string row = "(?";
-  for (std::size_t c = 1; c < n_columns; ++c) row += ",?";
-  row += ")";
+  // The statement text for `n` rows, built once per thread (the
+  // connection's statement cache is keyed by it).
+  auto statement = [&](std::size_t n) -> const std::string& {
+    thread_local std::map<std::tuple<std::string, std::string, std::size_t>, std::string> texts;
+    std::string& sql = texts[{table, columns, n}];
+    if (sql.empty()) {
+      std::string row = "(?";
+      for (std::size_t c = 1; c < n_columns; ++c) row += ",?";
+      row += ")";
+      sql = std::string("INSERT INTO ") + table + "(" + columns + ") VALUES ";
+      for (std::size_t k = 0; k < n; ++k) sql += k ? "," + row : row;
+    }
+    return sql;
+  };
   std::size_t i = 0;
   while (i < rows) {
     std::size_t left = rows - i;
@@ -226,14 +239,10 @@ Result<bool> InsertRows(Database& db, const char* table, const char* columns, st
         break;
       }
     }
-    std::string sql = std::string("INSERT INTO ") + table + "(" + columns + ") VALUES ";
     std::vector<SqlValue> params;
     params.reserve(n * n_columns);
-    for (std::size_t k = 0; k < n; ++k) {
-      sql += k ? "," + row : row;
-      params_of(i + k, params);
-    }
-    auto ins = db.Run(sql, params);
+    for (std::size_t k = 0; k < n; ++k) params_of(i + k, params);
+    auto ins = db.Run(statement(n), params);
     if (!ins) return ins.error();
     i += n;
   }
@@ -341,15 +350,17 @@ Result<bool> AuditStore::IndexEntries(const std::vector<AuditEntry>& entries) {
                                              x.approval_id, x.task});
                         });
   if (!ins) return ins.error();
-  for (const AuditEntry& e : entries) {
-    for (const auto& g : e.index.groups) {
-      auto r = db_->Run("INSERT INTO audit_group(seq, grp) VALUES (?, ?)", {e.seq, g});
-      if (!r) return r.error();
+  // The group and approver lists, as (seq, name) rows in multi-row INSERTs.
+  for (bool groups : {true, false}) {
+    std::vector<std::pair<std::int64_t, const std::string*>> rows;
+    for (const AuditEntry& e : entries) {
+      for (const auto& v : groups ? e.index.groups : e.index.approvers) rows.emplace_back(e.seq, &v);
     }
-    for (const auto& a : e.index.approvers) {
-      auto r = db_->Run("INSERT INTO audit_approver(seq, approver) VALUES (?, ?)", {e.seq, a});
-      if (!r) return r.error();
-    }
+    auto r = InsertRows(*db_, groups ? "audit_group" : "audit_approver", groups ? "seq, grp" : "seq, approver", 2,
+                        rows.size(), [&](std::size_t i, std::vector<SqlValue>& p) {
+                          p.insert(p.end(), {rows[i].first, *rows[i].second});
+                        });
+    if (!r) return r.error();
   }
   auto upd = db_->Run("UPDATE audit_index_head SET seq = ? WHERE id = 1 AND seq < ?",
                       {entries.back().seq, entries.back().seq});

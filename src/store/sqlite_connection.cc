@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <functional>
+#include <string_view>
 #include <unordered_map>
 
 #include "common/limits.h"
@@ -27,14 +29,15 @@ class SqliteConnection final : public SqlConnection {
 
   Result<std::vector<SqlRow>> Run(std::string_view sql, const std::vector<SqlValue>& params) override {
     sqlite3_stmt* st = nullptr;
-    std::string key(sql);
-    if (auto it = cache_.find(key); it != cache_.end()) {
+    bool cached = false;
+    if (auto it = cache_.find(sql); it != cache_.end()) {
       st = it->second;
+      cached = true;
     } else {
-      if (sqlite3_prepare_v2(db_, key.data(), static_cast<int>(key.size()), &st, nullptr) != SQLITE_OK) {
+      if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &st, nullptr) != SQLITE_OK) {
         return Fail("prepare");
       }
-      if (cache_.size() < limits::kSqlStatementCache) cache_.emplace(key, st);
+      if (cache_.size() < limits::kSqlStatementCache) cached = cache_.emplace(std::string(sql), st).second;
     }
     struct Reset {
       SqliteConnection* self;
@@ -45,7 +48,7 @@ class SqliteConnection final : public SqlConnection {
         sqlite3_clear_bindings(st);
         if (!cached) sqlite3_finalize(st);
       }
-    } reset{this, st, cache_.count(key) > 0};
+    } reset{this, st, cached};
     for (std::size_t i = 0; i < params.size(); ++i) {
       int idx = static_cast<int>(i + 1);
       int rc;
@@ -55,7 +58,9 @@ class SqliteConnection final : public SqlConnection {
         rc = sqlite3_bind_int64(st, idx, *n);
       } else {
         const std::string& s = std::get<std::string>(params[i]);
-        rc = sqlite3_bind_text(st, idx, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+        // `params` outlives the statement's use: Reset clears the bindings
+        // before Run returns, so SQLite need not copy the text.
+        rc = sqlite3_bind_text(st, idx, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
       }
       if (rc != SQLITE_OK) return Fail("bind");
     }
@@ -120,7 +125,12 @@ class SqliteConnection final : public SqlConnection {
 
   sqlite3* db_;
   std::string path_;
-  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+  // Looked up by the caller's string_view, without a copy.
+  struct SqlHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> cache_;
 };
 
 }  // namespace
