@@ -317,6 +317,32 @@ TEST(AuditJournalStore, ReadersSeeJournalEntriesBeforeAndAfterTheyReachTheTables
   check("in the tables, the segment released");
 }
 
+// The writer feeds the tables in chunks (one transaction each), so a commit
+// waits behind one chunk at most: CatchUpIndex takes `limit` of the kept
+// copies and leaves the rest for the next call.
+TEST(AuditJournalStore, CatchUpTakesAChunkOfTheKeptCopiesAtATime) {
+  ScratchDir d;
+  JournalStores s(d);
+  std::vector<AuditEntry> batch;
+  for (int i = 0; i < 5; ++i) batch.push_back(DecisionEntry({.id = "c" + std::to_string(i)}));
+  ASSERT_TRUE(s.writer->AppendAudit(batch));
+  auto n = s.writer->CatchUpIndex(&batch, 2);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 2);
+  ASSERT_EQ(batch.size(), 3u);
+  EXPECT_EQ(batch.front().seq, 3);
+  EXPECT_EQ(*s.reader->IndexHead(), 2);
+  n = s.writer->CatchUpIndex(&batch, 2);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 2);
+  n = s.writer->CatchUpIndex(&batch, 2);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 1);
+  EXPECT_TRUE(batch.empty());
+  EXPECT_EQ(*s.reader->IndexHead(), 5);
+  EXPECT_TRUE(VerifyAuditChain(*s.reader, {}).ok);
+}
+
 TEST(AuditJournalStore, ARestartIngestsWhatTheJournalHoldsAndTheChainContinues) {
   ScratchDir d;
   ChainHead first;

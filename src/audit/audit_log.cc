@@ -104,6 +104,7 @@ void AuditLog::Run() {
       auto head = store_->AppendAudit(entries);
       if (head) {
         head_ = *head;
+        last_group_entries_ = entries.size();
         NoteCommitted();
         if (!store_->indexes_in_commit()) {
           if (unindexed_since_ms_ < 0) unindexed_since_ms_ = clock_.NowMillis();
@@ -209,7 +210,7 @@ std::int64_t AuditLog::MillisUntilIndex() const {
   if (store_->indexes_in_commit()) return -1;
   const std::int64_t now = clock_.NowMillis();
   if (now < index_retry_at_ms_) return index_retry_at_ms_ - now;  // after a failure
-  if (index_from_log_) return 0;
+  if (index_from_log_ || index_behind_) return 0;
   if (unindexed_since_ms_ < 0) return -1;
   if (unindexed_.size() >= limits::kAuditIndexBatch) return 0;
   return std::max<std::int64_t>(0, unindexed_since_ms_ + limits::kAuditIndexLag.count() - now);
@@ -218,10 +219,14 @@ std::int64_t AuditLog::MillisUntilIndex() const {
 void AuditLog::IndexIfDue(bool force) {
   if (store_->indexes_in_commit()) return;
   if (!force && MillisUntilIndex() != 0) return;
-  // A bounded amount per call, so commits are not kept waiting behind a
-  // long catch-up; the rest is due again at once.
-  for (int round = 0; round < 8; ++round) {
-    auto n = store_->CatchUpIndex(&unindexed_, limits::kAuditIndexBatch);
+  // One transaction per chunk. Commits waiting meanwhile go first once this
+  // call has indexed its budget (twice the last group, so the index keeps
+  // up with the log); the rest is due again at once.
+  const std::size_t budget = std::max(limits::kAuditIndexChunk, 2 * last_group_entries_);
+  std::size_t done = 0;
+  index_behind_ = false;
+  while (true) {
+    auto n = store_->CatchUpIndex(&unindexed_, limits::kAuditIndexChunk);
     if (!n) {
       stats_.index_failures++;
       // Tried again after the usual lag, not in a tight loop.
@@ -231,8 +236,14 @@ void AuditLog::IndexIfDue(bool force) {
       return;
     }
     stats_.indexed += static_cast<std::uint64_t>(*n);
-    if (*n == 0) index_from_log_ = false;
+    done += static_cast<std::size_t>(*n);
+    if (static_cast<std::size_t>(*n) < limits::kAuditIndexChunk && unindexed_.empty()) index_from_log_ = false;
     if (unindexed_.empty() && !index_from_log_) break;
+    if (*n == 0) break;  // nothing continues the index now: the kept copies wait for the log
+    if (!force && done >= budget && stats_.queued.load() > 0) {
+      index_behind_ = true;
+      break;
+    }
   }
   unindexed_since_ms_ = unindexed_.empty() ? -1 : clock_.NowMillis();
 }

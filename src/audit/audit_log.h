@@ -107,7 +107,9 @@ class AuditLog final : public AuditSink {
   void Housekeeping();
   // Writes the filter index behind the log (AuditStore::CatchUpIndex) when
   // kAuditIndexBatch entries wait, the oldest has waited kAuditIndexLag, or
-  // `force` (start, shutdown). A failure is logged and retried later.
+  // `force` (start, shutdown), in transactions of kAuditIndexChunk entries
+  // so a waiting commit is not held up behind a long catch-up. A failure is
+  // logged and retried later.
   void IndexIfDue(bool force);
   // Milliseconds until the filter index is due; -1 when nothing waits.
   std::int64_t MillisUntilIndex() const;
@@ -153,6 +155,8 @@ class AuditLog final : public AuditSink {
   std::vector<AuditEntry> unindexed_;    // committed, not yet in the filter index
   std::int64_t unindexed_since_ms_ = -1;
   bool index_from_log_ = true;           // entries may wait in the log itself (start, dropped copies)
+  bool index_behind_ = false;            // the last catch-up stopped for waiting commits: due at once
+  std::size_t last_group_entries_ = 0;   // entries in the last group commit
   std::int64_t index_retry_at_ms_ = 0;   // after a failed index write: not before this
   bool deferred_ = false;                // commits are not synced by the store itself
   bool sync_failed_ = false;             // the last sync failed (a sync success heals)

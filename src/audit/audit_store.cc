@@ -370,56 +370,47 @@ Result<bool> AuditStore::IndexEntries(const std::vector<AuditEntry>& entries) {
 
 Result<std::int64_t> AuditStore::CatchUpIndex(std::vector<AuditEntry>* known, std::size_t limit) {
   std::int64_t released_through = -1;
+  // The first `limit` entries of `known` when they continue `head` (moved
+  // out of it); entries at or below the head were indexed already.
+  auto take_known = [&](std::int64_t head, std::vector<AuditEntry>& out) {
+    if (!known) return false;
+    known->erase(known->begin(),
+                 std::find_if(known->begin(), known->end(), [&](const AuditEntry& e) { return e.seq > head; }));
+    if (known->empty() || known->front().seq != head + 1) return false;
+    auto end = known->begin() + static_cast<std::ptrdiff_t>(std::min(limit, known->size()));
+    out.assign(std::make_move_iterator(known->begin()), std::make_move_iterator(end));
+    known->erase(known->begin(), end);
+    return true;
+  };
   auto n = db_->WithWriteTransaction<std::int64_t>([&]() -> Result<std::int64_t> {
     auto indexed = IndexHead();
     if (!indexed) return indexed.error();
+    std::vector<AuditEntry> batch;
     if (journal_writer_) {
       auto table = TableHead();
       if (!table) return table.error();
       if (*indexed == table->seq) {
         // The tables are in step: the next entries come from the journal,
         // into audit_log and the index in this one transaction.
-        std::vector<AuditEntry> read;
-        const std::vector<AuditEntry>* batch = nullptr;
-        if (known) {
-          auto first = std::find_if(known->begin(), known->end(), [&](const AuditEntry& e) { return e.seq > table->seq; });
-          known->erase(known->begin(), first);
-          if (!known->empty() && known->front().seq == table->seq + 1) batch = known;
-        }
-        if (!batch) {
+        if (!take_known(table->seq, batch)) {
           auto page = journal_->Read(table->seq, limit);
           if (!page) return page.error();
-          read = std::move(*page);
-          batch = &read;
+          batch = std::move(*page);
         }
-        if (auto ok = InsertLogEntries(*batch); !ok) return ok.error();
-        if (auto ok = IndexEntries(*batch); !ok) return ok.error();
-        auto count = static_cast<std::int64_t>(batch->size());
-        released_through = batch->empty() ? table->seq : batch->back().seq;
-        if (batch == known) known->clear();
-        return count;
+        if (auto ok = InsertLogEntries(batch); !ok) return ok.error();
+        if (auto ok = IndexEntries(batch); !ok) return ok.error();
+        released_through = batch.empty() ? table->seq : batch.back().seq;
+        return static_cast<std::int64_t>(batch.size());
       }
       // Entries in audit_log from before the journal: indexed as before.
     }
-    std::vector<AuditEntry> read;
-    const std::vector<AuditEntry>* batch = nullptr;
-    if (known) {
-      // Entries at or below the head were indexed already (another call).
-      auto first = std::find_if(known->begin(), known->end(), [&](const AuditEntry& e) { return e.seq > *indexed; });
-      known->erase(known->begin(), first);
-      if (!known->empty() && known->front().seq == *indexed + 1) batch = known;
-    }
-    if (!batch) {
-      auto page = AuditRange(*indexed, limit);
+    if (!take_known(*indexed, batch)) {
+      auto page = TableRange(*indexed, limit);
       if (!page) return page.error();
-      read = std::move(*page);
-      batch = &read;
+      batch = std::move(*page);
     }
-    auto ok = IndexEntries(*batch);
-    if (!ok) return ok.error();
-    auto count = static_cast<std::int64_t>(batch->size());
-    if (batch == known) known->clear();
-    return count;
+    if (auto ok = IndexEntries(batch); !ok) return ok.error();
+    return static_cast<std::int64_t>(batch.size());
   });
   if (n && released_through >= 0) {
     // Committed (and synced): the journal no longer needs those entries.
@@ -651,10 +642,13 @@ Result<std::vector<AuditEntry>> AuditStore::AuditByRequest(const std::string& re
   return out;
 }
 
+Result<std::vector<AuditEntry>> AuditStore::TableRange(std::int64_t after_seq, std::size_t limit) {
+  return Entries("audit_log", "audit_log.seq > ?", {after_seq}, "ORDER BY audit_log.seq LIMIT " + std::to_string(limit));
+}
+
 Result<std::vector<AuditEntry>> AuditStore::AuditRange(std::int64_t after_seq, std::size_t limit) {
   for (int attempt = 0;; ++attempt) {
-    auto rows =
-        Entries("audit_log", "audit_log.seq > ?", {after_seq}, "ORDER BY audit_log.seq LIMIT " + std::to_string(limit));
+    auto rows = TableRange(after_seq, limit);
     if (!rows || rows->size() >= limit || !journal_) return rows;
     // The tables hold nothing more: the rest is in the journal.
     auto more = JournalAfter(rows->empty() ? after_seq : rows->back().seq, limit - rows->size());

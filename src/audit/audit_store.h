@@ -86,11 +86,11 @@ class AuditStore {
   virtual Result<ChainHead> AppendAudit(std::vector<AuditEntry>& entries);
   Result<ChainHead> AuditHead();
 
-  // Indexes entries after the index head, in one transaction: `known` (the
-  // writer's own, already appended, in seq order) when they continue the
-  // index (all of them; `known` is then emptied), else up to `limit` read
-  // back from the log. Entries of `known` at or below the index head are
-  // dropped from it. Returns how many it indexed. With the journal, the
+  // Indexes up to `limit` entries after the index head, in one transaction:
+  // the first of `known` (the writer's own, already appended, in seq order;
+  // those indexed are moved out of it) when they continue the index, else
+  // entries read back from the log. Entries of `known` at or below the index
+  // head are dropped from it. Returns how many it indexed. With the journal, the
   // entries go into audit_log and the index together (from `known` or the
   // journal), and the journal's segments now wholly in SQLite are deleted.
   Result<std::int64_t> CatchUpIndex(std::vector<AuditEntry>* known, std::size_t limit);
@@ -138,6 +138,8 @@ class AuditStore {
   Result<bool> IndexEntries(const std::vector<AuditEntry>& entries);
   // Writes `entries` into audit_log and moves the head row to the last one.
   Result<bool> InsertLogEntries(const std::vector<AuditEntry>& entries);
+  // Entries of audit_log alone (not the journal's) with seq > after_seq.
+  Result<std::vector<AuditEntry>> TableRange(std::int64_t after_seq, std::size_t limit);
   // The head row of audit_log (not the journal's).
   Result<ChainHead> TableHead();
   // The journal's entries after `after` (at most `limit`), reading again

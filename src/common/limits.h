@@ -60,6 +60,9 @@ inline constexpr std::size_t kAuditMaxBatch = 1024;
 // scan the entries not indexed yet, so the lag costs reads, not answers.
 inline constexpr std::size_t kAuditIndexBatch = 2048;
 inline constexpr std::chrono::milliseconds kAuditIndexLag{250};
+// Entries per catch-up transaction: a commit waiting behind one waits for
+// at most this many entries' index writes (a few ms).
+inline constexpr std::size_t kAuditIndexChunk = 512;
 // Beyond this many entries waiting (the index keeps failing), the writer
 // stops keeping copies and later reads them back from the log instead.
 inline constexpr std::size_t kAuditIndexMaxKept = 65536;
