@@ -85,12 +85,14 @@ GatewayMetrics::GatewayMetrics()
                         .Name("kubegate_instance_info")
                         .Help("1, labelled with this replica's instance id (gateway_instance, approval_holder).")
                         .Register(*registry_);
+  const prometheus::Histogram::BucketBoundaries commit_bounds{0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01,
+                                                              0.02,   0.05,   0.1,   0.25,  1};
   audit_commit_ = &prometheus::BuildHistogram()
                        .Name("kubegate_audit_commit_seconds")
                        .Help("Time from queuing a request's decision record to its commit, before forwarding.")
                        .Register(*registry_)
-                       .Add({}, prometheus::Histogram::BucketBoundaries{0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
-                                                                        0.05, 0.1, 0.25, 1});
+                       .Add({}, commit_bounds);
+  audit_commit_buckets_ = std::make_unique<LatencyBuckets>(commit_bounds);
   auth_failures_ = &prometheus::BuildCounter()
                         .Name("kubegate_authentication_failures_total")
                         .Help("Requests refused at authentication, by reason (expired, bad_signature, ...).")
@@ -107,7 +109,7 @@ void GatewayMetrics::CountReviewOutcome(const std::string& outcome, double waite
   review_wait_->Add({{"outcome", outcome}}, kWait).Observe(waited_seconds);
 }
 
-void GatewayMetrics::ObserveAuditCommit(double seconds) { audit_commit_->Observe(seconds); }
+void GatewayMetrics::ObserveAuditCommit(double seconds) { audit_commit_buckets_->Observe(seconds); }
 
 void GatewayMetrics::SetInstance(const std::string& instance_id) {
   instance_info_->Add({{"instance", instance_id}}).Set(1);
@@ -129,6 +131,10 @@ void GatewayMetrics::Count(Refusal r) {
 }
 
 std::string GatewayMetrics::Scrape(const MetricsSnapshot& s) {
+  {
+    LatencyBuckets::Taken t = audit_commit_buckets_->Take();
+    audit_commit_->ObserveMultiple(t.bucket_increments, t.sum_seconds);
+  }
   client_connections_.Set(static_cast<double>(s.client_connections));
   held_requests_.Set(static_cast<double>(s.held_requests));
   if (s.audit_enabled) {

@@ -15,6 +15,7 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 
+#include "metrics/latency_buckets.h"
 #include "pipeline/request_context.h"
 
 namespace prometheus {
@@ -53,6 +54,7 @@ class GatewayMetrics {
   void CountReviewOutcome(const std::string& outcome, double waited_seconds);
   // How long a request waited for its decision record to be committed
   // (kubegate_audit_commit_seconds): what the audit adds before forwarding.
+  // Lock-free (LatencyBuckets); the histogram is brought up to date at scrape.
   void ObserveAuditCommit(double seconds);
   // This replica's instance id among the replicas (kubegate_instance_info).
   void SetInstance(const std::string& instance_id);
@@ -65,6 +67,8 @@ class GatewayMetrics {
   prometheus::Family<prometheus::Histogram>* review_wait_ = nullptr;
   prometheus::Family<prometheus::Gauge>* instance_info_ = nullptr;
   prometheus::Histogram* audit_commit_ = nullptr;
+  // Observed per forwarded request without a lock; exported at each scrape.
+  std::unique_ptr<LatencyBuckets> audit_commit_buckets_;
 
  public:
   prometheus::Counter& requests;
