@@ -157,6 +157,7 @@ Result<std::vector<AuditJournal::Segment>> AuditJournal::Segments() const {
 }
 
 Result<ChainHead> AuditJournal::Recover(const ChainHead& indexed) {
+  std::lock_guard lk(mu_);
   auto segments = Segments();
   if (!segments) return segments.error();
   ChainHead head = indexed;
@@ -236,6 +237,7 @@ Result<bool> AuditJournal::OpenActive(std::int64_t first_seq) {
 
 Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries) {
   if (entries.empty()) return true;
+  std::lock_guard lk(mu_);
   if (broken_) {
     return Error::Unavailable("audit journal " + dir_ + ": a failed write could not be cut back; kubegate must restart "
                               "to repair it");
@@ -270,11 +272,13 @@ Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries) {
 }
 
 Result<bool> AuditJournal::Sync() {
+  std::lock_guard lk(mu_);
   if (!active_) return true;
   return active_->Sync();
 }
 
 Result<bool> AuditJournal::Release(std::int64_t through) {
+  std::lock_guard lk(mu_);
   auto segments = Segments();
   if (!segments) return segments.error();
   for (std::size_t s = 0; s < segments->size(); ++s) {

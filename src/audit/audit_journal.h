@@ -7,6 +7,10 @@
 // it is in SQLite. Readers (the REST API, the CLI) read the journal's tail
 // after SQLite's head, so a query sees every committed entry.
 //
+// Thread-safety: Append, Sync and Release may be called from different
+// threads (the writer appends while the ingest thread releases); Read from
+// any thread or process.
+//
 // On disk, in `dir` (the SQLite file's name + ".audit-journal"):
 //   LOCK                         flock()ed by the one writer
 //   00000000000000000042.journal entries from seq 42 on, one frame a line:
@@ -27,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -109,7 +114,9 @@ class AuditJournal {
   Result<bool> OpenActive(std::int64_t first_seq);
 
   std::string dir_;
-  // Writer only.
+  // Writer state: Append, Sync and Release may run on different threads
+  // (the audit writer appends, the ingest thread releases).
+  mutable std::mutex mu_;
   JournalFileOpener opener_;
   int lock_fd_ = -1;
   bool sync_each_ = true;

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include <gtest/gtest.h>
 
@@ -421,6 +422,33 @@ TEST(AuditJournalStore, TheWriterAcknowledgesFromTheJournalAndFeedsTheTables) {
   EXPECT_EQ(*indexed, 50);
   VerifyReport v = VerifyAuditChain(*s.reader, {});
   EXPECT_TRUE(v.ok) << v.problem;
+}
+
+// With the journal, a commit is the journal write alone: decisions are
+// acknowledged while another connection holds SQLite's write lock, and the
+// ingest thread feeds the tables once the lock is free and the lag passed.
+TEST(AuditJournalStore, CommitsDoNotWaitForSQLite) {
+  ScratchDir d;
+  JournalStores s(d);
+  ManualClock clock{1'795'000'000'000};
+  AuditLog log(std::move(s.writer), clock, nullptr, {});
+  ASSERT_TRUE(s.reader->database().Run("BEGIN IMMEDIATE"));  // another process writes
+  std::vector<std::future<bool>> acked;
+  for (int i = 0; i < 10; ++i) {
+    auto p = std::make_shared<std::promise<bool>>();
+    acked.push_back(p->get_future());
+    ASSERT_TRUE(log.Submit(DecisionEntry({.id = "l" + std::to_string(i)}),
+                           [p](const Result<bool>& ok) { p->set_value(ok.ok()); }));
+  }
+  for (auto& f : acked) {
+    // Well inside SQLite's busy timeout (5 s): the commit never asked for the lock.
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(3)), std::future_status::ready) << "a commit waited for SQLite's lock";
+    EXPECT_TRUE(f.get());
+  }
+  ASSERT_TRUE(s.reader->database().Run("COMMIT"));
+  clock.Advance(limits::kAuditIndexLag.count());
+  EXPECT_TRUE(log.WaitUntilIndexed(10, std::chrono::seconds(20)));
+  EXPECT_EQ(*s.reader->IndexHead(), 10);
 }
 
 // A journal write that fails refuses the decisions of its group (fail

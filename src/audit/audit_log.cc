@@ -28,7 +28,16 @@ AuditLog::AuditLog(std::unique_ptr<AuditStore> store, const Clock& clock, const 
       deferred_ = true;
     }
   }
+  if (store_->journal_writer()) {
+    if (auto ingest = store_->OpenIngest()) {
+      ingest_store_ = std::move(*ingest);
+    } else {
+      spdlog::warn("audit store {}: no second connection for the journal's ingest ({}); the writer feeds the tables",
+                   store_->Describe(), ingest.error().message);
+    }
+  }
   writer_ = std::thread([this] { Run(); });
+  if (ingest_store_) ingest_ = std::thread([this] { RunIngest(); });
 }
 
 AuditLog::~AuditLog() {
@@ -38,6 +47,97 @@ AuditLog::~AuditLog() {
   }
   work_cv_.notify_all();
   writer_.join();
+  if (ingest_.joinable()) {
+    {
+      std::lock_guard lk(ix_mu_);
+      ix_stop_ = true;
+    }
+    ix_cv_.notify_all();
+    ingest_.join();
+  }
+}
+
+bool AuditLog::WaitUntilIndexed(std::int64_t seq, std::chrono::milliseconds limit) {
+  std::unique_lock lk(ix_mu_);
+  return indexed_cv_.wait_for(lk, limit, [&] { return indexed_seq_ >= seq; });
+}
+
+void AuditLog::HandToIndex(std::vector<AuditEntry>& entries) {
+  if (store_->indexes_in_commit()) return;
+  const std::int64_t now = clock_.NowMillis();
+  if (!ingest_store_) {
+    if (unindexed_since_ms_ < 0) unindexed_since_ms_ = now;
+    if (unindexed_.size() + entries.size() > limits::kAuditIndexMaxKept) {
+      unindexed_.clear();  // read back from the log instead
+      index_from_log_ = true;
+    } else {
+      for (auto& e : entries) unindexed_.push_back(std::move(e));
+    }
+    return;
+  }
+  bool wake;
+  {
+    std::lock_guard lk(ix_mu_);
+    // The ingest thread wakes for the first entry (to time the lag) and
+    // once a batch waits; not for every commit.
+    wake = ix_handed_.empty();
+    if (ix_since_ms_ < 0) ix_since_ms_ = now;
+    if (ix_handed_.size() + entries.size() > limits::kAuditIndexMaxKept) {
+      ix_handed_.clear();
+      ix_overflow_ = true;
+    } else {
+      for (auto& e : entries) ix_handed_.push_back(std::move(e));
+    }
+    wake = wake || ix_handed_.size() >= limits::kAuditIndexBatch;
+  }
+  if (wake) ix_cv_.notify_one();
+}
+
+void AuditLog::RunIngest() {
+  auto publish = [this] {
+    auto head = IndexStore().IndexHead();
+    if (!head) return;
+    {
+      std::lock_guard lk(ix_mu_);
+      indexed_seq_ = *head;
+    }
+    indexed_cv_.notify_all();
+  };
+  IndexIfDue(true);  // what a previous process left in the journal
+  publish();
+  std::unique_lock lk(ix_mu_);
+  while (true) {
+    // Take what the writer handed over.
+    if (ix_overflow_ || unindexed_.size() + ix_handed_.size() > limits::kAuditIndexMaxKept) {
+      unindexed_.clear();
+      ix_handed_.clear();
+      index_from_log_ = true;
+      ix_overflow_ = false;
+    }
+    for (auto& e : ix_handed_) unindexed_.push_back(std::move(e));
+    ix_handed_.clear();
+    if (ix_since_ms_ >= 0 && (unindexed_since_ms_ < 0 || ix_since_ms_ < unindexed_since_ms_)) {
+      unindexed_since_ms_ = ix_since_ms_;
+    }
+    ix_since_ms_ = -1;
+    if (ix_stop_) break;
+    std::int64_t ms = MillisUntilIndex();
+    if (ms == 0) {
+      lk.unlock();
+      IndexIfDue(false);
+      publish();
+      lk.lock();
+    } else if (ms < 0) {
+      ix_cv_.wait(lk, [&] { return ix_stop_ || !ix_handed_.empty() || ix_overflow_; });
+    } else {
+      ix_cv_.wait_for(lk, std::chrono::milliseconds(ms), [&] {
+        return ix_stop_ || ix_overflow_ || unindexed_.size() + ix_handed_.size() >= limits::kAuditIndexBatch;
+      });
+    }
+  }
+  lk.unlock();
+  IndexIfDue(true);  // everything the writer committed before it stopped
+  publish();
 }
 
 bool AuditLog::Submit(AuditEntry entry, Done done) {
@@ -73,7 +173,7 @@ void AuditLog::Flush() {
 
 void AuditLog::Run() {
   auto backoff = limits::kAuditRetryMin;
-  IndexIfDue(true);  // what a previous process left unindexed
+  if (!ingest_store_) IndexIfDue(true);  // what a previous process left unindexed
   std::unique_lock lk(mu_);
   while (true) {
     if (queue_.empty()) {
@@ -82,7 +182,9 @@ void AuditLog::Run() {
       std::int64_t wait_ms = options_.checkpoint_interval_ms;
       if (options_.retention_ms) wait_ms = std::min(wait_ms, options_.prune_interval_ms);
       if (std::int64_t sync_ms = MillisUntilSync(); sync_ms >= 0) wait_ms = std::min(wait_ms, sync_ms);
-      if (std::int64_t index_ms = MillisUntilIndex(); index_ms >= 0) wait_ms = std::min(wait_ms, index_ms);
+      if (std::int64_t index_ms = ingest_store_ ? -1 : MillisUntilIndex(); index_ms >= 0) {
+        wait_ms = std::min(wait_ms, index_ms);
+      }
       wait_ms = std::max<std::int64_t>(wait_ms, 1);
       work_cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stop_ || !queue_.empty(); });
     }
@@ -106,16 +208,9 @@ void AuditLog::Run() {
         head_ = *head;
         last_group_entries_ = entries.size();
         NoteCommitted();
-        if (!store_->indexes_in_commit()) {
-          if (unindexed_since_ms_ < 0) unindexed_since_ms_ = clock_.NowMillis();
-          if (unindexed_.size() + entries.size() > limits::kAuditIndexMaxKept) {
-            unindexed_.clear();  // read back from the log instead
-            index_from_log_ = true;
-          } else {
-            for (auto& e : entries) unindexed_.push_back(std::move(e));
-          }
-        }
-        stats_.committed += entries.size();
+        const std::size_t committed = entries.size();
+        HandToIndex(entries);
+        stats_.committed += committed;
         stats_.batches++;
         MarkHealthy();
         backoff = limits::kAuditRetryMin;
@@ -159,7 +254,7 @@ void AuditLog::Run() {
     }
     if (!failed) {
       Housekeeping();
-      IndexIfDue(false);
+      if (!ingest_store_) IndexIfDue(false);
       if (auto synced = SyncIfDue(false); !synced) {
         failed = true;
         RefuseUntilNextAttempt("kubegate cannot sync its audit log to disk, so the request was not forwarded: " +
@@ -187,7 +282,7 @@ void AuditLog::Run() {
   attempted_ticket_ = next_ticket_;
   flushed_cv_.notify_all();
   lk.unlock();
-  IndexIfDue(true);
+  if (!ingest_store_) IndexIfDue(true);
   if (auto synced = SyncIfDue(true); !synced) {
     spdlog::error("audit store {}: the last sync to disk failed at shutdown: {}", store_->Describe(),
                   synced.error().message);
@@ -226,7 +321,7 @@ void AuditLog::IndexIfDue(bool force) {
   std::size_t done = 0;
   index_behind_ = false;
   while (true) {
-    auto n = store_->CatchUpIndex(&unindexed_, limits::kAuditIndexChunk);
+    auto n = IndexStore().CatchUpIndex(&unindexed_, limits::kAuditIndexChunk);
     if (!n) {
       stats_.index_failures++;
       // Tried again after the usual lag, not in a tight loop.
@@ -240,7 +335,9 @@ void AuditLog::IndexIfDue(bool force) {
     if (static_cast<std::size_t>(*n) < limits::kAuditIndexChunk && unindexed_.empty()) index_from_log_ = false;
     if (unindexed_.empty() && !index_from_log_) break;
     if (*n == 0) break;  // nothing continues the index now: the kept copies wait for the log
-    if (!force && done >= budget && stats_.queued.load() > 0) {
+    // On the writer thread, waiting commits go first (the ingest thread
+    // holds up no commit).
+    if (!force && !ingest_store_ && done >= budget && stats_.queued.load() > 0) {
       index_behind_ = true;
       break;
     }

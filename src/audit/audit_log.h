@@ -4,7 +4,10 @@
 // the next one, so durability costs one flush per batch, not per request.
 //
 // The filter index that queries use is written behind the log, in batches
-// (SQLite; PostgreSQL writes it with each commit): docs/audit.md.
+// (SQLite; PostgreSQL writes it with each commit): docs/audit.md. With the
+// audit journal (AuditStore::StartJournal) a thread of its own, on a second
+// SQLite connection, feeds the tables from the journal, so commits (journal
+// writes) never wait for SQLite.
 //
 // Durability (docs/audit.md, "Durability"): with fsync_interval_ms = 0
 // every group commit is on disk before any of its requests is forwarded.
@@ -93,6 +96,9 @@ class AuditLog final : public AuditSink {
   bool WaitUntilHealthy(std::chrono::milliseconds limit);
   // Blocks until every entry queued before the call has had a commit attempt.
   void Flush();
+  // Waits up to `limit` until the filter index holds every entry up to
+  // `seq` (tests; the index is written behind the log).
+  bool WaitUntilIndexed(std::int64_t seq, std::chrono::milliseconds limit);
 
   const AuditStats& stats() const { return stats_; }
 
@@ -104,6 +110,12 @@ class AuditLog final : public AuditSink {
   };
 
   void Run();
+  // The ingest thread (journal): takes what the writer hands over and runs
+  // IndexIfDue on its own store.
+  void RunIngest();
+  // After a commit: the entries the index must take next (kept copies).
+  void HandToIndex(std::vector<AuditEntry>& entries);
+  AuditStore& IndexStore() { return ingest_store_ ? *ingest_store_ : *store_; }
   void Housekeeping();
   // Writes the filter index behind the log (AuditStore::CatchUpIndex) when
   // kAuditIndexBatch entries wait, the oldest has waited kAuditIndexLag, or
@@ -145,7 +157,19 @@ class AuditLog final : public AuditSink {
   std::uint64_t attempted_ticket_ = 0;
   bool stop_ = false;
 
-  // Writer thread only.
+  // The ingest thread's store and hand-over (journal only).
+  std::unique_ptr<AuditStore> ingest_store_;
+  std::mutex ix_mu_;
+  std::condition_variable ix_cv_;
+  std::condition_variable indexed_cv_;
+  std::vector<AuditEntry> ix_handed_;   // committed, not yet taken by the ingest thread
+  bool ix_overflow_ = false;            // copies dropped: read them back from the log
+  std::int64_t ix_since_ms_ = -1;       // when the oldest handed entry was committed
+  std::int64_t indexed_seq_ = 0;        // the index head as last written (WaitUntilIndexed)
+  bool ix_stop_ = false;
+  std::thread ingest_;
+
+  // Writer thread only (the index state below: the ingest thread's when it runs).
   ChainHead head_;
   std::int64_t last_checkpoint_seq_ = 0;
   std::int64_t last_checkpoint_ms_ = 0;

@@ -162,7 +162,8 @@ Result<std::unique_ptr<AuditStore>> AuditStore::Open(const StoreConfig& config) 
   if (!db) return db.error();
   auto store = std::make_unique<AuditStore>(std::move(*db));
   if (config.postgres_conninfo.empty() && !config.sqlite_path.empty() && config.sqlite_path != ":memory:") {
-    store->journal_ = std::make_unique<AuditJournal>(JournalDirFor(config.sqlite_path));
+    store->journal_ = std::make_shared<AuditJournal>(JournalDirFor(config.sqlite_path));
+    store->sqlite_path_ = config.sqlite_path;
   }
   return store;
 }
@@ -182,8 +183,20 @@ Result<ChainHead> AuditStore::StartJournal(JournalFileOpener opener) {
   if (!head) return head.error();
   journal_ = std::move(*writer);
   journal_writer_ = true;
+  journal_ingest_ = true;
   journal_head_ = *head;
   return *head;
+}
+
+Result<std::unique_ptr<AuditStore>> AuditStore::OpenIngest() {
+  if (!journal_writer_) return Error::Internal("OpenIngest: this store does not write a journal");
+  auto other = Open(StoreConfig{.sqlite_path = sqlite_path_});
+  if (!other) return other.error();
+  if (auto ok = (*other)->db_->SetCommitSync(CommitSync::kEach); !ok) return ok.error();
+  (*other)->journal_ = journal_;
+  (*other)->journal_ingest_ = true;
+  journal_ingest_ = false;  // the ingest store does it from now on
+  return other;
 }
 
 Result<bool> AuditStore::SetCommitSync(CommitSync sync) {
@@ -386,7 +399,7 @@ Result<std::int64_t> AuditStore::CatchUpIndex(std::vector<AuditEntry>* known, st
     auto indexed = IndexHead();
     if (!indexed) return indexed.error();
     std::vector<AuditEntry> batch;
-    if (journal_writer_) {
+    if (journal_ingest_) {
       auto table = TableHead();
       if (!table) return table.error();
       if (*indexed == table->seq) {

@@ -63,6 +63,10 @@ class AuditStore {
   // in-memory database, or a journal another process writes.
   Result<ChainHead> StartJournal(JournalFileOpener opener = OpenPosixJournalFile);
   bool journal_writer() const { return journal_writer_; }
+  // A second store on the same SQLite file that feeds the tables from this
+  // store's journal (CatchUpIndex), for a thread of its own: the writer's
+  // commits then never wait for SQLite. Only after StartJournal.
+  Result<std::unique_ptr<AuditStore>> OpenIngest();
   // The writer's journal (nullptr unless StartJournal succeeded): tests.
   AuditJournal* journal() { return journal_writer_ ? journal_.get() : nullptr; }
 
@@ -148,8 +152,10 @@ class AuditStore {
 
   std::unique_ptr<Database> db_;
   // SQLite on a file: its journal (read by every store, written by one).
-  std::unique_ptr<AuditJournal> journal_;
-  bool journal_writer_ = false;
+  std::shared_ptr<AuditJournal> journal_;
+  std::string sqlite_path_;
+  bool journal_writer_ = false;   // AppendAudit writes the journal
+  bool journal_ingest_ = false;   // CatchUpIndex feeds the tables from the journal
   ChainHead journal_head_;  // writer: the chain's head, in the journal
 };
 
