@@ -242,6 +242,13 @@ Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries) {
     return Error::Unavailable("audit journal " + dir_ + ": a failed write could not be cut back; kubegate must restart "
                               "to repair it");
   }
+  // A full segment is closed; the group starts the next one. Release
+  // deletes closed segments once SQLite holds all they hold.
+  if (active_ && active_size_ >= segment_bytes_) {
+    active_.reset();
+    active_first_ = 0;
+    active_size_ = 0;
+  }
   if (!active_) {
     if (auto ok = OpenActive(entries.front().seq); !ok) return ok.error();
     // The new segment's name must survive a power loss with its entries.
@@ -283,18 +290,12 @@ Result<bool> AuditJournal::Release(std::int64_t through) {
   if (!segments) return segments.error();
   for (std::size_t s = 0; s < segments->size(); ++s) {
     const Segment& seg = (*segments)[s];
-    const bool is_active = active_ && seg.first_seq == active_first_;
     // A segment's last entry is the one before the next segment's first
-    // (the active one's: the head).
+    // (the active one's: the head). The active segment stays: Append
+    // closes it when full.
+    if (active_ && seg.first_seq == active_first_) continue;
     std::int64_t last = s + 1 < segments->size() ? (*segments)[s + 1].first_seq - 1 : head_seq_;
-    if (is_active) {
-      if (last > through || active_size_ < segment_bytes_) continue;
-      active_.reset();  // the next Append starts a new segment
-      active_first_ = 0;
-      active_size_ = 0;
-    } else if (last > through) {
-      continue;
-    }
+    if (last > through) continue;
     std::error_code ec;
     fs::remove(seg.path, ec);
     if (ec) return Error::Unavailable("audit journal: cannot delete " + seg.path + ": " + ec.message());

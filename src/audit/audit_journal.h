@@ -85,14 +85,14 @@ class AuditJournal {
   // Writer: whether Append syncs each group (audit.fsync: per_commit).
   void set_sync_each(bool each) { sync_each_ = each; }
   bool sync_each() const { return sync_each_; }
-  // Writer: the size at which a wholly released segment is replaced
-  // (limits::kAuditJournalSegmentBytes; tests make it small).
+  // Writer: the size at which Append closes the active segment and starts
+  // the next (limits::kAuditJournalSegmentBytes; tests make it small).
   void set_segment_bytes(std::uint64_t bytes) { segment_bytes_ = bytes; }
   // Writer: syncs what was appended (audit.fsync: interval).
   Result<bool> Sync();
   // Writer: every entry up to `through` is durably in SQLite: deletes the
-  // segments that hold nothing newer, and starts a new segment once the
-  // active one is full and entirely released.
+  // closed segments that hold nothing newer (Append closes the active
+  // segment once it holds segment_bytes and starts the next).
   Result<bool> Release(std::int64_t through);
 
   // Entries with seq > after, in order, at most `limit`, with their index

@@ -67,7 +67,7 @@ inline constexpr std::size_t kAuditIndexChunk = 512;
 // stops keeping copies and later reads them back from the log instead.
 inline constexpr std::size_t kAuditIndexMaxKept = 65536;
 // The audit journal (SQLite) starts a new segment file once the active one
-// holds this much and all of it is in SQLite; released segments are deleted.
+// holds this much; a closed segment is deleted once SQLite holds all of it.
 inline constexpr std::uint64_t kAuditJournalSegmentBytes = 4 * 1024 * 1024;
 // Rows per multi-row INSERT statement.
 inline constexpr std::size_t kAuditInsertRows = 64;
