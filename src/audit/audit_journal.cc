@@ -235,7 +235,7 @@ Result<bool> AuditJournal::OpenActive(std::int64_t first_seq) {
   return true;
 }
 
-Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries) {
+Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries, bool sync) {
   if (entries.empty()) return true;
   std::lock_guard lk(mu_);
   if (broken_) {
@@ -266,7 +266,7 @@ Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries) {
   frames.reserve(bytes);
   for (const AuditEntry& e : entries) AppendFrame(frames, e);
   auto written = active_->Append(frames);
-  if (written && sync_each_) written = active_->Sync();
+  if (written && sync_each_ && sync) written = active_->Sync();
   if (!written) {
     // Nothing of this group may stay: cut back to the last whole group.
     if (!active_->Truncate(active_size_)) broken_ = true;  // the next start cuts the torn tail (Recover)

@@ -79,9 +79,10 @@ class AuditJournal {
   Result<ChainHead> Recover(const ChainHead& indexed);
 
   // Writer: appends `entries` (seq, prev_hash and hash set, continuing the
-  // head) in one write, synced first when sync_each(). On failure nothing
-  // of them stays in the journal.
-  Result<bool> Append(const std::vector<AuditEntry>& entries);
+  // head) in one write, synced first when sync_each() and `sync` (a group
+  // nobody waits for may leave its sync to the next group's or to Sync()).
+  // On failure nothing of them stays in the journal.
+  Result<bool> Append(const std::vector<AuditEntry>& entries, bool sync = true);
   // Writer: whether Append syncs each group (audit.fsync: per_commit).
   void set_sync_each(bool each) { sync_each_ = each; }
   bool sync_each() const { return sync_each_; }

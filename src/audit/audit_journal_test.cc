@@ -7,7 +7,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <condition_variable>
+#include <functional>
 #include <future>
+#include <mutex>
 
 #include <gtest/gtest.h>
 
@@ -457,6 +460,75 @@ TEST(AuditJournalStore, CommitsDoNotWaitForSQLite) {
   clock.Advance(limits::kAuditIndexLag.count());
   EXPECT_TRUE(log.WaitUntilIndexed(10, std::chrono::seconds(20)));
   EXPECT_EQ(*s.reader->IndexHead(), 10);
+}
+
+// A segment file that counts its syncs and reports each to a callback.
+class CountingFile final : public JournalFile {
+ public:
+  CountingFile(std::unique_ptr<JournalFile> inner, std::function<void()> on_sync)
+      : inner_(std::move(inner)), on_sync_(std::move(on_sync)) {}
+  Result<bool> Append(std::string_view bytes) override { return inner_->Append(bytes); }
+  Result<bool> Sync() override {
+    auto ok = inner_->Sync();
+    on_sync_();
+    return ok;
+  }
+  Result<bool> Truncate(std::uint64_t size) override { return inner_->Truncate(size); }
+
+ private:
+  std::unique_ptr<JournalFile> inner_;
+  std::function<void()> on_sync_;
+};
+
+// audit.fsync: per_commit with the journal: a decision's group is synced
+// before it is acknowledged; a result (nobody waits for it) is written at
+// once, readable, and synced by the next decision's group or within
+// kAuditUnawaitedSyncMax.
+TEST(AuditJournalStore, ResultsAreSyncedWithTheNextDecisionOrWithinTheBound) {
+  ScratchDir d;
+  StoreConfig c{.sqlite_path = d / "kg.db"};
+  auto store = AuditStore::Open(c);
+  ASSERT_TRUE(store);
+  std::mutex mu;
+  std::condition_variable cv;
+  int syncs = 0;
+  ASSERT_TRUE((*store)->StartJournal([&](const std::string& path) -> Result<std::unique_ptr<JournalFile>> {
+    auto f = OpenPosixJournalFile(path);
+    if (!f) return f.error();
+    return std::unique_ptr<JournalFile>(std::make_unique<CountingFile>(std::move(*f), [&] {
+      std::lock_guard lk(mu);
+      syncs++;
+      cv.notify_all();
+    }));
+  }));
+  auto synced = [&] {
+    std::lock_guard lk(mu);
+    return syncs;
+  };
+  ManualClock clock{1'795'000'000'000};
+  AuditLog log(std::move(*store), clock, nullptr, {});
+  auto reader = AuditStore::Open(c);
+  ASSERT_TRUE(reader);
+
+  ASSERT_TRUE(log.Submit(ResultEntry("r1", 200)));
+  log.Flush();
+  auto seen = (*reader)->AuditByRequest("r1");
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->size(), 1u) << "a result is readable once written";
+  EXPECT_EQ(synced(), 0) << "a group nobody waits for was synced on the request path";
+
+  std::promise<bool> acked;
+  ASSERT_TRUE(log.Submit(DecisionEntry({.id = "r2"}), [&](const Result<bool>& ok) { acked.set_value(ok.ok()); }));
+  EXPECT_TRUE(acked.get_future().get());
+  EXPECT_EQ(synced(), 1) << "a decision is acknowledged only once synced";
+
+  ASSERT_TRUE(log.Submit(ResultEntry("r2", 200)));
+  log.Flush();
+  EXPECT_EQ(synced(), 1);
+  clock.Advance(limits::kAuditUnawaitedSyncMax.count());
+  std::unique_lock lk(mu);
+  EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return syncs == 2; }))
+      << "the result was not synced within the bound";
 }
 
 // A journal write that fails refuses the decisions of its group (fail

@@ -203,11 +203,15 @@ void AuditLog::Run() {
       std::vector<AuditEntry> entries;
       entries.reserve(batch.size());
       for (auto& p : batch) entries.push_back(std::move(p.entry));
-      auto head = store_->AppendAudit(entries);
+      // A group nobody waits for (results, refusals) need not be synced
+      // before the writer goes on (journal): the next group's sync, or
+      // SyncIfDue within kAuditUnawaitedSyncMax, covers it.
+      const bool awaited = std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return p.done != nullptr; });
+      auto head = store_->AppendAudit(entries, awaited);
       if (head) {
         head_ = *head;
         last_group_entries_ = entries.size();
-        NoteCommitted();
+        NoteCommitted(awaited);
         const std::size_t committed = entries.size();
         HandToIndex(entries);
         stats_.committed += committed;
@@ -289,8 +293,18 @@ void AuditLog::Run() {
   }
 }
 
-void AuditLog::NoteCommitted() {
-  if (options_.fsync_interval_ms <= 0) return;
+void AuditLog::NoteCommitted(bool awaited) {
+  if (options_.fsync_interval_ms <= 0) {
+    // Per commit. With the journal a group nobody waited for was written
+    // unsynced; a synced group covers every write before it.
+    if (!store_->journal_writer()) return;
+    if (awaited) {
+      unsynced_since_ms_ = -1;
+    } else if (unsynced_since_ms_ < 0) {
+      unsynced_since_ms_ = clock_.NowMillis();
+    }
+    return;
+  }
   if (deferred_) {
     if (unsynced_since_ms_ < 0) unsynced_since_ms_ = clock_.NowMillis();
     return;
@@ -355,7 +369,9 @@ void AuditLog::RefuseUntilNextAttempt(const std::string& why) {
 
 std::int64_t AuditLog::MillisUntilSync() const {
   if (unsynced_since_ms_ < 0) return -1;
-  return std::max<std::int64_t>(0, unsynced_since_ms_ + options_.fsync_interval_ms - clock_.NowMillis());
+  const std::int64_t delay =
+      options_.fsync_interval_ms > 0 ? options_.fsync_interval_ms : limits::kAuditUnawaitedSyncMax.count();
+  return std::max<std::int64_t>(0, unsynced_since_ms_ + delay - clock_.NowMillis());
 }
 
 Result<bool> AuditLog::SyncIfDue(bool force) {

@@ -10,7 +10,10 @@
 // writes) never wait for SQLite.
 //
 // Durability (docs/audit.md, "Durability"): with fsync_interval_ms = 0
-// every group commit is on disk before any of its requests is forwarded.
+// every group commit is on disk before any of its requests is forwarded;
+// with the journal, a group no request waits for (results, refusals) is
+// written at once and synced with the next group or within
+// limits::kAuditUnawaitedSyncMax.
 // With an interval, a commit is written to the OS (a SIGKILL of kubegate
 // loses nothing) and the writer syncs it to disk at most that long after;
 // a power loss can lose the records of that window. A sync that fails
@@ -129,8 +132,9 @@ class AuditLog final : public AuditSink {
   // `force`). False when the sync failed (the log then fails closed).
   Result<bool> SyncIfDue(bool force);
   // After a commit: starts the sync window, or ends the per-commit syncs
-  // that follow a failed sync.
-  void NoteCommitted();
+  // that follow a failed sync. `awaited`: a request waited for the group
+  // (with the journal, a group nobody waited for was written unsynced).
+  void NoteCommitted(bool awaited);
   // Milliseconds until the pending sync is due; -1 when none is pending.
   std::int64_t MillisUntilSync() const;
   // A commit or a sync after a failed sync succeeded: forwarding again.

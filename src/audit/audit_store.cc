@@ -319,10 +319,10 @@ Result<bool> AuditStore::InsertLogEntries(const std::vector<AuditEntry>& entries
   return true;
 }
 
-Result<ChainHead> AuditStore::AppendAudit(std::vector<AuditEntry>& entries) {
+Result<ChainHead> AuditStore::AppendAudit(std::vector<AuditEntry>& entries, bool awaited) {
   if (journal_writer_) {
     ChainHead head = Link(entries, journal_head_);
-    if (auto ok = journal_->Append(entries); !ok) {
+    if (auto ok = journal_->Append(entries, awaited); !ok) {
       for (AuditEntry& e : entries) e.seq = 0, e.prev_hash.clear(), e.hash.clear();
       return ok.error();
     }

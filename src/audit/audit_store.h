@@ -87,7 +87,11 @@ class AuditStore {
   // large batches off the request path; PostgreSQL writes it here (several
   // replicas' entries interleave). With the journal, the entries are
   // written to it alone (one write, synced per the commit setting).
-  virtual Result<ChainHead> AppendAudit(std::vector<AuditEntry>& entries);
+  // `awaited`: false when no request waits for these entries (results,
+  // refusals); with the journal their sync may then wait for the next
+  // group's or for SyncToDisk (the caller's bound), like audit.fsync:
+  // interval. Without the journal every commit is synced as set.
+  virtual Result<ChainHead> AppendAudit(std::vector<AuditEntry>& entries, bool awaited = true);
   Result<ChainHead> AuditHead();
 
   // Indexes up to `limit` entries after the index head, in one transaction:

@@ -60,6 +60,10 @@ inline constexpr std::size_t kAuditMaxBatch = 1024;
 // scan the entries not indexed yet, so the lag costs reads, not answers.
 inline constexpr std::size_t kAuditIndexBatch = 2048;
 inline constexpr std::chrono::milliseconds kAuditIndexLag{250};
+// With the audit journal and audit.fsync: per_commit, entries no request
+// waits for (results, refusals) are written at once and synced with the
+// next decision's group, or at most this long after.
+inline constexpr std::chrono::milliseconds kAuditUnawaitedSyncMax{100};
 // Entries per catch-up transaction: a commit waiting behind one waits for
 // at most this many entries' index writes (a few ms).
 inline constexpr std::size_t kAuditIndexChunk = 512;
