@@ -2,7 +2,8 @@
 // target and body become a decision record (body redaction included); the
 // record's index derived while writing must equal the index verification
 // derives from the stored canonical text, or `audit verify` would report an
-// honest record as edited. The target is also read as an audit API query.
+// honest record as edited, and the canonical text must fit on one line of
+// the audit journal. The target is also read as an audit API query.
 // Input layout: TARGET '\n' CONTENT-TYPE '\n' BODY.
 #include <cstddef>
 #include <cstdint>
@@ -43,6 +44,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!entry) abort();  // every decision record must be storable
   auto again = DeriveIndex(entry->canonical);
   if (!again || !(*again == entry->index)) abort();
+  // The audit journal frames one entry per line: a canonical record never
+  // holds a raw newline (audit/audit_journal.h).
+  if (entry->canonical.find('\n') != std::string::npos) abort();
 
   if (auto t = ParseRequestTarget(target)) (void)ParseAuditApiRequest(t->path, t->raw_query, 0);
   return 0;
