@@ -71,6 +71,31 @@ void AppendBytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::app | std::ios::binary) << bytes;
 }
 
+// Replaces the first `from` in the oldest segment of `dir` with `to` (an
+// edit by someone with access to the data directory).
+void EditFirstSegment(const std::string& dir, const std::string& from, const std::string& to) {
+  std::string seg = dir + "/" + SegmentFiles(dir).at(0);
+  std::string text;
+  {
+    std::ifstream in(seg);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto at = text.find(from);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, from.size(), to);
+  std::ofstream(seg, std::ios::trunc) << text;
+}
+
+// An opener that hands each segment file the journal opens to `wrap`.
+template <typename Wrap>
+JournalFileOpener WrappingOpener(Wrap wrap) {
+  return [wrap](const std::string& path) -> Result<std::unique_ptr<JournalFile>> {
+    auto f = OpenPosixJournalFile(path);
+    if (!f) return f.error();
+    return std::unique_ptr<JournalFile>(wrap(std::move(*f)));
+  };
+}
+
 TEST(AuditJournal, AppendsFramesAndReadsThemBackWithTheirIndex) {
   ScratchDir d;
   auto j = AuditJournal::OpenWriter(d / "j");
@@ -152,16 +177,7 @@ TEST(AuditJournal, RecoverRefusesAnEditedFrameBeforeTheEnd) {
     ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
     ASSERT_TRUE((*j)->Append(Linked(3, head)));
   }
-  std::string seg = d / ("j/" + SegmentFiles(d / "j").at(0));
-  std::string text;
-  {
-    std::ifstream in(seg);
-    text.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  auto at = text.find("alice");
-  ASSERT_NE(at, std::string::npos);
-  text.replace(at, 5, "mallo");
-  std::ofstream(seg, std::ios::trunc) << text;
+  EditFirstSegment(d / "j", "alice", "mallo");
   auto j = AuditJournal::OpenWriter(d / "j");
   ASSERT_TRUE(j);
   auto recovered = (*j)->Recover(ChainHead{});
@@ -228,11 +244,9 @@ class FaultyFile final : public JournalFile {
 TEST(AuditJournal, AFailedWriteOrSyncLeavesNothingOfItsGroup) {
   ScratchDir d;
   bool fail_write = false, fail_sync = false;
-  auto j = AuditJournal::OpenWriter(d / "j", [&](const std::string& path) -> Result<std::unique_ptr<JournalFile>> {
-    auto f = OpenPosixJournalFile(path);
-    if (!f) return f.error();
-    return std::unique_ptr<JournalFile>(std::make_unique<FaultyFile>(std::move(*f), &fail_write, &fail_sync));
-  });
+  auto j = AuditJournal::OpenWriter(d / "j", WrappingOpener([&](std::unique_ptr<JournalFile> f) {
+                                       return std::make_unique<FaultyFile>(std::move(f), &fail_write, &fail_sync);
+                                     }));
   ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
   ChainHead head;
   ASSERT_TRUE((*j)->Append(Linked(2, head)));
@@ -389,16 +403,7 @@ TEST(AuditJournalStore, VerifyFindsAnEditedJournalEntry) {
   JournalStores s(d);
   std::vector<AuditEntry> batch = {DecisionEntry({.id = "v1"}), DecisionEntry({.id = "v2", .user = "bob"})};
   ASSERT_TRUE(s.writer->AppendAudit(batch));
-  std::string seg = d / ("kg.db.audit-journal/" + SegmentFiles(d / "kg.db.audit-journal").at(0));
-  std::string text;
-  {
-    std::ifstream in(seg);
-    text.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  auto at = text.find("\"bob\"");
-  ASSERT_NE(at, std::string::npos);
-  text.replace(at, 5, "\"eve\"");
-  std::ofstream(seg, std::ios::trunc) << text;
+  EditFirstSegment(d / "kg.db.audit-journal", "\"bob\"", "\"eve\"");
   VerifyReport v = VerifyAuditChain(*s.reader, {});
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.problem_seq, 2);
@@ -492,15 +497,13 @@ TEST(AuditJournalStore, ResultsAreSyncedWithTheNextDecisionOrWithinTheBound) {
   std::mutex mu;
   std::condition_variable cv;
   int syncs = 0;
-  ASSERT_TRUE((*store)->StartJournal([&](const std::string& path) -> Result<std::unique_ptr<JournalFile>> {
-    auto f = OpenPosixJournalFile(path);
-    if (!f) return f.error();
-    return std::unique_ptr<JournalFile>(std::make_unique<CountingFile>(std::move(*f), [&] {
+  ASSERT_TRUE((*store)->StartJournal(WrappingOpener([&](std::unique_ptr<JournalFile> f) {
+    return std::make_unique<CountingFile>(std::move(f), [&] {
       std::lock_guard lk(mu);
       syncs++;
       cv.notify_all();
-    }));
-  }));
+    });
+  })));
   auto synced = [&] {
     std::lock_guard lk(mu);
     return syncs;
@@ -539,11 +542,9 @@ TEST(AuditJournalStore, AFailedJournalWriteRefusesTheRequestsOfItsGroup) {
   StoreConfig c{.sqlite_path = d / "kg.db"};
   auto store = AuditStore::Open(c);
   ASSERT_TRUE(store);
-  ASSERT_TRUE((*store)->StartJournal([&](const std::string& path) -> Result<std::unique_ptr<JournalFile>> {
-    auto f = OpenPosixJournalFile(path);
-    if (!f) return f.error();
-    return std::unique_ptr<JournalFile>(std::make_unique<FaultyFile>(std::move(*f), &fail_write, &fail_sync));
-  }));
+  ASSERT_TRUE((*store)->StartJournal(WrappingOpener([&](std::unique_ptr<JournalFile> f) {
+    return std::make_unique<FaultyFile>(std::move(f), &fail_write, &fail_sync);
+  })));
   ManualClock clock{1'795'000'000'000};
   AuditLog log(std::move(*store), clock, nullptr, {});
   std::atomic<int> refused{0}, committed{0};
