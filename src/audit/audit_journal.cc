@@ -214,6 +214,7 @@ Result<ChainHead> AuditJournal::Recover(const ChainHead& indexed) {
   }
   head_seq_ = head.seq;
   head_hash_ = head.hash;
+  appended_seq_.store(head.seq, std::memory_order_release);
   // Appends continue the newest segment when it ends at the head; else a
   // new segment starts with the next entry.
   if (!segments->empty() && expected == head.seq + 1) {
@@ -273,6 +274,7 @@ Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries, bool s
     return written.error();
   }
   active_size_ += frames.size();
+  appended_seq_.store(entries.back().seq, std::memory_order_release);
   head_seq_ = entries.back().seq;
   head_hash_ = entries.back().hash;
   return true;
@@ -303,7 +305,8 @@ Result<bool> AuditJournal::Release(std::int64_t through) {
   return true;
 }
 
-Result<std::vector<AuditEntry>> AuditJournal::Read(std::int64_t after, std::size_t limit) const {
+Result<std::vector<AuditEntry>> AuditJournal::Read(std::int64_t after, std::size_t limit,
+                                                   std::int64_t through) const {
   std::vector<AuditEntry> out;
   auto segments = Segments();
   if (!segments) return segments.error();
@@ -327,6 +330,7 @@ Result<std::vector<AuditEntry>> AuditJournal::Read(std::int64_t after, std::size
       std::int64_t seq = 0;
       auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), seq);
       if (ec != std::errc() || seq <= after) continue;
+      if (seq > through) return out;
       AuditEntry e;
       if (!ParseFrame(line, e)) {
         return Error::Unavailable("audit journal " + (*segments)[s].path + ": a frame after entry " +

@@ -28,8 +28,10 @@
 //   auto tail = reader.Read(sqlite_head.seq, 1000);  // what SQLite has not yet
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -101,7 +103,14 @@ class AuditJournal {
   // is empty when the journal holds nothing after `after`; a gap (the writer
   // released those entries meanwhile: they are in SQLite now) is an error
   // the caller answers by reading SQLite again.
-  Result<std::vector<AuditEntry>> Read(std::int64_t after, std::size_t limit) const;
+  // `through`: no entry after it (the ingest passes appended_seq(), so a
+  // group whose write or sync is still in flight, and might yet be cut, is
+  // never fed into SQLite).
+  Result<std::vector<AuditEntry>> Read(std::int64_t after, std::size_t limit,
+                                       std::int64_t through = std::numeric_limits<std::int64_t>::max()) const;
+  // The last entry of the last group Append finished (written, and synced
+  // when asked): what the writer acknowledged. Any thread.
+  std::int64_t appended_seq() const { return appended_seq_.load(std::memory_order_acquire); }
 
   const std::string& dir() const { return dir_; }
 
@@ -126,6 +135,7 @@ class AuditJournal {
   std::int64_t active_first_ = 0;   // 0: no active segment (the next Append opens one)
   std::uint64_t active_size_ = 0;
   bool broken_ = false;             // a failed write could not be cut back: appends refused
+  std::atomic<std::int64_t> appended_seq_{0};
   std::int64_t head_seq_ = 0;
   std::string head_hash_;
 };

@@ -118,6 +118,12 @@ TEST(AuditJournal, AppendsFramesAndReadsThemBackWithTheirIndex) {
   ASSERT_TRUE(after3);
   ASSERT_EQ(after3->size(), 1u);
   EXPECT_EQ(after3->front().seq, 4);
+  // Bounded by what the writer acknowledged (the ingest's bound).
+  EXPECT_EQ((*j)->appended_seq(), 5);
+  auto bounded = reader.Read(0, 100, 3);
+  ASSERT_TRUE(bounded);
+  ASSERT_EQ(bounded->size(), 3u);
+  EXPECT_EQ(bounded->back().seq, 3);
   auto none = reader.Read(5, 10);
   ASSERT_TRUE(none);
   EXPECT_TRUE(none->empty());

@@ -406,7 +406,8 @@ Result<std::int64_t> AuditStore::CatchUpIndex(std::vector<AuditEntry>* known, st
         // The tables are in step: the next entries come from the journal,
         // into audit_log and the index in this one transaction.
         if (!take_known(table->seq, batch)) {
-          auto page = journal_->Read(table->seq, limit);
+          // Only what the writer acknowledged: a group in flight may yet be cut.
+          auto page = journal_->Read(table->seq, limit, journal_->appended_seq());
           if (!page) return page.error();
           batch = std::move(*page);
         }
