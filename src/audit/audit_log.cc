@@ -210,7 +210,7 @@ void AuditLog::Run() {
       auto head = store_->AppendAudit(entries, awaited);
       if (head) {
         head_ = *head;
-        last_group_entries_ = entries.size();
+        last_group_entries_.store(entries.size(), std::memory_order_relaxed);
         NoteCommitted(awaited);
         const std::size_t committed = entries.size();
         HandToIndex(entries);
@@ -331,7 +331,7 @@ void AuditLog::IndexIfDue(bool force) {
   // One transaction per chunk. Commits waiting meanwhile go first once this
   // call has indexed its budget (twice the last group, so the index keeps
   // up with the log); the rest is due again at once.
-  const std::size_t budget = std::max(limits::kAuditIndexChunk, 2 * last_group_entries_);
+  const std::size_t budget = std::max(limits::kAuditIndexChunk, 2 * last_group_entries_.load(std::memory_order_relaxed));
   std::size_t done = 0;
   index_behind_ = false;
   while (true) {

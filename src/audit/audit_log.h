@@ -184,7 +184,7 @@ class AuditLog final : public AuditSink {
   std::int64_t unindexed_since_ms_ = -1;
   bool index_from_log_ = true;           // entries may wait in the log itself (start, dropped copies)
   bool index_behind_ = false;            // the last catch-up stopped for waiting commits: due at once
-  std::size_t last_group_entries_ = 0;   // entries in the last group commit
+  std::atomic<std::size_t> last_group_entries_{0};  // entries in the last group commit (read by the ingest thread)
   std::int64_t index_retry_at_ms_ = 0;   // after a failed index write: not before this
   bool deferred_ = false;                // commits are not synced by the store itself
   bool sync_failed_ = false;             // the last sync failed (a sync success heals)
