@@ -213,7 +213,6 @@ Result<ChainHead> AuditJournal::Recover(const ChainHead& indexed) {
                               std::to_string(indexed.seq) + "; entries are missing, kubegate refuses to extend it");
   }
   head_seq_ = head.seq;
-  head_hash_ = head.hash;
   appended_seq_.store(head.seq, std::memory_order_release);
   // Appends continue the newest segment when it ends at the head; else a
   // new segment starts with the next entry.
@@ -276,7 +275,6 @@ Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries, bool s
   active_size_ += frames.size();
   appended_seq_.store(entries.back().seq, std::memory_order_release);
   head_seq_ = entries.back().seq;
-  head_hash_ = entries.back().hash;
   return true;
 }
 

@@ -137,7 +137,6 @@ class AuditJournal {
   bool broken_ = false;             // a failed write could not be cut back: appends refused
   std::atomic<std::int64_t> appended_seq_{0};
   std::int64_t head_seq_ = 0;
-  std::string head_hash_;
 };
 
 }  // namespace kubegate
