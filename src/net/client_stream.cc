@@ -1,13 +1,19 @@
 #include "net/client_stream.h"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
 #include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "common/limits.h"
 
@@ -17,15 +23,32 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using beast::error_code;
 
 struct ClientStream::Impl {
-  std::optional<beast::tcp_stream> plain;
-  std::optional<TlsStream> tls;
-  beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  explicit Impl(tcp::socket s) : socket(std::move(s)), timer(socket.get_executor()) {}
+  ~Impl() {
+    if (ssl) SSL_free(ssl);
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  tcp::socket socket;
+  asio::steady_timer timer;  // the deadline
+  bool tls = false;
+  SSL* ssl = nullptr;  // null on a TLS stream whose SSL object could not be made: the handshake fails
+  std::uint64_t deadline_generation = 0;  // a fired timer of an earlier deadline does nothing
+  bool timed_out = false;
 };
 
 namespace {
+
+using Impl = ClientStream::Impl;
+using Completion = ClientStream::Completion;
+
+// The largest plaintext of one TLS record: a write gathers at most this
+// much into one record (RFC 8446 5.1).
+constexpr std::size_t kTlsRecordPlaintext = 16384;
 
 // The subject of the client certificate if one was presented and verified
 // against the client CA; `untrusted` is set when one was presented and did
@@ -55,74 +78,241 @@ std::optional<PeerCertificate> VerifiedPeer(SSL* ssl, bool& untrusted) {
   return out;
 }
 
+// What a failed SSL call means, in the codes asio's own TLS stream gives:
+// close_notify is eof, a peer gone without it is stream_truncated.
+error_code SslError(int ssl_error, int sys_errno) {
+  switch (ssl_error) {
+    case SSL_ERROR_ZERO_RETURN:
+      return asio::error::eof;
+    case SSL_ERROR_SYSCALL: {
+      unsigned long e = ERR_get_error();
+      ERR_clear_error();
+      if (e != 0) return error_code(static_cast<int>(e), asio::error::get_ssl_category());
+      if (sys_errno != 0) return error_code(sys_errno, boost::system::system_category());
+      return ssl::error::stream_truncated;
+    }
+    default: {
+      unsigned long e = ERR_peek_last_error();
+      ERR_clear_error();
+      if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) return ssl::error::stream_truncated;
+      if (e != 0) return error_code(static_cast<int>(e), asio::error::get_ssl_category());
+      return asio::error::fault;
+    }
+  }
+}
+
+// An error seen after the deadline fired (the socket was closed under the
+// operation) is the timeout.
+error_code Final(const Impl& impl, error_code ec) { return ec && impl.timed_out ? beast::error::timeout : ec; }
+
+// Completes an operation: from its initiating call through the executor
+// (a handler never runs inside the call that started it), later directly.
+void Complete(const std::shared_ptr<Impl>& impl, Completion done, error_code ec, std::size_t n, bool initiating) {
+  if (!initiating) {
+    done(ec, n);
+    return;
+  }
+  asio::post(impl->socket.get_executor(), [done = std::move(done), ec, n]() mutable { done(ec, n); });
+}
+
+tcp::socket::wait_type WaitFor(int ssl_error) {
+  return ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read;
+}
+
+void TlsRead(std::shared_ptr<Impl> impl, asio::mutable_buffer b, asio::cancellation_slot slot, Completion done,
+             bool initiating) {
+  std::size_t n = 0;
+  error_code ec;
+  if (!impl->ssl) {
+    ec = asio::error::not_connected;
+  } else if (b.size() != 0) {
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_read_ex(impl->ssl, b.data(), b.size(), &n);
+    if (r != 1) {
+      int sys = errno;
+      int err = SSL_get_error(impl->ssl, r);
+      n = 0;
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        tcp::socket& socket = impl->socket;
+        socket.async_wait(WaitFor(err), asio::bind_cancellation_slot(
+                                            slot, [impl = std::move(impl), b, slot, done = std::move(done)](
+                                                      error_code wait_ec) mutable {
+                                              if (wait_ec) {
+                                                done(Final(*impl, wait_ec), 0);
+                                                return;
+                                              }
+                                              TlsRead(std::move(impl), b, slot, std::move(done), false);
+                                            }));
+        return;
+      }
+      ec = SslError(err, sys);
+    }
+  }
+  ec = Final(*impl, ec);
+  Complete(impl, std::move(done), ec, n, initiating);
+}
+
+// Writes one TLS record: the gather's first bytes, up to a record's
+// plaintext, copied together when there are several buffers. A retry after
+// the socket was full presents the same bytes again, as OpenSSL requires.
+void TlsWrite(std::shared_ptr<Impl> impl, const ClientStream::Gather& g, asio::cancellation_slot slot,
+              Completion done, bool initiating) {
+  std::size_t n = 0;
+  error_code ec;
+  const void* data = nullptr;
+  std::size_t len = 0;
+  thread_local char scratch[kTlsRecordPlaintext];
+  if (g.count == 1) {
+    data = g.buffers[0].data();
+    len = g.buffers[0].size();
+  } else {
+    for (std::size_t i = 0; i < g.count && len < sizeof scratch; ++i) {
+      std::size_t take = std::min(g.buffers[i].size(), sizeof scratch - len);
+      std::memcpy(scratch + len, g.buffers[i].data(), take);
+      len += take;
+    }
+    data = scratch;
+  }
+  if (!impl->ssl) {
+    ec = asio::error::not_connected;
+  } else if (len != 0) {
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_write_ex(impl->ssl, data, len, &n);
+    if (r != 1) {
+      int sys = errno;
+      int err = SSL_get_error(impl->ssl, r);
+      n = 0;
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        tcp::socket& socket = impl->socket;
+        socket.async_wait(WaitFor(err), asio::bind_cancellation_slot(
+                                            slot, [impl = std::move(impl), g, slot, done = std::move(done)](
+                                                      error_code wait_ec) mutable {
+                                              if (wait_ec) {
+                                                done(Final(*impl, wait_ec), 0);
+                                                return;
+                                              }
+                                              TlsWrite(std::move(impl), g, slot, std::move(done), false);
+                                            }));
+        return;
+      }
+      ec = SslError(err, sys);
+    }
+  }
+  ec = Final(*impl, ec);
+  Complete(impl, std::move(done), ec, n, initiating);
+}
+
 }  // namespace
 
-ClientStream::ClientStream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ClientStream::ClientStream(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ClientStream::ClientStream(ClientStream&&) noexcept = default;
 ClientStream& ClientStream::operator=(ClientStream&&) noexcept = default;
 ClientStream::~ClientStream() = default;
 
 ClientStream ClientStream::Plain(tcp::socket socket) {
-  auto impl = std::make_unique<Impl>();
-  impl->plain.emplace(std::move(socket));
-  return ClientStream(std::move(impl));
+  return ClientStream(std::make_shared<Impl>(std::move(socket)));
 }
 
 ClientStream ClientStream::Tls(tcp::socket socket, ssl::context& ctx) {
-  auto impl = std::make_unique<Impl>();
-  impl->tls.emplace(std::move(socket), ctx);
+  auto impl = std::make_shared<Impl>(std::move(socket));
+  impl->tls = true;
+  error_code ec;
+  impl->socket.non_blocking(true, ec);  // OpenSSL's reads and writes on the socket must not block the thread
+  SSL* s = ec ? nullptr : SSL_new(ctx.native_handle());
+  if (s && SSL_set_fd(s, static_cast<int>(impl->socket.native_handle())) == 1) {
+    SSL_set_accept_state(s);
+    SSL_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    impl->ssl = s;
+  } else if (s) {
+    SSL_free(s);
+  }
   return ClientStream(std::move(impl));
 }
 
-ClientStream::executor_type ClientStream::get_executor() { return impl_->tcp().get_executor(); }
+ClientStream::executor_type ClientStream::get_executor() { return impl_->socket.get_executor(); }
 
-beast::tcp_stream& ClientStream::tcp() { return impl_->tcp(); }
+void ClientStream::expires_after(std::chrono::steady_clock::duration d) {
+  Impl& impl = *impl_;
+  const std::uint64_t generation = ++impl.deadline_generation;
+  impl.timer.expires_after(d);
+  impl.timer.async_wait([weak = std::weak_ptr<Impl>(impl_), generation](error_code ec) {
+    if (ec) return;
+    std::shared_ptr<Impl> alive = weak.lock();
+    if (!alive || alive->deadline_generation != generation) return;
+    alive->timed_out = true;
+    error_code ignored;
+    alive->socket.close(ignored);
+  });
+}
+
+void ClientStream::expires_never() {
+  ++impl_->deadline_generation;
+  impl_->timer.cancel();
+}
 
 asio::awaitable<bool> ClientStream::Handshake(std::optional<PeerCertificate>& peer, bool& untrusted) {
   if (!impl_->tls) co_return true;
-  beast::error_code ec;
-  impl_->tcp().expires_after(limits::kRequestHeadTimeout);
-  co_await impl_->tls->async_handshake(ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return false;
-  peer = VerifiedPeer(impl_->tls->native_handle(), untrusted);
+  std::shared_ptr<Impl> impl = impl_;
+  if (!impl->ssl) co_return false;
+  expires_after(limits::kRequestHeadTimeout);
+  while (true) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(impl->ssl);
+    if (r == 1) break;
+    int err = SSL_get_error(impl->ssl, r);
+    ERR_clear_error();
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) co_return false;
+    error_code ec;
+    co_await impl->socket.async_wait(WaitFor(err), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return false;
+  }
+  peer = VerifiedPeer(impl->ssl, untrusted);
   co_return true;
 }
 
 void ClientStream::ReadSome(asio::mutable_buffer b, asio::cancellation_slot slot, Completion done) {
-  auto handler = asio::bind_cancellation_slot(slot, asio::bind_executor(impl_->tcp().get_executor(), std::move(done)));
   if (impl_->tls) {
-    impl_->tls->async_read_some(b, std::move(handler));
-  } else {
-    impl_->plain->async_read_some(b, std::move(handler));
+    TlsRead(impl_, b, slot, std::move(done), true);
+    return;
   }
+  impl_->socket.async_read_some(
+      b, asio::bind_cancellation_slot(slot, [impl = impl_, done = std::move(done)](error_code ec, std::size_t n) {
+        done(Final(*impl, ec), n);
+      }));
 }
 
 void ClientStream::WriteSome(const Gather& g, asio::cancellation_slot slot, Completion done) {
-  auto handler = asio::bind_cancellation_slot(slot, asio::bind_executor(impl_->tcp().get_executor(), std::move(done)));
   if (impl_->tls) {
-    impl_->tls->async_write_some(g, std::move(handler));
-  } else {
-    impl_->plain->async_write_some(g, std::move(handler));
+    TlsWrite(impl_, g, slot, std::move(done), true);
+    return;
   }
+  impl_->socket.async_write_some(
+      g, asio::bind_cancellation_slot(slot, [impl = impl_, done = std::move(done)](error_code ec, std::size_t n) {
+        done(Final(*impl, ec), n);
+      }));
 }
 
 void ClientStream::Close() {
-  beast::error_code ec;
-  impl_->tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
-  impl_->tcp().close();
+  error_code ec;
+  impl_->socket.shutdown(tcp::socket::shutdown_both, ec);
+  impl_->socket.close(ec);
+  expires_never();
 }
 
 asio::awaitable<void> ClientStream::LingeringClose() {
-  auto& layer = impl_->tcp();
-  beast::error_code ec;
-  layer.socket().shutdown(tcp::socket::shutdown_send, ec);
-  layer.expires_after(limits::kLingerTime);
+  std::shared_ptr<Impl> impl = impl_;
+  error_code ec;
+  impl->socket.shutdown(tcp::socket::shutdown_send, ec);
+  expires_after(limits::kLingerTime);
   char sink[16384];
   std::size_t total = 0;
   while (!ec && total < limits::kLingerMaxBytes) {
-    total += co_await layer.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+    total += co_await impl->socket.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
   }
-  layer.close();
+  impl->socket.close(ec);
+  expires_never();
 }
 
 }  // namespace kubegate

@@ -4,9 +4,19 @@
 // or write goes through one type-erased call into client_stream.cc.
 //
 //   ClientStream s = ClientStream::Tls(std::move(socket), server_ctx);
-//   if (!co_await s.Handshake()) co_return;
+//   if (!co_await s.Handshake(peer, untrusted)) co_return;
+//   s.expires_after(limits::kRequestHeadTimeout);
 //   co_await http::async_read_header(s, buffer, parser, token);
-//   s.tcp().expires_after(limits::kRequestHeadTimeout);   // timeouts live on the TCP layer
+//
+// TLS is OpenSSL working on the socket itself (no memory BIO pair, no
+// record buffers of the stream's own): an idle connection holds only the
+// SSL object, since OpenSSL releases its record buffers while nothing is
+// pending (docs/performance.md, "Memory per connection"). Reads and writes
+// wait for the socket's readiness and retry.
+//
+// Deadline: expires_after arms one timer for the stream; when it fires, the
+// socket is closed and every pending read or write completes with
+// beast::error::timeout. expires_never disarms it.
 //
 // Contract: reads fill at most the first non-empty buffer of a sequence and
 // writes send at most kMaxGather buffers, as AsyncReadStream/WriteStream
@@ -14,6 +24,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -26,7 +37,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/error.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include "identity/authenticator.h"
 
@@ -38,6 +48,7 @@ class ClientStream {
   // The completion, type-erased; the caller's cancellation slot is passed
   // beside it so `a || b` can still cancel a pending read or write.
   using Completion = std::function<void(boost::beast::error_code, std::size_t)>;
+  struct Impl;  // the socket, the SSL object, the deadline (client_stream.cc)
   static constexpr std::size_t kMaxGather = 16;  // a response head of ~12 header lines and its body in one writev
   // A ConstBufferSequence of at most kMaxGather views, held by value.
   struct Gather {
@@ -56,8 +67,9 @@ class ClientStream {
   ~ClientStream();
 
   executor_type get_executor();
-  // The TCP layer: timeouts, the socket.
-  boost::beast::tcp_stream& tcp();
+  // The deadline for what is pending and what follows (see above).
+  void expires_after(std::chrono::steady_clock::duration d);
+  void expires_never();
 
   // TLS: the handshake, then the client certificate (set when one was
   // presented and verified; `untrusted` when one was presented and did not
@@ -107,8 +119,7 @@ class ClientStream {
   boost::asio::awaitable<void> LingeringClose();
 
  private:
-  struct Impl;
-  explicit ClientStream(std::unique_ptr<Impl> impl);
+  explicit ClientStream(std::shared_ptr<Impl> impl);
   // Completions run on the stream's executor (the session's one thread),
   // which is also the handler's.
   template <typename Handler>
@@ -119,7 +130,9 @@ class ClientStream {
   void ReadSome(boost::asio::mutable_buffer b, boost::asio::cancellation_slot slot, Completion done);
   void WriteSome(const Gather& g, boost::asio::cancellation_slot slot, Completion done);
 
-  std::unique_ptr<Impl> impl_;
+  // Shared with the pending operations and the deadline's timer, so a
+  // completion that runs after the stream is gone touches nothing freed.
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace kubegate

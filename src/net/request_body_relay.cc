@@ -31,9 +31,9 @@ awaitable<StageResult> Session::StreamBodyUpstream(Head& head, UpstreamConn& up,
   while (!ec && !bp.is_done()) {
     bp.get().body().data = buf;
     bp.get().body().size = buf_size;
-    stream_.tcp().expires_after(limits::kBodyIdleTimeout);
+    stream_.expires_after(limits::kBodyIdleTimeout);
     co_await http::async_read(stream_, buffer_, bp, Redirect(ec));
-    stream_.tcp().expires_never();
+    stream_.expires_never();
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
       if (ec == http::error::body_limit) {

@@ -34,7 +34,7 @@ awaitable<void> Session::Run() {
     Head head;
     head.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(g_.max_head(), UINT32_MAX)));
     head.body_limit(boost::none);
-    stream_.tcp().expires_after(buffer_.size() ? limits::kRequestHeadTimeout : limits::kClientIdleTimeout);
+    stream_.expires_after(buffer_.size() ? limits::kRequestHeadTimeout : limits::kClientIdleTimeout);
     beast::error_code ec;
     co_await http::async_read_header(stream_, buffer_, head, Redirect(ec));
     if (ec) {
@@ -46,7 +46,7 @@ awaitable<void> Session::Run() {
       }
       break;
     }
-    stream_.tcp().expires_never();
+    stream_.expires_never();
     g_.inflight++;
     bool keep = co_await HandleRequest(head);
     g_.inflight--;
@@ -151,10 +151,10 @@ awaitable<bool> Session::Finish(RequestContext& ctx, Respond r) {
 
 // A Status is small: a client that does not read it in time is dropped.
 awaitable<Outcome> Session::Reply(const Error& e, const std::string& request_id, bool keep_alive) {
-  stream_.tcp().expires_after(limits::kRequestHeadTimeout);
+  stream_.expires_after(limits::kRequestHeadTimeout);
   Outcome o =
       co_await ReplyBody(e.http_code, "application/json", StatusJson(e), request_id, keep_alive, e.retry_after_seconds);
-  stream_.tcp().expires_never();
+  stream_.expires_never();
   co_return o;
 }
 
@@ -226,7 +226,7 @@ char* Session::RelayBuffer() {
 
 awaitable<void> Session::WatchClientGone(std::string& why) {
   beast::error_code ec;
-  stream_.tcp().expires_never();
+  stream_.expires_never();
   while (true) {
     // Bytes that come meanwhile stay for the next request, within a fixed
     // bound: more is a protocol error (kubectl never pipelines).

@@ -79,10 +79,10 @@ StageResult Session::Classify(RequestContext& ctx) {
 awaitable<StageResult> Session::ReadBody(RequestContext& ctx, Head& head, std::size_t limit) {
   http::request_parser<http::string_body> body_parser(std::move(head));
   body_parser.body_limit(limit);
-  stream_.tcp().expires_after(limits::kBodyIdleTimeout);
+  stream_.expires_after(limits::kBodyIdleTimeout);
   beast::error_code ec;
   co_await http::async_read(stream_, buffer_, body_parser, Redirect(ec));
-  stream_.tcp().expires_never();
+  stream_.expires_never();
   // The head goes back to `head` for forwarding (the parser is done).
   http::request<http::empty_body> moved_head(std::move(body_parser.get().base()));
   head.get() = std::move(moved_head);

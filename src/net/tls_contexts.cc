@@ -38,8 +38,11 @@ Result<std::unique_ptr<ssl::context>> MakeServerTlsContext(const std::string& ce
     ctx->use_certificate_chain_file(cert_file);
     ctx->use_private_key_file(key_file, ssl::context::pem);
     SSL_CTX_set_alpn_select_cb(ctx->native_handle(), &SelectAlpn, nullptr);
-    // OpenSSL frees a connection's record buffers while it is idle.
+    // OpenSSL frees a connection's record buffers while it is idle, and
+    // reads whole socket-fulls at a time (one recv per record, not two:
+    // OpenSSL reads the socket itself, see net/client_stream.h).
     SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(ctx->native_handle(), 1);
     if (!client_certs.ca_file.empty()) {
       ctx->load_verify_file(client_certs.ca_file);
       // Every presented certificate is accepted by the handshake; the

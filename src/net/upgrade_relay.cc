@@ -31,9 +31,11 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-// Where each side's timeouts live.
-beast::tcp_stream& TcpOf(ClientStream& s) { return s.tcp(); }
-beast::tcp_stream& TcpOf(UpstreamStream& s) { return beast::get_lowest_layer(s); }
+// Each side's deadline.
+void ExpiresAfter(ClientStream& s, std::chrono::steady_clock::duration d) { s.expires_after(d); }
+void ExpiresAfter(UpstreamStream& s, std::chrono::steady_clock::duration d) {
+  beast::get_lowest_layer(s).expires_after(d);
+}
 
 // Calls f with each contiguous piece of a buffer sequence. The sequence is
 // a named parameter here: a range over the temporary that a buffer's data()
@@ -139,7 +141,7 @@ awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, 
     beast::error_code e;
     asio::steady_timer wait(co_await asio::this_coro::executor);
     while (true) {
-      TcpOf(from).expires_after(limits::kUpgradedIdleTimeout);
+      ExpiresAfter(from, limits::kUpgradedIdleTimeout);
       std::size_t n = co_await from.async_read_some(asio::buffer(buf), Redirect(e));
       if (n) {
         counter += n;
@@ -194,7 +196,7 @@ awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, 
     // channel, so it prints the reason and exits non-zero.
     std::string notice = ender && !writing_to_client ? ender->Notice(out.closed_reason) : std::string();
     if (!notice.empty()) {
-      stream_.tcp().expires_after(limits::kSessionEndNoticeTimeout);
+      stream_.expires_after(limits::kSessionEndNoticeTimeout);
       co_await asio::async_write(stream_, asio::buffer(notice), Redirect(ec));
       if (!ec) g_.metrics.sessions_ended_with_status.Increment();
     }
