@@ -345,7 +345,7 @@ class ServerImpl final : public GatewayServer {
   awaitable<void> RunSession(Worker& w, tcp::socket sock, std::string peer,
                              std::shared_ptr<ConnectionLimits::Ticket> ticket) {
     if (config_.listen.plain_http) {
-      Session s(*services_, w.pool, ClientStream::Plain(std::move(sock)), std::move(peer));
+      Session s(*services_, w.pool, NetStream::Plain(std::move(sock)), std::move(peer));
       co_await s.Run();
       co_return;
     }
@@ -353,7 +353,7 @@ class ServerImpl final : public GatewayServer {
     auto which = co_await (sock.async_wait(tcp::socket::wait_read, asio::as_tuple(use_awaitable)) ||
                            quiet.async_wait(asio::as_tuple(use_awaitable)));
     if (which.index() == 1 || std::get<0>(std::get<0>(which))) co_return;  // said nothing in time, or broke
-    Session s(*services_, w.pool, ClientStream::Tls(std::move(sock), *server_ctx_), std::move(peer));
+    Session s(*services_, w.pool, NetStream::TlsServer(std::move(sock), *server_ctx_), std::move(peer));
     co_await s.Run();
     (void)ticket;  // held until the session ends
   }

@@ -25,10 +25,6 @@ inline bool IsUpgradeRequest(const boost::beast::http::request<boost::beast::htt
 }
 
 // Shuts an upstream connection down both ways and closes it.
-inline void CloseUpstream(UpstreamStream& s) {
-  boost::beast::error_code ec;
-  boost::beast::get_lowest_layer(s).socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-  boost::beast::get_lowest_layer(s).close();
-}
+inline void CloseUpstream(NetStream& s) { s.Close(); }
 
 }  // namespace kubegate::io

@@ -31,11 +31,19 @@ using io::Redirect;
 awaitable<void> Session::Run() {
   if (!co_await stream_.Handshake(peer_cert_, untrusted_peer_)) co_return;
   while (true) {
+    beast::error_code ec;
+    if (buffer_.size() == 0) {
+      // Idle between requests: wait for the next one holding only the
+      // stream (memory per idle connection, docs/performance.md).
+      buffer_.shrink_to_fit();
+      stream_.expires_after(limits::kClientIdleTimeout);
+      ec = co_await stream_.WaitReadable();
+      if (ec) break;
+    }
     Head head;
     head.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(g_.max_head(), UINT32_MAX)));
     head.body_limit(boost::none);
-    stream_.expires_after(buffer_.size() ? limits::kRequestHeadTimeout : limits::kClientIdleTimeout);
-    beast::error_code ec;
+    stream_.expires_after(limits::kRequestHeadTimeout);
     co_await http::async_read_header(stream_, buffer_, head, Redirect(ec));
     if (ec) {
       if (ec != http::error::end_of_stream && ec != asio::error::eof && ec != beast::error::timeout &&

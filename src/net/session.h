@@ -23,7 +23,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-#include "net/client_stream.h"
+#include "net/net_stream.h"
 #include "net/gateway_services.h"
 #include "net/upstream_pool.h"
 #include "pipeline/request_context.h"
@@ -32,7 +32,7 @@ namespace kubegate {
 
 class Session {
  public:
-  Session(GatewayServices& g, UpstreamPool& pool, ClientStream stream, std::string peer)
+  Session(GatewayServices& g, UpstreamPool& pool, NetStream stream, std::string peer)
       : g_(g), pool_(pool), stream_(std::move(stream)), peer_(std::move(peer)) {}
 
   boost::asio::awaitable<void> Run();
@@ -123,7 +123,7 @@ class Session {
 
   GatewayServices& g_;
   UpstreamPool& pool_;
-  ClientStream stream_;
+  NetStream stream_;
   std::string peer_;
   boost::beast::flat_buffer buffer_;
   std::optional<PeerCertificate> peer_cert_;

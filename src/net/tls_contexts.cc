@@ -40,7 +40,7 @@ Result<std::unique_ptr<ssl::context>> MakeServerTlsContext(const std::string& ce
     SSL_CTX_set_alpn_select_cb(ctx->native_handle(), &SelectAlpn, nullptr);
     // OpenSSL frees a connection's record buffers while it is idle, and
     // reads whole socket-fulls at a time (one recv per record, not two:
-    // OpenSSL reads the socket itself, see net/client_stream.h).
+    // OpenSSL reads the socket itself, see net/net_stream.h).
     SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_read_ahead(ctx->native_handle(), 1);
     if (!client_certs.ca_file.empty()) {
@@ -72,8 +72,10 @@ Result<std::unique_ptr<ssl::context>> MakeUpstreamTlsContext(const UpstreamTarge
       ctx->use_certificate_chain(boost::asio::buffer(upstream.client_cert_pem));
       ctx->use_private_key(boost::asio::buffer(upstream.client_key_pem), ssl::context::pem);
     }
-    // An idle pooled connection gives its record buffers back.
+    // An idle pooled connection gives its record buffers back; whole
+    // socket-fulls are read at a time (net/net_stream.h).
     SSL_CTX_set_mode(ctx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(ctx->native_handle(), 1);
     // Upgrades (exec, port-forward) are HTTP/1.1 only.
     static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     SSL_CTX_set_alpn_protos(ctx->native_handle(), kAlpn, sizeof kAlpn);

@@ -31,12 +31,6 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-// Each side's deadline.
-void ExpiresAfter(ClientStream& s, std::chrono::steady_clock::duration d) { s.expires_after(d); }
-void ExpiresAfter(UpstreamStream& s, std::chrono::steady_clock::duration d) {
-  beast::get_lowest_layer(s).expires_after(d);
-}
-
 // Calls f with each contiguous piece of a buffer sequence. The sequence is
 // a named parameter here: a range over the temporary that a buffer's data()
 // returns would dangle before a loop body ran (issue 11's crash).
@@ -141,7 +135,7 @@ awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, 
     beast::error_code e;
     asio::steady_timer wait(co_await asio::this_coro::executor);
     while (true) {
-      ExpiresAfter(from, limits::kUpgradedIdleTimeout);
+      from.expires_after(limits::kUpgradedIdleTimeout);
       std::size_t n = co_await from.async_read_some(asio::buffer(buf), Redirect(e));
       if (n) {
         counter += n;

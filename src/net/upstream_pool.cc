@@ -1,12 +1,11 @@
 #include "net/upstream_pool.h"
 
-#include <sys/socket.h>
-
-#include <cerrno>
-
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/read.hpp>
@@ -20,31 +19,17 @@ namespace kubegate {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
-namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 using io::Redirect;
-
-namespace {
-
-// A peer that closed an idle keep-alive connection makes the socket
-// readable with nothing (or an alert) to read; such connections are dropped.
-bool StillOpen(UpstreamConn& c) {
-  auto& sock = beast::get_lowest_layer(c.stream).socket();
-  if (!sock.is_open()) return false;
-  char byte;
-  ssize_t n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
-}  // namespace
+using namespace asio::experimental::awaitable_operators;
 
 asio::awaitable<Result<std::unique_ptr<UpstreamConn>>> UpstreamPool::Acquire(bool& reused) {
-  auto now = Clock::now();
+  auto now = SteadyClock::now();
   while (!idle_.empty()) {
     auto c = std::move(idle_.back());
     idle_.pop_back();
-    if (now - c->idle_since < limits::kUpstreamIdleKeep && StillOpen(*c)) {
+    if (now - c->idle_since < limits::kUpstreamIdleKeep && c->stream.IdleAndOpen()) {
       reused = true;
       co_return std::move(c);
     }
@@ -55,33 +40,34 @@ asio::awaitable<Result<std::unique_ptr<UpstreamConn>>> UpstreamPool::Acquire(boo
 
 asio::awaitable<Result<std::unique_ptr<UpstreamConn>>> UpstreamPool::Connect() {
   auto ex = co_await asio::this_coro::executor;
-  auto c = std::make_unique<UpstreamConn>(ex, ctx_);
   beast::error_code ec;
   tcp::resolver resolver(ex);
   auto endpoints = co_await resolver.async_resolve(target_.host, target_.port, Redirect(ec));
   if (ec) co_return Error::Unavailable("upstream " + target_.host + " cannot be resolved: " + ec.message());
-  auto& tcp_layer = beast::get_lowest_layer(c->stream);
-  tcp_layer.expires_after(limits::kUpstreamConnectTimeout);
-  co_await tcp_layer.async_connect(endpoints, Redirect(ec));
-  if (ec) co_return Error::Unavailable("upstream " + target_.HostHeader() + " unreachable: " + ec.message());
-  tcp_layer.socket().set_option(tcp::no_delay(true));
-  std::string sni = target_.tls_server_name.empty() ? target_.host : target_.tls_server_name;
-  beast::error_code ip_ec;
-  asio::ip::make_address(sni, ip_ec);
-  if (ip_ec) SSL_set_tlsext_host_name(c->stream.native_handle(), sni.c_str());
-  if (!target_.insecure_skip_verify) {
-    c->stream.set_verify_mode(ssl::verify_peer);
-    c->stream.set_verify_callback(ssl::host_name_verification(sni));
+  tcp::socket socket(ex);
+  asio::steady_timer deadline(ex, limits::kUpstreamConnectTimeout);
+  auto connected = co_await (asio::async_connect(socket, endpoints, asio::as_tuple(asio::use_awaitable)) ||
+                             deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (connected.index() == 1) {
+    ec = beast::error::timeout;
+  } else {
+    ec = std::get<0>(std::get<0>(connected));
   }
-  co_await c->stream.async_handshake(ssl::stream_base::client, Redirect(ec));
+  if (ec) co_return Error::Unavailable("upstream " + target_.HostHeader() + " unreachable: " + ec.message());
+  socket.set_option(tcp::no_delay(true), ec);
+  std::string sni = target_.tls_server_name.empty() ? target_.host : target_.tls_server_name;
+  auto c = std::make_unique<UpstreamConn>(
+      NetStream::TlsClient(std::move(socket), ctx_, sni, !target_.insecure_skip_verify));
+  c->stream.expires_after(limits::kUpstreamConnectTimeout);
+  ec = co_await c->stream.ClientHandshake();
+  c->stream.expires_never();
   if (ec) co_return Error::Unavailable("TLS to upstream " + target_.HostHeader() + " failed: " + ec.message());
-  tcp_layer.expires_never();
   co_return std::move(c);
 }
 
 void UpstreamPool::Release(std::unique_ptr<UpstreamConn> c) {
   if (idle_.size() >= limits::kUpstreamPoolSize) return;
-  c->idle_since = Clock::now();
+  c->idle_since = SteadyClock::now();
   idle_.push_back(std::move(c));
 }
 
@@ -111,9 +97,9 @@ asio::awaitable<Result<http::response<http::string_body>>> OwnUpstreamRequest(Up
   http::response_parser<http::string_body> rp;
   rp.body_limit(limits::kMaxOwnUpstreamResponseBytes);
   rp.header_limit(static_cast<std::uint32_t>(limits::kMaxResponseHeadBytes));
-  beast::get_lowest_layer(conn->stream).expires_after(limits::kUpstreamConnectTimeout);
+  conn->stream.expires_after(limits::kUpstreamConnectTimeout);
   co_await http::async_read(conn->stream, conn->buffer, rp, Redirect(ec));
-  beast::get_lowest_layer(conn->stream).expires_never();
+  conn->stream.expires_never();
   if (ec) co_return Error::BadGateway("reading the API server's answer to kubegate's own request failed: " + ec.message());
   http::response<http::string_body> res = rp.release();
   if (res.keep_alive()) pool.Release(std::move(conn));

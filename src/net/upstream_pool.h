@@ -16,22 +16,19 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "common/result.h"
+#include "net/net_stream.h"
 #include "upstream/token_source.h"
 #include "upstream/upstream_target.h"
 
 namespace kubegate {
 
-using UpstreamStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
-
 struct UpstreamConn {
-  UpstreamConn(boost::asio::any_io_executor ex, boost::asio::ssl::context& ctx) : stream(ex, ctx) {}
-  UpstreamStream stream;
+  explicit UpstreamConn(NetStream s) : stream(std::move(s)) {}
+  NetStream stream;  // TLS client side
   boost::beast::flat_buffer buffer;
   std::chrono::steady_clock::time_point idle_since;
 };

@@ -1,11 +1,16 @@
-#include "net/client_stream.h"
+#include "net/net_stream.h"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <openssl/x509_vfy.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -25,7 +30,7 @@ namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using beast::error_code;
 
-struct ClientStream::Impl {
+struct NetStream::Impl {
   explicit Impl(tcp::socket s) : socket(std::move(s)), timer(socket.get_executor()) {}
   ~Impl() {
     if (ssl) SSL_free(ssl);
@@ -43,8 +48,8 @@ struct ClientStream::Impl {
 
 namespace {
 
-using Impl = ClientStream::Impl;
-using Completion = ClientStream::Completion;
+using Impl = NetStream::Impl;
+using Completion = NetStream::Completion;
 
 // The largest plaintext of one TLS record: a write gathers at most this
 // much into one record (RFC 8446 5.1).
@@ -156,7 +161,7 @@ void TlsRead(std::shared_ptr<Impl> impl, asio::mutable_buffer b, asio::cancellat
 // Writes one TLS record: the gather's first bytes, up to a record's
 // plaintext, copied together when there are several buffers. A retry after
 // the socket was full presents the same bytes again, as OpenSSL requires.
-void TlsWrite(std::shared_ptr<Impl> impl, const ClientStream::Gather& g, asio::cancellation_slot slot,
+void TlsWrite(std::shared_ptr<Impl> impl, const NetStream::Gather& g, asio::cancellation_slot slot,
               Completion done, bool initiating) {
   std::size_t n = 0;
   error_code ec;
@@ -206,34 +211,136 @@ void TlsWrite(std::shared_ptr<Impl> impl, const ClientStream::Gather& g, asio::c
 
 }  // namespace
 
-ClientStream::ClientStream(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
-ClientStream::ClientStream(ClientStream&&) noexcept = default;
-ClientStream& ClientStream::operator=(ClientStream&&) noexcept = default;
-ClientStream::~ClientStream() = default;
+NetStream::NetStream(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+NetStream::NetStream(NetStream&&) noexcept = default;
+NetStream& NetStream::operator=(NetStream&&) noexcept = default;
+NetStream::~NetStream() = default;
 
-ClientStream ClientStream::Plain(tcp::socket socket) {
-  return ClientStream(std::make_shared<Impl>(std::move(socket)));
+NetStream NetStream::Plain(tcp::socket socket) {
+  return NetStream(std::make_shared<Impl>(std::move(socket)));
 }
 
-ClientStream ClientStream::Tls(tcp::socket socket, ssl::context& ctx) {
+namespace {
+
+// OpenSSL's own socket BIO writes with write(), which raises SIGPIPE when
+// the peer has gone and kills the process. This one sends with
+// MSG_NOSIGNAL (as asio does) and is otherwise the same: non-blocking
+// retries, end of stream noted for SSL's "unexpected EOF" check.
+int SocketBioWrite(BIO* b, const char* data, int len) {
+  const int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::send(fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_write(b);
+    return -1;
+  }
+  return static_cast<int>(n);
+}
+
+int SocketBioRead(BIO* b, char* out, int len) {
+  const int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::recv(fd, out, static_cast<std::size_t>(len), 0);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_read(b);
+    return -1;
+  }
+  if (n == 0) BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+  return static_cast<int>(n);
+}
+
+long SocketBioCtrl(BIO* b, int cmd, long, void* ptr) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;
+    case BIO_CTRL_EOF:
+      return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0;
+    case BIO_C_GET_FD: {
+      const int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
+      if (ptr) *static_cast<int*>(ptr) = fd;
+      return fd;
+    }
+    default:
+      return 0;
+  }
+}
+
+int SocketBioCreate(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+const BIO_METHOD* SocketBioMethod() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "kubegate socket");
+    if (m) {
+      BIO_meth_set_write(m, &SocketBioWrite);
+      BIO_meth_set_read(m, &SocketBioRead);
+      BIO_meth_set_ctrl(m, &SocketBioCtrl);
+      BIO_meth_set_create(m, &SocketBioCreate);
+    }
+    return m;
+  }();
+  return method;
+}
+
+// A TLS stream's Impl with its SSL object on the socket, or with none when
+// it could not be made (the handshake then fails).
+std::shared_ptr<Impl> MakeTls(tcp::socket socket, ssl::context& ctx) {
   auto impl = std::make_shared<Impl>(std::move(socket));
   impl->tls = true;
   error_code ec;
   impl->socket.non_blocking(true, ec);  // OpenSSL's reads and writes on the socket must not block the thread
-  SSL* s = ec ? nullptr : SSL_new(ctx.native_handle());
-  if (s && SSL_set_fd(s, static_cast<int>(impl->socket.native_handle())) == 1) {
-    SSL_set_accept_state(s);
+  const BIO_METHOD* method = SocketBioMethod();
+  SSL* s = ec || !method ? nullptr : SSL_new(ctx.native_handle());
+  BIO* bio = s ? BIO_new(method) : nullptr;
+  if (bio) {
+    BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(impl->socket.native_handle())));
+    SSL_set_bio(s, bio, bio);  // the SSL object owns the BIO; the socket stays the stream's
     SSL_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     impl->ssl = s;
   } else if (s) {
     SSL_free(s);
   }
-  return ClientStream(std::move(impl));
+  return impl;
 }
 
-ClientStream::executor_type ClientStream::get_executor() { return impl_->socket.get_executor(); }
+}  // namespace
 
-void ClientStream::expires_after(std::chrono::steady_clock::duration d) {
+NetStream NetStream::TlsServer(tcp::socket socket, ssl::context& ctx) {
+  auto impl = MakeTls(std::move(socket), ctx);
+  if (impl->ssl) SSL_set_accept_state(impl->ssl);
+  return NetStream(std::move(impl));
+}
+
+NetStream NetStream::TlsClient(tcp::socket socket, ssl::context& ctx, const std::string& server_name, bool verify) {
+  auto impl = MakeTls(std::move(socket), ctx);
+  SSL* s = impl->ssl;
+  if (!s) return NetStream(std::move(impl));
+  SSL_set_connect_state(s);
+  error_code ip_ec;
+  asio::ip::make_address(server_name, ip_ec);
+  const bool is_ip = !ip_ec;
+  bool ok = is_ip || SSL_set_tlsext_host_name(s, server_name.c_str()) == 1;
+  if (ok && verify) {
+    SSL_set_verify(s, SSL_VERIFY_PEER, nullptr);
+    // The certificate must name the server: a DNS name against its DNS
+    // names (RFC 6125 rules, as X509_check_host), an IP against its IP
+    // addresses.
+    X509_VERIFY_PARAM* param = SSL_get0_param(s);
+    ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, server_name.c_str()) == 1
+               : SSL_set1_host(s, server_name.c_str()) == 1;
+  }
+  if (!ok) {  // fail closed: no handshake without the checks
+    SSL_free(s);
+    impl->ssl = nullptr;
+  }
+  return NetStream(std::move(impl));
+}
+
+NetStream::executor_type NetStream::get_executor() { return impl_->socket.get_executor(); }
+
+void NetStream::expires_after(std::chrono::steady_clock::duration d) {
   Impl& impl = *impl_;
   const std::uint64_t generation = ++impl.deadline_generation;
   impl.timer.expires_after(d);
@@ -247,32 +354,65 @@ void ClientStream::expires_after(std::chrono::steady_clock::duration d) {
   });
 }
 
-void ClientStream::expires_never() {
+void NetStream::expires_never() {
   ++impl_->deadline_generation;
   impl_->timer.cancel();
 }
 
-asio::awaitable<bool> ClientStream::Handshake(std::optional<PeerCertificate>& peer, bool& untrusted) {
-  if (!impl_->tls) co_return true;
-  std::shared_ptr<Impl> impl = impl_;
-  if (!impl->ssl) co_return false;
-  expires_after(limits::kRequestHeadTimeout);
+namespace {
+
+// Drives the TLS handshake on the socket to its end, under the deadline
+// the caller set.
+asio::awaitable<error_code> DriveHandshake(std::shared_ptr<Impl> impl) {
+  if (!impl->ssl) co_return asio::error::not_connected;
   while (true) {
     ERR_clear_error();
+    errno = 0;
     int r = SSL_do_handshake(impl->ssl);
-    if (r == 1) break;
+    if (r == 1) co_return error_code();
+    int sys = errno;
     int err = SSL_get_error(impl->ssl, r);
-    ERR_clear_error();
-    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) co_return false;
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) co_return Final(*impl, SslError(err, sys));
     error_code ec;
     co_await impl->socket.async_wait(WaitFor(err), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return false;
+    if (ec) co_return Final(*impl, ec);
   }
+}
+
+}  // namespace
+
+asio::awaitable<bool> NetStream::Handshake(std::optional<PeerCertificate>& peer, bool& untrusted) {
+  if (!impl_->tls) co_return true;
+  std::shared_ptr<Impl> impl = impl_;
+  expires_after(limits::kRequestHeadTimeout);
+  if (co_await DriveHandshake(impl)) co_return false;
   peer = VerifiedPeer(impl->ssl, untrusted);
   co_return true;
 }
 
-void ClientStream::ReadSome(asio::mutable_buffer b, asio::cancellation_slot slot, Completion done) {
+asio::awaitable<error_code> NetStream::ClientHandshake() {
+  if (!impl_->tls) co_return error_code();
+  co_return co_await DriveHandshake(impl_);
+}
+
+asio::awaitable<error_code> NetStream::WaitReadable() {
+  std::shared_ptr<Impl> impl = impl_;
+  if (impl->ssl && SSL_has_pending(impl->ssl)) co_return error_code();
+  error_code ec;
+  co_await impl->socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  co_return Final(*impl, ec);
+}
+
+bool NetStream::IdleAndOpen() {
+  Impl& impl = *impl_;
+  if (!impl.socket.is_open()) return false;
+  if (impl.ssl && SSL_has_pending(impl.ssl)) return false;
+  char byte;
+  ssize_t n = ::recv(impl.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+void NetStream::ReadSome(asio::mutable_buffer b, asio::cancellation_slot slot, Completion done) {
   if (impl_->tls) {
     TlsRead(impl_, b, slot, std::move(done), true);
     return;
@@ -283,7 +423,7 @@ void ClientStream::ReadSome(asio::mutable_buffer b, asio::cancellation_slot slot
       }));
 }
 
-void ClientStream::WriteSome(const Gather& g, asio::cancellation_slot slot, Completion done) {
+void NetStream::WriteSome(const Gather& g, asio::cancellation_slot slot, Completion done) {
   if (impl_->tls) {
     TlsWrite(impl_, g, slot, std::move(done), true);
     return;
@@ -294,14 +434,14 @@ void ClientStream::WriteSome(const Gather& g, asio::cancellation_slot slot, Comp
       }));
 }
 
-void ClientStream::Close() {
+void NetStream::Close() {
   error_code ec;
   impl_->socket.shutdown(tcp::socket::shutdown_both, ec);
   impl_->socket.close(ec);
   expires_never();
 }
 
-asio::awaitable<void> ClientStream::LingeringClose() {
+asio::awaitable<void> NetStream::LingeringClose() {
   std::shared_ptr<Impl> impl = impl_;
   error_code ec;
   impl->socket.shutdown(tcp::socket::shutdown_send, ec);

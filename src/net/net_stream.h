@@ -1,26 +1,33 @@
-// ClientStream: one caller's connection, TLS or plain (loopback only),
-// behind one type, so the session that serves it is compiled once. It is
-// an Asio AsyncStream: Beast's HTTP reads and writes run over it; each read
-// or write goes through one type-erased call into client_stream.cc.
+// NetStream: one TCP connection, TLS or plain, behind one type: the
+// caller's connection (TLS server side, or plain on loopback) and each
+// connection to the API server (TLS client side), so the code that serves
+// them is compiled once. It is an Asio AsyncStream: Beast's HTTP reads and
+// writes run over it; each read or write goes through one type-erased call
+// into net_stream.cc.
 //
-//   ClientStream s = ClientStream::Tls(std::move(socket), server_ctx);
+//   NetStream s = NetStream::TlsServer(std::move(socket), server_ctx);
 //   if (!co_await s.Handshake(peer, untrusted)) co_return;
 //   s.expires_after(limits::kRequestHeadTimeout);
 //   co_await http::async_read_header(s, buffer, parser, token);
+//
+//   NetStream up = NetStream::TlsClient(std::move(connected_socket), client_ctx, "api.example", true);
+//   beast::error_code ec = co_await up.ClientHandshake();
 //
 // TLS is OpenSSL working on the socket itself (no memory BIO pair, no
 // record buffers of the stream's own): an idle connection holds only the
 // SSL object, since OpenSSL releases its record buffers while nothing is
 // pending (docs/performance.md, "Memory per connection"). Reads and writes
-// wait for the socket's readiness and retry.
+// wait for the socket's readiness and retry; a write sends at most one
+// TLS record.
 //
 // Deadline: expires_after arms one timer for the stream; when it fires, the
-// socket is closed and every pending read or write completes with
+// socket is closed and every pending operation completes with
 // beast::error::timeout. expires_never disarms it.
 //
 // Contract: reads fill at most the first non-empty buffer of a sequence and
 // writes send at most kMaxGather buffers, as AsyncReadStream/WriteStream
-// allow (the composed operations loop).
+// allow (the composed operations loop). At most one read and one write are
+// pending at a time, on the stream's executor.
 #pragma once
 
 #include <array>
@@ -29,6 +36,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
@@ -42,13 +50,13 @@
 
 namespace kubegate {
 
-class ClientStream {
+class NetStream {
  public:
   using executor_type = boost::asio::any_io_executor;
   // The completion, type-erased; the caller's cancellation slot is passed
   // beside it so `a || b` can still cancel a pending read or write.
   using Completion = std::function<void(boost::beast::error_code, std::size_t)>;
-  struct Impl;  // the socket, the SSL object, the deadline (client_stream.cc)
+  struct Impl;  // the socket, the SSL object, the deadline (net_stream.cc)
   static constexpr std::size_t kMaxGather = 16;  // a response head of ~12 header lines and its body in one writev
   // A ConstBufferSequence of at most kMaxGather views, held by value.
   struct Gather {
@@ -60,21 +68,40 @@ class ClientStream {
     const_iterator end() const { return buffers.data() + count; }
   };
 
-  static ClientStream Plain(boost::asio::ip::tcp::socket socket);
-  static ClientStream Tls(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& ctx);
-  ClientStream(ClientStream&&) noexcept;
-  ClientStream& operator=(ClientStream&&) noexcept;
-  ~ClientStream();
+  static NetStream Plain(boost::asio::ip::tcp::socket socket);
+  // The server side of TLS on an accepted socket.
+  static NetStream TlsServer(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& ctx);
+  // The client side of TLS on a connected socket: SNI `server_name` (not
+  // sent for an IP address), and with `verify` the peer's chain and that
+  // its certificate names `server_name` (a DNS name or an IP address).
+  static NetStream TlsClient(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& ctx,
+                             const std::string& server_name, bool verify);
+  NetStream(NetStream&&) noexcept;
+  NetStream& operator=(NetStream&&) noexcept;
+  ~NetStream();
 
   executor_type get_executor();
   // The deadline for what is pending and what follows (see above).
   void expires_after(std::chrono::steady_clock::duration d);
   void expires_never();
 
-  // TLS: the handshake, then the client certificate (set when one was
-  // presented and verified; `untrusted` when one was presented and did not
-  // verify). Plain: nothing to do. False when the handshake failed.
+  // TLS server side: the handshake (within limits::kRequestHeadTimeout),
+  // then the client certificate (set when one was presented and verified;
+  // `untrusted` when one was presented and did not verify). Plain: nothing
+  // to do. False when the handshake failed.
   boost::asio::awaitable<bool> Handshake(std::optional<PeerCertificate>& peer, bool& untrusted);
+  // TLS client side: the handshake, under the deadline the caller set.
+  boost::asio::awaitable<boost::beast::error_code> ClientHandshake();
+
+  // Completes when a read would find something (bytes, an alert, the end),
+  // under the deadline. An idle connection waits here holding no buffer
+  // and no parser.
+  boost::asio::awaitable<boost::beast::error_code> WaitReadable();
+
+  // An idle kept-alive connection that may carry a next request: open, and
+  // nothing arrived on it (no bytes, no alert, no FIN), neither in the
+  // socket nor read ahead by OpenSSL.
+  bool IdleAndOpen();
 
   template <typename MutableBuffers, typename Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
@@ -110,7 +137,7 @@ class ClientStream {
         token, g);
   }
 
-  // Shuts both directions down and closes.
+  // Shuts both directions down and closes (no close_notify).
   void Close();
   // Closes without losing the last answer: half-close, then discard what
   // the client still sends (bounded in time and bytes). Closing with unread
@@ -119,7 +146,7 @@ class ClientStream {
   boost::asio::awaitable<void> LingeringClose();
 
  private:
-  explicit ClientStream(std::shared_ptr<Impl> impl);
+  explicit NetStream(std::shared_ptr<Impl> impl);
   // Completions run on the stream's executor (the session's one thread),
   // which is also the handler's.
   template <typename Handler>

@@ -1,0 +1,291 @@
+// NetStream over real loopback sockets: TLS both sides made by kubegate's
+// own contexts, large transfers that fill the socket (OpenSSL's retry on
+// a full socket), gathered writes, the deadline, name checks that fail
+// closed, and an idle connection's liveness check.
+#include "net/net_stream.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <array>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "net/tls_contexts.h"
+#include "tls/pki.h"
+
+namespace kubegate {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+using boost::beast::error_code;
+using namespace asio::experimental::awaitable_operators;
+
+class NetStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("net_stream_test." + std::to_string(::getpid()) + "." +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    auto ca = MakeCa("test ca");
+    ASSERT_TRUE(ca);
+    ca_pem_ = ca->cert_pem;
+    auto leaf = IssueCert(*ca, "server", {}, {"localhost", "127.0.0.1"}, false);
+    ASSERT_TRUE(leaf);
+    std::ofstream(dir_ / "s.crt") << leaf->cert_pem;
+    std::ofstream(dir_ / "s.key") << leaf->key_pem;
+    auto server = MakeServerTlsContext((dir_ / "s.crt").string(), (dir_ / "s.key").string(), {});
+    ASSERT_TRUE(server) << server.error().message;
+    server_ctx_ = std::move(*server);
+    UpstreamTarget up;
+    up.ca_pem = ca_pem_;
+    auto client = MakeUpstreamTlsContext(up);
+    ASSERT_TRUE(client) << client.error().message;
+    client_ctx_ = std::move(*client);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // A connected pair of sockets on loopback: {accepted, connecting}.
+  std::pair<tcp::socket, tcp::socket> Pair() {
+    tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    tcp::socket client(ioc_);
+    client.connect(acceptor.local_endpoint());
+    tcp::socket server = acceptor.accept();
+    return {std::move(server), std::move(client)};
+  }
+
+  // Server and client TLS streams that finished their handshakes; the
+  // client checks `name` when `verify`. `client_ec` gets its handshake's
+  // result, `server_ok` the server's.
+  void Handshake(const std::string& name, bool verify, error_code& client_ec, bool& server_ok) {
+    auto [s, c] = Pair();
+    server_.emplace(NetStream::TlsServer(std::move(s), *server_ctx_));
+    client_.emplace(NetStream::TlsClient(std::move(c), *client_ctx_, name, verify));
+    asio::co_spawn(
+        ioc_,
+        [&]() -> awaitable<void> {
+          std::optional<PeerCertificate> peer;
+          bool untrusted = false;
+          server_ok = co_await server_->Handshake(peer, untrusted);
+          server_->expires_never();  // Handshake leaves its deadline for the caller to replace
+        },
+        asio::detached);
+    asio::co_spawn(
+        ioc_,
+        [&]() -> awaitable<void> {
+          client_->expires_after(std::chrono::seconds(10));
+          client_ec = co_await client_->ClientHandshake();
+          client_->expires_never();
+          if (client_ec) client_->Close();  // the server's handshake ends too
+        },
+        asio::detached);
+    ioc_.run();
+    ioc_.restart();
+  }
+
+  std::filesystem::path dir_;
+  std::string ca_pem_;
+  asio::io_context ioc_;
+  std::unique_ptr<asio::ssl::context> server_ctx_;
+  std::unique_ptr<asio::ssl::context> client_ctx_;
+  std::optional<NetStream> server_;
+  std::optional<NetStream> client_;
+};
+
+std::string Pattern(std::size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed) % 251);
+  return s;
+}
+
+TEST_F(NetStreamTest, LargeTransfersBothWaysAtOnceArriveWhole) {
+  error_code client_ec;
+  bool server_ok = false;
+  Handshake("localhost", true, client_ec, server_ok);
+  ASSERT_FALSE(client_ec) << client_ec.message();
+  ASSERT_TRUE(server_ok);
+  // 8 MiB each way, written while the other side writes too: both sockets
+  // fill, so writes wait for room and reads interleave with them. The
+  // server writes in gathers of three buffers (one record per write).
+  const std::string up = Pattern(8 << 20, 1), down = Pattern(8 << 20, 7);
+  std::string got_up(up.size(), '\0'), got_down(down.size(), '\0');
+  error_code e1, e2, e3, e4;
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        co_await asio::async_write(*client_, asio::buffer(up), asio::redirect_error(use_awaitable, e1));
+      },
+      asio::detached);
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        co_await asio::async_read(*server_, asio::buffer(got_up), asio::redirect_error(use_awaitable, e2));
+      },
+      asio::detached);
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        const std::size_t third = down.size() / 3;
+        std::array<asio::const_buffer, 3> gather = {asio::buffer(down.data(), third),
+                                                    asio::buffer(down.data() + third, third),
+                                                    asio::buffer(down.data() + 2 * third, down.size() - 2 * third)};
+        co_await asio::async_write(*server_, gather, asio::redirect_error(use_awaitable, e3));
+      },
+      asio::detached);
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        co_await asio::async_read(*client_, asio::buffer(got_down), asio::redirect_error(use_awaitable, e4));
+      },
+      asio::detached);
+  ioc_.run();
+  EXPECT_FALSE(e1 || e2 || e3 || e4) << e1.message() << e2.message() << e3.message() << e4.message();
+  EXPECT_TRUE(got_up == up);
+  EXPECT_TRUE(got_down == down);
+}
+
+TEST_F(NetStreamTest, ADeadlineEndsAPendingReadWithTimeout) {
+  error_code client_ec;
+  bool server_ok = false;
+  Handshake("localhost", true, client_ec, server_ok);
+  ASSERT_TRUE(server_ok);
+  error_code ec;
+  char byte;
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        server_->expires_after(std::chrono::milliseconds(50));
+        co_await server_->async_read_some(asio::buffer(&byte, 1), asio::redirect_error(use_awaitable, ec));
+      },
+      asio::detached);
+  ioc_.run();
+  EXPECT_EQ(ec, boost::beast::error::timeout) << ec.message();
+}
+
+TEST_F(NetStreamTest, ADeadlineDisarmedInTimeDoesNothing) {
+  error_code client_ec;
+  bool server_ok = false;
+  Handshake("localhost", true, client_ec, server_ok);
+  ASSERT_TRUE(server_ok);
+  error_code read_ec, write_ec;
+  std::size_t n = 0;
+  char byte = 0;
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        server_->expires_after(std::chrono::milliseconds(30));
+        server_->expires_never();
+        n = co_await server_->async_read_some(asio::buffer(&byte, 1), asio::redirect_error(use_awaitable, read_ec));
+      },
+      asio::detached);
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        asio::steady_timer later(co_await asio::this_coro::executor, std::chrono::milliseconds(150));
+        co_await later.async_wait(use_awaitable);  // well past the disarmed deadline
+        co_await asio::async_write(*client_, asio::buffer("x", 1), asio::redirect_error(use_awaitable, write_ec));
+      },
+      asio::detached);
+  ioc_.run();
+  EXPECT_FALSE(read_ec) << read_ec.message();
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(byte, 'x');
+}
+
+TEST_F(NetStreamTest, TheClientRefusesAServerThatDoesNotBearTheName) {
+  error_code client_ec;
+  bool server_ok = true;
+  Handshake("wrong.example", true, client_ec, server_ok);
+  EXPECT_TRUE(client_ec);
+  EXPECT_FALSE(server_ok);
+}
+
+TEST_F(NetStreamTest, TheClientChecksAnIpAddressAgainstTheIpNames) {
+  error_code client_ec;
+  bool server_ok = false;
+  Handshake("127.0.0.1", true, client_ec, server_ok);
+  EXPECT_FALSE(client_ec) << client_ec.message();
+  EXPECT_TRUE(server_ok);
+  server_.reset();
+  client_.reset();
+  Handshake("127.0.0.2", true, client_ec, server_ok);
+  EXPECT_TRUE(client_ec);
+}
+
+TEST_F(NetStreamTest, WithoutVerificationAnyNameIsAccepted) {
+  error_code client_ec;
+  bool server_ok = false;
+  Handshake("wrong.example", false, client_ec, server_ok);
+  EXPECT_FALSE(client_ec) << client_ec.message();
+  EXPECT_TRUE(server_ok);
+}
+
+TEST_F(NetStreamTest, AnIdleConnectionIsOpenUntilThePeerCloses) {
+  error_code client_ec;
+  bool server_ok = false;
+  Handshake("localhost", true, client_ec, server_ok);
+  ASSERT_TRUE(server_ok);
+  // The server's session tickets arrive after the handshake: read them
+  // away as a first exchange would.
+  std::string reply(5, '\0');
+  error_code e1, e2;
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        co_await asio::async_write(*server_, asio::buffer("hello", 5), asio::redirect_error(use_awaitable, e1));
+        co_await asio::async_read(*client_, asio::buffer(reply), asio::redirect_error(use_awaitable, e2));
+      },
+      asio::detached);
+  ioc_.run();
+  ioc_.restart();
+  ASSERT_EQ(reply, "hello");
+  EXPECT_TRUE(client_->IdleAndOpen());
+  server_->Close();
+  // On loopback the peer's FIN is in the client's receive queue when
+  // close() returns (the kernel delivers it within the call).
+  EXPECT_FALSE(client_->IdleAndOpen());
+}
+
+TEST_F(NetStreamTest, WritingToAPeerThatHasGoneIsAnErrorNotASignal) {
+  // OpenSSL's own socket BIO would write() and raise SIGPIPE, which ends
+  // the process (and this test) unless something ignores it.
+  error_code client_ec;
+  bool server_ok = false;
+  Handshake("localhost", true, client_ec, server_ok);
+  ASSERT_TRUE(server_ok);
+  server_->Close();
+  const std::string big = Pattern(1 << 20, 3);
+  error_code ec;
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        for (int i = 0; i < 8 && !ec; ++i) {
+          co_await asio::async_write(*client_, asio::buffer(big), asio::redirect_error(use_awaitable, ec));
+        }
+      },
+      asio::detached);
+  ioc_.run();
+  EXPECT_TRUE(ec);
+}
+
+}  // namespace
+}  // namespace kubegate
