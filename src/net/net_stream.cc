@@ -395,12 +395,15 @@ asio::awaitable<error_code> NetStream::ClientHandshake() {
   co_return co_await DriveHandshake(impl_);
 }
 
-asio::awaitable<error_code> NetStream::WaitReadable() {
-  std::shared_ptr<Impl> impl = impl_;
-  if (impl->ssl && SSL_has_pending(impl->ssl)) co_return error_code();
-  error_code ec;
-  co_await impl->socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-  co_return Final(*impl, ec);
+void NetStream::WaitReadable(asio::cancellation_slot slot, Completion done) {
+  if (impl_->ssl && SSL_has_pending(impl_->ssl)) {
+    Complete(impl_, std::move(done), error_code(), 0, true);
+    return;
+  }
+  impl_->socket.async_wait(tcp::socket::wait_read,
+                           asio::bind_cancellation_slot(slot, [impl = impl_, done = std::move(done)](error_code ec) {
+                             done(Final(*impl, ec), 0);
+                           }));
 }
 
 bool NetStream::IdleAndOpen() {

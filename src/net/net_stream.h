@@ -94,9 +94,18 @@ class NetStream {
   boost::asio::awaitable<boost::beast::error_code> ClientHandshake();
 
   // Completes when a read would find something (bytes, an alert, the end),
-  // under the deadline. An idle connection waits here holding no buffer
-  // and no parser.
-  boost::asio::awaitable<boost::beast::error_code> WaitReadable();
+  // under the deadline. An idle connection waits here holding no buffer,
+  // no parser and no coroutine frame of its own.
+  template <typename Token>
+  auto async_wait_readable(Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::beast::error_code)>(
+        [this](auto handler) {
+          auto slot = boost::asio::get_associated_cancellation_slot(handler);
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          WaitReadable(slot, [h](boost::beast::error_code ec, std::size_t) { std::move(*h)(ec); });
+        },
+        token);
+  }
 
   // An idle kept-alive connection that may carry a next request: open, and
   // nothing arrived on it (no bytes, no alert, no FIN), neither in the
@@ -156,6 +165,7 @@ class NetStream {
   }
   void ReadSome(boost::asio::mutable_buffer b, boost::asio::cancellation_slot slot, Completion done);
   void WriteSome(const Gather& g, boost::asio::cancellation_slot slot, Completion done);
+  void WaitReadable(boost::asio::cancellation_slot slot, Completion done);
 
   // Shared with the pending operations and the deadline's timer, so a
   // completion that runs after the stream is gone touches nothing freed.

@@ -37,7 +37,7 @@ awaitable<void> Session::Run() {
       // stream (memory per idle connection, docs/performance.md).
       buffer_.shrink_to_fit();
       stream_.expires_after(limits::kClientIdleTimeout);
-      ec = co_await stream_.WaitReadable();
+      co_await stream_.async_wait_readable(Redirect(ec));
       if (ec) break;
     }
     Head head;
