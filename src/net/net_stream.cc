@@ -124,38 +124,49 @@ tcp::socket::wait_type WaitFor(int ssl_error) {
   return ssl_error == SSL_ERROR_WANT_WRITE ? tcp::socket::wait_write : tcp::socket::wait_read;
 }
 
-void TlsRead(std::shared_ptr<Impl> impl, asio::mutable_buffer b, asio::cancellation_slot slot, Completion done,
-             bool initiating) {
+// Runs `attempt` (one SSL_read_ex or SSL_write_ex on the stream's SSL
+// object; its result, the bytes moved in `n`) until it completes or fails,
+// waiting on the socket's readiness between tries.
+template <typename Attempt>
+void DriveIo(std::shared_ptr<Impl> impl, asio::cancellation_slot slot, Completion done, bool initiating,
+             Attempt attempt) {
   std::size_t n = 0;
   error_code ec;
   if (!impl->ssl) {
     ec = asio::error::not_connected;
-  } else if (b.size() != 0) {
+  } else {
     ERR_clear_error();
     errno = 0;
-    int r = SSL_read_ex(impl->ssl, b.data(), b.size(), &n);
+    int r = attempt(impl->ssl, n);
     if (r != 1) {
       int sys = errno;
       int err = SSL_get_error(impl->ssl, r);
       n = 0;
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
         tcp::socket& socket = impl->socket;
-        socket.async_wait(WaitFor(err), asio::bind_cancellation_slot(
-                                            slot, [impl = std::move(impl), b, slot, done = std::move(done)](
-                                                      error_code wait_ec) mutable {
-                                              if (wait_ec) {
-                                                done(Final(*impl, wait_ec), 0);
-                                                return;
-                                              }
-                                              TlsRead(std::move(impl), b, slot, std::move(done), false);
-                                            }));
+        socket.async_wait(WaitFor(err),
+                          asio::bind_cancellation_slot(slot, [impl = std::move(impl), slot, done = std::move(done),
+                                                              attempt](error_code wait_ec) mutable {
+                            if (wait_ec) {
+                              done(Final(*impl, wait_ec), 0);
+                              return;
+                            }
+                            DriveIo(std::move(impl), slot, std::move(done), false, std::move(attempt));
+                          }));
         return;
       }
       ec = SslError(err, sys);
     }
   }
-  ec = Final(*impl, ec);
-  Complete(impl, std::move(done), ec, n, initiating);
+  Complete(impl, std::move(done), Final(*impl, ec), n, initiating);
+}
+
+void TlsRead(std::shared_ptr<Impl> impl, asio::mutable_buffer b, asio::cancellation_slot slot, Completion done,
+             bool initiating) {
+  DriveIo(std::move(impl), slot, std::move(done), initiating, [b](SSL* ssl, std::size_t& n) {
+    if (b.size() == 0) return 1;  // nothing asked, nothing read
+    return SSL_read_ex(ssl, b.data(), b.size(), &n);
+  });
 }
 
 // Writes one TLS record: the gather's first bytes, up to a record's
@@ -163,50 +174,23 @@ void TlsRead(std::shared_ptr<Impl> impl, asio::mutable_buffer b, asio::cancellat
 // the socket was full presents the same bytes again, as OpenSSL requires.
 void TlsWrite(std::shared_ptr<Impl> impl, const NetStream::Gather& g, asio::cancellation_slot slot,
               Completion done, bool initiating) {
-  std::size_t n = 0;
-  error_code ec;
-  const void* data = nullptr;
-  std::size_t len = 0;
-  thread_local char scratch[kTlsRecordPlaintext];
-  if (g.count == 1) {
-    data = g.buffers[0].data();
-    len = g.buffers[0].size();
-  } else {
-    for (std::size_t i = 0; i < g.count && len < sizeof scratch; ++i) {
-      std::size_t take = std::min(g.buffers[i].size(), sizeof scratch - len);
-      std::memcpy(scratch + len, g.buffers[i].data(), take);
-      len += take;
-    }
-    data = scratch;
-  }
-  if (!impl->ssl) {
-    ec = asio::error::not_connected;
-  } else if (len != 0) {
-    ERR_clear_error();
-    errno = 0;
-    int r = SSL_write_ex(impl->ssl, data, len, &n);
-    if (r != 1) {
-      int sys = errno;
-      int err = SSL_get_error(impl->ssl, r);
-      n = 0;
-      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-        tcp::socket& socket = impl->socket;
-        socket.async_wait(WaitFor(err), asio::bind_cancellation_slot(
-                                            slot, [impl = std::move(impl), g, slot, done = std::move(done)](
-                                                      error_code wait_ec) mutable {
-                                              if (wait_ec) {
-                                                done(Final(*impl, wait_ec), 0);
-                                                return;
-                                              }
-                                              TlsWrite(std::move(impl), g, slot, std::move(done), false);
-                                            }));
-        return;
+  DriveIo(std::move(impl), slot, std::move(done), initiating, [g](SSL* ssl, std::size_t& n) {
+    thread_local char scratch[kTlsRecordPlaintext];
+    const void* data = scratch;
+    std::size_t len = 0;
+    if (g.count == 1) {
+      data = g.buffers[0].data();
+      len = g.buffers[0].size();
+    } else {
+      for (std::size_t i = 0; i < g.count && len < sizeof scratch; ++i) {
+        std::size_t take = std::min(g.buffers[i].size(), sizeof scratch - len);
+        std::memcpy(scratch + len, g.buffers[i].data(), take);
+        len += take;
       }
-      ec = SslError(err, sys);
     }
-  }
-  ec = Final(*impl, ec);
-  Complete(impl, std::move(done), ec, n, initiating);
+    if (len == 0) return 1;  // nothing to send
+    return SSL_write_ex(ssl, data, len, &n);
+  });
 }
 
 }  // namespace
