@@ -339,7 +339,7 @@ class ServerImpl final : public GatewayServer {
   }
 
   // A connection costs only its socket and this frame until the client
-  // speaks: the TLS state (asio's two record buffers, OpenSSL's) is made
+  // speaks: the TLS state (OpenSSL's SSL object, about 14 KiB) is made
   // when the ClientHello is there to read. Silent ones go after the head
   // timeout, as a slow client does.
   awaitable<void> RunSession(Worker& w, tcp::socket sock, std::string peer,

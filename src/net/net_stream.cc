@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdint>
 #include <cstring>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -209,10 +208,22 @@ namespace {
 // OpenSSL's own socket BIO writes with write(), which raises SIGPIPE when
 // the peer has gone and kills the process. This one sends with
 // MSG_NOSIGNAL (as asio does) and is otherwise the same: non-blocking
-// retries, end of stream noted for SSL's "unexpected EOF" check.
+// retries, end of stream noted for SSL's "unexpected EOF" check. It reads
+// the descriptor from the stream's socket at each call, not a copy of its
+// number: once the socket is closed (Close, a deadline) the number may
+// already belong to another connection, and nothing may reach that one.
+int SocketBioDescriptor(BIO* b) {
+  tcp::socket& socket = *static_cast<tcp::socket*>(BIO_get_data(b));
+  return socket.is_open() ? static_cast<int>(socket.native_handle()) : -1;
+}
+
 int SocketBioWrite(BIO* b, const char* data, int len) {
-  const int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
   BIO_clear_retry_flags(b);
+  const int fd = SocketBioDescriptor(b);
+  if (fd < 0) {
+    errno = EBADF;
+    return -1;
+  }
   ssize_t n = ::send(fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_write(b);
@@ -222,8 +233,12 @@ int SocketBioWrite(BIO* b, const char* data, int len) {
 }
 
 int SocketBioRead(BIO* b, char* out, int len) {
-  const int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
   BIO_clear_retry_flags(b);
+  const int fd = SocketBioDescriptor(b);
+  if (fd < 0) {
+    errno = EBADF;
+    return -1;
+  }
   ssize_t n = ::recv(fd, out, static_cast<std::size_t>(len), 0);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_read(b);
@@ -240,7 +255,7 @@ long SocketBioCtrl(BIO* b, int cmd, long, void* ptr) {
     case BIO_CTRL_EOF:
       return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0;
     case BIO_C_GET_FD: {
-      const int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
+      const int fd = SocketBioDescriptor(b);
       if (ptr) *static_cast<int*>(ptr) = fd;
       return fd;
     }
@@ -279,8 +294,8 @@ std::shared_ptr<Impl> MakeTls(tcp::socket socket, ssl::context& ctx) {
   SSL* s = ec || !method ? nullptr : SSL_new(ctx.native_handle());
   BIO* bio = s ? BIO_new(method) : nullptr;
   if (bio) {
-    BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(impl->socket.native_handle())));
-    SSL_set_bio(s, bio, bio);  // the SSL object owns the BIO; the socket stays the stream's
+    BIO_set_data(bio, &impl->socket);  // Impl frees the SSL object (and the BIO) before its socket
+    SSL_set_bio(s, bio, bio);          // the SSL object owns the BIO; the socket stays the stream's
     SSL_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
     impl->ssl = s;
   } else if (s) {

@@ -287,5 +287,39 @@ TEST_F(NetStreamTest, WritingToAPeerThatHasGoneIsAnErrorNotASignal) {
   EXPECT_TRUE(ec);
 }
 
+TEST_F(NetStreamTest, AfterTheDeadlineClosedItNothingReachesTheSocketThatTookItsNumber) {
+  error_code client_ec;
+  bool server_ok = false;
+  Handshake("localhost", true, client_ec, server_ok);
+  ASSERT_TRUE(server_ok);
+  tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  // The deadline fires with nothing pending and closes the socket.
+  server_->expires_after(std::chrono::milliseconds(1));
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        asio::steady_timer later(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
+        co_await later.async_wait(use_awaitable);
+      },
+      asio::detached);
+  ioc_.run();
+  ioc_.restart();
+  // A new connection takes the lowest free descriptor: the one just freed.
+  tcp::socket other(ioc_);
+  other.connect(acceptor.local_endpoint());
+  tcp::socket other_peer = acceptor.accept();
+  error_code ec;
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        co_await asio::async_write(*server_, asio::buffer("secret", 6), asio::redirect_error(use_awaitable, ec));
+      },
+      asio::detached);
+  ioc_.run();
+  EXPECT_EQ(ec, boost::beast::error::timeout) << ec.message();
+  // On loopback a send is in the peer's queue when it returns.
+  EXPECT_EQ(other_peer.available(), 0u);
+}
+
 }  // namespace
 }  // namespace kubegate
