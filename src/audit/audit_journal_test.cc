@@ -349,6 +349,27 @@ TEST(AuditJournalStore, ReadersSeeJournalEntriesBeforeAndAfterTheyReachTheTables
   check("in the tables, the first segment released");
 }
 
+// However far the ingest is behind, a reader finds the newest record (it
+// used to stop reading the journal after limits::kAuditIndexMaxKept entries).
+TEST(AuditJournalStore, ReadersFindTheNewestRecordWhenTheIngestIsFarBehind) {
+  ScratchDir d;
+  JournalStores s(d);
+  s.writer->journal()->set_sync_each(false);  // the test is about reading, not durability
+  const std::size_t total = limits::kAuditIndexMaxKept + 100;
+  std::vector<AuditEntry> group;
+  for (std::size_t i = 1; i <= total; ++i) {
+    group.push_back(DecisionEntry({.id = "far" + std::to_string(i)}));
+    if (group.size() == 4096 || i == total) {
+      ASSERT_TRUE(s.writer->AppendAudit(group));
+      group.clear();
+    }
+  }
+  auto newest = s.reader->AuditByRequest("far" + std::to_string(total));
+  ASSERT_TRUE(newest) << newest.error().message;
+  ASSERT_EQ(newest->size(), 1u);
+  EXPECT_EQ((*newest)[0].seq, static_cast<std::int64_t>(total));
+}
+
 // The writer feeds the tables in chunks (one transaction each), so a commit
 // waits behind one chunk at most: CatchUpIndex takes `limit` of the kept
 // copies and leaves the rest for the next call.

@@ -524,8 +524,11 @@ Result<AuditStore::Tail> AuditStore::Unindexed() {
   // kAuditIndexLag), or, after a crash, until the next start catches up.
   auto entries = Entries("audit_log", "audit_log.seq > ?", {*indexed}, "ORDER BY audit_log.seq");
   if (!entries) return entries.error();
-  // Then what is only in the journal yet (bounded by the same lag).
-  auto journal = JournalAfter(entries->empty() ? *indexed : entries->back().seq, limits::kAuditIndexMaxKept);
+  // Then what is only in the journal yet: all of it, however far the
+  // ingest is behind (a reader that stopped at a bound would leave out the
+  // newest records without saying so).
+  auto journal = JournalAfter(entries->empty() ? *indexed : entries->back().seq,
+                              std::numeric_limits<std::size_t>::max());
   if (!journal) return journal.error();
   for (auto& e : *journal) entries->push_back(std::move(e));
   return Tail{*indexed, std::move(*entries)};
