@@ -248,6 +248,7 @@ Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries, bool s
     active_.reset();
     active_first_ = 0;
     active_size_ = 0;
+    closed_segments_ = true;
   }
   if (!active_) {
     if (auto ok = OpenActive(entries.front().seq); !ok) return ok.error();
@@ -286,8 +287,10 @@ Result<bool> AuditJournal::Sync() {
 
 Result<bool> AuditJournal::Release(std::int64_t through) {
   std::lock_guard lk(mu_);
+  if (!closed_segments_) return true;  // only the active segment: nothing to list or delete
   auto segments = Segments();
   if (!segments) return segments.error();
+  bool kept = false;
   for (std::size_t s = 0; s < segments->size(); ++s) {
     const Segment& seg = (*segments)[s];
     // A segment's last entry is the one before the next segment's first
@@ -295,11 +298,15 @@ Result<bool> AuditJournal::Release(std::int64_t through) {
     // closes it when full.
     if (active_ && seg.first_seq == active_first_) continue;
     std::int64_t last = s + 1 < segments->size() ? (*segments)[s + 1].first_seq - 1 : head_seq_;
-    if (last > through) continue;
+    if (last > through) {
+      kept = true;
+      continue;
+    }
     std::error_code ec;
     fs::remove(seg.path, ec);
     if (ec) return Error::Unavailable("audit journal: cannot delete " + seg.path + ": " + ec.message());
   }
+  closed_segments_ = kept;
   return true;
 }
 
