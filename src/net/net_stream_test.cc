@@ -287,6 +287,61 @@ TEST_F(NetStreamTest, WritingToAPeerThatHasGoneIsAnErrorNotASignal) {
   EXPECT_TRUE(ec);
 }
 
+// A request OpenSSL has already read ahead (two records came in one socket
+// read) makes the stream readable although the socket has nothing new: an
+// idle session must not wait for bytes that are already here.
+TEST_F(NetStreamTest, WaitReadableSeesWhatOpenSslReadAhead) {
+  error_code client_ec;
+  bool server_ok = false;
+  Handshake("localhost", true, client_ec, server_ok);
+  ASSERT_TRUE(server_ok);
+  error_code e1, e2;
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        co_await asio::async_write(*client_, asio::buffer("AAAA", 4), asio::redirect_error(use_awaitable, e1));
+        co_await asio::async_write(*client_, asio::buffer("BBBB", 4), asio::redirect_error(use_awaitable, e2));
+      },
+      asio::detached);
+  ioc_.run();
+  ioc_.restart();
+  ASSERT_FALSE(e1 || e2);
+  std::string first(4, '\0'), second(4, '\0');
+  error_code read_ec, wait_ec, second_ec;
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        server_->expires_after(std::chrono::seconds(5));
+        co_await asio::async_read(*server_, asio::buffer(first), asio::redirect_error(use_awaitable, read_ec));
+        co_await server_->async_wait_readable(asio::redirect_error(use_awaitable, wait_ec));
+        co_await asio::async_read(*server_, asio::buffer(second), asio::redirect_error(use_awaitable, second_ec));
+        server_->expires_never();
+      },
+      asio::detached);
+  ioc_.run();
+  EXPECT_FALSE(read_ec) << read_ec.message();
+  EXPECT_FALSE(wait_ec) << wait_ec.message();
+  EXPECT_EQ(first, "AAAA");
+  EXPECT_EQ(second, "BBBB");
+}
+
+TEST_F(NetStreamTest, WaitReadableEndsWithTheDeadline) {
+  error_code client_ec;
+  bool server_ok = false;
+  Handshake("localhost", true, client_ec, server_ok);
+  ASSERT_TRUE(server_ok);
+  error_code ec;
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        server_->expires_after(std::chrono::milliseconds(50));
+        co_await server_->async_wait_readable(asio::redirect_error(use_awaitable, ec));
+      },
+      asio::detached);
+  ioc_.run();
+  EXPECT_EQ(ec, boost::beast::error::timeout) << ec.message();
+}
+
 TEST_F(NetStreamTest, AfterTheDeadlineClosedItNothingReachesTheSocketThatTookItsNumber) {
   error_code client_ec;
   bool server_ok = false;
