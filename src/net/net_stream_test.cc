@@ -102,6 +102,15 @@ class NetStreamTest : public ::testing::Test {
     ioc_.restart();
   }
 
+  // Both sides connected, the client having checked the name "localhost".
+  void Connect() {
+    error_code client_ec;
+    bool server_ok = false;
+    Handshake("localhost", true, client_ec, server_ok);
+    ASSERT_FALSE(client_ec) << client_ec.message();
+    ASSERT_TRUE(server_ok);
+  }
+
   std::filesystem::path dir_;
   std::string ca_pem_;
   asio::io_context ioc_;
@@ -118,11 +127,7 @@ std::string Pattern(std::size_t n, unsigned seed) {
 }
 
 TEST_F(NetStreamTest, LargeTransfersBothWaysAtOnceArriveWhole) {
-  error_code client_ec;
-  bool server_ok = false;
-  Handshake("localhost", true, client_ec, server_ok);
-  ASSERT_FALSE(client_ec) << client_ec.message();
-  ASSERT_TRUE(server_ok);
+  ASSERT_NO_FATAL_FAILURE(Connect());
   // 8 MiB each way, written while the other side writes too: both sockets
   // fill, so writes wait for room and reads interleave with them. The
   // server writes in gathers of three buffers (one record per write).
@@ -164,10 +169,7 @@ TEST_F(NetStreamTest, LargeTransfersBothWaysAtOnceArriveWhole) {
 }
 
 TEST_F(NetStreamTest, ADeadlineEndsAPendingReadWithTimeout) {
-  error_code client_ec;
-  bool server_ok = false;
-  Handshake("localhost", true, client_ec, server_ok);
-  ASSERT_TRUE(server_ok);
+  ASSERT_NO_FATAL_FAILURE(Connect());
   error_code ec;
   char byte;
   asio::co_spawn(
@@ -182,10 +184,7 @@ TEST_F(NetStreamTest, ADeadlineEndsAPendingReadWithTimeout) {
 }
 
 TEST_F(NetStreamTest, ADeadlineDisarmedInTimeDoesNothing) {
-  error_code client_ec;
-  bool server_ok = false;
-  Handshake("localhost", true, client_ec, server_ok);
-  ASSERT_TRUE(server_ok);
+  ASSERT_NO_FATAL_FAILURE(Connect());
   error_code read_ec, write_ec;
   std::size_t n = 0;
   char byte = 0;
@@ -240,10 +239,7 @@ TEST_F(NetStreamTest, WithoutVerificationAnyNameIsAccepted) {
 }
 
 TEST_F(NetStreamTest, AnIdleConnectionIsOpenUntilThePeerCloses) {
-  error_code client_ec;
-  bool server_ok = false;
-  Handshake("localhost", true, client_ec, server_ok);
-  ASSERT_TRUE(server_ok);
+  ASSERT_NO_FATAL_FAILURE(Connect());
   // The server's session tickets arrive after the handshake: read them
   // away as a first exchange would.
   std::string reply(5, '\0');
@@ -268,10 +264,7 @@ TEST_F(NetStreamTest, AnIdleConnectionIsOpenUntilThePeerCloses) {
 TEST_F(NetStreamTest, WritingToAPeerThatHasGoneIsAnErrorNotASignal) {
   // OpenSSL's own socket BIO would write() and raise SIGPIPE, which ends
   // the process (and this test) unless something ignores it.
-  error_code client_ec;
-  bool server_ok = false;
-  Handshake("localhost", true, client_ec, server_ok);
-  ASSERT_TRUE(server_ok);
+  ASSERT_NO_FATAL_FAILURE(Connect());
   server_->Close();
   const std::string big = Pattern(1 << 20, 3);
   error_code ec;
@@ -291,10 +284,7 @@ TEST_F(NetStreamTest, WritingToAPeerThatHasGoneIsAnErrorNotASignal) {
 // read) makes the stream readable although the socket has nothing new: an
 // idle session must not wait for bytes that are already here.
 TEST_F(NetStreamTest, WaitReadableSeesWhatOpenSslReadAhead) {
-  error_code client_ec;
-  bool server_ok = false;
-  Handshake("localhost", true, client_ec, server_ok);
-  ASSERT_TRUE(server_ok);
+  ASSERT_NO_FATAL_FAILURE(Connect());
   error_code e1, e2;
   asio::co_spawn(
       ioc_,
@@ -326,10 +316,7 @@ TEST_F(NetStreamTest, WaitReadableSeesWhatOpenSslReadAhead) {
 }
 
 TEST_F(NetStreamTest, WaitReadableEndsWithTheDeadline) {
-  error_code client_ec;
-  bool server_ok = false;
-  Handshake("localhost", true, client_ec, server_ok);
-  ASSERT_TRUE(server_ok);
+  ASSERT_NO_FATAL_FAILURE(Connect());
   error_code ec;
   asio::co_spawn(
       ioc_,
@@ -343,10 +330,7 @@ TEST_F(NetStreamTest, WaitReadableEndsWithTheDeadline) {
 }
 
 TEST_F(NetStreamTest, AfterTheDeadlineClosedItNothingReachesTheSocketThatTookItsNumber) {
-  error_code client_ec;
-  bool server_ok = false;
-  Handshake("localhost", true, client_ec, server_ok);
-  ASSERT_TRUE(server_ok);
+  ASSERT_NO_FATAL_FAILURE(Connect());
   tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   // The deadline fires with nothing pending and closes the socket.
   server_->expires_after(std::chrono::milliseconds(1));
