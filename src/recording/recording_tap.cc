@@ -79,6 +79,10 @@ void RecordingTap::Feed(bool from_client, std::string_view bytes, std::int64_t n
     }
     batch_.push_back({std::move(e), now_ms});
   }
+  if (payload_posted_ >= max_bytes_ && !decoder_told_cap_) {
+    decoder_->StopKeepingPayload();  // past the cap its payload would only be counted
+    decoder_told_cap_ = true;
+  }
   if (batch_bytes_ >= batch_limit_ || batch_.size() >= kBatchEvents || !batch_error_.empty()) Flush();
 }
 

@@ -103,6 +103,7 @@ class RecordingTap {
   std::uint64_t payload_posted_ = 0;
   std::uint64_t dropped_ = 0;
   bool decoder_error_posted_ = false;
+  bool decoder_told_cap_ = false;
 };
 
 }  // namespace kubegate

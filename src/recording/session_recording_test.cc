@@ -290,6 +290,27 @@ TEST(RecordingTap, WriterBehindDropsOptionalPayloadAndHoldsRequiredSessions) {
   }
 }
 
+// A decoder that notes when the tap tells it to stop keeping payload.
+class ToldDecoder final : public SessionDecoder {
+ public:
+  ToldDecoder(std::unique_ptr<SessionDecoder> inner, bool* told) : inner_(std::move(inner)), told_(told) {}
+  void FromClient(std::string_view b) override { Pass(true, b); }
+  void FromServer(std::string_view b) override { Pass(false, b); }
+  void StopKeepingPayload() override {
+    *told_ = true;
+    inner_->StopKeepingPayload();
+  }
+
+ private:
+  void Pass(bool from_client, std::string_view b) {
+    from_client ? inner_->FromClient(b) : inner_->FromServer(b);
+    for (auto& e : inner_->Take()) events_.push_back(std::move(e));
+    error_ = inner_->error_message();
+  }
+  std::unique_ptr<SessionDecoder> inner_;
+  bool* told_;
+};
+
 TEST(RecordingTap, PayloadPastTheCapIsCountedNotQueued) {
   std::string file;
   RecordingHeader h = ExecHeader();
@@ -297,9 +318,15 @@ TEST(RecordingTap, PayloadPastTheCapIsCountedNotQueued) {
   RecordingOptions o;
   o.max_bytes = 10;
   RecordingWriter writer;
+  bool told = false;
   RecordingTap tap(writer, std::make_unique<SessionRecorder>(std::make_unique<MemorySink>(&file), h, o, nullptr),
-                   MakeSessionDecoder("websocket", "v5.channel.k8s.io", 1 << 20), false, 1 << 20, o.max_bytes);
-  for (const char* chunk : {"aaaaaaaa", "bbbbbbbb", "cccccccc"}) tap.FromServer(Frame(1, chunk), 1'000'001);
+                   std::make_unique<ToldDecoder>(MakeSessionDecoder("websocket", "v5.channel.k8s.io", 1 << 20), &told),
+                   false, 1 << 20, o.max_bytes);
+  tap.FromServer(Frame(1, "aaaaaaaa"), 1'000'001);
+  EXPECT_FALSE(told);
+  tap.FromServer(Frame(1, "bbbbbbbb"), 1'000'001);
+  EXPECT_TRUE(told) << "the cap is reached: the decoder need not keep payload any more";
+  tap.FromServer(Frame(1, "cccccccc"), 1'000'001);
   std::promise<RecordingSummary> done;
   tap.Finish(1'000'002, "", [&done](RecordingSummary s) { done.set_value(std::move(s)); });
   RecordingSummary s = done.get_future().get();

@@ -113,7 +113,12 @@ class WebSocketDecoder : public SessionDecoder {
   void FromServer(std::string_view b) final { Feed(false, server_, b); }
 
  protected:
-  virtual void OnMessage(bool from_client, const ws::Message& m) = 0;
+  virtual void OnMessage(bool from_client, ws::Message& m) = 0;
+  // Messages of both directions that start with `first` keep only it.
+  void KeepOnlyFirstByte(std::uint8_t first) {
+    client_.KeepOnlyFirstByte(first);
+    server_.KeepOnlyFirstByte(first);
+  }
 
  private:
   void Feed(bool from_client, ws::MessageReader& r, std::string_view bytes) {
@@ -136,8 +141,15 @@ class WebSocketChannelDecoder final : public WebSocketDecoder {
   WebSocketChannelDecoder(bool base64, bool v5, std::size_t max_message)
       : WebSocketDecoder(max_message), base64_(base64), v5_(v5) {}
 
+  // The channel byte of stdin, stdout and stderr is all that is kept. Not
+  // for base64, whose decoded size needs the payload.
+  void StopKeepingPayload() override {
+    if (base64_) return;
+    for (std::uint8_t ch = 0; ch <= 2; ++ch) KeepOnlyFirstByte(ch);
+  }
+
  private:
-  void OnMessage(bool from_client, const ws::Message& m) override {
+  void OnMessage(bool from_client, ws::Message& m) override {
     if (m.opcode != ws::kBinary && m.opcode != ws::kText) return;  // close/ping/pong
     if (m.payload.empty()) return;
     StreamEvent e;
@@ -155,7 +167,8 @@ class WebSocketChannelDecoder final : public WebSocketDecoder {
       e.channel = ChannelName(static_cast<unsigned char>(m.payload[1]));
     } else {
       e.channel = ChannelName(first);
-      e.data = m.payload.substr(1);
+      e.data = std::move(m.payload);
+      e.data.erase(0, 1);  // in place: no second allocation of a large payload
       e.size = m.size - 1;
     }
     events_.push_back(std::move(e));
@@ -171,7 +184,7 @@ class WebSocketSpdyDecoder final : public WebSocketDecoder {
   explicit WebSocketSpdyDecoder(std::size_t max_message) : WebSocketDecoder(max_message), streams_(events_, error_) {}
 
  private:
-  void OnMessage(bool from_client, const ws::Message& m) override {
+  void OnMessage(bool from_client, ws::Message& m) override {
     if (m.opcode != ws::kBinary) return;
     if (m.truncated) {
       error_ = "a tunnelled SPDY message larger than the decoder's limit";

@@ -53,6 +53,12 @@ class SessionDecoder {
   virtual void FromClient(std::string_view bytes) = 0;
   virtual void FromServer(std::string_view bytes) = 0;
   std::vector<StreamEvent> Take() { return std::exchange(events_, {}); }
+  // From now on the payload of stdin, stdout and stderr need not be kept
+  // (the recording's cap is reached): their events still come, with
+  // `size`, but `data` may be empty. Decoders that can skip copying and
+  // unmasking such payload do (WebSocket channel protocols); others go on
+  // as before.
+  virtual void StopKeepingPayload() {}
   bool error() const { return !error_.empty(); }
   const std::string& error_message() const { return error_; }
 

@@ -248,6 +248,39 @@ TEST(WsMessageReader, LengthsFragmentsControlFramesAndLimits) {
   }
 }
 
+// Past a recording's cap the channel decoder keeps only the channel byte
+// of stdin/stdout/stderr messages (masked or not, in any segmentation), yet
+// counts their whole size; the error channel keeps its payload.
+TEST(StreamDecoder, AfterStopKeepingPayloadDataMessagesAreCountedNotKept) {
+  std::string big(70000, 'x');
+  auto d = MakeSessionDecoder("websocket", "v5.channel.k8s.io", 1 << 20);
+  d->FromClient(ClientFrame(0x82, std::string("\0before", 7)));
+  d->StopKeepingPayload();
+  // Masked, with a key whose first byte would turn the channel byte into
+  // another channel if the mask were not applied before the choice.
+  const std::string client = ClientFrame(0x82, std::string(1, '\0') + big, 0x03000000) +
+                             ClientFrame(0x02, std::string("\0ab", 3)) + ClientFrame(0x80, "cd");
+  for (std::size_t i = 0; i < client.size(); i += 5) d->FromClient(std::string_view(client).substr(i, 5));
+  const std::string status = R"({"status":"Success"})";
+  d->FromServer(std::string("\x82\x7e\x11\x71") + "\x01" + big.substr(0, 4464));  // 4465-byte stdout message
+  d->FromServer(std::string("\x82") + static_cast<char>(status.size() + 1) + "\x03" + status);
+  ASSERT_FALSE(d->error()) << d->error_message();
+  auto events = d->Take();
+  ASSERT_EQ(events.size(), 5u) << Join(Describe(events));
+  EXPECT_EQ(events[0].data, "before");
+  EXPECT_EQ(events[1].channel, "stdin");
+  EXPECT_EQ(events[1].data, "");
+  EXPECT_EQ(events[1].size, 70000u);
+  EXPECT_EQ(events[2].channel, "stdin");
+  EXPECT_EQ(events[2].size, 4u);  // a fragmented message, "abcd"
+  EXPECT_EQ(events[2].data, "");
+  EXPECT_EQ(events[3].channel, "stdout");
+  EXPECT_EQ(events[3].data, "");
+  EXPECT_EQ(events[3].size, 4464u);
+  EXPECT_EQ(events[4].channel, "error");
+  EXPECT_EQ(events[4].data, status);
+}
+
 TEST(StreamDecoder, PortForwardSpdyTunnelledInWebSocket) {
   spdy::HeaderDeflater client_headers;
   // (One statement per block: the deflate context must see them in order.)

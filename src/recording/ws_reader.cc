@@ -90,8 +90,20 @@ bool MessageReader::ParseHeader(std::string_view in, std::size_t& pos) {
 
 void MessageReader::Deliver(std::string_view data) {
   Message& m = control_ ? *control_ : *data_;
-  if (!control_) m.size += data.size();
-  std::size_t room = m.payload.size() < max_message_ ? max_message_ - m.payload.size() : 0;
+  std::size_t limit = max_message_;
+  if (!control_) {
+    if (m.size == 0 && !data.empty()) {
+      // A data message's first byte decides how much of it is kept.
+      unsigned char first = static_cast<unsigned char>(data[0]);
+      if (masked_) first ^= mask_[offset_ & 3];
+      data_limit_ = first_byte_only_[first] ? 1 : max_message_;
+      // One allocation for a message in one frame, not one per doubling.
+      if (fin_) m.payload.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(data_limit_, remaining_)));
+    }
+    m.size += data.size();
+    limit = data_limit_;
+  }
+  std::size_t room = m.payload.size() < limit ? limit - m.payload.size() : 0;
   std::size_t keep = std::min(room, data.size());
   std::size_t start = m.payload.size();
   m.payload.append(data.substr(0, keep));

@@ -43,6 +43,11 @@ class MessageReader {
 
   void Feed(std::string_view bytes);
   std::optional<Message> Next();
+  // Data messages that start (after unmasking) with byte `first` and begin
+  // after this call keep only that byte: `size` still counts the whole
+  // message and `truncated` is set. For payload nobody will read (past a
+  // recording's cap): it is then neither copied nor unmasked.
+  void KeepOnlyFirstByte(std::uint8_t first) { first_byte_only_[first] = true; }
   bool error() const { return !error_.empty(); }
   const std::string& error_message() const { return error_; }
 
@@ -53,6 +58,8 @@ class MessageReader {
   void EndFrame();
 
   const std::size_t max_message_;
+  bool first_byte_only_[256] = {};
+  std::size_t data_limit_ = 0;  // what the data message being read may keep
   std::string buf_;        // a frame header split across reads
   // The frame being read.
   bool in_frame_ = false;
