@@ -1,5 +1,6 @@
 #include "object_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <random>
@@ -75,7 +76,7 @@ bool ObjectStore::NamespaceExists(const std::string& ns) const {
 
 void ObjectStore::Record(const std::string& type, const ResourceType& t, const nlohmann::json& obj) {
   events_.push_back(WatchEvent{rv_, type, TypeKey(t), obj});
-  if (on_change_) on_change_();
+  if (on_change_) on_change_(events_.back().resource_key);
 }
 
 ObjectStore::Result ObjectStore::Create(const ResourceType& t, const std::string& ns, nlohmann::json obj) {
@@ -177,8 +178,12 @@ std::vector<nlohmann::json> ObjectStore::List(const ResourceType& t, const std::
 
 std::vector<WatchEvent> ObjectStore::EventsSince(std::uint64_t since, const ResourceType& t) const {
   std::vector<WatchEvent> out;
-  for (const auto& e : events_) {
-    if (e.rv > since && e.resource_key == TypeKey(t)) out.push_back(e);
+  const std::string key = TypeKey(t);
+  // events_ is in resourceVersion order.
+  auto first = std::upper_bound(events_.begin(), events_.end(), since,
+                                [](std::uint64_t rv, const WatchEvent& e) { return rv < e.rv; });
+  for (auto it = first; it != events_.end(); ++it) {
+    if (it->resource_key == key) out.push_back(*it);
   }
   return out;
 }

@@ -62,19 +62,20 @@ class ObjectStore {
   std::uint64_t resource_version() const { return rv_; }
   // Events with rv > since for type t.
   std::vector<WatchEvent> EventsSince(std::uint64_t since, const ResourceType& t) const;
-  // Called after every change.
-  void OnChange(std::function<void()> f) { on_change_ = std::move(f); }
+  // Called after every change, with the changed object's TypeKey.
+  void OnChange(std::function<void(const std::string& type_key)> f) { on_change_ = std::move(f); }
+  // What identifies a resource type in events and OnChange: "group/resource".
+  static std::string TypeKey(const ResourceType& t) { return t.group + "/" + t.resource; }
 
  private:
   using Key = std::tuple<std::string, std::string, std::string>;  // type key, ns, name
-  static std::string TypeKey(const ResourceType& t) { return t.group + "/" + t.resource; }
   void Record(const std::string& type, const ResourceType& t, const nlohmann::json& obj);
   bool NamespaceExists(const std::string& ns) const;
 
   std::map<Key, nlohmann::json> objects_;
   std::vector<WatchEvent> events_;
   std::uint64_t rv_ = 100;
-  std::function<void()> on_change_;
+  std::function<void(const std::string&)> on_change_;
 };
 
 // Applies a patch of the given content type to `target`.
