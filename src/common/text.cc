@@ -1,5 +1,8 @@
 #include "common/text.h"
 
+#include <cstdint>
+#include <cstring>
+
 #include <openssl/evp.h>
 
 namespace kubegate {
@@ -105,6 +108,20 @@ std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
   return 0;
 }
 
+// Whether none of the eight bytes at p needs a look of its own in JSON:
+// each is 0x20..0x7F and neither '"' nor '\\'. (The bit tricks are the
+// well-known "has a zero byte" and "has a byte less than n" tests, exact
+// as yes/no answers for bytes below 0x80, which the first test ensures.)
+bool EightPlainBytes(const char* p) {
+  std::uint64_t x;
+  std::memcpy(&x, p, 8);
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  auto has_zero = [](std::uint64_t v) { return ((v - kOnes) & ~v & kHigh) != 0; };
+  if (x & kHigh) return false;
+  if (((x - kOnes * 0x20) & ~x & kHigh) != 0) return false;  // a byte below 0x20
+  return !has_zero(x ^ (kOnes * '"')) && !has_zero(x ^ (kOnes * '\\'));
+}
+
 }  // namespace
 
 void AppendJsonString(std::string& out, std::string_view s) {
@@ -117,6 +134,9 @@ void AppendJsonString(std::string& out, std::string_view s) {
     out.append(s.data() + run, end - run);
   };
   while (i < s.size()) {
+    // Plain text goes eight bytes at a step (recorded terminal output is mostly that).
+    while (i + 8 <= s.size() && EightPlainBytes(s.data() + i)) i += 8;
+    if (i == s.size()) break;
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
       ++i;

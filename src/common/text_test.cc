@@ -71,6 +71,34 @@ TEST(Text, AppendJsonStringMatchesNlohmannOnValidUtf8AndReplacesBadBytes) {
   EXPECT_EQ(parsed.get<std::string>(), "a" + r + "b" + r + "(" + r + r + r + r + r + r + r + "c" + r + r);
 }
 
+// Long plain runs go eight bytes at a step: every byte that needs a look of
+// its own must still be seen at every offset within and across those steps.
+TEST(Text, AppendJsonStringFindsEachSpecialByteInLongPlainText) {
+  const std::string specials[] = {"\"", "\\", "\n", std::string(1, '\0'), "\x1f", "\x7f", "\xc3\xa9",
+                                  "\xe2\x82\xac", "\xff"};
+  for (const std::string& special : specials) {
+    for (std::size_t len = 0; len < 40; ++len) {
+      for (std::size_t at = 0; at <= len; ++at) {
+        std::string in(len, 'a');
+        for (std::size_t k = 0; k < len; ++k) in[k] = static_cast<char>(' ' + (k * 7) % 95);
+        for (char& c : in) {
+          if (c == '"' || c == '\\') c = 'q';
+        }
+        in.insert(at, special);
+        std::string out;
+        AppendJsonString(out, in);
+        if (special == "\xff") {
+          std::string want = in;
+          want.replace(at, 1, "\xef\xbf\xbd");
+          EXPECT_EQ(out, nlohmann::json(want).dump()) << len << " " << at;
+        } else {
+          EXPECT_EQ(out, nlohmann::json(in).dump()) << len << " " << at;
+        }
+      }
+    }
+  }
+}
+
 TEST(Text, Base64UrlRoundTripsAndDecodesStrictly) {
   for (std::string s : {std::string(), std::string("f"), std::string("fo"), std::string("foo"),
                         std::string("\xff\xfe\xfd\x00\x01", 5)}) {
