@@ -33,10 +33,13 @@ tokens:
 $2
 YAML
   $B/src/kubegate serve --config $W/$1.yaml --port-file $W/$1.port >$W/$1.log 2>&1 &
+  KGPID[$1]=$!
   for _ in $(seq 100); do [ -s $W/$1.port ] && break; sleep 0.1; done
   $B/src/kubegate kubeconfig --user bench --server https://127.0.0.1:$(cat $W/$1.port) --ca-file $W/$1/pki/ca.crt \
     --token-file $W/t -o $W/$1.kubeconfig >/dev/null
 }
+declare -A KGPID CPU
+ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
 start_gateway off "recording: {enabled: false}"
 start_gateway capped ""
 start_gateway full "recording: {max_bytes: 1099511627776}"
@@ -46,11 +49,14 @@ head -c $((SIZE * 1024 * 1024)) /dev/urandom | base64 -w 76 > $W/payload   # tex
 BYTES=$(stat -c %s $W/payload)
 
 now() { date +%s.%N; }
-exec_run() {  # KUBECONFIG -> seconds
-  local t0 t1
+exec_run() {  # KUBECONFIG -> seconds; kubegate's CPU ticks go to $W/NAME.cpu
+  local t0 t1 name c0
+  name=$(basename $1 .kubeconfig)
+  [ -n "${KGPID[$name]:-}" ] && c0=$(ticks ${KGPID[$name]})
   t0=$(now)
   "$KUBECTL" --kubeconfig $1 exec -i bench-pod -- cat < $W/payload > $W/out
   t1=$(now)
+  [ -n "${KGPID[$name]:-}" ] && echo $(( $(ticks ${KGPID[$name]}) - c0 )) >> $W/$name.cpu
   cmp -s $W/payload $W/out || { echo "output differs ($1)" >&2; exit 1; }
   echo "$t1 - $t0" | bc -l
 }
@@ -86,6 +92,9 @@ measure() {
 echo "exec -i cat of $BYTES bytes each way, kubectl $KV (best of $REPS):"
 declare -A EXEC PF
 measure EXEC exec_run "MiB/s each way" "$BYTES / 1048576"
+for path in off capped full; do
+  echo "  kubegate CPU per exec, $path: $(sort -n $W/$path.cpu | head -1)0 ms at best, $(sort -n $W/$path.cpu | tail -1)0 ms at worst"
+done
 echo "port-forward: $PF_CONNS connections through one tunnel (best of $REPS):"
 measure PF pf_run "connections/s" "$PF_CONNS"
 printf "ratios (throughput relative to kubegate with recording off):\n"
