@@ -13,6 +13,7 @@
 #include <iostream>
 #include <list>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <variant>
 
@@ -872,6 +873,10 @@ int main(int argc, char** argv) {
     std::cerr << pki.error().message << "\n";
     return 2;
   }
+  // Declared before the io_context, so it outlives it: the context destroys
+  // the coroutine frames still suspended (open watches) when it goes, and a
+  // watch's frame unregisters itself from the server's lists then.
+  std::optional<Server> server;
   boost::asio::io_context ioc{1};
   boost::asio::ssl::context ctx{boost::asio::ssl::context::tls_server};
   ctx.use_certificate_chain_file(pki->server_cert_file);
@@ -902,8 +907,8 @@ int main(int argc, char** argv) {
   }
   std::cout << "*** kube-testserver: a DEMO API server for tests, NOT a Kubernetes cluster ***\n"
             << "kube-testserver listening on https://" << opts.server_address << std::endl;
-  Server server(ioc, ctx, opts);
-  boost::asio::co_spawn(ioc, server.Accept(acceptor), boost::asio::detached);
+  server.emplace(ioc, ctx, opts);
+  boost::asio::co_spawn(ioc, server->Accept(acceptor), boost::asio::detached);
   boost::asio::signal_set signals(ioc, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code&, int) { ioc.stop(); });
   ioc.run();
