@@ -48,6 +48,16 @@ CREATE TABLE approval_holder(
   instance_id TEXT NOT NULL,
   PRIMARY KEY (approval_id, instance_id));
 )SQL"},
+    // Recorded sessions open on each instance: a survivor ends the
+    // recordings of a replica that stopped (OrphanSessions).
+    {8, R"SQL(
+CREATE TABLE open_session(
+  request_id TEXT PRIMARY KEY,
+  instance_id TEXT NOT NULL,
+  file TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  started_ms BIGINT NOT NULL);
+)SQL"},
 };
 
 }  // namespace
@@ -719,6 +729,50 @@ Result<int> ApprovalService::AbandonOrphans(std::int64_t dead_after_ms) {
                  {alive_since - dead_after_ms});
   (void)db_->Run("DELETE FROM gateway_instance WHERE heartbeat_ms < ?", {alive_since - dead_after_ms});
   return n;
+}
+
+Result<bool> ApprovalService::SessionOpened(const std::string& request_id, const std::string& file,
+                                           const std::string& kind, std::int64_t started_ms) {
+  // Alive first: a replica that has not beaten yet must not look dead.
+  if (auto beat = Heartbeat(); !beat) return beat;
+  auto r = db_->Run("INSERT INTO open_session(request_id, instance_id, file, kind, started_ms) VALUES (?, ?, ?, ?, ?)",
+                    {request_id, instance_, file, kind, started_ms});
+  if (!r) return r.error();
+  return true;
+}
+
+Result<bool> ApprovalService::SessionClosed(const std::string& request_id) {
+  auto r = db_->Run("DELETE FROM open_session WHERE request_id = ? AND instance_id = ?", {request_id, instance_});
+  if (!r) return r.error();
+  return true;
+}
+
+Result<std::vector<OrphanSession>> ApprovalService::OrphanSessions(std::int64_t dead_after_ms) {
+  const std::int64_t alive_since = clock_.NowMillis() - dead_after_ms;
+  auto rows = db_->Run(
+      "SELECT request_id, instance_id, file, kind, started_ms FROM open_session WHERE NOT EXISTS ("
+      "SELECT 1 FROM gateway_instance g WHERE g.id = open_session.instance_id AND g.heartbeat_ms >= ?)",
+      {alive_since});
+  if (!rows) return rows.error();
+  std::vector<OrphanSession> out;
+  for (const auto& row : *rows) {
+    OrphanSession o;
+    o.request_id = row[0].value_or("");
+    o.instance_id = row[1].value_or("");
+    o.file = row[2].value_or("");
+    o.kind = row[3].value_or("");
+    o.started_ms = std::stoll(row[4].value_or("0"));
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+Result<bool> ApprovalService::ClaimOrphanSession(const OrphanSession& o) {
+  // Whoever deletes the row ends the session: two survivors never both do.
+  auto rows = db_->Run("DELETE FROM open_session WHERE request_id = ? AND instance_id = ? RETURNING request_id",
+                       {o.request_id, o.instance_id});
+  if (!rows) return rows.error();
+  return !rows->empty();
 }
 
 Result<int> ApprovalService::AbandonHeld() {

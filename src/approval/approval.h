@@ -174,6 +174,15 @@ struct ApproveOptions {
   bool reads = false;         // widen a read: get, list and watch, same selectors
 };
 
+// A recorded session whose gateway instance stopped (OrphanSessions).
+struct OrphanSession {
+  std::string request_id;
+  std::string instance_id;
+  std::string file;  // the recording's name in the recording directory
+  std::string kind;  // exec, attach, portforward
+  std::int64_t started_ms = 0;
+};
+
 class ApprovalService {
  public:
   // The approval tables, migrated (they live beside the audit log's).
@@ -233,9 +242,21 @@ class ApprovalService {
   // announced like any other. Requests held by live replicas are left.
   Result<bool> Heartbeat();
   Result<int> AbandonOrphans(std::int64_t dead_after_ms);
+  // A recorded session (exec, attach, port-forward) is open on this
+  // instance, its recording in `file` (a name in the shared recording
+  // directory) since `started_ms`; and closed again, by this instance.
+  Result<bool> SessionOpened(const std::string& request_id, const std::string& file, const std::string& kind,
+                             std::int64_t started_ms);
+  Result<bool> SessionClosed(const std::string& request_id);
+  // The recorded sessions of instances not seen for `dead_after_ms` (their
+  // connections died with them). Whoever claims one (true: exactly one
+  // caller) ends its recording and writes its result record.
+  Result<std::vector<OrphanSession>> OrphanSessions(std::int64_t dead_after_ms);
+  Result<bool> ClaimOrphanSession(const OrphanSession& session);
   // The instance this service records as holder (default: this
   // process's StoreInstanceId()); tests act as several replicas.
   void SetInstance(std::string id) { instance_ = std::move(id); }
+  const std::string& instance() const { return instance_; }
 
   // A live grant held by `who` (as authenticated) under `rule` covering the
   // action; one use is taken. None when every covering grant is used up.

@@ -2,11 +2,21 @@
 // expiry and restarts.
 #include "approval/approval.h"
 
+#include <map>
 #include <thread>
 
 #include "approval/approval_api.h"
+#include "approval/orphan_sessions.h"
+#include "audit/audit_entry.h"
 #include "audit/audit_record.h"
 #include "common/digest.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -287,6 +297,113 @@ TEST_P(ApprovalTest, ReplicasAbandonOnlyTheHoldsOfAReplicaThatIsGone) {
   ASSERT_TRUE(c.Heartbeat());
   EXPECT_EQ(*c.AbandonOrphans(10'000), 0);
   EXPECT_EQ(c.Get(b_req->id)->state, ApprovalState::kPending);
+}
+
+// Keeps what it is given.
+class KeptEntries final : public AuditSink {
+ public:
+  bool Submit(AuditEntry entry, Done done) override {
+    entries.push_back(std::move(entry));
+    if (done) done(true);
+    return true;
+  }
+  bool healthy() const override { return true; }
+  std::vector<AuditEntry> entries;
+};
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void SetWrittenAt(const std::string& path, std::int64_t ms) {
+  struct timespec times[2];
+  times[0].tv_sec = times[1].tv_sec = ms / 1000;
+  times[0].tv_nsec = times[1].tv_nsec = (ms % 1000) * 1'000'000;
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+}
+
+// A replica killed during recorded sessions: a survivor ends each recording
+// once (a partial last line cut, a note appended) and writes its result
+// record with the file's hash; a session of a live replica, or one whose
+// file is still being written, is left alone.
+TEST_P(ApprovalTest, ASurvivorEndsTheRecordedSessionsOfAReplicaThatStopped) {
+  const std::string dir = ::testing::TempDir() + "orphans-" + GetParam() + "-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  ApprovalService b(std::move(*ApprovalService::OpenDatabase(db_.Connect())), clock_);
+  ApprovalService c(std::move(*ApprovalService::OpenDatabase(db_.Connect())), clock_);
+  svc_->SetInstance("replica-a");
+  b.SetInstance("replica-b");
+  c.SetInstance("replica-c");
+  const std::int64_t t0 = clock_.NowMillis();
+  const std::string header = R"({"version":2,"width":80,"height":24,"timestamp":1795000000})" "\n";
+  auto write = [&](const std::string& name, const std::string& content) {
+    std::ofstream(dir + "/" + name, std::ios::binary) << content;
+    SetWrittenAt(dir + "/" + name, t0);
+  };
+  write("kg-dead.cast", header + "[0.5, \"o\", \"hello\\r\\n\"]\n[0.9, \"o\", \"hal");
+  write("kg-busy.cast", header);
+  write("kg-live.cast", header);
+  write("kg-empty.pf", "");  // the killed writer had written nothing yet
+  ASSERT_TRUE(svc_->SessionOpened("kg-dead", "kg-dead.cast", "exec", t0));
+  ASSERT_TRUE(svc_->SessionOpened("kg-busy", "kg-busy.cast", "exec", t0));
+  ASSERT_TRUE(b.SessionOpened("kg-live", "kg-live.cast", "exec", t0));
+  ASSERT_TRUE(svc_->SessionOpened("kg-empty", "kg-empty.pf", "portforward", t0));
+  ASSERT_TRUE(svc_->SessionOpened("kg-done", "kg-done.cast", "exec", t0));
+  ASSERT_TRUE(svc_->SessionClosed("kg-done"));
+  KeptEntries sink;
+  EXPECT_EQ(EndOrphanSessions(b, sink, dir, clock_, 10'000), 0) << "A is alive";
+  // A stops; B and C beat on. kg-busy's file is still being written to.
+  clock_.Advance(11'000);
+  ASSERT_TRUE(b.Heartbeat());
+  ASSERT_TRUE(c.Heartbeat());
+  SetWrittenAt(dir + "/kg-busy.cast", clock_.NowMillis() - 2'000);
+  EXPECT_EQ(EndOrphanSessions(b, sink, dir, clock_, 10'000), 2);
+  EXPECT_EQ(EndOrphanSessions(c, sink, dir, clock_, 10'000), 0) << "B has ended them already";
+  ASSERT_EQ(sink.entries.size(), 2u);
+  std::map<std::string, nlohmann::json> results;
+  for (const auto& e : sink.entries) {
+    auto j = nlohmann::json::parse(e.canonical);
+    results[j["request_id"]] = j;
+  }
+  ASSERT_EQ(results.count("kg-dead"), 1u);
+  ASSERT_EQ(results.count("kg-empty"), 1u);
+  const nlohmann::json& result = results["kg-dead"];
+  EXPECT_EQ(result["request_id"], "kg-dead");
+  EXPECT_EQ(result["phase"], "result");
+  const std::string cast = ReadAll(dir + "/kg-dead.cast");
+  const std::string expected_note =
+      "the session ended with gateway replica replica-a, which stopped (silent for 10 s); recording closed by replica replica-b";
+  EXPECT_EQ(cast, header + "[0.5, \"o\", \"hello\\r\\n\"]\n[11.000, \"m\", \"" + expected_note + "\"]\n");
+  const nlohmann::json& rec = result["recording"];
+  EXPECT_EQ(rec["file"], "kg-dead.cast");
+  EXPECT_EQ(rec["sha256"], Sha256Hex(cast));
+  EXPECT_EQ(rec["file_bytes"], cast.size());
+  EXPECT_EQ(rec["cut_bytes"], 15u) << "the half-written last line";
+  EXPECT_EQ(rec["ended_by"], expected_note);
+  EXPECT_EQ(ReadAll(dir + "/kg-busy.cast"), header) << "a file still written to is left alone";
+  // The empty port-forward recording: a minimal header naming the request, then the note.
+  const std::string pf = ReadAll(dir + "/kg-empty.pf");
+  std::istringstream pf_lines(pf);
+  std::string pf_header, pf_end, extra;
+  std::getline(pf_lines, pf_header);
+  std::getline(pf_lines, pf_end);
+  EXPECT_FALSE(std::getline(pf_lines, extra)) << pf;
+  auto h = nlohmann::json::parse(pf_header, nullptr, false);
+  EXPECT_EQ(h.value("kubegate_recording", ""), "portforward/v1") << pf;
+  EXPECT_EQ(h["kubegate"].value("request_id", ""), "kg-empty") << pf;
+  EXPECT_EQ(nlohmann::json::parse(pf_end, nullptr, false).value("ended_by", ""), expected_note) << pf;
+  EXPECT_EQ(results["kg-empty"]["recording"]["sha256"], Sha256Hex(pf));
+  EXPECT_EQ(results["kg-empty"]["recording"]["header_rebuilt"], true);
+  // Once its writer is quiet too, it is ended; the live replica's is not.
+  clock_.Advance(11'000);
+  ASSERT_TRUE(b.Heartbeat());
+  EXPECT_EQ(EndOrphanSessions(b, sink, dir, clock_, 10'000), 1);
+  EXPECT_EQ(nlohmann::json::parse(sink.entries.back().canonical)["request_id"], "kg-busy");
+  EXPECT_EQ(ReadAll(dir + "/kg-live.cast"), header);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_P(ApprovalTest, RevokedGrantsStopCovering) {

@@ -15,6 +15,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -24,6 +25,7 @@
 
 #include "accept/connection_limits.h"
 #include "approval/hold_quota.h"
+#include "approval/orphan_sessions.h"
 #include "approval/review_stage.h"
 #include "approval/wake_ups.h"
 #include "audit/audit_sink.h"
@@ -169,6 +171,13 @@ class ServerImpl final : public GatewayServer {
     WaitForHup();
     asio::co_spawn(workers_[0]->ioc, WatchPolicyFile(), asio::detached);
     if (wiring_.approvals) asio::co_spawn(workers_[0]->ioc, SweepForWakeUps(), asio::detached);
+    if (wiring_.approvals && config_.store.postgres.empty()) {
+      // One process on SQLite: the recorded sessions still noted as open
+      // were the previous process's; their recordings are ended now.
+      asio::post(store_thread_, [this, svc = wiring_.approvals] {
+        EndOrphanSessions(*svc, sink_, config_.RecordingDir(), SystemClock(), 0);
+      });
+    }
     if (wiring_.approvals && !config_.store.postgres.empty()) {
       asio::co_spawn(workers_[0]->ioc, HeartbeatAndReap(), asio::detached);
     }
@@ -279,9 +288,11 @@ class ServerImpl final : public GatewayServer {
     asio::steady_timer t(co_await asio::this_coro::executor);
     ApprovalService* svc = wiring_.approvals;
     while (!stopping_) {
-      auto beat = [svc] {
+      auto beat = [this, svc] {
         (void)svc->Heartbeat();
         auto n = svc->AbandonOrphans(limits::kReplicaDeadAfter.count());
+        // Their recorded sessions too: recordings ended, results written.
+        EndOrphanSessions(*svc, sink_, config_.RecordingDir(), SystemClock(), limits::kReplicaDeadAfter.count());
         return n ? *n : 0;
       };
       int abandoned = co_await OnStoreThread<int>(store_thread_, beat);

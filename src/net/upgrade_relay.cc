@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -12,6 +13,9 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <spdlog/spdlog.h>
+
+#include "approval/approval.h"
 #include "common/limits.h"
 #include "net/await.h"
 #include "net/io_helpers.h"
@@ -75,10 +79,21 @@ awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, 
   if (under_grant || can_end || recording_required) ender = SessionEnd::For(upgrade, protocol);
   std::unique_ptr<RecordingTap> recorder;
   std::string recording_path;
+  // Noted in the store while the session is open: if this process dies, a
+  // replica that survives ends the recording and writes the result record
+  // (ApprovalService::OrphanSessions).
+  bool noted_open = false;
   if (ctx.recording_file) {
     RecordingHeader header = ctx.recording->header;
     header.start_ms = g_.clock.NowMillis();
     recording_path = ctx.recording->path;
+    if (ApprovalService* svc = g_.approvals) {
+      auto note = [svc, id = ctx.request_id, file = std::filesystem::path(recording_path).filename().string(),
+                   kind = header.kind, at = header.start_ms] { return svc->SessionOpened(id, file, kind, at); };
+      auto noted = co_await OnStoreThread<Result<bool>>(g_.store_thread, note);
+      noted_open = noted.ok();
+      if (!noted_open) spdlog::warn("request {}: its open session could not be noted: {}", ctx.request_id, noted.error().message);
+    }
     recorder = std::make_unique<RecordingTap>(
         g_.recording_writer,
         std::make_unique<SessionRecorder>(std::move(ctx.recording_file), std::move(header), ctx.recording->options,
@@ -87,6 +102,9 @@ awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, 
         limits::kRecordingMaxPendingBytes, ctx.recording->options.max_bytes);
   }
   auto finish_recording = [&](std::string ended_by) {
+    if (noted_open) {
+      asio::post(g_.store_thread, [svc = g_.approvals, id = ctx.request_id] { (void)svc->SessionClosed(id); });
+    }
     return FinishRecording(*recorder, recording_path, g_.clock, std::move(ended_by));
   };
   http::response<http::empty_body> head(std::move(res.base()));

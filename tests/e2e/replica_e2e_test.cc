@@ -148,29 +148,55 @@ TEST(Replicas, AnApprovalThroughOneReplicaReleasesTheHoldOnAnother) {
 }
 
 
-// A replica SIGKILLed while holding a request: the survivor abandons it
-// (never run later); a replica that starts again leaves alone what the
+// A replica SIGKILLed while holding a request and during a recorded exec:
+// the survivor abandons the request (never run later) and ends the
+// session's recording with a note and a result record (verified, exported
+// through the survivor); a replica that starts again leaves alone what the
 // live one holds, which an approval through the restarted one releases.
 TEST(Replicas, ASurvivorAbandonsTheHoldsOfAKilledReplicaAndARestartLeavesLiveHoldsAlone) {
   ScratchPostgres pg("pgkill");
   ASSERT_TRUE(pg.started) << pg.output;
   const std::string& store = pg.store;
+  // Recordings on a volume both replicas mount.
+  const std::string shared = store + "recording: {dir: " + (E().dir / "kill-shared-recordings").string() + "}\n";
   {
-    auto a = std::make_unique<PolicyGateway>("killa", kReplicaPolicy, store);
-    PolicyGateway b("killb", kReplicaPolicy, store);
+    auto a = std::make_unique<PolicyGateway>("killa", kReplicaPolicy, shared);
+    PolicyGateway b("killb", kReplicaPolicy, shared);
     ASSERT_FALSE(a->url.empty()) << a->process->output();
     ASSERT_FALSE(b.url.empty()) << b.process->output();
     ASSERT_EQ(b.Run("alice", {"create", "namespace", "kill-a"}).code, 0);
     ASSERT_EQ(b.Run("alice", {"create", "namespace", "kill-b"}).code, 0);
+    // A recorded exec session open on A when it dies.
+    ASSERT_EQ(b.Run("alice", {"run", "kill-pod", "--image=busybox", "--restart=Never"}).code, 0);
+    auto session = a->Start("alice", {"exec", "kill-pod", "--", "sleep", "60"});
     auto on_a = a->Start("bot", {"delete", "namespace", "kill-a"});
     auto on_b = b.Start("bot", {"delete", "namespace", "kill-b"});
     std::string id_a = b.WaitPending("\"kill-a\"");
     std::string id_b = b.WaitPending("\"kill-b\"");
     ASSERT_FALSE(id_a.empty());
     ASSERT_FALSE(id_b.empty());
+    // The session is open on A once the test server has answered its exec
+    // and A has noted it in the store: `audit show` through B says so.
+    std::string exec_id;
+    for (int i = 0; i < 300 && exec_id.empty(); ++i) {
+      auto execs = E().Received("/pods/kill-pod/exec");
+      if (!execs.empty()) exec_id = execs.back()["headers"]["Impersonate-Extra-Kubegate-Request-Id"][0];
+      if (exec_id.empty()) usleep(50 * 1000);
+    }
+    ASSERT_FALSE(exec_id.empty()) << session->output();
+    bool noted = false;
+    for (int i = 0; i < 300 && !noted; ++i) {
+      Process q({"/usr/lib/postgresql/15/bin/psql", "-At", pg.conninfo, "-c",
+                 "SELECT count(*) FROM open_session WHERE request_id = '" + exec_id + "'"});
+      q.Finish();
+      noted = q.output().find('1') == 0;
+      if (!noted) usleep(50 * 1000);
+    }
+    ASSERT_TRUE(noted) << "A never noted its open session";
     a->process->Signal(SIGKILL);
     a->process->Finish();
     on_a->Finish();
+    session->Finish();
     // B abandons A's hold once A has been silent for kReplicaDeadAfter:
     // polled, bounded.
     RunResult shown;
@@ -181,9 +207,19 @@ TEST(Replicas, ASurvivorAbandonsTheHoldsOfAKilledReplicaAndARestartLeavesLiveHol
     }
     EXPECT_NE(shown.out.find("abandoned"), std::string::npos) << shown.out;
     EXPECT_NE(b.Gate("admin", {"approve", id_a}).code, 0) << "it can never run later";
+    // B also ended A's recorded session: the recording ends with a note
+    // naming the replica that stopped, and its result record holds the
+    // file's hash, so it is exported and verified through B.
+    Recorded rec = RecordingOf("/pods/kill-pod/exec", b.Config());
+    EXPECT_EQ(rec.request_id, exec_id);
+    ASSERT_FALSE(rec.summary.is_null()) << "no result record for the killed replica's session";
+    EXPECT_NE(rec.summary.value("ended_by", "").find("which stopped"), std::string::npos) << rec.summary.dump();
+    EXPECT_NE(CastEvents(rec.file, "m").find("which stopped"), std::string::npos) << rec.file << rec.export_error;
+    Process verify({std::string(kBuildDir) + "/src/kubegate", "audit", "verify", "--config", b.Config()});
+    EXPECT_EQ(verify.Finish(), 0) << verify.output();
     // A starts again (a new instance): B's hold is left pending, and an
     // approval through A releases it on B.
-    a = std::make_unique<PolicyGateway>("killa", kReplicaPolicy, store);
+    a = std::make_unique<PolicyGateway>("killa", kReplicaPolicy, shared);
     ASSERT_FALSE(a->url.empty()) << a->process->output();
     RunResult still = a->Gate("alice", {"show", id_b});
     EXPECT_NE(still.out.find("pending"), std::string::npos) << still.out;
