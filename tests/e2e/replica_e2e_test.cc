@@ -1,7 +1,9 @@
-// Several gateway replicas on one PostgreSQL (issue 15, first part): a
-// request held on one replica is released by an approval made through
-// another, woken by PostgreSQL NOTIFY rather than the one-second sweep; a
-// runtime revocation through one replica reaches the others the same way.
+// Several gateway replicas on one PostgreSQL (issue 15): a request held on
+// one replica is released by an approval made through another, woken by
+// PostgreSQL NOTIFY rather than the one-second sweep; a runtime revocation
+// through one replica reaches the others the same way. The first test runs
+// three replicas, as the issue asks: held on A, approved through B and C;
+// an exec on A closed by a revocation on C.
 #include <chrono>
 
 #include "e2e_env.h"
@@ -44,8 +46,10 @@ TEST(Replicas, AnApprovalThroughOneReplicaReleasesTheHoldOnAnother) {
   {
     PolicyGateway a("repa", kReplicaPolicy, store + shared + "brokers: {users: [alice], agents: [rep-bot]}\n");
     PolicyGateway b("repb", kReplicaPolicy, store + shared + "brokers: {users: [alice], agents: [rep-bot]}\n");
+    PolicyGateway c("repc", kReplicaPolicy, store + shared + "brokers: {users: [alice], agents: [rep-bot]}\n");
     ASSERT_FALSE(a.url.empty()) << a.process->output();
     ASSERT_FALSE(b.url.empty()) << b.process->output();
+    ASSERT_FALSE(c.url.empty()) << c.process->output();
     std::vector<long> release_ms;
     for (int round = 0; round < 3; ++round) {
       const std::string ns = "rep-ns-" + std::to_string(round);
@@ -114,13 +118,14 @@ TEST(Replicas, AnApprovalThroughOneReplicaReleasesTheHoldOnAnother) {
     Process session({Kubectl("1.32"), "--kubeconfig", exec_kc, "exec", "rep-exec-pod", "--", "sleep", "60"});
     for (int i = 0; i < 300 && E().Received("/pods/rep-exec-pod/exec").size() == execs; ++i) usleep(50 * 1000);
     ASSERT_GT(E().Received("/pods/rep-exec-pod/exec").size(), execs) << session.output();
-    Process revoke_exec({std::string(kBuildDir) + "/src/kubegate", "agent", "--kubeconfig", b.Kubeconfig("alice"),
+    // The third replica revokes it.
+    Process revoke_exec({std::string(kBuildDir) + "/src/kubegate", "agent", "--kubeconfig", c.Kubeconfig("alice"),
                          "revoke", "--task", "T-rep-exec"});
     ASSERT_EQ(revoke_exec.Finish(), 0) << revoke_exec.output();
     const auto revoked_at = std::chrono::steady_clock::now();
     EXPECT_NE(session.Finish(), 0) << session.output();
     EXPECT_NE(session.output().find("task token for task T-rep-exec"), std::string::npos) << session.output();
-    std::cout << "revoked on B -> exec on A closed after "
+    std::cout << "revoked on C -> exec on A closed after "
               << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - revoked_at)
                      .count()
               << " ms\n";
@@ -140,7 +145,14 @@ TEST(Replicas, AnApprovalThroughOneReplicaReleasesTheHoldOnAnother) {
     ASSERT_EQ(api.Finish(), 0);
     EXPECT_NE(api.output().find("recorded-on-a"), std::string::npos) << api.output();
 
-    // One audit log, written by both, verifies.
+    // A delete held on A, approved through C, released on A.
+    ASSERT_EQ(a.Run("alice", {"create", "namespace", "rep-ns-c"}).code, 0);
+    auto del_c = a.Start("bot", {"delete", "namespace", "rep-ns-c"});
+    std::string id_c = c.WaitPending("\"rep-ns-c\"");
+    ASSERT_FALSE(id_c.empty()) << del_c->output();
+    ASSERT_EQ(c.Gate("admin", {"approve", id_c}).code, 0);
+    EXPECT_EQ(del_c->Finish(), 0) << del_c->output();
+    // One audit log, written by all three, verifies.
     Process v({std::string(kBuildDir) + "/src/kubegate", "audit", "verify", "--config", a.Config()});
     EXPECT_EQ(v.Finish(), 0) << v.output();
     EXPECT_NE(v.output().find("postgres:"), std::string::npos) << v.output();
