@@ -48,7 +48,7 @@ kg_approve_to_release() {  # hold-url approve-url n dir
   local i held id approved
   ms() { date +%s%N | cut -b1-13; }
   for i in $(seq "$3"); do
-    ( curl -s -o /dev/null -H "Authorization: Bearer bot-token" "$1/api/v1/namespaces/default/secrets/s$i"; ms > "$4/done.$i" ) &
+    ( curl -s -o "$4/held.$i" -H "Authorization: Bearer bot-token" "$1/api/v1/namespaces/default/secrets/s$i"; ms > "$4/done.$i" ) &
     held=$!
     id=""
     for _ in $(seq 200); do
@@ -56,7 +56,7 @@ kg_approve_to_release() {  # hold-url approve-url n dir
            sed -n 's/.*"id":"\(kg-[0-9a-f]*\)".*/\1/p' | head -1)
       [ -n "$id" ] && break; sleep 0.02
     done
-    [ -n "$id" ] || { echo "request $i was not held" >&2; return 1; }
+    [ -n "$id" ] || { wait $held; echo "request $i was not held: $(head -c 300 "$4/held.$i")" >&2; return 1; }
     curl -s -o /dev/null -X POST -H "Authorization: Bearer carol-token" -H "Content-Type: application/json" \
       -d '{"reason":"bench"}' "$2/kubegate/v1/approvals/$id/approve"
     approved=$(ms)
@@ -65,7 +65,9 @@ kg_approve_to_release() {  # hold-url approve-url n dir
   done
 }
 
-# min, p50, p90, max of the numbers on stdin, after LABEL.
+# min, p50, p90, p99, max of the numbers on stdin, after LABEL (nearest rank).
 kg_latency_summary() {  # label
-  sort -n | awk -v label="$1" '{a[NR]=$1} END {printf "%s over %d holds: min %d ms, p50 %d ms, p90 %d ms, max %d ms\n", label, NR, a[1], a[int(NR*0.5)+(NR%2)], a[int(NR*0.9)], a[NR]}'
+  sort -n | awk -v label="$1" 'function rank(p) { r = int(NR * p + 0.999999); return a[r < 1 ? 1 : r] }
+    {a[NR]=$1} END {printf "%s over %d holds: min %d ms, p50 %d ms, p90 %d ms, p99 %d ms, max %d ms\n",
+    label, NR, a[1], rank(0.5), rank(0.9), rank(0.99), a[NR]}'
 }

@@ -4,7 +4,10 @@
 // through one replica reaches the others the same way. The first test runs
 // three replicas, as the issue asks: held on A, approved through B and C;
 // an exec on A closed by a revocation on C.
+#include <atomic>
 #include <chrono>
+#include <mutex>
+#include <thread>
 
 #include "e2e_env.h"
 
@@ -253,7 +256,8 @@ TEST(Replicas, ASurvivorAbandonsTheHoldsOfAKilledReplicaAndARestartLeavesLiveHol
 // sent SIGTERM; it answers the held kubectl 503 with Retry-After and leaves
 // the approval pending; kubectl retries by itself, reaches the other
 // replica, which holds the same approval request; an approval releases it
-// there, and the namespace is deleted exactly once.
+// there, and the namespace is deleted exactly once. Meanwhile three
+// callers run kubectl get through the Service without pause: none fails.
 TEST(Replicas, ARollingRestartHandsAHeldRequestToAnotherReplica) {
   ScratchPostgres pg("pgroll");
   ASSERT_TRUE(pg.started) << pg.output;
@@ -303,10 +307,42 @@ TEST(Replicas, ARollingRestartHandsAHeldRequestToAnotherReplica) {
     }
     ASSERT_EQ(held_on_a, 3) << "held on A, the Service's first choice";
 
+    // Under load: three callers run kubectl get through the Service without
+    // pause, before, during and after the restart. client-go retries a GET
+    // the restart cuts (a reset or EOF); none may fail.
+    std::atomic<bool> load_stop{false};
+    std::atomic<int> after_restart{0};
+    std::atomic<bool> restarted{false};
+    std::mutex load_mu;
+    std::vector<std::string> load_failures;
+    int load_runs = 0;
+    std::vector<std::thread> load;
+    for (int t = 0; t < 3; ++t) {
+      load.emplace_back([&] {
+        while (!load_stop) {
+          const bool after = restarted;
+          Process get({Kubectl("1.32"), "--kubeconfig", service, "get", "configmaps", "-n", "default", "-o", "name"});
+          const int code = get.Finish();
+          std::lock_guard<std::mutex> lock(load_mu);
+          ++load_runs;
+          if (code != 0) load_failures.push_back(get.output());
+          if (after) ++after_restart;
+        }
+      });
+    }
+    for (int i = 0; i < 200; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(load_mu);
+        if (load_runs >= 6) break;
+      }
+      usleep(20 * 1000);
+    }
+
     // Rolling restart: A is told to stop. It hands the held request off at
     // once (it does not wait out its grace period for it) and exits.
     a->process->Signal(SIGTERM);
     EXPECT_EQ(a->process->Finish(), 0) << a->process->output();
+    restarted = true;
     EXPECT_NE(a->process->output().find("shutdown complete (0 requests still in flight were cut)"), std::string::npos)
         << a->process->output();
     // kubectl waited Retry-After and sent it again: B holds it now, under
@@ -321,6 +357,15 @@ TEST(Replicas, ARollingRestartHandsAHeldRequestToAnotherReplica) {
       if (held_on_b < 2) usleep(50 * 1000);
     }
     ASSERT_EQ(held_on_b, 2) << "the delete and kubectl 1.32's exec: " << del.output() << exec_ws.output();
+    // The load goes on through B; then it stops.
+    for (int i = 0; i < 500 && after_restart < 6; ++i) usleep(20 * 1000);
+    load_stop = true;
+    for (auto& t : load) t.join();
+    EXPECT_GE(after_restart, 6) << "gets served by B after the restart";
+    EXPECT_TRUE(load_failures.empty()) << load_failures.size() << " of " << load_runs << " gets failed, the first: "
+                                       << load_failures.front();
+    std::cout << "kubectl get through the Service during the rolling restart: " << load_runs << " runs, "
+              << load_failures.size() << " failed\n";
     RunResult shown = b.Gate("alice", {"show", id});
     EXPECT_NE(shown.out.find("pending"), std::string::npos) << shown.out;
     EXPECT_EQ(shown.out.find("identical requests wait"), std::string::npos) << "one caller, counted once: " << shown.out;
