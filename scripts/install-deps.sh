@@ -28,14 +28,18 @@ if ! command -v npm >/dev/null; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
 fi
-# The OpenID provider the end-to-end tests run (npm oidc-provider, pinned by
-# tests/oidc/package-lock.json); installed again only when the lock changes.
-OIDC_DIR="$(dirname "$0")/../tests/oidc"
-# Only the tests need it: when the registry cannot be reached, say so and go
-# on (scripts/run.sh still works; the OIDC end-to-end tests will fail).
-if ! cmp -s "$OIDC_DIR/package-lock.json" "$OIDC_DIR/node_modules/.kubegate-installed-lock" 2>/dev/null; then
-  if ! (cd "$OIDC_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
-        cp package-lock.json node_modules/.kubegate-installed-lock); then
-    echo "install-deps: npm ci in tests/oidc failed; the OIDC end-to-end tests need it" >&2
+# npm packages the end-to-end tests use, each pinned by its package-lock.json
+# and installed again only when the lock changes:
+#   tests/oidc         the OpenID provider they run (oidc-provider);
+#   tests/k8s-schemas  Kubernetes models generated from its OpenAPI, which
+#                      deploy/ is validated against field by field.
+# Only the tests need them: when the registry cannot be reached, say so and
+# go on (scripts/run.sh still works; those end-to-end tests will fail).
+for NPM_DIR in "$(dirname "$0")/../tests/oidc" "$(dirname "$0")/../tests/k8s-schemas"; do
+  if ! cmp -s "$NPM_DIR/package-lock.json" "$NPM_DIR/node_modules/.kubegate-installed-lock" 2>/dev/null; then
+    if ! (cd "$NPM_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+          cp package-lock.json node_modules/.kubegate-installed-lock); then
+      echo "install-deps: npm ci in $NPM_DIR failed; the end-to-end tests that use it will fail" >&2
+    fi
   fi
-fi
+done

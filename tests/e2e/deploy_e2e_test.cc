@@ -60,6 +60,40 @@ TEST(Deploy, TheManifestsPassAServerDryRunThroughKubegate) {
   }
 }
 
+// node tests/k8s-schemas/validate.mjs over `objs`: its exit code and output.
+std::pair<int, std::string> SchemaCheck(const std::vector<json>& objs, const std::string& name) {
+  std::string file = WriteFile(name, json(objs).dump());
+  Process p({"/bin/sh", "-c", "exec node " + std::string(kSourceDir) + "/tests/k8s-schemas/validate.mjs < " + file});
+  int code = p.Finish();
+  return {code, p.output()};
+}
+
+// Field by field against models generated from the Kubernetes OpenAPI (the
+// test server's own OpenAPI only names the kinds): every field one its kind
+// defines, with its JSON type, required fields present. The same check
+// refuses a manifest with a misspelt field, a wrong type or a missing one.
+TEST(Deploy, TheManifestsMatchTheKubernetesSchemasFieldByField) {
+  std::vector<json> objs = DeployObjects();
+  ASSERT_GE(objs.size(), 10u);
+  auto [code, out] = SchemaCheck(objs, "deploy-objects.json");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find(std::to_string(objs.size()) + " objects, 0 problems"), std::string::npos) << out;
+
+  std::vector<json> bad = objs;
+  for (auto& o : bad) {
+    if (o["kind"] != "Deployment") continue;
+    json& c = o["spec"]["template"]["spec"]["containers"][0];
+    c["readOnlyRootFilesystem"] = true;       // belongs in securityContext
+    c["resources"]["requests"]["cpu"] = 1;    // a quantity is a string
+    o["spec"].erase("selector");              // required
+  }
+  auto [bad_code, bad_out] = SchemaCheck(bad, "deploy-objects-bad.json");
+  EXPECT_EQ(bad_code, 1) << bad_out;
+  EXPECT_NE(bad_out.find("containers[0].readOnlyRootFilesystem: unknown field"), std::string::npos) << bad_out;
+  EXPECT_NE(bad_out.find("resources.requests.cpu: expected a string"), std::string::npos) << bad_out;
+  EXPECT_NE(bad_out.find("required property selector"), std::string::npos) << bad_out;
+}
+
 TEST(Deploy, TheManifestsHoldWhatKubegateNeedsAndNoMore) {
   std::vector<json> objs = DeployObjects();
   ASSERT_GE(objs.size(), 10u);
