@@ -8,9 +8,8 @@ B=build
 KG="${2:-$B/src/kubegate}"
 W=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf $W' EXIT
-$B/testserver/kube-testserver --data-dir $W/ts --kubeconfig-out $W/up.kubeconfig --port-file $W/ts.port >/dev/null 2>&1 &
-for _ in $(seq 100); do [ -s $W/ts.port ] && break; sleep 0.1; done
-printf bench-token > $W/t
+source bench/lib.sh
+kg_start_testserver $W
 cat > $W/policy.yaml <<YAML
 apiVersion: kubegate.io/v1
 kind: Policy
@@ -21,21 +20,11 @@ rules:
     action: review
     review: {approvers: {users: [nobody]}, maxWait: 10m, mode: hold}
 YAML
-cat > $W/kg.yaml <<YAML
-listen: {address: 127.0.0.1, port: 0}
-data_dir: $W/kg
-upstream: {kubeconfig: $W/up.kubeconfig}
-log_level: warn
-policy_file: $W/policy.yaml
-approvals: {max_held_per_caller: 10000, max_held_total: 100000}
-tokens:
-  - {user: bench, kind: agent, token_sha256: $($KG token hash --token-file $W/t)}
-YAML
-$KG serve --config $W/kg.yaml --port-file $W/kg.port >$W/kg.log 2>&1 &
-KGPID=$!
-for _ in $(seq 100); do [ -s $W/kg.port ] && break; sleep 0.1; done
-URL=https://127.0.0.1:$(cat $W/kg.port)
-rss() { awk '/VmRSS/ {print $2}' /proc/$KGPID/status; }
+kg_gateway_config $W "$KG" "policy_file: $W/policy.yaml
+approvals: {max_held_per_caller: 10000, max_held_total: 100000}"
+kg_start_gateway $W "$KG"
+URL=$KG_URL
+rss() { kg_rss $KGPID; }
 # Warm up: one request of each path, then measure idle.
 curl -s --cacert $W/kg/pki/ca.crt -H "Authorization: Bearer bench-token" $URL/api/v1/namespaces >/dev/null
 IDLE=$(rss)

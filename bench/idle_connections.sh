@@ -10,23 +10,15 @@ KG="${2:-build/src/kubegate}"
 W=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf $W' EXIT
 ulimit -n 65536 2>/dev/null || true
-build/testserver/kube-testserver --data-dir $W/ts --kubeconfig-out $W/up.kubeconfig --port-file $W/ts.port >/dev/null 2>&1 &
-for _ in $(seq 100); do [ -s $W/ts.port ] && break; sleep 0.1; done
-printf bench-token > $W/t
+source bench/lib.sh
+kg_start_testserver $W
 # Caps above N, so the measurement is not cut by them (an older binary
 # without the settings is given none).
 CAPS=""
 if strings "$KG" | grep max_connections_per_source >/dev/null; then
   CAPS=", max_connections: 100000, max_connections_per_source: 100000"
 fi
-cat > $W/kg.yaml <<YAML
-listen: {address: 127.0.0.1, port: 0$CAPS}
-data_dir: $W/kg
-upstream: {kubeconfig: $W/up.kubeconfig}
-log_level: warn
-tokens:
-  - {user: bench, kind: agent, token_sha256: $($KG token hash --token-file $W/t)}
-YAML
+kg_gateway_config $W "$KG" "" "$CAPS"
 hold() {  # MODE: tcp | tls; holds N connections, prints "ready", then waits to be killed
   python3 - "$PORT" "$N" "$1" <<'PY' &
 import socket, ssl, sys, time
@@ -45,14 +37,11 @@ time.sleep(3600)
 PY
 }
 start_kubegate() {
-  rm -f $W/kg.port
-  $KG serve --config $W/kg.yaml --port-file $W/kg.port >$W/kg.log 2>&1 &
-  KGPID=$!
-  for _ in $(seq 100); do [ -s $W/kg.port ] && break; sleep 0.1; done
-  PORT=$(cat $W/kg.port)
-  curl -s --cacert $W/kg/pki/ca.crt -H "Authorization: Bearer bench-token" https://127.0.0.1:$PORT/api/v1/namespaces >/dev/null
+  kg_start_gateway $W "$KG"
+  PORT=$KG_PORT
+  curl -s --cacert $W/kg/pki/ca.crt -H "Authorization: Bearer bench-token" $KG_URL/api/v1/namespaces >/dev/null
 }
-rss() { awk '/VmRSS/ {print $2}' /proc/$KGPID/status; }
+rss() { kg_rss $KGPID; }
 for mode in tcp tls; do
   start_kubegate  # a fresh process for each: freed heap is not returned to the system
   BEFORE=$(rss)

@@ -23,6 +23,37 @@ kg_start_testserver() {  # dir
   for _ in $(seq 100); do [ -s "$1/ts.port" ] && break; sleep 0.1; done
 }
 
+# kubegate's config in DIR/kg.yaml, for the test server of DIR
+# (kg_start_testserver): TLS on a free loopback port, the caller `bench`
+# (an agent) with the token in DIR/t ("bench-token"), and the YAML lines
+# EXTRA; LISTEN_EXTRA goes inside `listen: {...}` (", max_connections: N").
+kg_gateway_config() {  # dir kubegate-binary [extra-yaml] [listen-extra]
+  printf bench-token > "$1/t"
+  cat > "$1/kg.yaml" <<YAML
+listen: {address: 127.0.0.1, port: 0${4:-}}
+data_dir: $1/kg
+upstream: {kubeconfig: $1/up.kubeconfig}
+log_level: warn
+tokens:
+  - {user: bench, kind: agent, token_sha256: $("$2" token hash --token-file "$1/t")}
+${3:-}
+YAML
+}
+
+# Starts kubegate on DIR/kg.yaml; returns once it listens, with KGPID,
+# KG_PORT and KG_URL set.
+kg_start_gateway() {  # dir kubegate-binary
+  rm -f "$1/kg.port"
+  "$2" serve --config "$1/kg.yaml" --port-file "$1/kg.port" >"$1/kg.log" 2>&1 &
+  KGPID=$!
+  for _ in $(seq 100); do [ -s "$1/kg.port" ] && break; sleep 0.1; done
+  KG_PORT=$(cat "$1/kg.port")
+  KG_URL=https://127.0.0.1:$KG_PORT
+}
+
+kg_rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }              # pid -> KiB
+kg_sockets() { find "/proc/$1/fd" -lname 'socket:*' 2>/dev/null | wc -l; }  # pid -> open sockets
+
 # A policy holding every secret read for carol's approval, and the tokens
 # of bot (the agent) and carol in DIR/bot and DIR/carol.
 kg_hold_policy() {  # dir

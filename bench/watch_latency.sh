@@ -21,19 +21,8 @@ kg_start_testserver "$W"
 UP_PORT=$(cat $W/ts.port)
 sed -n 's/.*certificate-authority-data: *//p' $W/up.kubeconfig | base64 -d > $W/up-ca.crt
 UP_TOKEN=$(sed -n 's/.*token: *//p' $W/up.kubeconfig | head -1)
-printf bench-token > $W/t
-cat > $W/kg.yaml <<YAML
-listen: {address: 127.0.0.1, port: 0, max_connections: 100000, max_connections_per_source: 100000}
-data_dir: $W/kg
-upstream: {kubeconfig: $W/up.kubeconfig}
-log_level: warn
-tokens:
-  - {user: bench, kind: agent, token_sha256: $($KG token hash --token-file $W/t)}
-YAML
-$KG serve --config $W/kg.yaml --port-file $W/kg.port >$W/kg.log 2>&1 &
-KGPID=$!
-for _ in $(seq 100); do [ -s $W/kg.port ] && break; sleep 0.1; done
-KG_PORT=$(cat $W/kg.port)
+kg_gateway_config $W "$KG" "" ", max_connections: 100000, max_connections_per_source: 100000"
+kg_start_gateway $W "$KG"
 ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
 TSPID=$(pgrep -f "kube-testserver --data-dir $W/ts")
 # This VM runs the kernel's DAMON (kdamond) with a 500 ms sampling interval;
@@ -58,7 +47,7 @@ for _ in $(seq 1200); do grep -q ready $W/idle.out 2>/dev/null && break; sleep 0
 grep -q ready $W/idle.out || { echo "the $N idle watches did not open"; exit 1; }
 k0=$(ticks $KGPID); t0=$(ticks $TSPID); sleep 5
 echo "with $N watches open and nothing happening for 5 s, CPU ticks: kubegate $(( $(ticks $KGPID) - k0 )), test server $(( $(ticks $TSPID) - t0 ))"
-echo "kubegate: $(find /proc/$KGPID/fd -lname 'socket:*' | wc -l) sockets, RSS $(awk '/VmRSS/ {print $2}' /proc/$KGPID/status) KiB"
+echo "kubegate: $(kg_sockets $KGPID) sockets, RSS $(kg_rss $KGPID) KiB"
 # DURING='command': run 3 s into the second run (to profile it), with
 # KGPID and TSPID set, e.g. DURING='perf record -a -g -o /tmp/p.data sleep 4'.
 [ -n "${DURING:-}" ] && { sleep 3; KGPID=$KGPID TSPID=$TSPID bash -c "$DURING" >/dev/null 2>&1; } &

@@ -11,24 +11,14 @@ trap 'kill $(jobs -p) 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf $W' EXIT
 ulimit -n 65536 2>/dev/null || true
 source bench/lib.sh
 kg_start_testserver "$W"
-printf bench-token > $W/t
-cat > $W/kg.yaml <<YAML
-listen: {address: 127.0.0.1, port: 0, max_connections: 100000, max_connections_per_source: 100000}
-data_dir: $W/kg
-upstream: {kubeconfig: $W/up.kubeconfig}
-log_level: warn
-tokens:
-  - {user: bench, kind: agent, token_sha256: $($KG token hash --token-file $W/t)}
-YAML
-$KG serve --config $W/kg.yaml --port-file $W/kg.port >$W/kg.log 2>&1 &
-KGPID=$!
-for _ in $(seq 100); do [ -s $W/kg.port ] && break; sleep 0.1; done
-URL=https://127.0.0.1:$(cat $W/kg.port)
-rss() { awk '/VmRSS/ {print $2}' /proc/$KGPID/status; }
-sockets() { find /proc/$KGPID/fd -lname 'socket:*' 2>/dev/null | wc -l; }
+kg_gateway_config $W "$KG" "" ", max_connections: 100000, max_connections_per_source: 100000"
+kg_start_gateway $W "$KG"
+URL=$KG_URL
+rss() { kg_rss $KGPID; }
+sockets() { kg_sockets $KGPID; }
 curl -s --cacert $W/kg/pki/ca.crt -H "Authorization: Bearer bench-token" "$URL/api/v1/namespaces/default/configmaps" >/dev/null
 BEFORE=$(rss); BASE=$(sockets)
-python3 - "$(cat $W/kg.port)" "$N" "$W/kg/pki/ca.crt" > $W/watchers.out <<'PY' &
+python3 - "$KG_PORT" "$N" "$W/kg/pki/ca.crt" > $W/watchers.out <<'PY' &
 import socket, ssl, sys, time
 port, n, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 ctx = ssl.create_default_context(cafile=ca)
