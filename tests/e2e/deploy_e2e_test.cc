@@ -4,6 +4,8 @@
 // binary reads, a shutdown that fits the pod's grace period, and a locked-
 // down pod. The test server checks kinds, names and namespaces, not every
 // field of every schema (docs/testing.md).
+#include <unistd.h>
+
 #include <set>
 
 #include "e2e_env.h"
@@ -92,6 +94,97 @@ TEST(Deploy, TheManifestsMatchTheKubernetesSchemasFieldByField) {
   EXPECT_NE(bad_out.find("containers[0].readOnlyRootFilesystem: unknown field"), std::string::npos) << bad_out;
   EXPECT_NE(bad_out.find("resources.requests.cpu: expected a string"), std::string::npos) << bad_out;
   EXPECT_NE(bad_out.find("required property selector"), std::string::npos) << bad_out;
+}
+
+// A blob of an OCI layout, by its digest ("sha256:HEX").
+fs::path BlobPath(const fs::path& layout, const std::string& digest) {
+  return layout / "blobs" / "sha256" / digest.substr(digest.find(':') + 1);
+}
+
+// "sha256:HEX" of a file's contents, by coreutils' sha256sum.
+std::string DigestOf(const fs::path& file) {
+  Process p({"/usr/bin/sha256sum", file.string()});
+  p.Finish();
+  return "sha256:" + p.output().substr(0, 64);
+}
+
+// The image scripts/build-image.sh writes (an OCI layout; no container
+// engine runs here): every blob matches its digest, it runs as the
+// Deployment's user, and its one layer, unpacked and entered with chroot as
+// user 65532 and the Deployment's own arguments, serves kubectl.
+TEST(Deploy, TheImageServesKubectlAsTheDeploymentRunsIt) {
+  if (::geteuid() != 0) GTEST_SKIP() << "chroot needs root";
+  {
+    // A sanitizer build reads /proc to find its stacks, and an unpacked
+    // image entered with chroot has no /proc: the image is built from the
+    // ordinary build, and this test runs there.
+    Process ldd({"/usr/bin/ldd", std::string(kBuildDir) + "/src/kubegate"});
+    ldd.Finish();
+    if (ldd.output().find("libasan") != std::string::npos) GTEST_SKIP() << "a sanitizer build cannot run without /proc";
+  }
+  const fs::path layout = E().dir / "image";
+  Process build({"/bin/bash", std::string(kSourceDir) + "/scripts/build-image.sh", layout.string(),
+                 std::string(kBuildDir) + "/src/kubegate", "test"});
+  ASSERT_EQ(build.Finish(), 0) << build.output();
+  json index = json::parse(ReadAll(layout / "index.json"), nullptr, false);
+  ASSERT_TRUE(index.is_object());
+  ASSERT_EQ(index["manifests"].size(), 1u);
+  const std::string manifest_digest = index["manifests"][0]["digest"];
+  EXPECT_EQ(DigestOf(BlobPath(layout, manifest_digest)), manifest_digest);
+  json manifest = json::parse(ReadAll(BlobPath(layout, manifest_digest)));
+  const std::string config_digest = manifest["config"]["digest"];
+  EXPECT_EQ(DigestOf(BlobPath(layout, config_digest)), config_digest);
+  json config = json::parse(ReadAll(BlobPath(layout, config_digest)));
+  EXPECT_EQ(config["config"]["User"], "65532:65532");
+  EXPECT_EQ(config["config"]["Entrypoint"], json::parse(R"(["/usr/bin/kubegate"])"));
+  ASSERT_EQ(manifest["layers"].size(), 1u);
+  const std::string layer_digest = manifest["layers"][0]["digest"];
+  EXPECT_EQ(DigestOf(BlobPath(layout, layer_digest)), layer_digest);
+
+  // The layer as the kubelet would unpack it, with what the Deployment mounts.
+  const fs::path root = E().dir / "image-root";
+  fs::create_directories(root);
+  Process untar({"/bin/tar", "-xzf", BlobPath(layout, layer_digest).string(), "-C", root.string()});
+  ASSERT_EQ(untar.Finish(), 0) << untar.output();
+  const std::vector<json> objs = DeployObjects();
+  const json* dep = Find(objs, "Deployment", "kubegate");
+  ASSERT_TRUE(dep);
+  const json& container = (*dep)["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ((*dep)["spec"]["template"]["spec"]["securityContext"]["runAsUser"], 65532);
+  std::vector<std::string> args = container["args"];
+  ASSERT_GE(args.size(), 3u);
+  ASSERT_EQ(args[1], "--config");
+  // Its config at the path the Deployment names, with the test server as
+  // the cluster; its data on a directory the user owns (an emptyDir there).
+  fs::create_directories(root / fs::path(args[2]).parent_path().relative_path());
+  fs::create_directories(root / "var/lib/kubegate");
+  ASSERT_EQ(::chown((root / "var/lib/kubegate").c_str(), 65532, 65532), 0);
+  // The cluster credential, readable by the pod's user only (a Secret's defaultMode 0400 there).
+  fs::copy_file(E().dir / "upstream.kubeconfig", root / "var/lib/kubegate/upstream.kubeconfig");
+  ASSERT_EQ(::chown((root / "var/lib/kubegate/upstream.kubeconfig").c_str(), 65532, 65532), 0);
+  Process hash({std::string(kBuildDir) + "/src/kubegate", "token", "hash", "--token-file",
+                (E().dir / "alice.token").string()});
+  ASSERT_EQ(hash.Finish(), 0);
+  std::ofstream(root / fs::path(args[2]).relative_path())
+      << "listen: {address: 127.0.0.1, port: 0}\n"
+      << "data_dir: /var/lib/kubegate\n"
+      << "upstream: {kubeconfig: /var/lib/kubegate/upstream.kubeconfig}\n"
+      << "tokens:\n  - {user: alice, kind: human, token_sha256: " << hash.output().substr(0, 64) << "}\n";
+  std::vector<std::string> argv = {"/usr/sbin/chroot", "--userspec=65532:65532", root.string(), "/usr/bin/kubegate"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Process gw(argv);
+  ASSERT_TRUE(gw.WaitFor("kubegate listening on")) << gw.output();
+  const std::string url = "https://127.0.0.1:" + PortFrom(gw.output().substr(gw.output().find("listening on")));
+  const std::string kc = (E().dir / "image-alice.kubeconfig").string();
+  Process mk({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", "alice", "--server", url, "--ca-file",
+              (root / "var/lib/kubegate/pki/ca.crt").string(), "--token-file", (E().dir / "alice.token").string(), "-o",
+              kc});
+  ASSERT_EQ(mk.Finish(), 0) << mk.output();
+  Process get({Kubectl("1.32"), "--kubeconfig", kc, "get", "namespace", "default", "-o", "name"});
+  EXPECT_EQ(get.Finish(), 0) << get.output() << gw.output();
+  EXPECT_NE(get.output().find("namespace/default"), std::string::npos) << get.output();
+  gw.Signal(SIGTERM);
+  EXPECT_EQ(gw.Finish(), 0) << gw.output();
 }
 
 TEST(Deploy, TheManifestsHoldWhatKubegateNeedsAndNoMore) {
