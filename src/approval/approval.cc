@@ -483,19 +483,30 @@ Result<ApprovalRequest> ApprovalService::Open(const NewApproval& n) {
         // is forwarded only with a use of the grant of its own.
         out = **existing;
         out.asked++;
-        return Put(out, false);
+        auto put = Put(out, false);
+        if (!put) return put;
+        return AddHolder(out.id);
       }
     }
     out = NewRequest(n, now);
-    return Put(out, true);
+    auto put = Put(out, true);
+    if (!put) return put;
+    return AddHolder(out.id);
   });
   if (!done) return done.error();
-  // This instance holds it now (a twin may be held by another replica):
-  // it is abandoned only when every instance holding it is gone.
-  auto held = db_->Run("INSERT INTO approval_holder(approval_id, instance_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                       {out.id, instance_});
-  if (!held) return held.error();
   return out;
+}
+
+Result<bool> ApprovalService::AddHolder(const std::string& id) {
+  // This instance holds it (a twin may be held by another replica too): it
+  // is abandoned only when every instance holding it is gone. In the same
+  // transaction as the request: committed alone, the request would be a
+  // held one with no holder, which another replica's AbandonOrphans would
+  // abandon while this one holds it.
+  auto held = db_->Run("INSERT INTO approval_holder(approval_id, instance_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                       {id, instance_});
+  if (!held) return held.error();
+  return true;
 }
 
 Result<ApprovalRequest> ApprovalService::OpenApprovedByPolicy(const NewApproval& n, const std::string& approver_name) {

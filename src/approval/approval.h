@@ -275,6 +275,7 @@ class ApprovalService {
   static std::string Fingerprint(const Identity& who, const RequestedAction& a, const std::string& rule);
 
  private:
+  Result<bool> AddHolder(const std::string& id);  // inside Open's transaction
   Result<ApprovalRequest> Mutate(const std::string& id,
                                  const std::function<std::optional<Error>(ApprovalRequest&)>& change);
   Result<bool> Put(const ApprovalRequest& r, bool insert);

@@ -406,6 +406,22 @@ TEST_P(ApprovalTest, ASurvivorEndsTheRecordedSessionsOfAReplicaThatStopped) {
   std::filesystem::remove_all(dir);
 }
 
+// A held request and its holder are committed together: a request that is
+// pending with no holder would be abandoned by another replica's
+// AbandonOrphans while this one holds it (seen once in ~175 holds under
+// bench/replicas.sh, "was abandoned: the gateway replica that held the
+// request stopped"). When the holder cannot be written, nothing is.
+TEST_P(ApprovalTest, AHeldRequestIsNeverPendingWithoutItsHolder) {
+  auto admin = db_.Connect();
+  ASSERT_TRUE(admin->Run("DROP TABLE approval_holder", {}));
+  RequestInfo del = Info("DELETE", "/api/v1/namespaces/no-holder");
+  auto r = svc_->Open({"kg-nh", &bot_, &del, &rule_, {}});
+  EXPECT_FALSE(r) << "the holder could not be written";
+  auto pending = svc_->List(ApprovalState::kPending);
+  ASSERT_TRUE(pending);
+  EXPECT_TRUE(pending->empty()) << "a pending request without a holder was committed";
+}
+
 TEST_P(ApprovalTest, RevokedGrantsStopCovering) {
   RequestInfo del = Info("DELETE", "/api/v1/namespaces/demo");
   ApprovalRequest req = Open(del);
