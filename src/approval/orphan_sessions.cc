@@ -6,6 +6,7 @@
 
 #include "audit/audit_entry.h"
 #include "audit/audit_record.h"
+#include "audit/recording_link.h"
 #include "recording/orphan_recording.h"
 
 namespace kubegate {
@@ -17,8 +18,7 @@ int EndOrphanSessions(ApprovalService& approvals, AuditSink& sink, const std::st
   int ended = 0;
   for (const OrphanSession& o : *orphans) {
     const std::int64_t now = clock.NowMillis();
-    // A name from the store, used as a file name: no directory parts.
-    if (o.file.empty() || o.file[0] == '.' || o.file.find('/') != std::string::npos) continue;
+    if (!IsRecordingFileName(o.file)) continue;  // a name from the store, joined to a directory
     const std::string path = recording_dir + "/" + o.file;
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) {

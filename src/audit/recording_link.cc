@@ -8,13 +8,13 @@
 #include "common/json_fields.h"
 
 namespace kubegate {
-namespace {
 
-// A file name the gateway wrote: no directories, no dot files.
-bool PlainFileName(const std::string& name) {
+bool IsRecordingFileName(const std::string& name) {
   return !name.empty() && name[0] != '.' && name.find('/') == std::string::npos &&
          name.find('\0') == std::string::npos;
 }
+
+namespace {
 
 std::optional<std::string> ReadWhole(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -28,7 +28,7 @@ std::optional<std::string> ReadWhole(const std::string& path) {
 std::string Check(const nlohmann::json& rec, const std::string& dir, std::string* content, std::string* path_out) {
   std::string file = StringField(rec, "file");
   std::string want = StringField(rec, "sha256");
-  if (!PlainFileName(file)) return "its recording file name is not one kubegate writes";
+  if (!IsRecordingFileName(file)) return "its recording file name is not one kubegate writes";
   std::string path = (std::filesystem::path(dir) / file).string();
   if (path_out) *path_out = path;
   auto bytes = ReadWhole(path);

@@ -25,6 +25,11 @@ struct LoadedRecording {
   std::string content;
 };
 
+// A recording's file name as the gateway writes it: no directory parts,
+// no dot files. Names read from records or the store are checked with it
+// before they are joined to the recording directory.
+bool IsRecordingFileName(const std::string& name);
+
 // The recording of request `request_id`, read and checked against its
 // audit record: 404 when the request has none (yet), 409 (Conflict) when
 // the file is missing or does not match its hash.
