@@ -744,8 +744,6 @@ Result<int> ApprovalService::AbandonOrphans(std::int64_t dead_after_ms) {
 
 Result<bool> ApprovalService::SessionOpened(const std::string& request_id, const std::string& file,
                                            const std::string& kind, std::int64_t started_ms) {
-  // Alive first: a replica that has not beaten yet must not look dead.
-  if (auto beat = Heartbeat(); !beat) return beat;
   auto r = db_->Run("INSERT INTO open_session(request_id, instance_id, file, kind, started_ms) VALUES (?, ?, ?, ?, ?)",
                     {request_id, instance_, file, kind, started_ms});
   if (!r) return r.error();
@@ -761,9 +759,9 @@ Result<bool> ApprovalService::SessionClosed(const std::string& request_id) {
 Result<std::vector<OrphanSession>> ApprovalService::OrphanSessions(std::int64_t dead_after_ms) {
   const std::int64_t alive_since = clock_.NowMillis() - dead_after_ms;
   auto rows = db_->Run(
-      "SELECT request_id, instance_id, file, kind, started_ms FROM open_session WHERE NOT EXISTS ("
+      "SELECT request_id, instance_id, file, kind, started_ms FROM open_session WHERE instance_id <> ? AND NOT EXISTS ("
       "SELECT 1 FROM gateway_instance g WHERE g.id = open_session.instance_id AND g.heartbeat_ms >= ?)",
-      {alive_since});
+      {instance_, alive_since});
   if (!rows) return rows.error();
   std::vector<OrphanSession> out;
   for (const auto& row : *rows) {

@@ -337,6 +337,8 @@ TEST_P(ApprovalTest, ASurvivorEndsTheRecordedSessionsOfAReplicaThatStopped) {
   svc_->SetInstance("replica-a");
   b.SetInstance("replica-b");
   c.SetInstance("replica-c");
+  ASSERT_TRUE(svc_->Heartbeat());
+  ASSERT_TRUE(b.Heartbeat());
   const std::int64_t t0 = clock_.NowMillis();
   const std::string header = R"({"version":2,"width":80,"height":24,"timestamp":1795000000})" "\n";
   auto write = [&](const std::string& name, const std::string& content) {
@@ -411,6 +413,23 @@ TEST_P(ApprovalTest, ASurvivorEndsTheRecordedSessionsOfAReplicaThatStopped) {
 // AbandonOrphans while this one holds it (seen once in ~175 holds under
 // bench/replicas.sh, "was abandoned: the gateway replica that held the
 // request stopped"). When the holder cannot be written, nothing is.
+// However long an instance itself has not beaten (a SQLite process never
+// does), it never takes its own open sessions for a stopped replica's.
+TEST_P(ApprovalTest, AnInstanceNeverEndsItsOwnSessions) {
+  const std::string dir = ::testing::TempDir() + "own-" + GetParam() + "-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string header = R"({"version":2,"width":80,"height":24,"timestamp":1795000000})" "\n";
+  std::ofstream(dir + "/kg-own.cast", std::ios::binary) << header;
+  SetWrittenAt(dir + "/kg-own.cast", clock_.NowMillis());
+  ASSERT_TRUE(svc_->SessionOpened("kg-own", "kg-own.cast", "exec", clock_.NowMillis()));
+  clock_.Advance(11'000);
+  KeptEntries sink;
+  EXPECT_EQ(EndOrphanSessions(*svc_, sink, dir, clock_, 10'000), 0);
+  EXPECT_TRUE(sink.entries.empty());
+  EXPECT_EQ(ReadAll(dir + "/kg-own.cast"), header);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_P(ApprovalTest, AHeldRequestIsNeverPendingWithoutItsHolder) {
   auto admin = db_.Connect();
   ASSERT_TRUE(admin->Run("DROP TABLE approval_holder", {}));
