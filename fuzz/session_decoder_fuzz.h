@@ -32,11 +32,22 @@ struct StringSink : RecordingSink {
   bool Close() override { return true; }
 };
 
-inline std::vector<std::string> Events(SessionDecoder& d) {
+inline std::vector<std::string> Events(const std::vector<StreamEvent>& events) {
   std::vector<std::string> out;
-  for (const auto& e : d.Take()) {
+  for (const auto& e : events) {
     out.push_back(std::to_string(static_cast<int>(e.kind)) + "|" + e.channel + "|" + e.data + "|" +
                   std::to_string(e.size) + "|" + e.port + "|" + e.request_id);
+  }
+  return out;
+}
+
+// The events without their payload: what a decoder told to stop keeping
+// payload (past a recording's cap) must still report.
+inline std::vector<std::string> Shapes(const std::vector<StreamEvent>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events) {
+    out.push_back(std::to_string(static_cast<int>(e.kind)) + "|" + e.channel + "|" + std::to_string(e.size) + "|" +
+                  e.port + "|" + e.request_id);
   }
   return out;
 }
@@ -54,9 +65,16 @@ inline void FuzzSession(std::string_view upgrade, std::string_view protocol, con
     cut->FromClient(in.substr(at, n));
     at += n;
   }
+  // Told halfway to stop keeping payload: the same events and sizes.
+  auto capped = MakeSessionDecoder(upgrade, protocol, kMaxMessage);
+  capped->FromClient(in.substr(0, in.size() / 2));
+  capped->StopKeepingPayload();
+  capped->FromClient(in.substr(in.size() / 2));
   // Events before an error may differ in how far each got; compare when
   // both read the input cleanly.
-  if (!whole->error() && !cut->error() && Events(*whole) != Events(*cut)) std::abort();
+  const std::vector<StreamEvent> whole_events = whole->Take();
+  if (!whole->error() && !cut->error() && Events(whole_events) != Events(cut->Take())) std::abort();
+  if (!whole->error() && !capped->error() && Shapes(whole_events) != Shapes(capped->Take())) std::abort();
 
   std::string file;
   RecordingHeader h;
