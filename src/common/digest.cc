@@ -87,4 +87,12 @@ std::string RandomId(std::string_view prefix, std::size_t bytes) {
   return std::string(prefix) + Hex(raw.data(), static_cast<unsigned int>(raw.size()));
 }
 
+std::string TimeOrderedId(std::string_view prefix, std::int64_t unix_ms, std::size_t bytes) {
+  std::vector<unsigned char> raw(6 + bytes);
+  auto t = static_cast<std::uint64_t>(std::max<std::int64_t>(unix_ms, 0));
+  for (int i = 5; i >= 0; --i, t >>= 8) raw[static_cast<std::size_t>(i)] = static_cast<unsigned char>(t & 0xff);
+  RandomBytes(raw.data() + 6, bytes);
+  return std::string(prefix) + Hex(raw.data(), static_cast<unsigned int>(raw.size()));
+}
+
 }  // namespace kubegate

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -28,5 +29,12 @@ class Sha256Stream {
 // `prefix` followed by 2*bytes random lower-case hex digits (OpenSSL's
 // CSPRNG): request ids ("kg-"), grant ids ("gr-").
 std::string RandomId(std::string_view prefix, std::size_t bytes);
+
+// `prefix`, then `unix_ms` as 12 lower-case hex digits (48 bits: until the
+// year 10889), then 2*bytes random hex digits. Ids made later sort after
+// ids made earlier (to the millisecond), so a B-tree keyed on them grows at
+// its end: an index of random ids dirties about one page per insert,
+// however inserts are batched (docs/performance.md, "Time-ordered request ids").
+std::string TimeOrderedId(std::string_view prefix, std::int64_t unix_ms, std::size_t bytes);
 
 }  // namespace kubegate

@@ -39,5 +39,22 @@ TEST(Digest, RandomIdsAreDistinctAcrossPoolRefills) {
   EXPECT_EQ(RandomId("x", 600).size(), 1u + 1200u) << "larger than the pool: drawn directly";
 }
 
+// Ids made in a later millisecond sort after every id of an earlier one,
+// whatever their random part; ids of one millisecond differ.
+TEST(Digest, TimeOrderedIdsSortByTheirMillisecond) {
+  const std::int64_t t = 1'796'000'000'123;  // 2026-11-30
+  std::string a = TimeOrderedId("kg-", t, 10), b = TimeOrderedId("kg-", t, 10);
+  ASSERT_EQ(a.size(), 3u + 12u + 20u);
+  EXPECT_EQ(a.substr(0, 15), "kg-" + std::string("01a229f1287b"));  // t in hex, 12 digits
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef", 3), std::string::npos);
+  EXPECT_NE(a, b);
+  for (int i = 0; i < 200; ++i) {
+    std::string earlier = TimeOrderedId("kg-", t + i, 10), later = TimeOrderedId("kg-", t + i + 1, 10);
+    EXPECT_LT(earlier, later) << i;
+  }
+  EXPECT_LT(TimeOrderedId("kg-", 0xffffffffff, 10), TimeOrderedId("kg-", 0x10000000000, 10)) << "carries across bytes";
+  EXPECT_EQ(TimeOrderedId("kg-", -5, 10).substr(3, 12), "000000000000") << "clamped, not wrapped";
+}
+
 }  // namespace
 }  // namespace kubegate

@@ -1,5 +1,6 @@
 #include "pipeline/admission.h"
 
+#include "common/clock.h"
 #include "common/digest.h"
 
 namespace kubegate {
@@ -67,6 +68,6 @@ bool Admission::NeedsNamespaceLabels(const Policy& snapshot, const Identity& who
   return snapshot.NeedsNamespaceLabels({&who, &info, asks_impersonation, nullptr, 0, nullptr});
 }
 
-std::string NewRequestId() { return RandomId("kg-", 10); }
+std::string NewRequestId() { return TimeOrderedId("kg-", SystemClock().NowMillis(), 10); }
 
 }  // namespace kubegate

@@ -84,7 +84,10 @@ class Admission {
   PolicyHolder policy_;
 };
 
-// A fresh request id ("kg-" + 20 hex digits), unique across restarts.
+// A fresh request id: "kg-", 12 hex digits of the wall clock's milliseconds,
+// 20 random hex digits (80 bits). Unique across restarts and replicas; ids
+// sort by the millisecond they were made in, which keeps the audit index on
+// request ids appending at its end (TimeOrderedId).
 std::string NewRequestId();
 
 }  // namespace kubegate
