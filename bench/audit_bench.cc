@@ -70,7 +70,7 @@ AuditEntry Make(long i, std::int64_t t) {
     f.approval = {{"id", "ap-" + std::to_string(i)},
                   {"approvers", {{{"user", "approver-" + std::to_string(i % 13)}, {"at", "2026-11-22T00:00:00Z"}}}}};
   }
-  return *MakeEntry(DecisionRecord(f));
+  return *BuildDecisionEntry(f);
 }
 
 // `fresh`: start from an empty SQLite directory (the query benchmark keeps

@@ -38,6 +38,7 @@ for BIN in "$@"; do
     for _ in $(seq 240); do curl -s -o /dev/null -H "Authorization: Bearer bench-token" $URL && break; sleep 0.5; done
     curl -s -o /dev/null -H "Authorization: Bearer bench-token" "$URL?limit=[1-$n]"
     kill -INT $VP; wait $VP || true
+    [ -n "${KEEP_CG:-}" ] && cp $W/cg.out "$KEEP_CG.$n"
     ir+=($(grep -m1 "^summary:" $W/cg.out | awk '{print $2}'))
   done
   echo "$BIN: $(( (ir[1] - ir[0]) / 2000 )) instructions per request (Ir ${ir[0]} for 1,000 requests, ${ir[1]} for 3,000)"

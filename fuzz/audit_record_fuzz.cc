@@ -3,7 +3,9 @@
 // record's index derived while writing must equal the index verification
 // derives from the stored canonical text, or `audit verify` would report an
 // honest record as edited, and the canonical text must fit on one line of
-// the audit journal. The target is also read as an audit API query.
+// the audit journal. The record written straight to text must equal the
+// canonical form of the reference layout (audit_record_reference.h). The
+// target is also read as an audit API query.
 // Input layout: TARGET '\n' CONTENT-TYPE '\n' BODY.
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +15,7 @@
 #include "audit/audit_api.h"
 #include "audit/audit_entry.h"
 #include "audit/audit_record.h"
+#include "audit/audit_record_reference.h"
 #include "classify/go_url.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -40,8 +43,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   f.action = "allow";
   f.rule = "fuzz";
   f.request_body = RedactRequestBody(info ? info->resource : "", content_type, body);
-  auto entry = MakeEntry(DecisionRecord(f));
+  auto entry = BuildDecisionEntry(f);
   if (!entry) abort();  // every decision record must be storable
+  // Written straight to canonical text: byte for byte the canonical form
+  // of the layout built with a DOM before, with the same index.
+  auto reference = MakeEntry(testing::ReferenceDecisionRecord(f));
+  if (!reference || reference->canonical != entry->canonical || !(reference->index == entry->index)) abort();
   auto again = DeriveIndex(entry->canonical);
   if (!again || !(*again == entry->index)) abort();
   // The audit journal frames one entry per line: a canonical record never

@@ -43,7 +43,7 @@ int EndOrphanSessions(ApprovalService& approvals, AuditSink& sink, const std::st
     } else {
       f.error += "; its recording could not be ended: " + summary.error().message;
     }
-    auto entry = MakeEntry(ResultRecord(f));
+    auto entry = BuildResultEntry(f);
     if (!entry || !sink.Submit(std::move(*entry))) {
       spdlog::error("request {}: the result record of a stopped replica's session could not be queued", o.request_id);
       continue;

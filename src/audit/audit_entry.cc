@@ -1,5 +1,6 @@
 #include "audit/audit_entry.h"
 
+#include "audit/canonical_json.h"
 #include "common/clock.h"
 #include "common/digest.h"
 
@@ -44,70 +45,6 @@ std::string ChainHash(std::int64_t seq, std::string_view prev_hash, std::string_
   return Sha256Hex(buf);
 }
 
-namespace {
-
-// nlohmann's own form of one value: sorted keys (its objects are std::map),
-// no spaces, invalid UTF-8 replaced.
-void DumpValue(const nlohmann::json& j, std::string& out) {
-  out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-// Whether nlohmann writes `s` unchanged between quotes: printable ASCII
-// other than '"' and '\\' (it escapes control characters; bytes above
-// 0x7e go to its UTF-8 checks).
-bool PlainAscii(std::string_view s) {
-  for (unsigned char c : s) {
-    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') return false;
-  }
-  return true;
-}
-
-void AppendString(std::string_view s, std::string& out) {
-  if (PlainAscii(s)) {
-    out += '"';
-    out.append(s);
-    out += '"';
-  } else {
-    DumpValue(nlohmann::json(std::string(s)), out);
-  }
-}
-
-void AppendCanonical(const nlohmann::json& j, std::string& out) {
-  switch (j.type()) {
-    case nlohmann::json::value_t::object: {
-      out += '{';
-      bool first = true;
-      for (auto it = j.begin(); it != j.end(); ++it) {
-        if (!first) out += ',';
-        first = false;
-        AppendString(it.key(), out);
-        out += ':';
-        AppendCanonical(it.value(), out);
-      }
-      out += '}';
-      break;
-    }
-    case nlohmann::json::value_t::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& v : j) {
-        if (!first) out += ',';
-        first = false;
-        AppendCanonical(v, out);
-      }
-      out += ']';
-      break;
-    }
-    case nlohmann::json::value_t::string:
-      AppendString(j.get_ref<const std::string&>(), out);
-      break;
-    default:
-      DumpValue(j, out);  // numbers, booleans, null
-  }
-}
-
-}  // namespace
-
 // Byte for byte what record.dump(-1, ' ', false, replace) writes (the test
 // compares them), without its per-byte UTF-8 checks on the plain ASCII that
 // records are almost entirely made of: about 11,000 instructions per
@@ -116,7 +53,7 @@ void AppendCanonical(const nlohmann::json& j, std::string& out) {
 std::string Canonicalize(const nlohmann::json& record) {
   std::string out;
   out.reserve(4096);
-  AppendCanonical(record, out);
+  AppendCanonicalJson(record, out);
   return out;
 }
 
@@ -150,13 +87,18 @@ Result<AuditIndex> DeriveIndexFromRecord(const nlohmann::json& j) {
   x.namespace_ = Str(j, "request", "namespace");
   x.name = Str(j, "request", "name");
   x.decision = Str(j, "decision", "action");
-  x.approval_id = Str(j, "approval", "id");
-  if (auto it = j.find("approval"); it != j.end() && it->is_object() && it->contains("approvers")) {
-    for (const auto& a : (*it)["approvers"]) {
+  if (auto it = j.find("approval"); it != j.end()) IndexApproval(*it, x);
+  return x;
+}
+
+void IndexApproval(const nlohmann::json& approval, AuditIndex& x) {
+  if (!approval.is_object()) return;
+  x.approval_id = Str(approval, "id");
+  if (auto it = approval.find("approvers"); it != approval.end()) {
+    for (const auto& a : *it) {
       if (a.is_object() && a.contains("user") && a["user"].is_string()) x.approvers.push_back(a["user"]);
     }
   }
-  return x;
 }
 
 Result<AuditEntry> MakeEntry(const nlohmann::json& record) {

@@ -85,6 +85,9 @@ std::string Canonicalize(const nlohmann::json& record);
 // not a JSON object with request_id, phase and time.
 Result<AuditIndex> DeriveIndex(std::string_view canonical);
 Result<AuditIndex> DeriveIndexFromRecord(const nlohmann::json& record);
+// The approval columns (approval_id, approvers) from a decision record's
+// "approval" value, as DeriveIndex reads them.
+void IndexApproval(const nlohmann::json& approval, AuditIndex& x);
 
 // Builds an entry (seq and hashes unset) from a record.
 Result<AuditEntry> MakeEntry(const nlohmann::json& record);

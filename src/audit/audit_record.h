@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "audit/audit_entry.h"
 #include "classify/request_info.h"
 #include "identity/identity.h"
 
@@ -60,8 +61,11 @@ struct ResultFacts {
   std::optional<nlohmann::json> recording;
 };
 
-nlohmann::json DecisionRecord(const DecisionFacts& f);
-nlohmann::json ResultRecord(const ResultFacts& f);
+// The entries (seq and hashes unset) of a request's two records: the
+// canonical text written straight from the facts, and the index columns
+// copied from them. Fails, as MakeEntry does, without a request id.
+Result<AuditEntry> BuildDecisionEntry(const DecisionFacts& f);
+Result<AuditEntry> BuildResultEntry(const ResultFacts& f);
 
 // A request body as kept in an audit record: JSON bodies verbatim except
 // that every Secret's data and stringData values (and for requests to the

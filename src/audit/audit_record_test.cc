@@ -4,7 +4,11 @@
 
 #include "audit/audit_entry.h"
 #include "audit/audit_format.h"
+#include "audit/canonical_json.h"
+#include "audit/audit_record_reference.h"
 #include "audit/audit_test_util.h"
+
+#include <random>
 
 namespace kubegate {
 namespace {
@@ -71,6 +75,116 @@ TEST(AuditEntry, CanonicalFormIsNlohmannsDump) {
   for (const json& one : {json("x"), json(1), json(nullptr), json::array(), json::object(), json("\x80")}) {
     EXPECT_EQ(Canonicalize(one), one.dump(-1, ' ', false, json::error_handler_t::replace));
   }
+}
+
+// Records are written straight to canonical text. For facts with every
+// optional part on and off, and strings of every kind (quotes, control
+// characters, UTF-8, invalid UTF-8, keys that sort near each other), the
+// text is byte for byte the canonical form of the layout built with a
+// nlohmann DOM before (audit_record_reference.h), and the index equals the
+// one verification derives from the text.
+TEST(AuditRecord, WrittenRecordsAreTheCanonicalFormOfTheReferenceLayout) {
+  std::mt19937 rng(20261207);
+  const std::vector<std::string> strings = {
+      "", "alice", "say \"hi\"", "C:\\dir", std::string("nul\0x", 5), "tab\tnl\n", "\x7f",
+      "caf\xc3\xa9 \xe2\x9c\x93", "bad \xff\xfe", "kubectl exec -it web -- sh", "system:serviceaccount:ns:sa"};
+  auto pick = [&] { return strings[rng() % strings.size()]; };
+  auto maybe = [&] { return rng() % 2 == 0; };
+  int checked = 0;
+  for (int round = 0; round < 3000; ++round) {
+    Identity who;
+    who.user = pick();
+    for (int g = static_cast<int>(rng() % 3); g > 0; --g) who.groups.push_back(pick());
+    who.kind = maybe() ? IdentityKind::kAgent : IdentityKind::kHuman;
+    who.method = static_cast<AuthMethod>(rng() % 5);
+    if (maybe()) who.auth_source = pick();
+    if (maybe()) who.task = pick();
+    if (maybe()) who.credential_id = pick();
+    RequestInfo info;
+    info.is_resource_request = maybe();
+    info.path = pick();
+    info.verb = pick();
+    info.api_prefix = maybe() ? "api" : "apis";
+    info.api_group = pick();
+    info.api_version = "v1";
+    info.namespace_ = pick();
+    info.resource = pick();
+    info.subresource = pick();
+    info.name = pick();
+    for (int n = static_cast<int>(rng() % 3); n > 0; --n) info.parts.push_back(pick());
+    info.stream = static_cast<StreamKind>(rng() % 4);
+    if (maybe()) info.exec = ExecInfo{pick(), {pick(), pick()}, maybe(), maybe(), maybe(), maybe()};
+    if (maybe()) info.ports = {pick(), "8080"};
+    info.dry_run = maybe();
+
+    DecisionFacts f;
+    f.request_id = round == 0 ? "" : "kg-" + std::to_string(round) + pick();
+    f.received_ms = round == 1 ? -5 : 1'795'000'000'000 + static_cast<std::int64_t>(rng() % 100'000'000);
+    f.who = maybe() ? &who : nullptr;
+    f.source = pick();
+    f.method = pick();
+    f.target = pick();
+    if (maybe()) f.user_agent = pick();
+    if (maybe()) f.kubectl_command = pick();
+    if (maybe()) f.kubectl_session = pick();
+    f.info = maybe() ? &info : nullptr;
+    f.action = pick();
+    f.rule = pick();
+    f.message = pick();
+    switch (rng() % 4) {
+      case 0: break;  // the default, {}
+      case 1: f.approval = {{"id", pick()}, {"approvers", {{{"user", pick()}, {"at", 12}}, {{"user", 7}}}}}; break;
+      case 2: f.approval = {{"id", 5}, {"approvers", "carol"}, {"scope", {{"pod", pick()}, {"minutes", 15}}}}; break;
+      default: f.approval = nlohmann::json();  // null
+    }
+    if (maybe()) f.identity_change = {{"action", pick()}, {"ids", {pick(), 3, true, nullptr, 1.5}}};
+    if (maybe()) f.recording_id = pick();
+    if (maybe()) f.namespace_labels = {{pick(), pick()}};
+    if (maybe()) f.request_body = nlohmann::json{{"bytes", 12}, {"json", {{"kind", pick()}}}};
+    for (int n = static_cast<int>(rng() % 3); n > 0; --n) f.impersonated[pick()] += pick();
+
+    auto want = MakeEntry(testing::ReferenceDecisionRecord(f));
+    auto got = BuildDecisionEntry(f);
+    ASSERT_EQ(static_cast<bool>(want), static_cast<bool>(got)) << round;
+    if (!want) continue;
+    ASSERT_EQ(got->canonical, want->canonical) << round;
+    ASSERT_EQ(got->index, want->index) << round << " " << got->canonical;
+    auto derived = DeriveIndex(got->canonical);
+    ASSERT_TRUE(derived) << round;
+    ASSERT_EQ(*derived, got->index) << round;
+
+    ResultFacts r;
+    r.request_id = f.request_id;
+    r.completed_ms = f.received_ms + static_cast<std::int64_t>(rng() % 1000);
+    r.status = static_cast<int>(rng() % 600) - (round % 7 == 0 ? 1000 : 0);
+    r.bytes_in = maybe() ? 0 : 18446744073709551615ULL;
+    r.bytes_out = rng();
+    r.duration_ms = static_cast<std::int64_t>(rng() % 100000) - 5;
+    if (maybe()) r.error = pick();
+    if (maybe()) r.recording = nlohmann::json{{"file", pick()}, {"sha256", pick()}, {"truncated", maybe()}};
+    auto want_r = MakeEntry(testing::ReferenceResultRecord(r));
+    auto got_r = BuildResultEntry(r);
+    ASSERT_EQ(static_cast<bool>(want_r), static_cast<bool>(got_r)) << round;
+    if (!want_r) continue;
+    ASSERT_EQ(got_r->canonical, want_r->canonical) << round;
+    ASSERT_EQ(got_r->index, want_r->index) << round;
+    ++checked;
+  }
+  EXPECT_GT(checked, 2900);
+  EXPECT_FALSE(BuildDecisionEntry(DecisionFacts{})) << "no request id";
+  EXPECT_FALSE(BuildResultEntry(ResultFacts{})) << "no request id";
+}
+
+TEST(CanonicalObject, SortsMembersAndKeepsTheLastOfAKeyAddedTwice) {
+  CanonicalObject o;
+  o.Add("verb", "get");
+  o.AddInt("v", -1);
+  o.AddUInt("big", 18446744073709551615ULL);
+  o.AddBool("b", true);
+  o.Add("verb", "list");
+  o.AddList("a", {"x", "y\"z"});
+  EXPECT_EQ(o.Text(), R"({"a":["x","y\"z"],"b":true,"big":18446744073709551615,"v":-1,"verb":"list"})");
+  EXPECT_EQ(CanonicalObject().Text(), "{}");
 }
 
 TEST(AuditEntry, IndexIsDerivedFromTheHashedRecord) {

@@ -74,7 +74,7 @@ inline AuditEntry DecisionEntry(const EntrySpec& s) {
     if (!s.decided_by.empty()) f.approval["decided_by"] = s.decided_by;
     if (!s.approval_reason.empty()) f.approval["reason"] = s.approval_reason;
   }
-  auto e = MakeEntry(DecisionRecord(f));
+  auto e = BuildDecisionEntry(f);
   EXPECT_TRUE(e) << e.error().message;
   return *e;
 }
@@ -86,7 +86,7 @@ inline AuditEntry ResultEntry(const std::string& id, int status, std::int64_t ti
   r.completed_ms = time_ms;
   r.status = status;
   r.recording = std::move(recording);
-  auto e = MakeEntry(ResultRecord(r));
+  auto e = BuildResultEntry(r);
   EXPECT_TRUE(e) << e.error().message;
   return *e;
 }

@@ -124,6 +124,16 @@ bool EightPlainBytes(const char* p) {
 
 }  // namespace
 
+std::size_t PlainJsonPrefix(std::string_view s) {
+  std::size_t i = 0;
+  while (i + 8 <= s.size() && EightPlainBytes(s.data() + i)) i += 8;
+  for (; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+  }
+  return i;
+}
+
 void AppendJsonString(std::string& out, std::string_view s) {
   static const char kHex[] = "0123456789abcdef";
   out.reserve(out.size() + s.size() + 2);

@@ -27,4 +27,8 @@ std::string TrimTrailingSpace(std::string s);
 // whole (docs/performance.md).
 void AppendJsonString(std::string& out, std::string_view s);
 
+// The length of the longest prefix of `s` that a JSON string holds as it
+// is: bytes 0x20 to 0x7F other than '"' and '\\'. Eight bytes a step.
+std::size_t PlainJsonPrefix(std::string_view s);
+
 }  // namespace kubegate

@@ -114,5 +114,18 @@ TEST(Text, Base64UrlRoundTripsAndDecodesStrictly) {
   EXPECT_TRUE(Base64UrlDecode("Zg"));
 }
 
+TEST(Text, PlainJsonPrefixStopsAtTheFirstByteJsonWouldChange) {
+  EXPECT_EQ(PlainJsonPrefix(""), 0u);
+  EXPECT_EQ(PlainJsonPrefix("kubectl get pods -n default"), 27u);
+  EXPECT_EQ(PlainJsonPrefix("del \x7f is plain"), 14u);
+  for (std::size_t at : {0u, 3u, 7u, 8u, 9u, 15u, 16u, 30u}) {
+    for (char bad : {'"', '\\', '\n', '\x1f', '\x80', '\xff', '\0'}) {
+      std::string s(31, 'a');
+      s[at] = bad;
+      EXPECT_EQ(PlainJsonPrefix(s), at) << at << " " << static_cast<int>(bad);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kubegate

@@ -43,7 +43,7 @@ void RequestAudit::CommitDecision(const RequestContext& ctx, std::function<void(
     done("");
     return;
   }
-  auto entry = MakeEntry(DecisionRecord(FactsOf(ctx)));
+  auto entry = BuildDecisionEntry(FactsOf(ctx));
   if (!entry) {
     done("kubegate could not build the audit record: " + entry.error().message);
     return;
@@ -67,12 +67,12 @@ void RequestAudit::RecordResult(const RequestContext& ctx, const Outcome& o, con
   r.duration_ms = r.completed_ms - ctx.received_ms;
   r.error = error;
   r.recording = o.recording;
-  if (auto entry = MakeEntry(ResultRecord(r))) sink_.Submit(std::move(*entry));
+  if (auto entry = BuildResultEntry(r)) sink_.Submit(std::move(*entry));
 }
 
 void RequestAudit::RecordAnswered(const RequestContext& ctx, const Outcome& o, const std::string& error) {
   if (!sink_.keeps_entries()) return;
-  if (auto entry = MakeEntry(DecisionRecord(FactsOf(ctx)))) sink_.Submit(std::move(*entry));
+  if (auto entry = BuildDecisionEntry(FactsOf(ctx))) sink_.Submit(std::move(*entry));
   RecordResult(ctx, o, error);
 }
 
