@@ -207,7 +207,7 @@ TEST(Approvals, AnswerAtOnceThenReRunPassesUnderTheGrant) {
   ASSERT_NE(first.code, 0);
   auto at = first.out.find("kubectl gate approve kg-");
   ASSERT_NE(at, std::string::npos) << first.out;
-  std::string id = first.out.substr(at + 21, 23);
+  std::string id = RequestIdAt(first.out, at + 21);
   EXPECT_NE(first.out.find("needs approval (rule \"secret-reads\")"), std::string::npos) << first.out;
   // Re-running before approval joins the same pending request.
   RunResult again = gw.Run("bot", {"get", "secret", "db-pass"});
@@ -240,7 +240,7 @@ TEST(Approvals, RefusedExecRetryMakesOneRequestAndTheGrantScopesTheCommand) {
   EXPECT_EQ(count, 1u) << pending.out;
   auto at = first.out.find("kubectl gate approve kg-");
   ASSERT_NE(at, std::string::npos) << first.out;
-  std::string id = first.out.substr(at + 21, 23);
+  std::string id = RequestIdAt(first.out, at + 21);
   RunResult wide = gw.Gate("alice", {"approve", id, "--for", "2h"});
   EXPECT_NE(wide.code, 0) << "beyond the rule's maxGrant";
   EXPECT_NE(wide.out.find("at most 60 minutes"), std::string::npos) << wide.out;
@@ -257,7 +257,7 @@ TEST(Approvals, RefusedExecRetryMakesOneRequestAndTheGrantScopesTheCommand) {
   ASSERT_EQ(gw.Run("alice", {"run", "gated-3", "--image=x", "--restart=Never"}).code, 0);
   RunResult ask = gw.Run("bot", {"exec", "gated-3", "--", "echo", "one"});
   ASSERT_NE(ask.code, 0);
-  std::string id2 = ask.out.substr(ask.out.find("kubectl gate approve kg-") + 21, 23);
+  std::string id2 = RequestIdAt(ask.out, ask.out.find("kubectl gate approve kg-") + 21);
   RunResult unknown = gw.Gate("alice", {"approve", id2, "--scope", "any-commnd"});
   EXPECT_NE(unknown.code, 0);
   EXPECT_NE(unknown.out.find("unknown scope"), std::string::npos) << unknown.out;
@@ -364,7 +364,7 @@ TEST(Approvals, ExecSessionEndsWhenItsGrantExpires) {
   RunResult first = gw.Run("bot", {"exec", "gated-2", "--", "sleep", "30"});
   auto at = first.out.find("kubectl gate approve kg-");
   ASSERT_NE(at, std::string::npos) << first.out;
-  std::string id = first.out.substr(at + 21, 23);
+  std::string id = RequestIdAt(first.out, at + 21);
   ASSERT_EQ(gw.Gate("alice", {"approve", id, "--for", "3s"}).code, 0);
   // Both transports at once, inside the one grant: kubectl 1.32 over
   // WebSocket and 1.29 over SPDY. Each is told why its session ended (a
@@ -510,7 +510,7 @@ TEST(Approvals, AnApprovalCoversExactlyTheRequestTheApproverSaw) {
   const std::string selected = "/api/v1/namespaces/exact/configmaps?labelSelector=app%3Dold-canary";
   RunResult asked = Curl(gw, "bot", "DELETE", selected, R"({"propagationPolicy":"Background"})");
   ASSERT_EQ(asked.out.substr(0, 3), "403") << asked.out;
-  std::string id = asked.out.substr(asked.out.find("kubectl gate approve kg-") + 21, 23);
+  std::string id = RequestIdAt(asked.out, asked.out.find("kubectl gate approve kg-") + 21);
   // Twins: the same request joins; another selector or body does not.
   RunResult twin = Curl(gw, "bot", "DELETE", selected, R"({"propagationPolicy":"Background"})");
   EXPECT_NE(twin.out.find(id), std::string::npos) << twin.out;
@@ -542,7 +542,7 @@ TEST(Approvals, AnApprovalCoversExactlyTheRequestTheApproverSaw) {
   ASSERT_EQ(gw.Run("alice", {"create", "secret", "generic", "web-1", "-n", "exact", "--from-literal=p=x"}).code, 0);
   RunResult first = gw.Run("bot", {"get", "secrets", "-n", "exact", "-l", "app=web"});
   ASSERT_NE(first.code, 0) << first.out;
-  std::string sid = first.out.substr(first.out.find("kubectl gate approve kg-") + 21, 23);
+  std::string sid = RequestIdAt(first.out, first.out.find("kubectl gate approve kg-") + 21);
   RunResult granted = gw.Gate("alice", {"approve", sid, "--for", "10m", "--scope", "exact,reads"});
   ASSERT_EQ(granted.code, 0) << granted.out;
   EXPECT_EQ(gw.Run("bot", {"get", "secrets", "-n", "exact", "-l", "app=web"}).code, 0);

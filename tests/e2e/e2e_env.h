@@ -27,6 +27,13 @@
 
 namespace e2e {
 
+// The request id ("kg-" and hex digits) that starts at `pos` of `text`.
+inline std::string RequestIdAt(const std::string& text, std::size_t pos) {
+  if (pos > text.size() || text.compare(pos, 3, "kg-") != 0) return "";
+  std::size_t end = text.find_first_not_of("0123456789abcdef", pos + 3);
+  return text.substr(pos, (end == std::string::npos ? text.size() : end) - pos);
+}
+
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
@@ -426,7 +433,7 @@ struct PolicyGateway {
       auto at = r.out.find(needle);
       if (r.code == 0 && at != std::string::npos) {
         auto id = r.out.rfind("Request kg-", at);
-        if (id != std::string::npos) return r.out.substr(id + 8, 23);
+        if (id != std::string::npos) return RequestIdAt(r.out, id + 8);
       }
       usleep(50 * 1000);
     }
