@@ -356,17 +356,17 @@ class ServerImpl final : public GatewayServer {
   awaitable<void> RunSession(Worker& w, tcp::socket sock, std::string peer,
                              std::shared_ptr<ConnectionLimits::Ticket> ticket) {
     if (config_.listen.plain_http) {
-      Session s(*services_, w.pool, NetStream::Plain(std::move(sock)), std::move(peer));
-      co_await s.Run();
+      ServeSession(std::make_shared<Session>(*services_, w.pool, NetStream::Plain(std::move(sock)), std::move(peer)),
+                   std::move(ticket));
       co_return;
     }
     asio::steady_timer quiet(co_await asio::this_coro::executor, limits::kRequestHeadTimeout);
     auto which = co_await (sock.async_wait(tcp::socket::wait_read, asio::as_tuple(use_awaitable)) ||
                            quiet.async_wait(asio::as_tuple(use_awaitable)));
     if (which.index() == 1 || std::get<0>(std::get<0>(which))) co_return;  // said nothing in time, or broke
-    Session s(*services_, w.pool, NetStream::TlsServer(std::move(sock), *server_ctx_), std::move(peer));
-    co_await s.Run();
-    (void)ticket;  // held until the session ends
+    ServeSession(std::make_shared<Session>(*services_, w.pool, NetStream::TlsServer(std::move(sock), *server_ctx_),
+                                           std::move(peer)),
+                 std::move(ticket));  // the ticket is held until the session ends
   }
 
   awaitable<void> DrainThenStop() {

@@ -5,6 +5,8 @@
 #include "net/io_helpers.h"
 #include "net/session.h"
 
+#include <boost/asio/co_spawn.hpp>
+
 #include <chrono>
 #include <filesystem>
 
@@ -28,18 +30,29 @@ namespace http = boost::beast::http;
 using asio::awaitable;
 using io::Redirect;
 
-awaitable<void> Session::Run() {
-  if (!co_await stream_.Handshake(peer_cert_, untrusted_peer_)) co_return;
+awaitable<Session::Served> Session::Serve(bool after_wait, beast::error_code wait_ec) {
+  if (!handshaken_) {
+    if (!co_await stream_.Handshake(peer_cert_, untrusted_peer_)) co_return Served::kClosed;
+    handshaken_ = true;
+  }
+  // The wait for this call ended without a next request: timed out, or the
+  // caller closed or broke the connection.
+  if (wait_ec) {
+    co_await stream_.LingeringClose();
+    co_return Served::kClosed;
+  }
+  bool readable = after_wait;
   while (true) {
     beast::error_code ec;
-    if (buffer_.size() == 0) {
-      // Idle between requests: wait for the next one holding only the
-      // stream (memory per idle connection, docs/performance.md).
+    if (buffer_.size() == 0 && !readable) {
+      // Idle between requests: the caller waits for the next one holding
+      // only the session and its stream, with no coroutine frame
+      // (memory per idle connection, docs/performance.md).
       buffer_.shrink_to_fit();
       stream_.expires_after(limits::kClientIdleTimeout);
-      co_await stream_.async_wait_readable(Redirect(ec));
-      if (ec) break;
+      co_return Served::kIdle;
     }
+    readable = false;
     Head head;
     head.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(g_.max_head(), UINT32_MAX)));
     head.body_limit(boost::none);
@@ -61,6 +74,20 @@ awaitable<void> Session::Run() {
     if (!keep || g_.stopping) break;
   }
   co_await stream_.LingeringClose();
+  co_return Served::kClosed;
+}
+
+void ServeSession(std::shared_ptr<Session> s, std::shared_ptr<void> keep, bool after_wait, beast::error_code wait_ec) {
+  auto ex = s->stream_executor();
+  Session* raw = s.get();
+  asio::co_spawn(ex, raw->Serve(after_wait, wait_ec),
+                 [s = std::move(s), keep = std::move(keep)](std::exception_ptr e, Session::Served served) mutable {
+                   if (e || served != Session::Served::kIdle) return;
+                   Session* raw = s.get();
+                   raw->WaitForNextRequest([s = std::move(s), keep = std::move(keep)](beast::error_code ec) mutable {
+                     ServeSession(std::move(s), std::move(keep), true, ec);
+                   });
+                 });
 }
 
 // The stages, in order. Each either lets the request go on (nullopt) or

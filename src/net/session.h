@@ -35,7 +35,22 @@ class Session {
   Session(GatewayServices& g, UpstreamPool& pool, NetStream stream, std::string peer)
       : g_(g), pool_(pool), stream_(std::move(stream)), peer_(std::move(peer)) {}
 
-  boost::asio::awaitable<void> Run();
+  // What Serve left the connection as.
+  enum class Served { kIdle, kClosed };
+  // Does the TLS handshake on the first call, then serves requests until
+  // the connection ends (kClosed, closed) or has nothing buffered to read
+  // (kIdle, at once after the handshake, and after each request that left
+  // nothing). Called again once WaitForNextRequest returns (`after_wait`),
+  // with that wait's error: a wait that failed (timed out, closed by the
+  // caller) closes the connection. ServeSession drives it.
+  boost::asio::awaitable<Served> Serve(bool after_wait, boost::beast::error_code wait_ec);
+  // Calls `done` once the next request may be read (or the idle timeout
+  // Serve armed passes, or the connection breaks). Holds no coroutine.
+  template <typename Handler>
+  void WaitForNextRequest(Handler&& done) {
+    stream_.async_wait_readable(std::forward<Handler>(done));
+  }
+  NetStream::executor_type stream_executor() { return stream_.get_executor(); }
 
  private:
   using Head = boost::beast::http::request_parser<boost::beast::http::empty_body>;
@@ -128,7 +143,15 @@ class Session {
   boost::beast::flat_buffer buffer_;
   std::optional<PeerCertificate> peer_cert_;
   bool untrusted_peer_ = false;
+  bool handshaken_ = false;
   std::unique_ptr<char[]> relay_buf_;
 };
+
+// Runs `s` to its end: Serve, and while it says idle, a wait for the next
+// request that holds no coroutine frame (an idle connection keeps only
+// the session, its stream, `keep` and the wait), then Serve again.
+// `keep` lives as long as the session (the connection-limit ticket).
+void ServeSession(std::shared_ptr<Session> s, std::shared_ptr<void> keep, bool after_wait = false,
+                  boost::beast::error_code wait_ec = {});
 
 }  // namespace kubegate
