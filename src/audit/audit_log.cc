@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/json_fields.h"
+#include "common/thread_name.h"
 
 namespace kubegate {
 
@@ -36,8 +37,16 @@ AuditLog::AuditLog(std::unique_ptr<AuditStore> store, const Clock& clock, const 
                    store_->Describe(), ingest.error().message);
     }
   }
-  writer_ = std::thread([this] { Run(); });
-  if (ingest_store_) ingest_ = std::thread([this] { RunIngest(); });
+  writer_ = std::thread([this] {
+    NameThisThread("kg-audit-write");
+    Run();
+  });
+  if (ingest_store_) {
+    ingest_ = std::thread([this] {
+      NameThisThread("kg-audit-ingest");
+      RunIngest();
+    });
+  }
 }
 
 AuditLog::~AuditLog() {

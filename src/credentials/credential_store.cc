@@ -8,6 +8,7 @@
 #include "common/limits.h"
 #include "credentials/column_values.h"
 #include "store/store_events.h"
+#include "common/thread_name.h"
 
 namespace kubegate {
 
@@ -382,6 +383,7 @@ void CredentialPoller::Kick() {
 
 void CredentialPoller::Start() {
   thread_ = std::thread([this] {
+    NameThisThread("kg-credentials");
     std::unique_lock<std::mutex> lock(mu_);
     while (true) {
       cv_.wait_for(lock, limits::kCredentialPoll, [this] { return stop_ || kicked_; });

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/limits.h"
+#include "common/thread_name.h"
 
 namespace kubegate {
 
@@ -171,7 +172,10 @@ void OidcAuthenticator::Stop() {
 
 void OidcAuthenticator::Start() {
   if (issuers_.empty() || thread_.joinable()) return;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("kg-oidc-keys");
+    Run();
+  });
 }
 
 OidcIssuer* OidcAuthenticator::FindIssuer(const std::string& url) const {

@@ -40,6 +40,7 @@
 #include "identity/service_account_auth.h"
 #include "net/gateway_client.h"
 #include "net/webhook_notifier.h"
+#include "common/thread_name.h"
 
 namespace kubegate {
 namespace {
@@ -162,6 +163,7 @@ class ServerImpl final : public GatewayServer {
     if (ec) return Error::Internal("cannot listen on " + config_.listen.address + ":" +
                                    std::to_string(config_.listen.port) + ": " + ec.message());
     port_ = acceptor_->local_endpoint().port();
+    asio::post(store_thread_, [] { NameThisThread("kg-store"); });
     signals_.emplace(workers_[0]->ioc, SIGTERM, SIGINT);
     signals_->async_wait([this](const boost::system::error_code& e, int) {
       if (!e) Stop();
@@ -182,8 +184,10 @@ class ServerImpl final : public GatewayServer {
       asio::co_spawn(workers_[0]->ioc, HeartbeatAndReap(), asio::detached);
     }
     asio::co_spawn(workers_[0]->ioc, AcceptLoop(), asio::detached);
-    for (auto& w : workers_) {
-      w->thread = std::thread([&ioc = w->ioc] {
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      auto& w = workers_[i];
+      w->thread = std::thread([&ioc = w->ioc, i] {
+        NameThisThread(("kg-worker-" + std::to_string(i)).c_str());
         auto guard = asio::make_work_guard(ioc);
         ioc.run();
       });
@@ -398,7 +402,7 @@ class ServerImpl final : public GatewayServer {
   WakeUps wake_ups_;
   std::unique_ptr<WebhookNotifier> notifier_;
   std::optional<ReviewStage> review_;
-  asio::thread_pool store_thread_{1};
+  asio::thread_pool store_thread_{1};  // named kg-store by its first task (Start)
   std::unique_ptr<AuditStore> reader_store_;  // store thread only
   NamespaceLabelCache namespace_labels_{std::chrono::milliseconds(limits::kNamespaceLabelTtl).count(),
                                         limits::kNamespaceLabelCacheEntries};

@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/limits.h"
 #include "net/gateway_client.h"
+#include "common/thread_name.h"
 
 namespace kubegate {
 
@@ -27,7 +28,10 @@ std::string WebhookPayload(const std::string& event, const ApprovalRequest& r, c
 }
 
 WebhookNotifier::WebhookNotifier(std::string url, std::string format)
-    : url_(std::move(url)), format_(std::move(format)), thread_([this] { Run(); }) {}
+    : url_(std::move(url)), format_(std::move(format)), thread_([this] {
+        NameThisThread("kg-webhook");
+        Run();
+      }) {}
 
 WebhookNotifier::~WebhookNotifier() {
   {

@@ -1,8 +1,12 @@
 #include "recording/recording_tap.h"
+#include "common/thread_name.h"
 
 namespace kubegate {
 
-RecordingWriter::RecordingWriter() : thread_([this] { Run(); }) {}
+RecordingWriter::RecordingWriter() : thread_([this] {
+  NameThisThread("kg-recorder");
+  Run();
+}) {}
 
 RecordingWriter::~RecordingWriter() {
   {

@@ -7,6 +7,7 @@
 
 #include "common/digest.h"
 #include "store/sql_connection.h"
+#include "common/thread_name.h"
 
 namespace kubegate {
 
@@ -57,7 +58,10 @@ bool StoreEvents::WaitListening(std::uint64_t n, std::chrono::milliseconds limit
 }
 
 void StoreEvents::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("kg-store-events");
+    Run();
+  });
 }
 
 void StoreEvents::Stop() {

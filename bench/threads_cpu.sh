@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# kubegate's CPU per request, thread by thread: where an allowed GET's cost
+# goes (the worker, the audit journal writer, the audit ingest, ...).
+# kubegate (plain HTTP in front, one worker, the demo test server over TLS
+# behind) and the test server on cpu 1, wrk on cpu 0; each thread's
+# utime+stime over the measured run from /proc/PID/task/TID/stat, divided
+# by the requests wrk completed. Threads are named (common/thread_name.h).
+#   bash bench/threads_cpu.sh                       # CONNS="1 16", audit defaults
+#   AUDIT="fsync: interval, fsync_interval: 100ms" CONNS=16 bash bench/threads_cpu.sh
+#   KG_ARGS=--bench-disable-audit bash bench/threads_cpu.sh
+# Environment: KUBEGATE_BIN, AUDIT (the audit: map's contents), KG_ARGS,
+# CONNS, DURATION (seconds, default 6).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KG=${KUBEGATE_BIN:-$PWD/build/src/kubegate}
+W=$(mktemp -d)
+trap 'kill $(cat $W/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf $W' EXIT
+taskset -c 1 build/testserver/kube-testserver --data-dir $W/ts --port 0 --token up-token \
+  --kubeconfig-out $W/up.kubeconfig --port-file $W/ts.port > $W/ts.log 2>&1 & echo $! > $W/ts.pid
+for _ in $(seq 100); do [ -s $W/ts.port ] && [ -s $W/up.kubeconfig ] && break; sleep 0.1; done
+printf %s bench-token > $W/caller.token
+HASH=$("$KG" token hash --token-file $W/caller.token)
+TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
+snap() { for t in /proc/$1/task/*; do echo "$(basename $t) $(cat $t/comm) $(awk '{print $14+$15}' $t/stat)"; done; }
+for c in ${CONNS:-1 16}; do
+  rm -rf $W/kg
+  port=$(shuf -i 20000-45000 -n 1)
+  cat > $W/kg.yaml <<C
+listen: {address: 127.0.0.1, port: $port, plain_http: true}
+data_dir: $W/kg
+upstream: {kubeconfig: $W/up.kubeconfig}
+log_level: warn
+worker_threads: 1
+audit: {${AUDIT:-}}
+tokens:
+  - {user: bench, groups: [bench], kind: agent, token_sha256: $HASH}
+C
+  taskset -c 1 "$KG" serve --config $W/kg.yaml ${KG_ARGS:-} > $W/kg.log 2>&1 & pid=$!; echo $pid > $W/kg.pid
+  url=http://127.0.0.1:$port/api/v1/namespaces/default/pods
+  for _ in $(seq 100); do curl -s -o /dev/null -H "Authorization: Bearer bench-token" $url && break; sleep 0.1; done
+  taskset -c 0 wrk -t1 -c$c -d2s -H "Authorization: Bearer bench-token" $url > /dev/null  # warm-up
+  snap $pid | sort > $W/a
+  req=$(taskset -c 0 wrk -t1 -c$c -d${DURATION:-6}s -H "Authorization: Bearer bench-token" $url | awk '/requests in/ {print $1}')
+  snap $pid | sort > $W/b
+  kill $pid; wait $pid 2>/dev/null || true
+  echo "conns=$c requests=$req audit={${AUDIT:-}} ${KG_ARGS:-}"
+  join $W/a $W/b | awk -v r="$req" -v t="$TICK_US" '
+    { d = ($5 - $3) * t / r; tot += d; if (d >= 0.5) printf "  %-16s %7.1f us/req\n", $2, d }
+    END { printf "  %-16s %7.1f us/req\n", "total", tot }'
+done
