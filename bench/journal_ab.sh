@@ -10,11 +10,8 @@ cd "$(dirname "$0")/.."
 KG=${KUBEGATE_BIN:-$PWD/build/src/kubegate}
 W=$(mktemp -d)
 trap 'kill $(cat $W/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf $W' EXIT
-taskset -c 1 build/testserver/kube-testserver --data-dir $W/ts --port 0 --token up-token \
-  --kubeconfig-out $W/up.kubeconfig --port-file $W/ts.port > $W/ts.log 2>&1 & echo $! > $W/ts.pid
-for _ in $(seq 100); do [ -s $W/ts.port ] && [ -s $W/up.kubeconfig ] && break; sleep 0.1; done
-printf %s bench-token > $W/caller.token
-HASH=$("$KG" token hash --token-file $W/caller.token)
+source bench/lib.sh
+HASH=$(kg_start_pinned_testserver $W "$KG")
 TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
 run() {  # journal conns
   local port; port=$(shuf -i 20000-45000 -n 1)

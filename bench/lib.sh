@@ -23,6 +23,17 @@ kg_start_testserver() {  # dir
   for _ in $(seq 100); do [ -s "$1/ts.port" ] && break; sleep 0.1; done
 }
 
+# The CPU benches' setting: the test server pinned to cpu 1 (its pid in
+# DIR/ts.pid), DIR/caller.token holding "bench-token"; prints that token's
+# sha256 for kubegate's config.
+kg_start_pinned_testserver() {  # dir kubegate-binary
+  taskset -c 1 build/testserver/kube-testserver --data-dir "$1/ts" --port 0 --token up-token \
+    --kubeconfig-out "$1/up.kubeconfig" --port-file "$1/ts.port" > "$1/ts.log" 2>&1 & echo $! > "$1/ts.pid"
+  for _ in $(seq 100); do [ -s "$1/ts.port" ] && [ -s "$1/up.kubeconfig" ] && break; sleep 0.1; done
+  printf %s bench-token > "$1/caller.token"
+  "$2" token hash --token-file "$1/caller.token"
+}
+
 # kubegate's config in DIR/kg.yaml, for the test server of DIR
 # (kg_start_testserver): TLS on a free loopback port, the caller `bench`
 # (an agent) with the token in DIR/t ("bench-token"), and the YAML lines

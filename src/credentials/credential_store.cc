@@ -6,9 +6,9 @@
 
 #include "common/digest.h"
 #include "common/limits.h"
+#include "common/thread_name.h"
 #include "credentials/column_values.h"
 #include "store/store_events.h"
-#include "common/thread_name.h"
 
 namespace kubegate {
 

@@ -32,6 +32,7 @@
 #include "common/clock.h"
 #include "common/k8s_status.h"
 #include "common/limits.h"
+#include "common/thread_name.h"
 #include "net/await.h"
 #include "net/gateway_services.h"
 #include "net/session.h"
@@ -40,7 +41,6 @@
 #include "identity/service_account_auth.h"
 #include "net/gateway_client.h"
 #include "net/webhook_notifier.h"
-#include "common/thread_name.h"
 
 namespace kubegate {
 namespace {

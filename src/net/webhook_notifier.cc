@@ -6,8 +6,8 @@
 #include "approval/approval_api.h"
 #include "common/clock.h"
 #include "common/limits.h"
-#include "net/gateway_client.h"
 #include "common/thread_name.h"
+#include "net/gateway_client.h"
 
 namespace kubegate {
 

@@ -1,4 +1,5 @@
 #include "recording/recording_tap.h"
+
 #include "common/thread_name.h"
 
 namespace kubegate {

@@ -6,8 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/digest.h"
-#include "store/sql_connection.h"
 #include "common/thread_name.h"
+#include "store/sql_connection.h"
 
 namespace kubegate {
 
