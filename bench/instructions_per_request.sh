@@ -7,6 +7,8 @@
 # (Ir(3000) - Ir(1000)) / 2000, so start-up and shutdown cancel out. User-space
 # instructions only: the kernel's share (sockets, fsync) is not in it.
 #   bash bench/instructions_per_request.sh [KUBEGATE_BIN ...]   (default build/src/kubegate)
+#   AUDIT=1 KEEP_CG=/tmp/cg bash bench/instructions_per_request.sh   # keeps /tmp/cg.1000 and /tmp/cg.3000
+#     for callgrind_annotate --inclusive=yes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
