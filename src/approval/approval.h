@@ -250,8 +250,9 @@ class ApprovalService {
   Result<bool> SessionClosed(const std::string& request_id);
   // The recorded sessions of other instances not seen for `dead_after_ms`
   // (their connections died with them; an instance beats at start and
-  // every kReplicaHeartbeat, cli/main.cc and the gateway server). Whoever claims one (true: exactly one
-  // caller) ends its recording and writes its result record.
+  // every kReplicaHeartbeat, cli/main.cc and the gateway server). Whoever
+  // claims one (true: exactly one caller) ends its recording and writes its
+  // result record.
   Result<std::vector<OrphanSession>> OrphanSessions(std::int64_t dead_after_ms);
   Result<bool> ClaimOrphanSession(const OrphanSession& session);
   // The instance this service records as holder (default: this

@@ -408,11 +408,6 @@ TEST_P(ApprovalTest, ASurvivorEndsTheRecordedSessionsOfAReplicaThatStopped) {
   std::filesystem::remove_all(dir);
 }
 
-// A held request and its holder are committed together: a request that is
-// pending with no holder would be abandoned by another replica's
-// AbandonOrphans while this one holds it (seen once in ~175 holds under
-// bench/replicas.sh, "was abandoned: the gateway replica that held the
-// request stopped"). When the holder cannot be written, nothing is.
 // However long an instance itself has not beaten (a SQLite process never
 // does), it never takes its own open sessions for a stopped replica's.
 TEST_P(ApprovalTest, AnInstanceNeverEndsItsOwnSessions) {
@@ -430,6 +425,11 @@ TEST_P(ApprovalTest, AnInstanceNeverEndsItsOwnSessions) {
   std::filesystem::remove_all(dir);
 }
 
+// A held request and its holder are committed together: a request that is
+// pending with no holder would be abandoned by another replica's
+// AbandonOrphans while this one holds it (seen once in ~175 holds under
+// bench/replicas.sh, "was abandoned: the gateway replica that held the
+// request stopped"). When the holder cannot be written, nothing is.
 TEST_P(ApprovalTest, AHeldRequestIsNeverPendingWithoutItsHolder) {
   auto admin = db_.Connect();
   ASSERT_TRUE(admin->Run("DROP TABLE approval_holder", {}));

@@ -1,7 +1,8 @@
 // The content of audit records: what kubegate writes about each request,
 // in two phases. The decision record is committed before the request is
 // forwarded; the result record is appended when it completes. Both are
-// plain JSON (canonicalized and hashed by audit_entry.h).
+// JSON, written straight in canonical form (audit/canonical_json.h) and
+// hashed into the chain (audit_entry.h).
 //
 // A reviewer's questions and where the answer is:
 //   who acted                  identity.{user,groups,kind,auth,source}

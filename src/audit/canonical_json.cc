@@ -1,6 +1,5 @@
 #include "audit/canonical_json.h"
 
-#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <iterator>
