@@ -142,6 +142,12 @@ void DriveIo(std::shared_ptr<Impl> impl, asio::cancellation_slot slot, Completio
       int err = SSL_get_error(impl->ssl, r);
       n = 0;
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        // A read that found nothing leaves OpenSSL's 16 KiB read buffer
+        // allocated for as long as the wait lasts: a held request's or a
+        // watch's whole life. It is freed unless it holds part of a record
+        // (OpenSSL then refuses and keeps it); SSL_MODE_RELEASE_BUFFERS
+        // alone frees it only after a record is read to its end.
+        if (err == SSL_ERROR_WANT_READ) (void)SSL_free_buffers(impl->ssl);
         tcp::socket& socket = impl->socket;
         socket.async_wait(WaitFor(err),
                           asio::bind_cancellation_slot(slot, [impl = std::move(impl), slot, done = std::move(done),
@@ -412,6 +418,46 @@ bool NetStream::IdleAndOpen() {
   char byte;
   ssize_t n = ::recv(impl.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+std::size_t NetStream::ReadNow(asio::mutable_buffer b, error_code& ec) {
+  ec = {};
+  Impl& impl = *impl_;
+  if (b.size() == 0) return 0;
+  if (!impl.socket.is_open()) {
+    ec = Final(impl, asio::error::bad_descriptor);
+    return 0;
+  }
+  if (!impl.tls) {
+    ssize_t n = ::recv(impl.socket.native_handle(), b.data(), b.size(), MSG_DONTWAIT);
+    if (n > 0) return static_cast<std::size_t>(n);
+    if (n == 0) {
+      ec = asio::error::eof;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      ec = error_code(errno, boost::system::system_category());
+    }
+    return 0;
+  }
+  if (!impl.ssl) {
+    ec = asio::error::not_connected;
+    return 0;
+  }
+  ERR_clear_error();
+  errno = 0;
+  std::size_t n = 0;
+  const int r = SSL_read_ex(impl.ssl, b.data(), b.size(), &n);
+  if (r == 1) return n;
+  const int sys = errno;
+  const int err = SSL_get_error(impl.ssl, r);
+  if (err == SSL_ERROR_WANT_READ) {
+    (void)SSL_free_buffers(impl.ssl);  // as in DriveIo
+    return 0;
+  }
+  // Wanting to write: only with a write of ours unfinished, and a stream
+  // read with ReadNow has none. Reported as an error rather than retried,
+  // so a readable socket can never make its caller spin.
+  ec = err == SSL_ERROR_WANT_WRITE ? asio::error::operation_not_supported : SslError(err, sys);
+  return 0;
 }
 
 void NetStream::ReadSome(asio::mutable_buffer b, asio::cancellation_slot slot, Completion done) {

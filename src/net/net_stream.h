@@ -107,6 +107,13 @@ class NetStream {
         token);
   }
 
+  // Reads what can be read without waiting: n > 0 bytes, or 0 with no
+  // error when nothing has arrived yet (a TLS record only in part, or a
+  // record that carried no data), or 0 with `ec` at the end of the stream
+  // or an error. For a caller's bytes that come while its request waits:
+  // the wait for readability is the caller's, and costs no read buffer.
+  std::size_t ReadNow(boost::asio::mutable_buffer b, boost::beast::error_code& ec);
+
   // An idle kept-alive connection that may carry a next request: open, and
   // nothing arrived on it (no bytes, no alert, no FIN), neither in the
   // socket nor read ahead by OpenSSL.

@@ -315,6 +315,65 @@ TEST_F(NetStreamTest, WaitReadableSeesWhatOpenSslReadAhead) {
   EXPECT_EQ(second, "BBBB");
 }
 
+// ReadNow never waits: nothing yet is 0 bytes and no error (a held
+// request's caller that sends nothing), bytes that came are read, and the
+// peer's leaving is an error.
+TEST_F(NetStreamTest, ReadNowTakesWhatCameAndNeverWaits) {
+  ASSERT_NO_FATAL_FAILURE(Connect());
+  std::array<char, 64> buf{};
+  error_code ec;
+  // The client's session tickets are for the client: the server has nothing.
+  EXPECT_EQ(server_->ReadNow(asio::buffer(buf), ec), 0u);
+  EXPECT_FALSE(ec) << ec.message();
+  error_code write_ec, wait_ec;
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        co_await asio::async_write(*client_, asio::buffer("hello", 5), asio::redirect_error(use_awaitable, write_ec));
+        server_->expires_after(std::chrono::seconds(5));
+        co_await server_->async_wait_readable(asio::redirect_error(use_awaitable, wait_ec));
+        server_->expires_never();
+      },
+      asio::detached);
+  ioc_.run();
+  ioc_.restart();
+  ASSERT_FALSE(write_ec || wait_ec);
+  std::size_t n = server_->ReadNow(asio::buffer(buf), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(std::string(buf.data(), n), "hello");
+  EXPECT_EQ(server_->ReadNow(asio::buffer(buf), ec), 0u);
+  EXPECT_FALSE(ec) << ec.message();
+  client_->Close();
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        server_->expires_after(std::chrono::seconds(5));
+        co_await server_->async_wait_readable(asio::redirect_error(use_awaitable, wait_ec));
+        server_->expires_never();
+      },
+      asio::detached);
+  ioc_.run();
+  EXPECT_EQ(server_->ReadNow(asio::buffer(buf), ec), 0u);
+  EXPECT_TRUE(ec);
+}
+
+TEST_F(NetStreamTest, ReadNowOnAPlainStream) {
+  auto [s, c] = Pair();
+  NetStream server = NetStream::Plain(std::move(s));
+  std::array<char, 64> buf{};
+  error_code ec;
+  EXPECT_EQ(server.ReadNow(asio::buffer(buf), ec), 0u);
+  EXPECT_FALSE(ec) << ec.message();
+  asio::write(c, asio::buffer("abc", 3));
+  // Loopback: the bytes are in the receive queue when write returns.
+  std::size_t n = server.ReadNow(asio::buffer(buf), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(std::string(buf.data(), n), "abc");
+  c.close();
+  EXPECT_EQ(server.ReadNow(asio::buffer(buf), ec), 0u);
+  EXPECT_EQ(ec, asio::error::eof) << ec.message();
+}
+
 TEST_F(NetStreamTest, WaitReadableEndsWithTheDeadline) {
   ASSERT_NO_FATAL_FAILURE(Connect());
   error_code ec;

@@ -259,27 +259,4 @@ char* Session::RelayBuffer() {
   return relay_buf_.get();
 }
 
-awaitable<void> Session::WatchClientGone(std::string& why) {
-  beast::error_code ec;
-  stream_.expires_never();
-  while (true) {
-    // Bytes that come meanwhile stay for the next request, within a fixed
-    // bound: more is a protocol error (kubectl never pipelines).
-    if (buffer_.size() >= limits::kMaxBytesReadAhead) {
-      why = "the caller sent more than " + std::to_string(limits::kMaxBytesReadAhead / 1024) +
-            " KiB while waiting for an answer";
-      co_return;
-    }
-    std::size_t room = std::min<std::size_t>(4096, limits::kMaxBytesReadAhead - buffer_.size());
-    std::size_t n = co_await stream_.async_read_some(buffer_.prepare(room), Redirect(ec));
-    buffer_.commit(n);
-    if (ec) {
-      why = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
-                ? "the caller closed its connection"
-                : "the caller's connection broke (" + ec.message() + ")";
-      co_return;
-    }
-  }
-}
-
 }  // namespace kubegate

@@ -30,6 +30,8 @@
 
 namespace kubegate {
 
+class WakeUpWaiter;
+
 class Session {
  public:
   Session(GatewayServices& g, UpstreamPool& pool, NetStream stream, std::string peer)
@@ -97,9 +99,6 @@ class Session {
   // The approvers' dry run of a held write, recorded like any request
   // kubegate forwards (committed first); returns its note.
   boost::asio::awaitable<nlohmann::json> DryRunForApprovers(const RequestContext& held, const Head& head);
-  // Returns when the caller closes or breaks its connection, or sends more
-  // than limits::kMaxBytesReadAhead ahead of its answer; `why` says which.
-  boost::asio::awaitable<void> WatchClientGone(std::string& why);
   // Ends a stream when its grant expires or is revoked; `reason` says which.
   boost::asio::awaitable<void> WatchGrant(std::string grant_id, std::int64_t expires_ms, std::string& reason);
   // Returns (with `reason`) once `who` may no longer act: its user was
@@ -112,9 +111,24 @@ class Session {
   bool CanEnd(const RequestContext& ctx) const;
   // What ended the wait of WatchCaller.
   enum class CallerEnd { kLeft, kIdentityEnded };
-  // WatchClientGone, and WatchIdentity too when CanEnd and `identity_too`:
-  // returns at the first of them, `why` saying what happened.
+  // Returns at the first of: the caller closing or breaking its connection,
+  // or sending more than limits::kMaxBytesReadAhead ahead of its answer
+  // (kLeft), or, when CanEnd and `identity_too`, its identity ending
+  // (kIdentityEnded); `why` says what happened. For a streamed answer,
+  // raced against its relay.
   boost::asio::awaitable<CallerEnd> WatchCaller(const RequestContext& ctx, std::string& why, bool identity_too = true);
+  // One wait of a held request or a stream on `waiter` (which watches the
+  // caller's connection, and the identity's keys when `identity`): how the
+  // caller ended (`why` says how), or nothing when `deadline_ms` came, a
+  // wake-up came on the waiter's own keys, or the wait was cancelled. Bytes
+  // the caller sends meanwhile go to the session's buffer (ReadAhead).
+  boost::asio::awaitable<std::optional<CallerEnd>> AwaitCaller(const RequestContext& ctx, WakeUpWaiter& waiter,
+                                                               bool identity, std::int64_t deadline_ms,
+                                                               std::string& why);
+  // Reads, without waiting, what the caller sent ahead of its answer into
+  // the session's buffer (kept for the next request); false with `why`
+  // when the caller closed or broke its connection.
+  bool ReadAhead(std::string& why);
   // At the moment a held request would be forwarded: why its caller may no
   // longer act, read from the store itself (a revocation or a disable
   // committed through any replica counts, without the cache's poll lag),

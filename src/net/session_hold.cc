@@ -1,9 +1,7 @@
 // The hold stage's transport side: the review stage (approval/review_stage.h)
 // decides; this file runs its steps on the store thread, sends the
 // approvers' dry run, and waits for wake-ups while watching the caller.
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -13,59 +11,17 @@
 #include "forward/header_rewrite.h"
 #include "net/await.h"
 #include "net/session.h"
+#include "net/wake_up_waiter.h"
 #include "credentials/credential_store.h"
 #include "common/limits.h"
 
 namespace kubegate {
 
 namespace asio = boost::asio;
+namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::awaitable;
-using namespace asio::experimental::awaitable_operators;
 
-namespace {
-
-// Waits for WakeUps on one key. Subscribed for its whole life, so a
-// wake-up that comes while the session is busy elsewhere (a store call) is
-// kept for the next Wait, never lost.
-class WakeUpWaiter {
- public:
-  WakeUpWaiter(WakeUps& wake_ups, const std::string& key, asio::any_io_executor ex)
-      : WakeUpWaiter(wake_ups, std::vector<std::string>{key}, std::move(ex)) {}
-  // Woken by any of `keys`.
-  WakeUpWaiter(WakeUps& wake_ups, const std::vector<std::string>& keys, asio::any_io_executor ex)
-      : state_(std::make_shared<State>(ex)) {
-    for (const std::string& key : keys) {
-      // Runs on whichever thread committed the change: it only posts.
-      subs_.push_back(wake_ups.Subscribe(key, [s = state_, ex] {
-        asio::post(ex, [s] {
-          s->woken = true;
-          s->timer.cancel();
-        });
-      }));
-    }
-  }
-  // True when woken (since the last Wait), false when `deadline_ms` came.
-  awaitable<bool> Wait(const Clock& clock, std::int64_t deadline_ms) {
-    if (!state_->woken) {
-      const std::int64_t left = deadline_ms - clock.NowMillis();
-      state_->timer.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(left, 1)));
-      (void)co_await state_->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-    co_return std::exchange(state_->woken, false);
-  }
-
- private:
-  struct State {
-    explicit State(asio::any_io_executor ex) : timer(ex) {}
-    asio::steady_timer timer;
-    bool woken = false;
-  };
-  std::shared_ptr<State> state_;
-  std::vector<WakeUps::Subscription> subs_;
-};
-
-}  // namespace
 
 awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
   if (!ctx.reviewed()) co_return std::nullopt;
@@ -106,9 +62,14 @@ awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
   std::optional<WakeUpWaiter> waiter;
   if (step.verdict == ReviewVerdict::kHold) {
     // Listening first, then looking once more: a decision made between the
-    // ask and the subscription is not missed.
-    std::vector<std::string> keys = {step.approval_id, std::string(kGatewayStoppingKey)};
-    waiter.emplace(g_.wake_ups, keys, co_await asio::this_coro::executor);
+    // ask and the subscription is not missed. The same waiter watches the
+    // caller's connection and identity: one frame waits, not one per source
+    // (memory per held request, docs/performance.md).
+    waiter.emplace(co_await asio::this_coro::executor);
+    const std::vector<std::string> keys = {step.approval_id, std::string(kGatewayStoppingKey)};
+    waiter->WakeOn(g_.wake_ups, keys, Woken::kKey);
+    if (CanEnd(ctx)) waiter->WakeOn(g_.wake_ups, CredentialCache::WakeKeys(*ctx.who), Woken::kIdentity);
+    waiter->WatchReadable(stream_);
     auto resume = [stage, &r, &step] { return stage->Resume(r, std::move(step)); };
     step = co_await OnStoreThread<ReviewStep>(g_.store_thread, resume);
   }
@@ -125,18 +86,18 @@ awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
     // leaving (or overrunning the read-ahead bound) withdraws the request,
     // which can then never run later.
     std::string gone;
-    auto which = co_await (waiter->Wait(g_.clock, step.hold_until_ms) || WatchCaller(ctx, gone));
-    if (which.index() == 1) {
-      if (std::get<1>(which) == CallerEnd::kIdentityEnded) {
-        // The caller is still there: told why nothing was done.
-        Error refusal = Error::Unauthorized("kubegate: " + gone + " while request " + ctx.request_id +
-                                            " was held for approval; it was withdrawn and nothing was done");
-        auto cancel = [stage, &r, &step, &gone, &refusal] {
-          return stage->Cancel(r, std::move(step), gone, std::move(refusal));
-        };
-        step = co_await OnStoreThread<ReviewStep>(g_.store_thread, cancel);
-        break;
-      }
+    std::optional<CallerEnd> end = co_await AwaitCaller(ctx, *waiter, CanEnd(ctx), step.hold_until_ms, gone);
+    if (end == CallerEnd::kIdentityEnded) {
+      // The caller is still there: told why nothing was done.
+      Error refusal = Error::Unauthorized("kubegate: " + gone + " while request " + ctx.request_id +
+                                          " was held for approval; it was withdrawn and nothing was done");
+      auto cancel = [stage, &r, &step, &gone, &refusal] {
+        return stage->Cancel(r, std::move(step), gone, std::move(refusal));
+      };
+      step = co_await OnStoreThread<ReviewStep>(g_.store_thread, cancel);
+      break;
+    }
+    if (end == CallerEnd::kLeft) {
       auto withdraw = [stage, &r, &step, &gone] { return stage->Withdraw(r, std::move(step), gone); };
       step = co_await OnStoreThread<ReviewStep>(g_.store_thread, withdraw);
       break;
@@ -144,6 +105,7 @@ awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
     auto resume = [stage, &r, &step] { return stage->Resume(r, std::move(step)); };
     step = co_await OnStoreThread<ReviewStep>(g_.store_thread, resume);
   }
+  waiter.reset();
   if (step.verdict == ReviewVerdict::kForward) {
     // An approval covers the credential the approver saw: a token revoked
     // (or expired), or a user disabled, while held, even in the instant
@@ -175,7 +137,8 @@ awaitable<StageResult> Session::Hold(RequestContext& ctx, Head& head) {
 
 awaitable<void> Session::WatchGrant(std::string grant_id, std::int64_t expires_ms, std::string& reason) {
   ReviewStage* stage = g_.review;
-  WakeUpWaiter waiter(g_.wake_ups, grant_id, co_await asio::this_coro::executor);
+  const std::vector<std::string> keys = {grant_id};
+  WakeUpWaiter waiter(g_.wake_ups, keys, co_await asio::this_coro::executor);
   while (true) {
     // Listening first, then looking: no revocation falls in between.
     auto check = [stage, &grant_id, expires_ms] { return stage->SessionEnds(grant_id, expires_ms); };
@@ -211,19 +174,68 @@ awaitable<void> Session::WatchIdentity(const Identity& who, std::string& reason)
 bool Session::CanEnd(const RequestContext& ctx) const { return ctx.who && g_.credential_cache; }
 
 awaitable<Session::CallerEnd> Session::WatchCaller(const RequestContext& ctx, std::string& why, bool identity_too) {
-  if (!identity_too || !CanEnd(ctx)) {
-    co_await WatchClientGone(why);
-    co_return CallerEnd::kLeft;
+  const bool identity = identity_too && CanEnd(ctx);
+  WakeUpWaiter waiter(co_await asio::this_coro::executor);
+  if (identity) waiter.WakeOn(g_.wake_ups, CredentialCache::WakeKeys(*ctx.who), Woken::kIdentity);
+  waiter.WatchReadable(stream_);
+  while (true) {
+    // Nothing else wakes it: a day at most between looks.
+    auto end = co_await AwaitCaller(ctx, waiter, identity, g_.clock.NowMillis() + 86'400'000, why);
+    if (end) co_return *end;
+    auto cs = co_await asio::this_coro::cancellation_state;
+    if (cs.cancelled() != asio::cancellation_type::none) co_return CallerEnd::kLeft;  // the other side ended first
   }
-  // One string each: the loser, cancelled, still runs to its end.
-  std::string gone, ended;
-  auto which = co_await (WatchClientGone(gone) || WatchIdentity(*ctx.who, ended));
-  if (which.index() == 0) {
-    why = std::move(gone);
-    co_return CallerEnd::kLeft;
+}
+
+awaitable<std::optional<Session::CallerEnd>> Session::AwaitCaller(const RequestContext& ctx, WakeUpWaiter& waiter,
+                                                                  bool identity, std::int64_t deadline_ms,
+                                                                  std::string& why) {
+  stream_.expires_never();
+  while (true) {
+    // Looking after each wake-up on the identity's keys (and at the
+    // credential's expiry): no change falls in between.
+    if (identity) {
+      if (auto ended = g_.credential_cache->Ended(*ctx.who, g_.clock.NowMillis())) {
+        why = std::move(*ended);
+        co_return CallerEnd::kIdentityEnded;
+      }
+    }
+    // Bytes that come meanwhile stay for the next request, within a fixed
+    // bound: more is a protocol error (kubectl never pipelines).
+    if (buffer_.size() >= limits::kMaxBytesReadAhead) {
+      why = "the caller sent more than " + std::to_string(limits::kMaxBytesReadAhead / 1024) +
+            " KiB while waiting for an answer";
+      co_return CallerEnd::kLeft;
+    }
+    std::int64_t until = deadline_ms;
+    if (identity && ctx.who->credential_expires_ms) until = std::min(until, ctx.who->credential_expires_ms);
+    const Woken woken = co_await waiter.Wait(g_.clock, until);
+    auto cs = co_await asio::this_coro::cancellation_state;
+    if (cs.cancelled() != asio::cancellation_type::none) co_return std::nullopt;
+    switch (woken) {
+      case Woken::kReadable:
+        if (!ReadAhead(why)) co_return CallerEnd::kLeft;
+        break;
+      case Woken::kIdentity:
+        break;  // looked at above
+      case Woken::kKey:
+        co_return std::nullopt;
+      case Woken::kDeadline:
+        if (g_.clock.NowMillis() >= deadline_ms) co_return std::nullopt;
+        break;  // the credential's expiry: looked at above
+    }
   }
-  why = std::move(ended);
-  co_return CallerEnd::kIdentityEnded;
+}
+
+bool Session::ReadAhead(std::string& why) {
+  beast::error_code ec;
+  const std::size_t room = std::min<std::size_t>(4096, limits::kMaxBytesReadAhead - buffer_.size());
+  buffer_.commit(stream_.ReadNow(buffer_.prepare(room), ec));
+  if (!ec) return true;
+  why = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
+            ? "the caller closed its connection"
+            : "the caller's connection broke (" + ec.message() + ")";
+  return false;
 }
 
 awaitable<std::optional<std::string>> Session::IdentityEnded(const RequestContext& ctx) {
