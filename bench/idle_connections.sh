@@ -2,7 +2,9 @@
 # Memory per idle client connection: kubegate's RSS with N connections open
 # against its RSS before, (a) before the TLS handshake (a TCP connection
 # that sends nothing) and (b) after the handshake and one request, idle on
-# keep-alive. Usage: bench/idle_connections.sh [N] [KUBEGATE_BINARY]
+# keep-alive; with MODES="... get", (c) idle after a GET of a 60 KB
+# ConfigMap (relayed in pieces, chunked as kube-apiserver sends it).
+# Usage: [MODES="tcp tls get"] bench/idle_connections.sh [N] [KUBEGATE_BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-2000}"
@@ -31,6 +33,13 @@ for _ in range(n):
         s = ctx.wrap_socket(s)
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         s.recv(4096)
+    elif mode == "get":
+        s = ctx.wrap_socket(s)
+        s.sendall(b"GET /api/v1/namespaces/default/configmaps/big HTTP/1.1\r\nHost: x\r\n"
+                  b"Authorization: Bearer bench-token\r\n\r\n")
+        got = b""
+        while not got.endswith(b"0\r\n\r\n"):  # the last chunk
+            got += s.recv(65536)
     held.append(s)
 print("ready", flush=True)
 time.sleep(3600)
@@ -40,9 +49,13 @@ start_kubegate() {
   kg_start_gateway $W "$KG"
   PORT=$KG_PORT
   curl -s --cacert $W/kg/pki/ca.crt -H "Authorization: Bearer bench-token" $KG_URL/api/v1/namespaces >/dev/null
+  python3 -c 'import json; print(json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+    "metadata": {"name": "big"}, "data": {"blob": "x" * 60000}}))' > $W/big.json
+  curl -s -o /dev/null --cacert $W/kg/pki/ca.crt -H "Authorization: Bearer bench-token" \
+    -H "Content-Type: application/json" --data-binary @$W/big.json $KG_URL/api/v1/namespaces/default/configmaps
 }
 rss() { kg_rss $KGPID; }
-for mode in tcp tls; do
+for mode in ${MODES:-tcp tls}; do
   start_kubegate  # a fresh process for each: freed heap is not returned to the system
   BEFORE=$(rss)
   hold $mode > $W/$mode.out

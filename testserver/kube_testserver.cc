@@ -270,7 +270,15 @@ class Server {
     res.set("Audit-Id", "testserver");
     res.body() = body.dump();
     res.keep_alive(req.keep_alive());
-    res.prepare_payload();
+    // As kube-apiserver's answers come: its handlers write the encoded
+    // object without a Content-Length, and Go's net/http (server.go,
+    // bufferBeforeChunkingSize = 2048) sets one only when the whole answer
+    // fits in that buffer; a larger one goes chunked (HTTP/1.1).
+    if (res.body().size() > 2048 && req.version() >= 11) {
+      res.chunked(true);
+    } else {
+      res.prepare_payload();
+    }
     beast::error_code ec;
     co_await http::async_write(s, res, Redirect(ec));
     co_return !ec && req.keep_alive();

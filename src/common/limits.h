@@ -20,6 +20,15 @@ inline constexpr std::size_t kMaxResponseHeadBytes = 1 << 20;
 // Per-direction relay buffer: the most bytes held for one direction of one
 // connection. A slow reader stops the relay from reading the other side.
 inline constexpr std::size_t kRelayBufferBytes = 64 << 10;
+// One read from a stream being relayed: the plaintext of one TLS record
+// (RFC 8446 5.1), so a body comes a record per read and goes on a record
+// per write. Beast reads as far as its buffer's free room, at least 512.
+inline constexpr std::size_t kRelayReadBytes = 16 << 10;
+// Room for a response head and a small body (a Pod) in one read.
+inline constexpr std::size_t kResponseHeadReadBytes = 4 << 10;
+// The piece buffer of a body of no announced length (a watch, logs -f):
+// events are small and a watch may stay open for hours, so it stays small.
+inline constexpr std::size_t kOpenEndedPieceBytes = 4 << 10;
 // A client must deliver its complete request head within this time.
 inline constexpr std::chrono::seconds kRequestHeadTimeout{30};
 // A client must keep a request body moving; a stall longer than this ends it.

@@ -1,5 +1,8 @@
 // A request body streamed from the caller to the API server through one
 // bounded buffer: the caller is read only as fast as the upstream accepts.
+#include <algorithm>
+#include <memory>
+
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -26,8 +29,14 @@ awaitable<StageResult> Session::StreamBodyUpstream(Head& head, UpstreamConn& up,
   // it with need_buffer (one write operation type for head and body).
   co_await http::async_write(up.stream, sr, Redirect(ec));
   if (ec == http::error::need_buffer) ec = {};
-  char* buf = RelayBuffer();
-  const std::size_t buf_size = limits::kRelayBufferBytes;
+  // The piece buffer, freed with the request: room for the announced
+  // length up to the relay bound, read a TLS record at a time.
+  const std::size_t buf_size = static_cast<std::size_t>(
+      std::clamp<std::uint64_t>(bp.content_length_remaining().value_or(limits::kRelayBufferBytes), 1,
+                                limits::kRelayBufferBytes));
+  buffer_.reserve(std::min(limits::kRelayReadBytes, buffer_.size() + buf_size));
+  std::unique_ptr<char[]> piece(new char[buf_size]);
+  char* buf = piece.get();
   while (!ec && !bp.is_done()) {
     bp.get().body().data = buf;
     bp.get().body().size = buf_size;

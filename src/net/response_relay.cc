@@ -1,6 +1,9 @@
 // The API server's answer, back to the caller: the head and the body piece
 // by piece (a watch or logs -f as it comes, the caller watched meanwhile),
 // or, after a 101, the upgraded stream (net/upgrade_relay.cc).
+#include <algorithm>
+#include <memory>
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
@@ -29,6 +32,9 @@ awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<U
   rp.body_limit(boost::none);
   rp.header_limit(static_cast<std::uint32_t>(limits::kMaxResponseHeadBytes));
   if (is_head) rp.skip(true);
+  // Beast reads as far as the buffer's free room: a head and a small body
+  // (a Pod) come in one read, and go on in one write below.
+  conn->buffer.reserve(limits::kResponseHeadReadBytes);
   co_await http::async_read_header(conn->stream, conn->buffer, rp, Redirect(ec));
   if (ec) {
     co_return refuse(Error::BadGateway("reading the API server's response failed: " + ec.message()),
@@ -71,10 +77,27 @@ awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<U
     // and body together (one TLS record); otherwise the head goes out now,
     // so a watch that has no event yet still answers at once.
     if (conn->buffer.size() == 0) co_await http::async_write_header(stream_, sr, Redirect(ec));
+    // The piece buffer, freed with the answer: an announced length gets
+    // room for all of it up to the relay bound, read a TLS record at a
+    // time; a body of no announced length (a watch) a small piece, read
+    // as it comes, holding no more than it needs while it stays open.
+    const bool open_ended = !rp.content_length();
+    std::size_t buf_size = limits::kOpenEndedPieceBytes;
+    if (!open_ended) {
+      buf_size = static_cast<std::size_t>(
+          std::clamp<std::uint64_t>(rp.content_length_remaining().value_or(1), 1, limits::kRelayBufferBytes));
+    }
+    std::unique_ptr<char[]> piece;
+    char* buf = nullptr;
+    auto size_piece = [&](std::size_t size) {
+      piece.reset(new char[size]);
+      buf = piece.get();
+      buf_size = size;
+      conn->buffer.reserve(std::min(limits::kRelayReadBytes, conn->buffer.size() + size));
+    };
+    size_piece(buf_size);
     // The last write of the loop carries more=false, which ends the body
     // (and a chunked body with its last chunk).
-    char* buf = RelayBuffer();
-    const std::size_t buf_size = limits::kRelayBufferBytes;
     auto relay_body = [&]() -> awaitable<void> {
       while (!ec && !rp.is_done()) {
         res.body().data = buf;
@@ -91,6 +114,16 @@ awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<U
         if (n == 0 && !rp.is_done()) continue;
         co_await http::async_write(stream_, sr, Redirect(ec));
         if (ec == http::error::need_buffer) ec = {};
+        // A body of no announced length that (nearly) fills its piece is
+        // bulk, a chunked list: piece and reads grow, up to the relay
+        // bound. One that goes quiet again (a watch after a burst) gives
+        // the room back.
+        if (open_ended && n >= buf_size / 4 * 3 && buf_size < limits::kRelayBufferBytes) {
+          size_piece(std::min(buf_size * 2, limits::kRelayBufferBytes));
+        } else if (open_ended && n <= limits::kOpenEndedPieceBytes / 2 && buf_size > limits::kOpenEndedPieceBytes) {
+          if (conn->buffer.size() == 0) conn->buffer.shrink_to_fit();
+          size_piece(limits::kOpenEndedPieceBytes);
+        }
       }
     };
     // A streamed answer (a watch, logs -f) may stay quiet for ever: the
@@ -101,7 +134,6 @@ awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<U
     // event after it). An answer of known length ends by itself; watching
     // the identity for it would add a subscription to every request.
     std::string gone;
-    const bool open_ended = !rp.content_length();
     auto which = co_await (relay_body() || WatchCaller(ctx, gone, open_ended));
     if (which.index() == 1) {
       out.keep_alive = false;
@@ -116,7 +148,11 @@ awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<U
     out.keep_alive = false;
     co_return Respond::Answered(out);
   }
-  if (upstream_keep_alive && rp.is_done()) pool_.Release(std::move(conn));
+  if (upstream_keep_alive && rp.is_done()) {
+    // A pooled connection keeps no more than a head's read room.
+    if (conn->buffer.capacity() > limits::kResponseHeadReadBytes) conn->buffer.shrink_to_fit();
+    pool_.Release(std::move(conn));
+  }
   co_return Respond::Answered(out);
 }
 

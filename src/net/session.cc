@@ -254,9 +254,4 @@ void Session::Log(const RequestContext& ctx, const Outcome& o) const {
   spdlog::info("{}", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-char* Session::RelayBuffer() {
-  if (!relay_buf_) relay_buf_.reset(new char[limits::kRelayBufferBytes]);
-  return relay_buf_.get();
-}
-
 }  // namespace kubegate

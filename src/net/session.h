@@ -146,9 +146,6 @@ class Session {
                                             int retry_after_seconds = 0);
   void Log(const RequestContext& ctx, const Outcome& o) const;
 
-  // Body relay buffer: allocated on the first body relayed (an idle or
-  // held connection never needs it), then kept for the connection.
-  char* RelayBuffer();
 
   GatewayServices& g_;
   UpstreamPool& pool_;
@@ -158,7 +155,6 @@ class Session {
   std::optional<PeerCertificate> peer_cert_;
   bool untrusted_peer_ = false;
   bool handshaken_ = false;
-  std::unique_ptr<char[]> relay_buf_;
 };
 
 // Runs `s` to its end: Serve, and while it says idle, a wait for the next
