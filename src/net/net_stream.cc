@@ -146,7 +146,9 @@ void DriveIo(std::shared_ptr<Impl> impl, asio::cancellation_slot slot, Completio
         // allocated for as long as the wait lasts: a held request's or a
         // watch's whole life. It is freed unless it holds part of a record
         // (OpenSSL then refuses and keeps it); SSL_MODE_RELEASE_BUFFERS
-        // alone frees it only after a record is read to its end.
+        // alone frees it only after a record is read to its end. (OpenSSL
+        // 3.0.14 fixed a use-after-free in this call, CVE-2024-4741;
+        // bookworm's is 3.0.19.)
         if (err == SSL_ERROR_WANT_READ) (void)SSL_free_buffers(impl->ssl);
         tcp::socket& socket = impl->socket;
         socket.async_wait(WaitFor(err),
