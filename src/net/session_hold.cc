@@ -191,6 +191,9 @@ awaitable<std::optional<Session::CallerEnd>> Session::AwaitCaller(const RequestC
                                                                   bool identity, std::int64_t deadline_ms,
                                                                   std::string& why) {
   stream_.expires_never();
+  // Nothing buffered: the read buffer goes while the caller waits (ReadAhead
+  // takes one again if bytes come).
+  if (buffer_.size() == 0) buffer_.shrink_to_fit();
   while (true) {
     // Looking after each wake-up on the identity's keys (and at the
     // credential's expiry): no change falls in between.
