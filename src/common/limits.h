@@ -26,6 +26,8 @@ inline constexpr std::size_t kRelayBufferBytes = 64 << 10;
 inline constexpr std::size_t kRelayReadBytes = 16 << 10;
 // Room for a response head and a small body (a Pod) in one read.
 inline constexpr std::size_t kResponseHeadReadBytes = 4 << 10;
+// Room for a request head in one read.
+inline constexpr std::size_t kRequestHeadReadBytes = 4 << 10;
 // The piece buffer of a body of no announced length (a watch, logs -f):
 // events are small and a watch may stay open for hours, so it stays small.
 inline constexpr std::size_t kOpenEndedPieceBytes = 4 << 10;

@@ -56,6 +56,11 @@ awaitable<Session::Served> Session::Serve(bool after_wait, beast::error_code wai
     Head head;
     head.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(g_.max_head(), UINT32_MAX)));
     head.body_limit(boost::none);
+    // Beast reads as far as the buffer's free room, at least 512 bytes: a
+    // head of kubectl's size (an ID token alone is 1 KiB or more) comes in
+    // one read, not a read per 512 bytes. Freed again when the session
+    // goes idle or waits (AwaitCaller).
+    buffer_.reserve(limits::kRequestHeadReadBytes);
     stream_.expires_after(limits::kRequestHeadTimeout);
     co_await http::async_read_header(stream_, buffer_, head, Redirect(ec));
     if (ec) {
