@@ -28,8 +28,9 @@ inline constexpr std::size_t kRelayReadBytes = 16 << 10;
 inline constexpr std::size_t kResponseHeadReadBytes = 4 << 10;
 // Room for a request head in one read.
 inline constexpr std::size_t kRequestHeadReadBytes = 4 << 10;
-// The piece buffer of a body of no announced length (a watch, logs -f):
-// events are small and a watch may stay open for hours, so it stays small.
+// The first piece buffer of a body of no announced length (a watch, logs
+// -f, a chunked list): events are small and a watch may stay open for
+// hours, so it starts small (it grows while pieces come full).
 inline constexpr std::size_t kOpenEndedPieceBytes = 4 << 10;
 // A client must deliver its complete request head within this time.
 inline constexpr std::chrono::seconds kRequestHeadTimeout{30};

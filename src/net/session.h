@@ -146,7 +146,6 @@ class Session {
                                             int retry_after_seconds = 0);
   void Log(const RequestContext& ctx, const Outcome& o) const;
 
-
   GatewayServices& g_;
   UpstreamPool& pool_;
   NetStream stream_;
