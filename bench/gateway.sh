@@ -55,7 +55,7 @@ C
   fi
   pw() { [ "${PROFILE_TARGET:-kg}" = "$1" ] && echo "${wrap:-}"; true; }
   start kg 19230 "plain_http: true" "" "$(pw kg)"
-  start kg-interval 19232 "plain_http: true" ""
+  start kg-interval 19232 "plain_http: true" "" "$(pw kg-interval)"
   start kg-noaudit 19231 "plain_http: true" "--bench-disable-audit" "$(pw kg-noaudit)"
   start kg-nojournal 19233 "plain_http: true" "" "$(pw kg-nojournal)"
   start kg-tls 19643 "tls_cert_file: $BENCH_TLS_CERT, tls_key_file: $BENCH_TLS_KEY" ""

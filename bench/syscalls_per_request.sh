@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # System calls per allowed GET: `strace -f -c` of kubegate (plain HTTP in
-# front, the demo test server over TLS behind, audit off, one worker)
+# front, the demo test server over TLS behind, one worker; audit off unless
+# AUDIT=1, which keeps the default per-commit fsync or takes the audit map
+# from AUDIT_YAML, e.g. "{fsync: interval, fsync_interval: 100ms}")
 # serving N keep-alive GETs of a ConfigMap of BODY bytes from one curl.
 # Divide the counts by N. PAD=BYTES adds a header of that size (a long head,
 # as an OIDC ID token makes one).
@@ -23,12 +25,14 @@ data_dir: $W/kg
 upstream: {kubeconfig: $W/up.kubeconfig}
 log_level: warn
 worker_threads: 1
+${AUDIT_YAML:+audit: $AUDIT_YAML}
 tokens:
   - {user: bench, groups: [bench], kind: agent, token_sha256: $("$KG" token hash --token-file $W/caller.token)}
 C
 BASE=http://127.0.0.1:$PORT/api/v1/namespaces/default/configmaps
 AUTH="Authorization: Bearer bench-token"
-strace -f -c -o $W/strace.txt "$KG" serve --config $W/kg.yaml --bench-disable-audit > $W/kg.log 2>&1 &
+ARGS=(--bench-disable-audit); [ "${AUDIT:-0}" = 1 ] && ARGS=()
+strace -f ${STRACE_ARGS:--c} -o $W/strace.txt "$KG" serve --config $W/kg.yaml "${ARGS[@]}" > $W/kg.log 2>&1 &
 for _ in $(seq 100); do curl -s -o /dev/null -H "$AUTH" $BASE && break; sleep 0.2; done
 python3 -c 'import json, sys; print(json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
   "metadata": {"name": "bench"}, "data": {"k": "x" * int(sys.argv[1])}}))' "${BODY:-2000}" > $W/cm.json
@@ -39,4 +43,4 @@ pkill -INT -f "serve --config $W/kg.yaml" || true
 for _ in $(seq 50); do pgrep -f "serve --config $W/kg.yaml" >/dev/null || break; sleep 0.2; done
 sleep 0.5
 echo "$N GETs of a ConfigMap with ${BODY:-2000} bytes of data${PAD:+, a $PAD-byte header}:"
-head -20 $W/strace.txt
+if [ -n "${STRACE_ARGS:-}" ]; then cp $W/strace.txt /tmp/strace-full.txt; else head -20 $W/strace.txt; fi

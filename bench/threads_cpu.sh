@@ -39,9 +39,13 @@ C
   snap $pid | sort > $W/a
   req=$(taskset -c 0 wrk -t1 -c$c -d${DURATION:-6}s -H "Authorization: Bearer bench-token" $url | awk '/requests in/ {print $1}')
   snap $pid | sort > $W/b
+  # Audit entries per group commit, from /metrics.
+  metrics=$(curl -s -H "Authorization: Bearer bench-token" http://127.0.0.1:$port/metrics || true)
   kill $pid; wait $pid 2>/dev/null || true
   echo "conns=$c requests=$req audit={${AUDIT:-}} ${KG_ARGS:-}"
   join $W/a $W/b | awk -v r="$req" -v t="$TICK_US" '
     { d = ($5 - $3) * t / r; tot += d; if (d >= 0.5) printf "  %-16s %7.1f us/req\n", $2, d }
     END { printf "  %-16s %7.1f us/req\n", "total", tot }'
+  echo "$metrics" | awk '/^kubegate_audit_batches_total/ {b=$2} /^kubegate_audit_entries_committed_total/ {e=$2}
+    END { if (b > 0) printf "  audit: %d group commits since start, %.1f entries each\n", b, e / b }'
 done

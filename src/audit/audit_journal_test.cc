@@ -561,6 +561,29 @@ TEST(AuditJournalStore, ResultsAreSyncedWithTheNextDecisionOrWithinTheBound) {
       << "the result was not synced within the bound";
 }
 
+// Entries queued with SubmitLater wait for WakeWriter, then go in one
+// group commit: a worker wakes the writer once per turn of its loop, not
+// once per entry (net/audit_writer_wakes.h).
+TEST(AuditJournalStore, EntriesQueuedLaterWaitForOneWakeUpAndGoInOneGroup) {
+  ScratchDir d;
+  auto store = AuditStore::Open(StoreConfig{.sqlite_path = d / "kg.db"});
+  ASSERT_TRUE(store);
+  ASSERT_TRUE((*store)->StartJournal());
+  ManualClock clock{1'795'000'000'000};
+  AuditLog log(std::move(*store), clock, nullptr, {});
+  std::promise<bool> acked;
+  ASSERT_TRUE(log.Submit(DecisionEntry({.id = "r0"}), [&](const Result<bool>& ok) { acked.set_value(ok.ok()); }));
+  ASSERT_TRUE(acked.get_future().get());
+  log.Flush();  // returns once the writer waits again (nothing due for a minute)
+  for (int i = 1; i <= 5; ++i) ASSERT_TRUE(log.SubmitLater(ResultEntry("r" + std::to_string(i), 200)));
+  EXPECT_EQ(log.stats().committed, 1u) << "SubmitLater woke the writer";
+  log.WakeWriter();
+  auto flushed = std::async(std::launch::async, [&] { log.Flush(); });
+  ASSERT_EQ(flushed.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "WakeWriter did not wake it";
+  EXPECT_EQ(log.stats().committed, 6u);
+  EXPECT_EQ(log.stats().batches, 2u) << "the five entries were not one group";
+}
+
 // A journal write that fails refuses the decisions of its group (fail
 // closed) and the writer takes writes again once the disk does.
 TEST(AuditJournalStore, AFailedJournalWriteRefusesTheRequestsOfItsGroup) {

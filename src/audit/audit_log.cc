@@ -149,25 +149,39 @@ void AuditLog::RunIngest() {
   publish();
 }
 
-bool AuditLog::Submit(AuditEntry entry, Done done) {
-  {
-    std::unique_lock lk(mu_);
-    if (done && refusing_) {
-      Error e = Error::Unavailable(refusal_);
-      lk.unlock();
-      done(Result<bool>(e));
-      return true;
-    }
-    if (queue_.size() >= options_.max_queue || stop_) {
-      if (!done) stats_.dropped++;
-      return false;
-    }
-    queue_.push_back(Pending{std::move(entry), std::move(done), ++next_ticket_});
-    stats_.queued = queue_.size();
+bool AuditLog::Enqueue(AuditEntry& entry, Done& done, bool& refused) {
+  std::unique_lock lk(mu_);
+  if (done && refusing_) {
+    Error e = Error::Unavailable(refusal_);
+    lk.unlock();
+    refused = true;
+    done(Result<bool>(e));
+    return true;
   }
-  work_cv_.notify_one();
+  if (queue_.size() >= options_.max_queue || stop_) {
+    if (!done) stats_.dropped++;
+    return false;
+  }
+  queue_.push_back(Pending{std::move(entry), std::move(done), ++next_ticket_});
+  stats_.queued = queue_.size();
   return true;
 }
+
+bool AuditLog::Submit(AuditEntry entry, Done done) {
+  bool refused = false;
+  if (!Enqueue(entry, done, refused)) return false;
+  if (!refused) work_cv_.notify_one();
+  return true;
+}
+
+bool AuditLog::SubmitLater(AuditEntry entry, Done done) {
+  bool refused = false;
+  return Enqueue(entry, done, refused);
+}
+
+// The queue was changed under mu_ before this, and the writer tests it
+// under mu_ before it sleeps: a wake-up cannot be lost.
+void AuditLog::WakeWriter() { work_cv_.notify_one(); }
 
 bool AuditLog::WaitUntilHealthy(std::chrono::milliseconds limit) {
   std::unique_lock lk(mu_);

@@ -94,6 +94,8 @@ class AuditLog final : public AuditSink {
   // next attempt) an entry with a `done` is refused at once instead: `done`
   // runs on the caller's thread, inside Submit, and nothing is queued.
   bool Submit(AuditEntry entry, Done done = nullptr) override;
+  bool SubmitLater(AuditEntry entry, Done done = nullptr) override;
+  void WakeWriter() override;
   bool healthy() const override { return stats_.healthy.load(); }
   // Waits up to `limit` for the store to take a write again (tests, probes).
   bool WaitUntilHealthy(std::chrono::milliseconds limit);
@@ -112,6 +114,9 @@ class AuditLog final : public AuditSink {
     std::uint64_t ticket;
   };
 
+  // Submit's queueing; false when `entry` was not taken. `refused`: `done`
+  // already ran (the store is known down), nothing queued.
+  bool Enqueue(AuditEntry& entry, Done& done, bool& refused);
   void Run();
   // The ingest thread (journal): takes what the writer hands over and runs
   // IndexIfDue on its own store.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <utility>
 
 #include "audit/audit_entry.h"
 #include "common/result.h"
@@ -20,6 +21,12 @@ class AuditSink {
   // (queue full). `done` runs once the entry is committed or refused, on
   // any thread, and must not block.
   virtual bool Submit(AuditEntry entry, Done done = nullptr) = 0;
+  // Submit without waking the writer: the caller promises a WakeWriter()
+  // soon after (a worker calls it once per turn of its event loop), so a
+  // burst of entries is one group commit and one wake-up, not one each.
+  virtual bool SubmitLater(AuditEntry entry, Done done = nullptr) { return Submit(std::move(entry), std::move(done)); }
+  // Wakes the writer for what SubmitLater queued. Cheap when it is awake.
+  virtual void WakeWriter() {}
   // Whether entries are kept at all (false: none need be built).
   virtual bool keeps_entries() const { return true; }
   // Whether the last write succeeded (readiness).

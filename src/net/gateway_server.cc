@@ -33,6 +33,7 @@
 #include "common/k8s_status.h"
 #include "common/limits.h"
 #include "common/thread_name.h"
+#include "net/audit_writer_wakes.h"
 #include "net/await.h"
 #include "net/gateway_services.h"
 #include "net/session.h"
@@ -70,7 +71,8 @@ class ServerImpl final : public GatewayServer {
         upstream_token_(u.token_file, u.bearer_token),
         wiring_(std::move(audit)),
         sink_(wiring_.log ? static_cast<AuditSink&>(*wiring_.log) : null_sink_),
-        audit_(sink_, SystemClock()),
+        audit_wakes_(sink_),
+        audit_(sink_, SystemClock(), [this] { audit_wakes_.Schedule(); }),
         quota_(config_.approvals.max_held_per_caller, config_.approvals.max_held_total) {
     if (!config_.oidc.empty()) {
       oidc_ = std::make_unique<OidcAuthenticator>(config_.oidc, std::make_shared<NetHttpsGetter>(), SystemClock());
@@ -188,6 +190,7 @@ class ServerImpl final : public GatewayServer {
       auto& w = workers_[i];
       w->thread = std::thread([&ioc = w->ioc, i] {
         NameThisThread(("kg-worker-" + std::to_string(i)).c_str());
+        AuditWriterWakes::BindThisThread(ioc);
         auto guard = asio::make_work_guard(ioc);
         ioc.run();
       });
@@ -396,6 +399,7 @@ class ServerImpl final : public GatewayServer {
   AuditWiring wiring_;
   NullAuditSink null_sink_;
   AuditSink& sink_;
+  AuditWriterWakes audit_wakes_;
   RequestAudit audit_;
   GatewayMetrics metrics_;
   HoldQuota quota_;

@@ -38,6 +38,13 @@ DecisionFacts RequestAudit::FactsOf(const RequestContext& ctx) {
   return f;
 }
 
+bool RequestAudit::Submit(AuditEntry entry, AuditSink::Done done) {
+  if (!schedule_wake_) return sink_.Submit(std::move(entry), std::move(done));
+  bool queued = sink_.SubmitLater(std::move(entry), std::move(done));
+  if (queued) schedule_wake_();
+  return queued;
+}
+
 void RequestAudit::CommitDecision(const RequestContext& ctx, std::function<void(std::string)> done) {
   if (!sink_.keeps_entries()) {
     done("");
@@ -50,7 +57,7 @@ void RequestAudit::CommitDecision(const RequestContext& ctx, std::function<void(
   }
   // `done` is shared: the sink either calls the callback or refuses it.
   auto shared = std::make_shared<std::function<void(std::string)>>(std::move(done));
-  bool queued = sink_.Submit(std::move(*entry), [shared](const Result<bool>& r) {
+  bool queued = Submit(std::move(*entry), [shared](const Result<bool>& r) {
     (*shared)(r ? std::string() : r.error().message);
   });
   if (!queued) (*shared)("kubegate's audit queue is full, so the request was not forwarded; try again shortly");
@@ -67,12 +74,12 @@ void RequestAudit::RecordResult(const RequestContext& ctx, const Outcome& o, con
   r.duration_ms = r.completed_ms - ctx.received_ms;
   r.error = error;
   r.recording = o.recording;
-  if (auto entry = BuildResultEntry(r)) sink_.Submit(std::move(*entry));
+  if (auto entry = BuildResultEntry(r)) Submit(std::move(*entry));
 }
 
 void RequestAudit::RecordAnswered(const RequestContext& ctx, const Outcome& o, const std::string& error) {
   if (!sink_.keeps_entries()) return;
-  if (auto entry = BuildDecisionEntry(FactsOf(ctx))) sink_.Submit(std::move(*entry));
+  if (auto entry = BuildDecisionEntry(FactsOf(ctx))) Submit(std::move(*entry));
   RecordResult(ctx, o, error);
 }
 

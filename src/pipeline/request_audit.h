@@ -2,7 +2,7 @@
 // RequestContext and submitted to an AuditSink. Two records per request:
 // the decision (committed before anything is forwarded) and the result.
 //
-//   RequestAudit audit(sink, clock);
+//   RequestAudit audit(sink, clock);             // or (sink, clock, schedule_wake): see below
 //   audit.CommitDecision(ctx, [](std::string not_committed) { ... });  // "" once durable
 //   audit.RecordResult(ctx, outcome, error);      // after a committed decision
 //   audit.RecordAnswered(ctx, outcome, error);    // kubegate answered: both records
@@ -24,6 +24,12 @@ namespace kubegate {
 class RequestAudit {
  public:
   RequestAudit(AuditSink& sink, const Clock& clock) : sink_(sink), clock_(clock) {}
+  // Entries are submitted without waking the sink's writer, and
+  // `schedule_wake` is called after each: it must see to one
+  // AuditSink::WakeWriter() soon (a worker: after the handlers ready on its
+  // event loop), so the entries of one turn are one group commit.
+  RequestAudit(AuditSink& sink, const Clock& clock, std::function<void()> schedule_wake)
+      : sink_(sink), clock_(clock), schedule_wake_(std::move(schedule_wake)) {}
 
   // `done` gets "" once the decision record is durably committed, or why
   // it was not (the request must then not be forwarded). It runs on any
@@ -39,8 +45,11 @@ class RequestAudit {
   static DecisionFacts FactsOf(const RequestContext& ctx);
 
  private:
+  bool Submit(AuditEntry entry, AuditSink::Done done = nullptr);
+
   AuditSink& sink_;
   const Clock& clock_;
+  std::function<void()> schedule_wake_;  // empty: each Submit wakes the writer
 };
 
 // The upstream identity as the record keeps it: repeated headers joined by

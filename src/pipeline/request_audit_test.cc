@@ -10,6 +10,14 @@ namespace {
 class RecordingSink : public AuditSink {
  public:
   bool Submit(AuditEntry entry, Done done) override {
+    submitted_now++;
+    return Take(std::move(entry), std::move(done));
+  }
+  bool SubmitLater(AuditEntry entry, Done done) override {
+    submitted_later++;
+    return Take(std::move(entry), std::move(done));
+  }
+  bool Take(AuditEntry entry, Done done) {
     if (full) return false;
     entries.push_back(nlohmann::json::parse(entry.canonical));
     if (done) done(refuse ? Result<bool>(Error::Unavailable("disk full")) : Result<bool>(true));
@@ -18,6 +26,7 @@ class RecordingSink : public AuditSink {
   bool healthy() const override { return !refuse; }
   std::vector<nlohmann::json> entries;
   bool full = false, refuse = false;
+  int submitted_now = 0, submitted_later = 0;
 };
 
 RequestContext Context() {
@@ -59,6 +68,31 @@ TEST(RequestAuditTest, DecisionIsCommittedBeforeForwardingAndTheResultFollows) {
   EXPECT_FALSE(d["upstream_identity"].contains("Impersonate-Extra-Kubegate-Request-Id"));
   EXPECT_EQ(sink.entries[1]["status"], 200);
   EXPECT_EQ(sink.entries[1]["duration_ms"], 250);
+}
+
+// With a wake scheduler (a worker's loop), entries are queued without
+// waking the writer, and the scheduler is told after each one taken.
+TEST(RequestAuditTest, WithAWakeSchedulerEntriesWaitForOneWakeUp) {
+  RecordingSink sink;
+  int scheduled = 0;
+  RequestAudit audit(sink, SystemClock(), [&] { scheduled++; });
+  RequestContext ctx = Context();
+  std::string not_committed = "unset";
+  audit.CommitDecision(ctx, [&](std::string why) { not_committed = std::move(why); });
+  audit.RecordResult(ctx, Outcome{}, "");
+  EXPECT_EQ(not_committed, "");
+  EXPECT_EQ(sink.submitted_later, 2);
+  EXPECT_EQ(sink.submitted_now, 0);
+  EXPECT_EQ(scheduled, 2);
+  sink.full = true;  // not taken: nothing to wake the writer for
+  audit.RecordResult(ctx, Outcome{}, "");
+  EXPECT_EQ(scheduled, 2);
+
+  RecordingSink plain;
+  RequestAudit direct(plain, SystemClock());
+  direct.RecordAnswered(ctx, Outcome{}, "");
+  EXPECT_EQ(plain.submitted_now, 2);
+  EXPECT_EQ(plain.submitted_later, 0);
 }
 
 TEST(RequestAuditTest, RefusedOrFullStoreIsReportedSoNothingIsForwarded) {
