@@ -3,6 +3,7 @@
 // or, after a 101, the upgraded stream (net/upgrade_relay.cc).
 #include <algorithm>
 #include <memory>
+#include <variant>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -96,6 +97,29 @@ awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<U
       conn->buffer.reserve(std::min(limits::kRelayReadBytes, conn->buffer.size() + size));
     };
     size_piece(buf_size);
+    // What of the body came with the head is parsed now, without a wait.
+    // When that is all of it (a Pod, a short list), the answer goes out in
+    // one write and there is nothing to wait for, so nothing watches the
+    // caller; otherwise what was parsed goes out with the head.
+    if (conn->buffer.size() > 0) {
+      res.body().data = buf;
+      res.body().size = buf_size;
+      while (conn->buffer.size() > 0 && !rp.is_done() && res.body().size > 0) {
+        std::size_t used = rp.put(conn->buffer.data(), ec);
+        conn->buffer.consume(used);
+        if (ec == http::error::need_buffer) ec = {};  // the rest is not here yet
+        if (ec || used == 0) break;
+      }
+      const std::size_t n = buf_size - res.body().size;
+      if (!ec && (n > 0 || rp.is_done())) {
+        out.bytes_out += n;
+        res.body().data = n ? buf : nullptr;
+        res.body().size = n;
+        res.body().more = !rp.is_done();
+        co_await http::async_write(stream_, sr, Redirect(ec));
+        if (ec == http::error::need_buffer) ec = {};
+      }
+    }
     // The last write of the loop carries more=false, which ends the body
     // (and a chunked body with its last chunk).
     auto relay_body = [&]() -> awaitable<void> {
@@ -134,7 +158,8 @@ awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<U
     // event after it). An answer of known length ends by itself; watching
     // the identity for it would add a subscription to every request.
     std::string gone;
-    auto which = co_await (relay_body() || WatchCaller(ctx, gone, open_ended));
+    auto which = ec || rp.is_done() ? std::variant<std::monostate, CallerEnd>{}
+                                    : co_await (relay_body() || WatchCaller(ctx, gone, open_ended));
     if (which.index() == 1) {
       out.keep_alive = false;
       out.closed_reason = std::get<1>(which) == CallerEnd::kIdentityEnded

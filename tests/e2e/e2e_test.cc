@@ -535,6 +535,24 @@ TEST(Forwarding, LargeBodiesStreamAndOversizedOnesAre413) {
   EXPECT_TRUE(E().Received("/configmaps/huge").empty());
 }
 
+// An answer that came whole with its head is parsed at once and goes out
+// in one write, with nothing left to wait for; one that did not is relayed
+// piece by piece. Either way every byte arrives: an answer of announced
+// length, chunked ones (the test server, as Go's net/http, chunks above
+// 2,048 bytes) that fit the head's read, and one that does not.
+TEST(Forwarding, AnswersThatCameWholeAndOnesThatDidNotArriveByteForByte) {
+  for (std::size_t bytes : {std::size_t{600}, std::size_t{2500}, std::size_t{3900}, std::size_t{20000}}) {
+    std::string name = "sized-" + std::to_string(bytes);
+    std::string manifest = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
+                           R"("},"data":{"blob":")" + std::string(bytes, 'y') + R"("}})";
+    auto made = E().Run("1.32", {"create", "-f", WriteFile(name + ".json", manifest)});
+    ASSERT_EQ(made.code, 0) << made.out;
+    auto got = E().Run("1.32", {"get", "configmap", name, "-o", "jsonpath={.data.blob}"});
+    EXPECT_EQ(got.code, 0) << got.out;
+    EXPECT_EQ(got.out, std::string(bytes, 'y')) << bytes;
+  }
+}
+
 TEST(Cli, ClassifyPrintsRequestInfo) {
   std::string b = kBuildDir;
   Process p({b + "/src/kubegate", "classify", "GET", "/api/v1/namespaces/prod/pods/web/exec?command=sh&tty=1"});
