@@ -52,7 +52,6 @@ awaitable<Session::Served> Session::Serve(bool after_wait, beast::error_code wai
       stream_.expires_after(limits::kClientIdleTimeout);
       co_return Served::kIdle;
     }
-    readable = false;
     Head head;
     head.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(g_.max_head(), UINT32_MAX)));
     head.body_limit(boost::none);
@@ -62,7 +61,21 @@ awaitable<Session::Served> Session::Serve(bool after_wait, beast::error_code wai
     // goes idle or waits (AwaitCaller).
     buffer_.reserve(limits::kRequestHeadReadBytes);
     stream_.expires_after(limits::kRequestHeadTimeout);
-    co_await http::async_read_header(stream_, buffer_, head, Redirect(ec));
+    // The connection was just found readable, or a head came with the last
+    // request's bytes: what is there is read and parsed now, and a whole
+    // head goes on without a trip through the event loop. Anything else
+    // (part of a head, an error, the end) is the read below's.
+    if (readable && buffer_.capacity() > buffer_.size()) {
+      buffer_.commit(stream_.ReadNow(buffer_.prepare(buffer_.capacity() - buffer_.size()), ec));
+    }
+    readable = false;
+    while (!ec && buffer_.size() > 0 && !head.is_header_done()) {
+      std::size_t used = head.put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more || used == 0) break;
+    }
+    if (ec == http::error::need_more) ec = {};
+    if (!ec && !head.is_header_done()) co_await http::async_read_header(stream_, buffer_, head, Redirect(ec));
     if (ec) {
       if (ec != http::error::end_of_stream && ec != asio::error::eof && ec != beast::error::timeout &&
           ec != asio::error::operation_aborted && ec != asio::ssl::error::stream_truncated &&

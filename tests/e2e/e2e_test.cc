@@ -495,6 +495,34 @@ TEST(BadInput, SmugglingAndLimitsGetStatusErrors) {
   EXPECT_TRUE(E().Received("%zz").empty()) << "a request kubegate refused reached the upstream";
 }
 
+// Two requests in one write (HTTP/1.1 pipelining): the second head is
+// already in the session's buffer when the first answer is done, and is
+// parsed from there. Both are answered, in order.
+TEST(Forwarding, PipelinedRequestsAreAnsweredInOrder) {
+  std::string port = E().gateway_url.substr(E().gateway_url.rfind(':') + 1);
+  std::string get = "GET %s HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer alice-secret-token\\r\\n";
+  auto head = [&](const std::string& path, bool last) {
+    std::string h = get;
+    h.replace(h.find("%s"), 2, path);
+    return h + (last ? "Connection: close\\r\\n\\r\\n" : "\\r\\n");
+  };
+  std::string cmd = "printf '" + head("/api/v1/namespaces/default/pods", false) +
+                    head("/api/v1/namespaces/kube-system/configmaps", true) +
+                    "' | openssl s_client -quiet -connect 127.0.0.1:" + port + " -servername localhost 2>/dev/null";
+  Process p({"/bin/sh", "-c", cmd});
+  p.Finish();
+  std::string out = p.output();
+  auto first = out.find("HTTP/1.1 200");
+  auto second = out.find("HTTP/1.1 200", first == std::string::npos ? 0 : first + 1);
+  ASSERT_NE(second, std::string::npos) << out.substr(0, 2000);
+  auto pods = out.find("\"kind\":\"PodList\"");
+  auto maps = out.find("\"kind\":\"ConfigMapList\"");
+  ASSERT_NE(pods, std::string::npos) << out.substr(0, 2000);
+  ASSERT_NE(maps, std::string::npos) << out.substr(0, 2000);
+  EXPECT_LT(pods, second);
+  EXPECT_GT(maps, second);
+}
+
 TEST(Forwarding, ImpersonationAllowedByConfigPassesThrough) {
   auto r = E().Run("1.32", {"--as=bob", "--as-group=auditors", "get", "secrets", "-n", "kube-system"}, "admin");
   EXPECT_EQ(r.code, 0) << r.out;
