@@ -48,6 +48,9 @@ namespace websocket = boost::beast::websocket;
 using tcp = asio::ip::tcp;
 using asio::awaitable;
 using asio::use_awaitable;
+
+// How long a WebSocket exec's process takes to start (see Exec).
+constexpr int kExecStartMs = 5;
 using json = nlohmann::json;
 using Stream = beast::ssl_stream<beast::tcp_stream>;
 using Request = http::request<http::string_body>;
@@ -808,8 +811,16 @@ class Server {
       beast::error_code e;
       co_await ws.async_write(asio::buffer(msg), Redirect(e));
     };
-    co_await send(1, shell.Start());
     asio::steady_timer sleeper(ioc_);
+    // A container's process takes milliseconds to start, and kubectl 1.30+
+    // relies on that: its WebSocket client reads before it has made its
+    // streams and drops what comes first ("Unknown stream id", client-go
+    // tools/remotecommand/websocket.go, readDemuxLoop), so output sent with
+    // the 101 fails `kubectl exec` now and then. The first output waits
+    // kExecStartMs, as a process start would.
+    sleeper.expires_after(std::chrono::milliseconds(kExecStartMs));
+    co_await sleeper.async_wait(Redirect(ec));
+    co_await send(1, shell.Start());
     while (!shell.done()) {
       if (auto ms = shell.sleeping_ms()) {
         sleeper.expires_after(std::chrono::milliseconds(*ms));

@@ -113,7 +113,8 @@ awaitable<Respond> Session::ForwardAndRelay(RequestContext& ctx, Head& head) {
   }
   for (int attempt = 0;; ++attempt) {
     if (whole_here) {
-      co_await http::async_write(conn->stream, whole, Redirect(ec));
+      http::request_serializer<http::buffer_body> wsr(whole);
+      if (!io::WriteNow(conn->stream, wsr, ec)) co_await http::async_write(conn->stream, wsr, Redirect(ec));
       // (A write with a body is not sent twice: as before, only a bodiless
       // request is retried on a fresh connection.)
       if (ec && reused && attempt == 0 && !ctx.body) {

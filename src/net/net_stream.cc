@@ -7,6 +7,7 @@
 
 #include <openssl/x509_vfy.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -179,25 +180,28 @@ void TlsRead(std::shared_ptr<Impl> impl, asio::mutable_buffer b, asio::cancellat
 // Writes one TLS record: the gather's first bytes, up to a record's
 // plaintext, copied together when there are several buffers. A retry after
 // the socket was full presents the same bytes again, as OpenSSL requires.
+int TlsWriteRecord(SSL* ssl, const NetStream::Gather& g, std::size_t& n) {
+  thread_local char scratch[kTlsRecordPlaintext];
+  const void* data = scratch;
+  std::size_t len = 0;
+  if (g.count == 1) {
+    data = g.buffers[0].data();
+    len = g.buffers[0].size();
+  } else {
+    for (std::size_t i = 0; i < g.count && len < sizeof scratch; ++i) {
+      std::size_t take = std::min(g.buffers[i].size(), sizeof scratch - len);
+      std::memcpy(scratch + len, g.buffers[i].data(), take);
+      len += take;
+    }
+  }
+  if (len == 0) return 1;  // nothing to send
+  return SSL_write_ex(ssl, data, len, &n);
+}
+
 void TlsWrite(std::shared_ptr<Impl> impl, const NetStream::Gather& g, asio::cancellation_slot slot,
               Completion done, bool initiating) {
-  DriveIo(std::move(impl), slot, std::move(done), initiating, [g](SSL* ssl, std::size_t& n) {
-    thread_local char scratch[kTlsRecordPlaintext];
-    const void* data = scratch;
-    std::size_t len = 0;
-    if (g.count == 1) {
-      data = g.buffers[0].data();
-      len = g.buffers[0].size();
-    } else {
-      for (std::size_t i = 0; i < g.count && len < sizeof scratch; ++i) {
-        std::size_t take = std::min(g.buffers[i].size(), sizeof scratch - len);
-        std::memcpy(scratch + len, g.buffers[i].data(), take);
-        len += take;
-      }
-    }
-    if (len == 0) return 1;  // nothing to send
-    return SSL_write_ex(ssl, data, len, &n);
-  });
+  DriveIo(std::move(impl), slot, std::move(done), initiating,
+          [g](SSL* ssl, std::size_t& n) { return TlsWriteRecord(ssl, g, n); });
 }
 
 }  // namespace
@@ -459,6 +463,45 @@ std::size_t NetStream::ReadNow(asio::mutable_buffer b, error_code& ec) {
   // read with ReadNow has none. Reported as an error rather than retried,
   // so a readable socket can never make its caller spin.
   ec = err == SSL_ERROR_WANT_WRITE ? asio::error::operation_not_supported : SslError(err, sys);
+  return 0;
+}
+
+std::size_t NetStream::WriteNow(const Gather& g, error_code& ec) {
+  ec = {};
+  Impl& impl = *impl_;
+  if (!impl.socket.is_open()) {
+    ec = Final(impl, asio::error::bad_descriptor);
+    return 0;
+  }
+  if (!impl.tls) {
+    iovec iov[kMaxGather];
+    msghdr msg{};
+    for (std::size_t i = 0; i < g.count; ++i) {
+      iov[i].iov_base = const_cast<void*>(g.buffers[i].data());
+      iov[i].iov_len = g.buffers[i].size();
+    }
+    msg.msg_iov = iov;
+    msg.msg_iovlen = g.count;
+    ssize_t n = ::sendmsg(impl.socket.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ec = error_code(errno, boost::system::system_category());
+    return 0;
+  }
+  if (!impl.ssl) {
+    ec = asio::error::not_connected;
+    return 0;
+  }
+  ERR_clear_error();
+  errno = 0;
+  std::size_t n = 0;
+  const int r = TlsWriteRecord(impl.ssl, g, n);
+  if (r == 1) return n;
+  const int sys = errno;
+  const int err = SSL_get_error(impl.ssl, r);
+  // Not taken now: the same bytes go again from the async write (OpenSSL
+  // asks for that, and a serializer not consumed presents them).
+  if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) return 0;
+  ec = SslError(err, sys);
   return 0;
 }
 

@@ -114,6 +114,22 @@ class NetStream {
   // the wait for readability is the caller's, and costs no read buffer.
   std::size_t ReadNow(boost::asio::mutable_buffer b, boost::beast::error_code& ec);
 
+  // Writes what the stream takes without waiting: n bytes from the start of
+  // `g` (TLS: one record's worth at most), 0 with no `ec` when it would
+  // wait, or 0 with `ec` on an error. What was not taken is for an async
+  // write, which must present the same bytes (a TLS write asks for that).
+  std::size_t WriteNow(const Gather& g, boost::beast::error_code& ec);
+  template <typename ConstBuffers>
+  static Gather GatherOf(const ConstBuffers& buffers) {
+    Gather g;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers) && g.count < kMaxGather; ++it) {
+      boost::asio::const_buffer b = *it;
+      if (b.size()) g.buffers[g.count++] = b;
+    }
+    return g;
+  }
+
   // An idle kept-alive connection that may carry a next request: open, and
   // nothing arrived on it (no bytes, no alert, no FIN), neither in the
   // socket nor read ahead by OpenSSL.
@@ -139,12 +155,7 @@ class NetStream {
 
   template <typename ConstBuffers, typename Token>
   auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-    Gather g;
-    for (auto it = boost::asio::buffer_sequence_begin(buffers);
-         it != boost::asio::buffer_sequence_end(buffers) && g.count < kMaxGather; ++it) {
-      boost::asio::const_buffer b = *it;
-      if (b.size()) g.buffers[g.count++] = b;
-    }
+    Gather g = GatherOf(buffers);
     return boost::asio::async_initiate<Token, void(boost::beast::error_code, std::size_t)>(
         [this](auto handler, Gather gather) {
           auto slot = boost::asio::get_associated_cancellation_slot(handler);

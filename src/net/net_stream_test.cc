@@ -26,6 +26,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "net/io_helpers.h"
 #include "net/tls_contexts.h"
 #include "tls/pki.h"
 
@@ -372,6 +378,71 @@ TEST_F(NetStreamTest, ReadNowOnAPlainStream) {
   c.close();
   EXPECT_EQ(server.ReadNow(asio::buffer(buf), ec), 0u);
   EXPECT_EQ(ec, asio::error::eof) << ec.message();
+}
+
+// WriteNow never waits either: it takes what the socket takes, 0 and no
+// error once the socket is full, and an error once the peer is gone.
+TEST_F(NetStreamTest, WriteNowOnAPlainStreamTakesWhatFitsAndNeverWaits) {
+  auto [s, c] = Pair();
+  NetStream server = NetStream::Plain(std::move(s));
+  error_code ec;
+  NetStream::Gather g = NetStream::GatherOf(std::array{asio::buffer("ab", 2), asio::buffer("cd", 2)});
+  EXPECT_EQ(server.WriteNow(g, ec), 4u);
+  EXPECT_FALSE(ec) << ec.message();
+  std::array<char, 4> got{};
+  asio::read(c, asio::buffer(got));
+  EXPECT_EQ(std::string(got.data(), got.size()), "abcd");
+  std::vector<char> block(64 * 1024, 'x');
+  NetStream::Gather big = NetStream::GatherOf(asio::buffer(block));
+  bool full = false;
+  for (int i = 0; i < 10'000 && !full; ++i) full = server.WriteNow(big, ec) == 0;
+  EXPECT_TRUE(full) << "the socket never filled";
+  EXPECT_FALSE(ec) << ec.message();
+  c.close();  // with bytes unread: the peer resets the connection
+  std::size_t n = 1;
+  for (int i = 0; i < 100 && !ec; ++i) n = server.WriteNow(big, ec);
+  EXPECT_EQ(n, 0u);
+  EXPECT_TRUE(ec) << "a write to a peer that is gone reported nothing";
+}
+
+// An HTTP answer larger than the socket takes: io::WriteNow writes what
+// fits, TLS record by record, and http::async_write goes on from where it
+// stopped (OpenSSL's retry of a record the socket refused included). Every
+// byte arrives, in order.
+TEST_F(NetStreamTest, WriteNowThenTheAsyncWriteDeliverEveryByteOverTls) {
+  ASSERT_NO_FATAL_FAILURE(Connect());
+  namespace http = boost::beast::http;
+  http::response<http::string_body> res(http::status::ok, 11);
+  std::string body(32 * 1024 * 1024, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 23);
+  res.body() = body;
+  res.prepare_payload();
+  http::response_serializer<http::string_body> sr(res);
+  error_code write_ec, read_ec;
+  bool written_now = true;
+  http::response<http::string_body> got;
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        written_now = io::WriteNow(*server_, sr, write_ec);
+        if (!written_now) co_await http::async_write(*server_, sr, asio::redirect_error(use_awaitable, write_ec));
+      },
+      asio::detached);
+  asio::co_spawn(
+      ioc_,
+      [&]() -> awaitable<void> {
+        boost::beast::flat_buffer buf;
+        http::response_parser<http::string_body> p;
+        p.body_limit(boost::none);
+        co_await http::async_read(*client_, buf, p, asio::redirect_error(use_awaitable, read_ec));
+        got = p.release();
+      },
+      asio::detached);
+  ioc_.run();
+  EXPECT_FALSE(written_now) << "32 MiB went out without waiting: the test did not reach the async write";
+  EXPECT_FALSE(write_ec) << write_ec.message();
+  EXPECT_FALSE(read_ec) << read_ec.message();
+  EXPECT_TRUE(got.body() == body) << "got " << got.body().size() << " bytes";
 }
 
 TEST_F(NetStreamTest, WaitReadableEndsWithTheDeadline) {

@@ -70,7 +70,7 @@ awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<U
     res.body().more = false;
     if (is_head) {
       co_await http::async_write_header(stream_, sr, Redirect(ec));
-    } else {
+    } else if (!io::WriteNow(stream_, sr, ec)) {
       co_await http::async_write(stream_, sr, Redirect(ec));
     }
   } else {
@@ -116,7 +116,7 @@ awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<U
         res.body().data = n ? buf : nullptr;
         res.body().size = n;
         res.body().more = !rp.is_done();
-        co_await http::async_write(stream_, sr, Redirect(ec));
+        if (!io::WriteNow(stream_, sr, ec)) co_await http::async_write(stream_, sr, Redirect(ec));
         if (ec == http::error::need_buffer) ec = {};
       }
     }
@@ -136,7 +136,7 @@ awaitable<Respond> Session::RelayResponse(RequestContext& ctx, std::unique_ptr<U
         res.body().size = n;
         res.body().more = !rp.is_done();
         if (n == 0 && !rp.is_done()) continue;
-        co_await http::async_write(stream_, sr, Redirect(ec));
+        if (!io::WriteNow(stream_, sr, ec)) co_await http::async_write(stream_, sr, Redirect(ec));
         if (ec == http::error::need_buffer) ec = {};
         // A body of no announced length that (nearly) fills its piece is
         // bulk, a chunked list: piece and reads grow, up to the relay
