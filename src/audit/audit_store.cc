@@ -309,9 +309,11 @@ Result<bool> AuditStore::InsertLogEntries(const std::vector<AuditEntry>& entries
                         [&](std::size_t i, std::vector<SqlValue>& p) {
                           const AuditEntry& e = entries[i];
                           const AuditIndex& x = e.index;
-                          p.insert(p.end(), {e.seq, x.request_id, x.phase, x.time_ms, x.actor, x.kind, x.verb,
-                                             x.api_group, x.resource, x.namespace_, x.name, x.decision,
-                                             x.approval_id, e.canonical, e.prev_hash, e.hash});
+                          using V = std::string_view;  // the entries outlive the insert
+                          p.insert(p.end(), {e.seq, V(x.request_id), V(x.phase), x.time_ms, V(x.actor), V(x.kind),
+                                             V(x.verb), V(x.api_group), V(x.resource), V(x.namespace_), V(x.name),
+                                             V(x.decision), V(x.approval_id), V(e.canonical), V(e.prev_hash),
+                                             V(e.hash)});
                         });
   if (!ins) return ins.error();
   auto upd = db_->Run("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", {entries.back().seq, entries.back().hash});
@@ -358,9 +360,10 @@ Result<bool> AuditStore::IndexEntries(const std::vector<AuditEntry>& entries) {
                         [&](std::size_t i, std::vector<SqlValue>& p) {
                           const AuditEntry& e = entries[i];
                           const AuditIndex& x = e.index;
-                          p.insert(p.end(), {e.seq, x.request_id, x.phase, x.time_ms, x.actor, x.kind, x.verb,
-                                             x.api_group, x.resource, x.namespace_, x.name, x.decision,
-                                             x.approval_id, x.task});
+                          using V = std::string_view;  // the entries outlive the insert
+                          p.insert(p.end(), {e.seq, V(x.request_id), V(x.phase), x.time_ms, V(x.actor), V(x.kind),
+                                             V(x.verb), V(x.api_group), V(x.resource), V(x.namespace_), V(x.name),
+                                             V(x.decision), V(x.approval_id), V(x.task)});
                         });
   if (!ins) return ins.error();
   // The group and approver lists, as (seq, name) rows in multi-row INSERTs.
@@ -371,7 +374,7 @@ Result<bool> AuditStore::IndexEntries(const std::vector<AuditEntry>& entries) {
     }
     auto r = InsertRows(*db_, groups ? "audit_group" : "audit_approver", groups ? "seq, grp" : "seq, approver", 2,
                         rows.size(), [&](std::size_t i, std::vector<SqlValue>& p) {
-                          p.insert(p.end(), {rows[i].first, *rows[i].second});
+                          p.insert(p.end(), {rows[i].first, std::string_view(*rows[i].second)});
                         });
     if (!r) return r.error();
   }

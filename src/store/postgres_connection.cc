@@ -42,6 +42,9 @@ class PostgresConnection final : public SqlConnection {
         values[i] = storage[i].c_str();
       } else if (auto* s = std::get_if<std::string>(&params[i])) {
         values[i] = s->c_str();
+      } else if (auto* v = std::get_if<std::string_view>(&params[i])) {
+        storage[i] = std::string(*v);  // libpq reads text parameters up to their NUL
+        values[i] = storage[i].c_str();
       }
     }
     PGresult* r = PQexecParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr, values.data(), nullptr,

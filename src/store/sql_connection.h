@@ -36,7 +36,9 @@ enum class CommitSync {
   kDeferred,
 };
 
-using SqlValue = std::variant<std::nullptr_t, std::int64_t, std::string>;
+// A parameter. A std::string_view is bound where it lies, without a copy
+// (SQLite; PostgreSQL copies it): what it views must outlive the Run call.
+using SqlValue = std::variant<std::nullptr_t, std::int64_t, std::string, std::string_view>;
 // Column values as text; nullopt for SQL NULL.
 using SqlRow = std::vector<std::optional<std::string>>;
 

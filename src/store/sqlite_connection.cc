@@ -57,9 +57,11 @@ class SqliteConnection final : public SqlConnection {
       } else if (auto* n = std::get_if<std::int64_t>(&params[i])) {
         rc = sqlite3_bind_int64(st, idx, *n);
       } else {
-        const std::string& s = std::get<std::string>(params[i]);
-        // `params` outlives the statement's use: Reset clears the bindings
-        // before Run returns, so SQLite need not copy the text.
+        // `params` (and what a view points at) outlives the statement's
+        // use: Reset clears the bindings before Run returns, so SQLite need
+        // not copy the text.
+        auto* owned = std::get_if<std::string>(&params[i]);
+        std::string_view s = owned ? std::string_view(*owned) : std::get<std::string_view>(params[i]);
         rc = sqlite3_bind_text(st, idx, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
       }
       if (rc != SQLITE_OK) return Fail("bind");
