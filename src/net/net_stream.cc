@@ -204,6 +204,26 @@ void TlsWrite(std::shared_ptr<Impl> impl, const NetStream::Gather& g, asio::canc
           [g](SSL* ssl, std::size_t& n) { return TlsWriteRecord(ssl, g, n); });
 }
 
+// One SSL_read_ex or SSL_write_ex (`attempt`) that does not wait: the
+// bytes it moved; 0 with `want` set when OpenSSL wants the socket
+// (SSL_ERROR_WANT_READ or _WRITE); 0 with `ec` on an error.
+template <typename Attempt>
+std::size_t SslNow(SSL* ssl, int& want, error_code& ec, Attempt attempt) {
+  ERR_clear_error();
+  errno = 0;
+  std::size_t n = 0;
+  const int r = attempt(ssl, n);
+  if (r == 1) return n;
+  const int sys = errno;
+  const int err = SSL_get_error(ssl, r);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+    want = err;
+  } else {
+    ec = SslError(err, sys);
+  }
+  return 0;
+}
+
 }  // namespace
 
 NetStream::NetStream(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -448,22 +468,16 @@ std::size_t NetStream::ReadNow(asio::mutable_buffer b, error_code& ec) {
     ec = asio::error::not_connected;
     return 0;
   }
-  ERR_clear_error();
-  errno = 0;
-  std::size_t n = 0;
-  const int r = SSL_read_ex(impl.ssl, b.data(), b.size(), &n);
-  if (r == 1) return n;
-  const int sys = errno;
-  const int err = SSL_get_error(impl.ssl, r);
-  if (err == SSL_ERROR_WANT_READ) {
-    (void)SSL_free_buffers(impl.ssl);  // as in DriveIo
-    return 0;
-  }
+  int want = 0;
+  std::size_t n = SslNow(impl.ssl, want, ec, [b](SSL* ssl, std::size_t& got) {
+    return SSL_read_ex(ssl, b.data(), b.size(), &got);
+  });
+  if (want == SSL_ERROR_WANT_READ) (void)SSL_free_buffers(impl.ssl);  // as in DriveIo
   // Wanting to write: only with a write of ours unfinished, and a stream
   // read with ReadNow has none. Reported as an error rather than retried,
   // so a readable socket can never make its caller spin.
-  ec = err == SSL_ERROR_WANT_WRITE ? asio::error::operation_not_supported : SslError(err, sys);
-  return 0;
+  if (want == SSL_ERROR_WANT_WRITE) ec = asio::error::operation_not_supported;
+  return n;
 }
 
 std::size_t NetStream::WriteNow(const Gather& g, error_code& ec) {
@@ -491,18 +505,11 @@ std::size_t NetStream::WriteNow(const Gather& g, error_code& ec) {
     ec = asio::error::not_connected;
     return 0;
   }
-  ERR_clear_error();
-  errno = 0;
-  std::size_t n = 0;
-  const int r = TlsWriteRecord(impl.ssl, g, n);
-  if (r == 1) return n;
-  const int sys = errno;
-  const int err = SSL_get_error(impl.ssl, r);
-  // Not taken now: the same bytes go again from the async write (OpenSSL
-  // asks for that, and a serializer not consumed presents them).
-  if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) return 0;
-  ec = SslError(err, sys);
-  return 0;
+  // Not taken now (OpenSSL wants the socket): the same bytes go again from
+  // the async write, as OpenSSL asks, and a serializer not consumed
+  // presents them.
+  int want = 0;
+  return SslNow(impl.ssl, want, ec, [&g](SSL* ssl, std::size_t& put) { return TlsWriteRecord(ssl, g, put); });
 }
 
 void NetStream::ReadSome(asio::mutable_buffer b, asio::cancellation_slot slot, Completion done) {
