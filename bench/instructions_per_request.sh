@@ -2,7 +2,7 @@
 # Instructions per allowed GET, counted by callgrind: repeatable for the same
 # binary and inputs whatever else the machine is doing (wall-clock figures
 # on this shared machine move by 20-40 %). kubegate (plain HTTP in front, the
-# demo test server over TLS behind, audit off unless AUDIT=1) serves N
+# demo test server over TLS behind on cpu 1, audit off unless AUDIT=1) serves N
 # requests on one keep-alive connection from curl; the figure is
 # (Ir(3000) - Ir(1000)) / 2000, so start-up and shutdown cancel out. User-space
 # instructions only: the kernel's share (sockets, fsync) is not in it.
@@ -15,20 +15,9 @@ command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
 [ $# -gt 0 ] || set -- "$PWD/build/src/kubegate"
 W=$(mktemp -d)
 trap 'kill $(cat $W/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf $W' EXIT
-build/testserver/kube-testserver --data-dir $W/ts --port 0 --token up-token --kubeconfig-out $W/up.kubeconfig \
-  --port-file $W/ts.port > $W/ts.log 2>&1 & echo $! > $W/ts.pid
-for _ in $(seq 100); do [ -s $W/ts.port ] && [ -s $W/up.kubeconfig ] && break; sleep 0.1; done
-printf %s bench-token > $W/caller.token
-PORT=$(shuf -i 20000-45000 -n 1)
-cat > $W/kg.yaml <<C
-listen: {address: 127.0.0.1, port: $PORT, plain_http: true}
-data_dir: $W/kg
-upstream: {kubeconfig: $W/up.kubeconfig}
-log_level: warn
-worker_threads: 1
-tokens:
-  - {user: bench, groups: [bench], kind: agent, token_sha256: $("$1" token hash --token-file $W/caller.token)}
-C
+source bench/lib.sh
+kg_plain_bench_config $W "$(kg_start_pinned_testserver $W "$1")"
+PORT=$KG_PORT
 URL=http://127.0.0.1:$PORT/api/v1/namespaces/default/pods
 ARGS=(--bench-disable-audit); [ "${AUDIT:-0}" = 1 ] && ARGS=()
 for BIN in "$@"; do

@@ -34,6 +34,24 @@ kg_start_pinned_testserver() {  # dir kubegate-binary
   "$2" token hash --token-file "$1/caller.token"
 }
 
+# DIR/kg.yaml for the per-request benches: plain HTTP in front on a free
+# loopback port (sets KG_PORT), one worker, the test server of DIR behind
+# (kg_start_pinned_testserver), the caller `bench` whose token's sha256 is
+# HASH, and the YAML lines EXTRA.
+kg_plain_bench_config() {  # dir hash [extra-yaml]
+  KG_PORT=$(shuf -i 20000-45000 -n 1)
+  cat > "$1/kg.yaml" <<C
+listen: {address: 127.0.0.1, port: $KG_PORT, plain_http: true}
+data_dir: $1/kg
+upstream: {kubeconfig: $1/up.kubeconfig}
+log_level: warn
+worker_threads: 1
+${3:-}
+tokens:
+  - {user: bench, groups: [bench], kind: agent, token_sha256: $2}
+C
+}
+
 # kubegate's config in DIR/kg.yaml, for the test server of DIR
 # (kg_start_testserver): TLS on a free loopback port, the caller `bench`
 # (an agent) with the token in DIR/t ("bench-token"), and the YAML lines

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System calls per allowed GET: `strace -f -c` of kubegate (plain HTTP in
-# front, the demo test server over TLS behind, one worker; audit off unless
+# front, the demo test server over TLS behind on cpu 1, one worker; audit off unless
 # AUDIT=1, which keeps the default per-commit fsync or takes the audit map
 # from AUDIT_YAML, e.g. "{fsync: interval, fsync_interval: 100ms}")
 # serving N keep-alive GETs of a ConfigMap of BODY bytes from one curl.
@@ -13,22 +13,10 @@ command -v strace >/dev/null || apt-get install -y -qq strace >/dev/null
 KG="${1:-build/src/kubegate}"
 N="${N:-1000}"
 W=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf $W' EXIT
-build/testserver/kube-testserver --data-dir $W/ts --port 0 --token up-token --kubeconfig-out $W/up.kubeconfig \
-  --port-file $W/ts.port > $W/ts.log 2>&1 &
-for _ in $(seq 100); do [ -s $W/ts.port ] && [ -s $W/up.kubeconfig ] && break; sleep 0.1; done
-printf %s bench-token > $W/caller.token
-PORT=$(shuf -i 20000-45000 -n 1)
-cat > $W/kg.yaml <<C
-listen: {address: 127.0.0.1, port: $PORT, plain_http: true}
-data_dir: $W/kg
-upstream: {kubeconfig: $W/up.kubeconfig}
-log_level: warn
-worker_threads: 1
-${AUDIT_YAML:+audit: $AUDIT_YAML}
-tokens:
-  - {user: bench, groups: [bench], kind: agent, token_sha256: $("$KG" token hash --token-file $W/caller.token)}
-C
+trap 'kill $(jobs -p) $(cat $W/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf $W' EXIT
+source bench/lib.sh
+kg_plain_bench_config $W "$(kg_start_pinned_testserver $W "$KG")" "${AUDIT_YAML:+audit: $AUDIT_YAML}"
+PORT=$KG_PORT
 BASE=http://127.0.0.1:$PORT/api/v1/namespaces/default/configmaps
 AUTH="Authorization: Bearer bench-token"
 ARGS=(--bench-disable-audit); [ "${AUDIT:-0}" = 1 ] && ARGS=()

@@ -21,17 +21,8 @@ TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
 snap() { for t in /proc/$1/task/*; do echo "$(basename $t) $(cat $t/comm) $(awk '{print $14+$15}' $t/stat)"; done; }
 for c in ${CONNS:-1 16}; do
   rm -rf $W/kg
-  port=$(shuf -i 20000-45000 -n 1)
-  cat > $W/kg.yaml <<C
-listen: {address: 127.0.0.1, port: $port, plain_http: true}
-data_dir: $W/kg
-upstream: {kubeconfig: $W/up.kubeconfig}
-log_level: warn
-worker_threads: 1
-audit: {${AUDIT:-}}
-tokens:
-  - {user: bench, groups: [bench], kind: agent, token_sha256: $HASH}
-C
+  kg_plain_bench_config $W "$HASH" "audit: {${AUDIT:-}}"
+  port=$KG_PORT
   taskset -c 1 "$KG" serve --config $W/kg.yaml ${KG_ARGS:-} > $W/kg.log 2>&1 & pid=$!; echo $pid > $W/kg.pid
   url=http://127.0.0.1:$port/api/v1/namespaces/default/pods
   for _ in $(seq 100); do curl -s -o /dev/null -H "Authorization: Bearer bench-token" $url && break; sleep 0.1; done
