@@ -3,6 +3,7 @@
 #include "store/database.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "store/store_test_util.h"
 
@@ -84,6 +85,36 @@ TEST_P(DatabaseTest, DeferredCommitsAreVisibleAndSyncOnDemand) {
   EXPECT_EQ(Count(**other, "SELECT COUNT(*) FROM first_module"), 1);
   ASSERT_TRUE((*d)->SetCommitSync(CommitSync::kEach));
   EXPECT_EQ(read(), GetParam() == "sqlite" ? "2" : "on");
+}
+
+// Issue 13: a database kubegate creates has 16 KiB pages (the audit
+// ingest's CPU); one an older kubegate created keeps its 4 KiB pages and
+// opens and migrates as before.
+TEST(SqlitePages, NewDatabasesGetLargePagesAndOldOnesKeepTheirs) {
+  auto page_size = [](Database& d) {
+    auto rows = d.Run("PRAGMA page_size");
+    EXPECT_TRUE(rows && !rows->empty());
+    return rows && !rows->empty() ? SqlInt((*rows)[0][0]) : -1;
+  };
+  TestDatabase fresh("sqlite");
+  auto d = Database::Open(fresh.Connect(), kFirst);
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(page_size(**d), 16384);
+
+  TestDatabase old("sqlite");
+  {
+    // As kubegate before this change made it: SQLite's default pages, WAL.
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(old.config().sqlite_path.c_str(), &raw), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(raw, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE earlier(v TEXT);",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  auto reopened = Database::Open(old.Connect(), kSecond);
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  EXPECT_EQ(page_size(**reopened), 4096);
+  EXPECT_EQ((*reopened)->SchemaVersion(), 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest, ::testing::Values("sqlite", "postgres"),
