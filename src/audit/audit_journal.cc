@@ -221,6 +221,7 @@ Result<ChainHead> AuditJournal::Recover(const ChainHead& indexed) {
     std::error_code ec;
     active_size_ = fs::file_size(segments->back().path, ec);
     if (ec) return Error::Unavailable("audit journal: cannot stat " + segments->back().path + ": " + ec.message());
+    active_unsynced_ = true;  // the last process may have died before syncing it
   }
   return head;
 }
@@ -232,6 +233,7 @@ Result<bool> AuditJournal::OpenActive(std::int64_t first_seq) {
   active_ = std::move(*file);
   active_first_ = first_seq;
   active_size_ = 0;
+  active_unsynced_ = false;
   return true;
 }
 
@@ -243,8 +245,16 @@ Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries, bool s
                               "to repair it");
   }
   // A full segment is closed; the group starts the next one. Release
-  // deletes closed segments once SQLite holds all they hold.
+  // deletes closed segments once SQLite holds all they hold. What it holds
+  // unsynced (a group nobody waited for; with audit.fsync: interval, every
+  // group since the last Sync) is synced first: the next segment's syncs
+  // cover only the next segment's file, and a segment that lost its tail to
+  // a power cut would leave a gap before the next one.
   if (active_ && active_size_ >= segment_bytes_) {
+    if (active_unsynced_) {
+      if (auto ok = active_->Sync(); !ok) return ok.error();
+      active_unsynced_ = false;
+    }
     active_.reset();
     active_first_ = 0;
     active_size_ = 0;
@@ -252,13 +262,13 @@ Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries, bool s
   }
   if (!active_) {
     if (auto ok = OpenActive(entries.front().seq); !ok) return ok.error();
-    // The new segment's name must survive a power loss with its entries.
-    if (sync_each_) {
-      int d = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (d >= 0) {
-        ::fsync(d);
-        ::close(d);
-      }
+    // The new segment's name must survive a power loss with its entries,
+    // whichever sync covers them (a file's fdatasync does not cover its
+    // directory entry). Once per segment.
+    int d = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d >= 0) {
+      ::fsync(d);
+      ::close(d);
     }
   }
   std::string frames;
@@ -267,13 +277,15 @@ Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries, bool s
   frames.reserve(bytes);
   for (const AuditEntry& e : entries) AppendFrame(frames, e);
   auto written = active_->Append(frames);
-  if (written && sync_each_ && sync) written = active_->Sync();
+  const bool synced = sync_each_ && sync;
+  if (written && synced) written = active_->Sync();
   if (!written) {
     // Nothing of this group may stay: cut back to the last whole group.
     if (!active_->Truncate(active_size_)) broken_ = true;  // the next start cuts the torn tail (Recover)
     return written.error();
   }
   active_size_ += frames.size();
+  active_unsynced_ = !synced;
   appended_seq_.store(entries.back().seq, std::memory_order_release);
   head_seq_ = entries.back().seq;
   return true;
@@ -282,7 +294,9 @@ Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries, bool s
 Result<bool> AuditJournal::Sync() {
   std::lock_guard lk(mu_);
   if (!active_) return true;
-  return active_->Sync();
+  auto ok = active_->Sync();
+  if (ok) active_unsynced_ = false;
+  return ok;
 }
 
 Result<bool> AuditJournal::Release(std::int64_t through) {

@@ -134,6 +134,7 @@ class AuditJournal {
   std::unique_ptr<JournalFile> active_;
   std::int64_t active_first_ = 0;   // 0: no active segment (the next Append opens one)
   std::uint64_t active_size_ = 0;
+  bool active_unsynced_ = false;    // the active segment holds writes no sync has covered yet
   bool broken_ = false;             // a failed write could not be cut back: appends refused
   bool closed_segments_ = true;     // segments besides the active one may exist (Release lists only then)
   std::atomic<std::int64_t> appended_seq_{0};

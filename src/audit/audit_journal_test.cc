@@ -276,6 +276,62 @@ TEST(AuditJournal, AFailedWriteOrSyncLeavesNothingOfItsGroup) {
   EXPECT_EQ(read->back().prev_hash, before.hash);
 }
 
+// A segment file that notes "sync FILE" and "write FILE" in a shared log.
+class LoggingFile final : public JournalFile {
+ public:
+  LoggingFile(std::unique_ptr<JournalFile> inner, std::string name, std::vector<std::string>* log)
+      : inner_(std::move(inner)), name_(std::move(name)), log_(log) {}
+  Result<bool> Append(std::string_view bytes) override {
+    log_->push_back("write " + name_);
+    return inner_->Append(bytes);
+  }
+  Result<bool> Sync() override {
+    log_->push_back("sync " + name_);
+    return inner_->Sync();
+  }
+  Result<bool> Truncate(std::uint64_t size) override { return inner_->Truncate(size); }
+
+ private:
+  std::unique_ptr<JournalFile> inner_;
+  std::string name_;
+  std::vector<std::string>* log_;
+};
+
+// A full segment's unsynced tail (a result nobody waited for; with
+// audit.fsync: interval, every group since the last sync) is synced before
+// the next segment starts: the next segment's syncs do not cover it, and a
+// power cut would leave a gap that Recover refuses.
+TEST(AuditJournal, AFullSegmentIsSyncedBeforeTheNextOneStarts) {
+  for (bool sync_each : {true, false}) {
+    SCOPED_TRACE(sync_each ? "per_commit" : "interval");
+    ScratchDir d;
+    std::vector<std::string> log;
+    auto j = AuditJournal::OpenWriter(d / "j", [&](const std::string& path) -> Result<std::unique_ptr<JournalFile>> {
+      auto f = OpenPosixJournalFile(path);
+      if (!f) return f.error();
+      return std::unique_ptr<JournalFile>(
+          std::make_unique<LoggingFile>(std::move(*f), fs::path(path).filename().string(), &log));
+    });
+    ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
+    (*j)->set_sync_each(sync_each);
+    (*j)->set_segment_bytes(1);  // each group fills its segment
+    ChainHead head;
+    ASSERT_TRUE((*j)->Append(Linked(2, head), /*sync=*/false));  // nobody waits for it
+    const std::string first = SegmentFiles(d / "j").at(0);
+    ASSERT_TRUE((*j)->Append(Linked(1, head)));
+    auto files = SegmentFiles(d / "j");
+    ASSERT_EQ(files.size(), 2u);
+    const std::string second = files.at(1);
+    auto at = [&](const std::string& what) { return std::find(log.begin(), log.end(), what) - log.begin(); };
+    ASSERT_LT(at("sync " + first), static_cast<long>(log.size())) << "the full segment was never synced";
+    EXPECT_LT(at("sync " + first), at("write " + second));
+    // A segment whose last group was synced is not synced again.
+    log.clear();
+    ASSERT_TRUE((*j)->Append(Linked(1, head)));
+    EXPECT_EQ(std::count(log.begin(), log.end(), "sync " + second), sync_each ? 0 : 1);
+  }
+}
+
 // A store on a SQLite file with its journal, and a second store (the REST
 // API's or the CLI's) reading the same file.
 struct JournalStores {
