@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,18 +29,21 @@ Error Io(const std::string& what, const std::string& path, int err) {
 
 class PosixJournalFile final : public JournalFile {
  public:
-  PosixJournalFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  PosixJournalFile(int fd, std::string path, std::uint64_t size)
+      : fd_(fd), path_(std::move(path)), end_(size), reserved_(size) {}
   ~PosixJournalFile() override { ::close(fd_); }
 
   Result<bool> Append(std::string_view bytes) override {
     while (!bytes.empty()) {
-      ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+      ssize_t n = ::pwrite(fd_, bytes.data(), bytes.size(), static_cast<off_t>(end_));
       if (n < 0) {
         if (errno == EINTR) continue;
         return Io("write", path_, errno);
       }
+      end_ += static_cast<std::uint64_t>(n);
       bytes.remove_prefix(static_cast<std::size_t>(n));
     }
+    reserved_ = std::max(reserved_, end_);
     return true;
   }
   Result<bool> Sync() override {
@@ -48,12 +52,26 @@ class PosixJournalFile final : public JournalFile {
   }
   Result<bool> Truncate(std::uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return Io("truncate", path_, errno);
+    end_ = size;
+    const std::uint64_t reserved = reserved_;
+    reserved_ = size;
+    Reserve(reserved);  // zeros again after the data
     return true;
+  }
+  void Reserve(std::uint64_t bytes) override {
+    if (bytes <= reserved_) return;
+    // fallocate, not posix_fallocate: where the file system cannot
+    // reserve, glibc's fallback would write the zeros itself.
+    if (::fallocate(fd_, 0, static_cast<off_t>(reserved_), static_cast<off_t>(bytes - reserved_)) == 0) {
+      reserved_ = bytes;
+    }
   }
 
  private:
   int fd_;
   std::string path_;
+  std::uint64_t end_;       // where the data ends: the next Append goes here
+  std::uint64_t reserved_;  // the file's size (zeros after end_)
 };
 
 std::string SegmentName(std::int64_t first_seq) {
@@ -96,6 +114,10 @@ void AppendFrame(std::string& out, const AuditEntry& e) {
   out += '\n';
 }
 
+// A segment's data: its bytes up to the first zero byte, where a reserved
+// segment's unwritten rest begins (no frame holds a zero byte).
+std::string_view DataOf(std::string_view bytes) { return bytes.substr(0, bytes.find('\0')); }
+
 Result<std::string> ReadWhole(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Io("read", path, errno ? errno : ENOENT);
@@ -107,9 +129,16 @@ Result<std::string> ReadWhole(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<JournalFile>> OpenPosixJournalFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Io("open", path, errno);
-  return std::unique_ptr<JournalFile>(std::make_unique<PosixJournalFile>(fd, path));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return Io("stat", path, err);
+  }
+  return std::unique_ptr<JournalFile>(
+      std::make_unique<PosixJournalFile>(fd, path, static_cast<std::uint64_t>(st.st_size)));
 }
 
 // Not "-journal": that is SQLite's own rollback journal's name.
@@ -161,6 +190,7 @@ Result<ChainHead> AuditJournal::Recover(const ChainHead& indexed) {
   auto segments = Segments();
   if (!segments) return segments.error();
   ChainHead head = indexed;
+  std::uint64_t last_whole = 0;  // the newest segment's bytes of whole frames
   std::int64_t expected = 0;  // the seq the next frame must carry; 0 before the first
   std::string prev;
   for (std::size_t s = 0; s < segments->size(); ++s) {
@@ -168,7 +198,14 @@ Result<ChainHead> AuditJournal::Recover(const ChainHead& indexed) {
     const bool last_segment = s + 1 == segments->size();
     auto data = ReadWhole(seg.path);
     if (!data) return data.error();
-    std::string_view rest(*data);
+    std::string_view rest = DataOf(*data);
+    // Only zeros may follow the data: a write never lands past its end, so
+    // anything else there was put there by someone else.
+    if (std::string_view(*data).find_first_not_of('\0', rest.size()) != std::string_view::npos) {
+      return Error::Unavailable("audit journal " + seg.path + " holds bytes after the end of its entries (byte " +
+                                std::to_string(rest.size()) + " is zero); kubegate refuses to extend it: run "
+                                "`kubegate audit verify` and restore the data directory");
+    }
     std::uint64_t whole = 0;  // bytes of whole, valid frames
     while (!rest.empty()) {
       auto nl = rest.find('\n');
@@ -203,6 +240,7 @@ Result<ChainHead> AuditJournal::Recover(const ChainHead& indexed) {
       whole += nl + 1;
       rest.remove_prefix(nl + 1);
     }
+    if (last_segment) last_whole = whole;
   }
   if (expected != 0 && expected <= indexed.seq) {
     // Everything in the journal is in the database already.
@@ -218,9 +256,9 @@ Result<ChainHead> AuditJournal::Recover(const ChainHead& indexed) {
   // new segment starts with the next entry.
   if (!segments->empty() && expected == head.seq + 1) {
     if (auto ok = OpenActive(segments->back().first_seq); !ok) return ok.error();
-    std::error_code ec;
-    active_size_ = fs::file_size(segments->back().path, ec);
-    if (ec) return Error::Unavailable("audit journal: cannot stat " + segments->back().path + ": " + ec.message());
+    // Appends go after the last whole frame, not after the reserved zeros.
+    if (auto ok = active_->Truncate(last_whole); !ok) return ok.error();
+    active_size_ = last_whole;
     active_unsynced_ = true;  // the last process may have died before syncing it
   }
   return head;
@@ -262,6 +300,14 @@ Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries, bool s
   }
   if (!active_) {
     if (auto ok = OpenActive(entries.front().seq); !ok) return ok.error();
+    // A file of that name can only be one this writer (or the last) made
+    // for the same entries and never completed a frame in (Recover would
+    // have continued it otherwise): it starts empty.
+    if (auto ok = active_->Truncate(0); !ok) return ok.error();
+    // Its blocks allocated now, once: a sync after each append then has
+    // only the data to write (on ext4 a growing file's fdatasync also
+    // commits the file system's journal for the new size).
+    active_->Reserve(segment_bytes_);
     // The new segment's name must survive a power loss with its entries,
     // whichever sync covers them (a file's fdatasync does not cover its
     // directory entry). Once per segment.
@@ -340,7 +386,7 @@ Result<std::vector<AuditEntry>> AuditJournal::Read(std::int64_t after, std::size
       // Released while this read listed it: those entries are in SQLite.
       return Error::Unavailable("audit journal moved on while it was read; read the database again");
     }
-    std::string_view rest(*data);
+    std::string_view rest = DataOf(*data);
     while (!rest.empty() && out.size() < limit) {
       auto nl = rest.find('\n');
       if (nl == std::string_view::npos) break;  // a write in progress

@@ -45,16 +45,26 @@
 namespace kubegate {
 
 // The segment file the writer appends to: behind an interface so tests
-// inject failed writes and syncs.
+// inject failed writes and syncs. A segment may be reserved ahead of its
+// entries: the bytes after its data are then zeros (no frame holds a zero
+// byte), and readers stop at the first one.
 class JournalFile {
  public:
   virtual ~JournalFile() = default;
-  // Appends all of `bytes` or fails (the caller then truncates back).
+  // Writes all of `bytes` at the end of the data or fails (the caller then
+  // truncates back).
   virtual Result<bool> Append(std::string_view bytes) = 0;
   virtual Result<bool> Sync() = 0;  // fdatasync
+  // The data ends at `size`: what follows is cut (zeros up to the reserved
+  // size) and appends continue there.
   virtual Result<bool> Truncate(std::uint64_t size) = 0;
+  // Allocates the file's blocks up to `bytes`, zero-filled, so that a sync
+  // after an append has no file size or block allocation to record. Best
+  // effort: a file system that cannot reserve grows the file as it goes.
+  virtual void Reserve(std::uint64_t bytes) = 0;
 };
-// Opens (creating if missing) a segment for appending.
+// Opens (creating if missing) a segment for appending; its data ends at its
+// size until Truncate says otherwise.
 using JournalFileOpener = std::function<Result<std::unique_ptr<JournalFile>>(const std::string& path)>;
 Result<std::unique_ptr<JournalFile>> OpenPosixJournalFile(const std::string& path);
 

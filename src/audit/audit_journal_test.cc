@@ -67,9 +67,27 @@ std::vector<std::string> SegmentFiles(const std::string& dir) {
   return out;
 }
 
-void AppendBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::app | std::ios::binary) << bytes;
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
+
+// Where a segment's entries end: its first zero byte (a segment is reserved
+// ahead of its entries), or its size.
+std::uint64_t DataEnd(const std::string& path) {
+  std::string bytes = FileBytes(path);
+  return std::min(bytes.find('\0'), bytes.size());
+}
+
+// Writes `bytes` over the file from `at` (a write a crash cut short lands
+// at the end of the data, over the reserved zeros).
+void WriteAt(const std::string& path, std::uint64_t at, const std::string& bytes) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(at));
+  f << bytes;
+}
+
+void AppendBytes(const std::string& path, const std::string& bytes) { WriteAt(path, DataEnd(path), bytes); }
 
 // Replaces the first `from` in the oldest segment of `dir` with `to` (an
 // edit by someone with access to the data directory).
@@ -154,7 +172,7 @@ TEST(AuditJournal, RecoverCutsATornLastFrameAndAppendsContinue) {
     ASSERT_TRUE((*j)->Append(Linked(3, head)));
   }
   std::string seg = d / ("j/" + SegmentFiles(d / "j").at(0));
-  auto whole = fs::file_size(seg);
+  auto whole = DataEnd(seg);
   AppendBytes(seg, "4 " + std::string(64, 'a') + " {\"half\":");  // a write cut by a crash
   // Readers stop before it.
   auto read = AuditJournal(d / "j").Read(0, 10);
@@ -167,12 +185,85 @@ TEST(AuditJournal, RecoverCutsATornLastFrameAndAppendsContinue) {
   ASSERT_TRUE(recovered) << recovered.error().message;
   EXPECT_EQ(recovered->seq, 3);
   EXPECT_EQ(recovered->hash, head.hash);
-  EXPECT_EQ(fs::file_size(seg), whole);
+  EXPECT_EQ(DataEnd(seg), whole);
   ASSERT_TRUE((*j)->Append(Linked(2, head)));
   auto all = AuditJournal(d / "j").Read(0, 10);
   ASSERT_TRUE(all);
   ASSERT_EQ(all->size(), 5u);
   EXPECT_EQ(all->back().seq, 5);
+}
+
+// A segment's blocks are reserved when it starts (zeros after its
+// entries), so a sync after each append writes only the data. Readers stop
+// at the zeros, a restart appends after the last entry (not after the
+// reserved bytes), and a journal written before segments were reserved
+// (no zeros) reads and continues as before.
+TEST(AuditJournal, SegmentsAreReservedAheadAndAppendsFollowTheLastEntry) {
+  ScratchDir d;
+  ChainHead head;
+  std::string seg;
+  {
+    auto j = AuditJournal::OpenWriter(d / "j");
+    ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
+    (*j)->set_segment_bytes(64 * 1024);
+    ASSERT_TRUE((*j)->Append(Linked(3, head)));
+    seg = d / ("j/" + SegmentFiles(d / "j").at(0));
+    EXPECT_GE(fs::file_size(seg), 64u * 1024) << "the segment was not reserved";
+    EXPECT_LT(DataEnd(seg), 64u * 1024);
+  }
+  for (int restart = 0; restart < 2; ++restart) {
+    auto j = AuditJournal::OpenWriter(d / "j");
+    ASSERT_TRUE(j);
+    auto recovered = (*j)->Recover(ChainHead{});
+    ASSERT_TRUE(recovered) << recovered.error().message;
+    EXPECT_EQ(recovered->seq, head.seq);
+    ASSERT_TRUE((*j)->Append(Linked(2, head)));
+  }
+  auto all = AuditJournal(d / "j").Read(0, 100);
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->size(), 7u);
+  EXPECT_EQ(all->back().seq, 7);
+  const std::string bytes = FileBytes(seg);
+  EXPECT_EQ(std::count(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(DataEnd(seg)), '\n'), 7)
+      << "appends went somewhere other than after the last entry";
+
+  // A segment as an earlier kubegate wrote it: entries only, no zeros.
+  ScratchDir old;
+  fs::create_directories(old / "j");
+  const std::string data = bytes.substr(0, DataEnd(seg));
+  std::ofstream(old / ("j/" + SegmentFiles(d / "j").at(0)), std::ios::binary) << data;
+  auto j = AuditJournal::OpenWriter(old / "j");
+  ASSERT_TRUE(j);
+  auto recovered = (*j)->Recover(ChainHead{});
+  ASSERT_TRUE(recovered) << recovered.error().message;
+  EXPECT_EQ(recovered->seq, 7);
+  ASSERT_TRUE((*j)->Append(Linked(1, head)));
+  auto continued = AuditJournal(old / "j").Read(0, 100);
+  ASSERT_TRUE(continued) << continued.error().message;
+  EXPECT_EQ(continued->size(), 8u);
+}
+
+// Only zeros may follow a segment's entries: bytes after them were put
+// there by someone else (a write lands at the end of the data), and
+// cutting at the zeros would throw them away unseen.
+TEST(AuditJournal, RecoverRefusesBytesAfterTheReservedZeros) {
+  ScratchDir d;
+  ChainHead head;
+  std::string seg;
+  {
+    auto j = AuditJournal::OpenWriter(d / "j");
+    ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
+    (*j)->set_segment_bytes(64 * 1024);
+    ASSERT_TRUE((*j)->Append(Linked(3, head)));
+    seg = d / ("j/" + SegmentFiles(d / "j").at(0));
+  }
+  WriteAt(seg, DataEnd(seg) + 100, "4 hidden");
+  auto j = AuditJournal::OpenWriter(d / "j");
+  ASSERT_TRUE(j);
+  auto recovered = (*j)->Recover(ChainHead{});
+  ASSERT_FALSE(recovered);
+  EXPECT_NE(recovered.error().message.find("after the end of its entries"), std::string::npos)
+      << recovered.error().message;
 }
 
 TEST(AuditJournal, RecoverRefusesAnEditedFrameBeforeTheEnd) {
@@ -240,6 +331,7 @@ class FaultyFile final : public JournalFile {
     return inner_->Sync();
   }
   Result<bool> Truncate(std::uint64_t size) override { return inner_->Truncate(size); }
+  void Reserve(std::uint64_t bytes) override { inner_->Reserve(bytes); }
 
  private:
   std::unique_ptr<JournalFile> inner_;
@@ -290,6 +382,7 @@ class LoggingFile final : public JournalFile {
     return inner_->Sync();
   }
   Result<bool> Truncate(std::uint64_t size) override { return inner_->Truncate(size); }
+  void Reserve(std::uint64_t bytes) override { inner_->Reserve(bytes); }
 
  private:
   std::unique_ptr<JournalFile> inner_;
@@ -562,6 +655,7 @@ class CountingFile final : public JournalFile {
     return ok;
   }
   Result<bool> Truncate(std::uint64_t size) override { return inner_->Truncate(size); }
+  void Reserve(std::uint64_t bytes) override { inner_->Reserve(bytes); }
 
  private:
   std::unique_ptr<JournalFile> inner_;
