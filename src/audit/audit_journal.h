@@ -101,6 +101,12 @@ class AuditJournal {
   // Writer: the size at which Append closes the active segment and starts
   // the next (limits::kAuditJournalSegmentBytes; tests make it small).
   void set_segment_bytes(std::uint64_t bytes) { segment_bytes_ = bytes; }
+  // Writer: whether the next Append starts a new segment (none is active,
+  // or the active one is full).
+  bool starts_segment() const {
+    std::lock_guard lk(mu_);
+    return !active_ || active_size_ >= segment_bytes_;
+  }
   // Writer: syncs what was appended (audit.fsync: interval).
   Result<bool> Sync();
   // Writer: every entry up to `through` is durably in SQLite: deletes the

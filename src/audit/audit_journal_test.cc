@@ -11,6 +11,7 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -18,6 +19,7 @@
 #include "audit/audit_store.h"
 #include "audit/audit_test_util.h"
 #include "common/clock.h"
+#include "audit/signer.h"
 #include "audit/verify.h"
 
 namespace kubegate {
@@ -732,6 +734,136 @@ TEST(AuditJournalStore, EntriesQueuedLaterWaitForOneWakeUpAndGoInOneGroup) {
   ASSERT_EQ(flushed.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "WakeWriter did not wake it";
   EXPECT_EQ(log.stats().committed, 6u);
   EXPECT_EQ(log.stats().batches, 2u) << "the five entries were not one group";
+}
+
+// With audit.fsync: interval the caller's WakeWriter() writes its turn's
+// group itself (no hand-over to the writer thread and back); the writer
+// still syncs within the interval and signs checkpoints. With per_commit
+// the writer thread commits and syncs, as before.
+TEST(AuditJournalStore, WithAnIntervalTheCallersTurnCommitsItsOwnGroup) {
+  for (bool interval : {true, false}) {
+    SCOPED_TRACE(interval ? "interval" : "per_commit");
+    ScratchDir d;
+    StoreConfig c{.sqlite_path = d / "kg.db"};
+    auto store = AuditStore::Open(c);
+    ASSERT_TRUE(store);
+    std::mutex mu;
+    std::condition_variable cv;
+    int syncs = 0;
+    ASSERT_TRUE((*store)->StartJournal(WrappingOpener([&](std::unique_ptr<JournalFile> f) {
+      return std::make_unique<CountingFile>(std::move(f), [&] {
+        std::lock_guard lk(mu);
+        syncs++;
+        cv.notify_all();
+      });
+    })));
+    ManualClock clock{1'795'000'000'000};
+    auto signer = Signer::LoadOrCreate(d / "signing.pem");
+    ASSERT_TRUE(signer);
+    AuditLogOptions options;
+    options.checkpoint_every = 4;
+    if (interval) options.fsync_interval_ms = 100;
+    AuditLog log(std::move(*store), clock, signer->get(), options);
+    // The first group starts the journal's segment: the writer does that
+    // (it syncs a directory), never the caller's turn.
+    std::promise<bool> first;
+    ASSERT_TRUE(log.Submit(DecisionEntry({.id = "w0"}), [&](const Result<bool>& ok) { first.set_value(ok.ok()); }));
+    ASSERT_TRUE(first.get_future().get());
+    log.Flush();
+    if (interval) {
+      // Synced: the writer then sleeps until the next checkpoint time.
+      clock.Advance(options.fsync_interval_ms);
+      std::unique_lock lk(mu);
+      ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return syncs >= 1; }));
+    }
+    {
+      std::lock_guard lk(mu);
+      syncs = 0;
+    }
+    ASSERT_TRUE(log.WaitUntilWriterIdle(std::chrono::seconds(10)));
+    const std::uint64_t syncs_before = log.stats().syncs;
+    std::thread::id acked_on;
+    bool acked = false;
+    std::promise<void> acked_promise;
+    ASSERT_TRUE(log.SubmitLater(DecisionEntry({.id = "w1"}), [&](const Result<bool>& ok) {
+      acked = ok.ok();
+      acked_on = std::this_thread::get_id();
+      acked_promise.set_value();
+    }));
+    ASSERT_TRUE(log.SubmitLater(ResultEntry("w0", 200)));
+    log.WakeWriter();
+    if (interval) {
+      EXPECT_TRUE(acked) << "WakeWriter returned before its group was committed";
+      EXPECT_EQ(acked_on, std::this_thread::get_id());
+    } else {
+      acked_promise.get_future().wait();
+      EXPECT_NE(acked_on, std::this_thread::get_id()) << "per_commit synced on the caller's thread";
+    }
+    EXPECT_TRUE(acked);
+    log.Flush();
+    EXPECT_EQ(log.stats().committed, 3u);
+    EXPECT_EQ(log.stats().batches, 2u);
+    auto reader = AuditStore::Open(c);
+    ASSERT_TRUE(reader);
+    auto seen = (*reader)->AuditByRequest("w1");
+    ASSERT_TRUE(seen);
+    EXPECT_EQ(seen->size(), 1u) << "an acknowledged decision is readable";
+
+    // The writer, asleep until the next checkpoint time, learns of the
+    // unsynced commits and syncs them within the interval.
+    if (interval) {
+      EXPECT_EQ(log.stats().syncs, syncs_before);
+      clock.Advance(options.fsync_interval_ms);
+      std::unique_lock lk(mu);
+      EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return syncs >= 1; }))
+          << "the interval sync never came";
+    }
+    // A fourth entry makes a checkpoint due (every 4).
+    ASSERT_TRUE(log.SubmitLater(ResultEntry("w1", 200)));
+    log.WakeWriter();
+    bool signed_one = false;
+    for (int i = 0; i < 200 && !signed_one; ++i) {
+      auto cps = (*reader)->Checkpoints();
+      signed_one = cps && !cps->empty();
+      if (!signed_one) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(signed_one) << "no checkpoint after four entries";
+  }
+}
+
+// A journal write that fails on the caller's turn goes back to the writer,
+// which refuses the decision (fail closed): nothing is acknowledged.
+TEST(AuditJournalStore, AFailedWriteOnTheCallersTurnIsRefusedByTheWriter) {
+  ScratchDir d;
+  bool fail_write = false, fail_sync = false;
+  StoreConfig c{.sqlite_path = d / "kg.db"};
+  auto store = AuditStore::Open(c);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE((*store)->StartJournal(WrappingOpener([&](std::unique_ptr<JournalFile> f) {
+    return std::make_unique<FaultyFile>(std::move(f), &fail_write, &fail_sync);
+  })));
+  ManualClock clock{1'795'000'000'000};
+  AuditLogOptions options;
+  options.fsync_interval_ms = 100;
+  AuditLog log(std::move(*store), clock, nullptr, options);
+  // A first group starts the segment (not done on the caller's turn).
+  std::promise<bool> first;
+  ASSERT_TRUE(log.Submit(DecisionEntry({.id = "g0"}), [&](const Result<bool>& ok) { first.set_value(ok.ok()); }));
+  ASSERT_TRUE(first.get_future().get());
+  ASSERT_TRUE(log.WaitUntilWriterIdle(std::chrono::seconds(10)));
+  fail_write = true;
+  std::promise<bool> acked;
+  ASSERT_TRUE(log.SubmitLater(DecisionEntry({.id = "g1"}), [&](const Result<bool>& ok) { acked.set_value(ok.ok()); }));
+  log.WakeWriter();
+  auto f = acked.get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_FALSE(f.get()) << "a decision whose write failed was acknowledged";
+  fail_write = false;
+  auto reader = AuditStore::Open(c);
+  ASSERT_TRUE(reader);
+  auto seen = (*reader)->AuditByRequest("g1");
+  ASSERT_TRUE(seen);
+  EXPECT_TRUE(seen->empty());
 }
 
 // A journal write that fails refuses the decisions of its group (fail

@@ -181,7 +181,72 @@ bool AuditLog::SubmitLater(AuditEntry entry, Done done) {
 
 // The queue was changed under mu_ before this, and the writer tests it
 // under mu_ before it sleeps: a wake-up cannot be lost.
-void AuditLog::WakeWriter() { work_cv_.notify_one(); }
+void AuditLog::WakeWriter() {
+  if (options_.fsync_interval_ms > 0 && ingest_store_) {
+    std::unique_lock commit(commit_mu_, std::try_to_lock);
+    if (commit.owns_lock() && CommitHere(commit)) return;
+  }
+  work_cv_.notify_one();
+}
+
+bool AuditLog::CommitHere(std::unique_lock<std::mutex>& commit) {
+  // Only a write to the OS is on this path: no sync per commit (interval),
+  // no new segment (it syncs the full one), nothing failing (the writer
+  // refuses, retries and backs off), and the tables fed by the ingest
+  // thread, not here.
+  if (!deferred_ || !stats_.healthy.load() || store_->journal_starts_segment()) return false;
+  std::vector<Pending> batch;
+  {
+    std::lock_guard lk(mu_);
+    if (refusing_ || stop_ || queue_.size() > limits::kAuditMaxBatch) return false;
+    batch.reserve(queue_.size());
+    for (auto& p : queue_) batch.push_back(std::move(p));
+    queue_.clear();
+    stats_.queued = 0;
+  }
+  if (batch.empty()) return true;
+  std::vector<AuditEntry> entries;
+  entries.reserve(batch.size());
+  for (auto& p : batch) entries.push_back(std::move(p.entry));
+  const bool awaited = std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return p.done != nullptr; });
+  auto head = store_->AppendAudit(entries, awaited);
+  if (!head) {
+    // Back in front, as they were: the writer attempts them again and
+    // fails closed if the store still refuses.
+    std::lock_guard lk(mu_);
+    for (std::size_t i = batch.size(); i-- > 0;) {
+      batch[i].entry = std::move(entries[i]);
+      queue_.push_front(std::move(batch[i]));
+    }
+    stats_.queued = queue_.size();
+    return false;
+  }
+  head_ = *head;
+  last_group_entries_.store(entries.size(), std::memory_order_relaxed);
+  const bool unsynced_before = unsynced_since_ms_ >= 0;
+  NoteCommitted(awaited);
+  const std::size_t committed = entries.size();
+  HandToIndex(entries);
+  stats_.committed += committed;
+  stats_.batches++;
+  // The writer times syncs and checkpoints: it learns of the first unsynced
+  // commit (it may be asleep until the next checkpoint) and of a due one.
+  const bool due = (!unsynced_before && unsynced_since_ms_ >= 0) ||
+                   (signer_ && head_.seq - last_checkpoint_seq_ >= options_.checkpoint_every);
+  commit.unlock();
+  {
+    std::lock_guard lk(mu_);
+    attempted_ticket_ = std::max(attempted_ticket_, batch.back().ticket);
+    if (due) writer_due_ = true;
+  }
+  flushed_cv_.notify_all();
+  if (due) work_cv_.notify_one();
+  const Result<bool> ok = true;
+  for (auto& p : batch) {
+    if (p.done) p.done(ok);
+  }
+  return true;
+}
 
 bool AuditLog::WaitUntilHealthy(std::chrono::milliseconds limit) {
   std::unique_lock lk(mu_);
@@ -194,23 +259,41 @@ void AuditLog::Flush() {
   flushed_cv_.wait(lk, [&] { return attempted_ticket_ >= target || stop_; });
 }
 
+bool AuditLog::WaitUntilWriterIdle(std::chrono::milliseconds limit) {
+  std::unique_lock lk(mu_);
+  return flushed_cv_.wait_for(lk, limit, [&] { return writer_idle_ && queue_.empty() && !writer_due_; });
+}
+
 void AuditLog::Run() {
   auto backoff = limits::kAuditRetryMin;
   if (!ingest_store_) IndexIfDue(true);  // what a previous process left unindexed
   std::unique_lock lk(mu_);
   while (true) {
-    if (queue_.empty()) {
+    if (queue_.empty() && !writer_due_) {
       if (stop_) break;
       // Wake for housekeeping even when idle: the next checkpoint or prune.
+      lk.unlock();
       std::int64_t wait_ms = options_.checkpoint_interval_ms;
-      if (options_.retention_ms) wait_ms = std::min(wait_ms, options_.prune_interval_ms);
-      if (std::int64_t sync_ms = MillisUntilSync(); sync_ms >= 0) wait_ms = std::min(wait_ms, sync_ms);
-      if (std::int64_t index_ms = ingest_store_ ? -1 : MillisUntilIndex(); index_ms >= 0) {
-        wait_ms = std::min(wait_ms, index_ms);
+      {
+        std::lock_guard commit(commit_mu_);  // the commit state CommitHere changes
+        if (options_.retention_ms) wait_ms = std::min(wait_ms, options_.prune_interval_ms);
+        if (std::int64_t sync_ms = MillisUntilSync(); sync_ms >= 0) wait_ms = std::min(wait_ms, sync_ms);
+        if (std::int64_t index_ms = ingest_store_ ? -1 : MillisUntilIndex(); index_ms >= 0) {
+          wait_ms = std::min(wait_ms, index_ms);
+        }
       }
       wait_ms = std::max<std::int64_t>(wait_ms, 1);
-      work_cv_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stop_ || !queue_.empty(); });
+      lk.lock();
+      writer_idle_ = true;
+      flushed_cv_.notify_all();
+      work_cv_.wait_for(lk, std::chrono::milliseconds(wait_ms),
+                        [&] { return stop_ || !queue_.empty() || writer_due_; });
+      writer_idle_ = false;
     }
+    writer_due_ = false;
+    lk.unlock();
+    std::unique_lock commit(commit_mu_);
+    lk.lock();
     std::vector<Pending> batch;
     std::size_t n = std::min(queue_.size(), limits::kAuditMaxBatch);
     batch.reserve(n);
@@ -241,10 +324,14 @@ void AuditLog::Run() {
         stats_.batches++;
         MarkHealthy();
         backoff = limits::kAuditRetryMin;
+        // The `done`s run without commit_mu_: one that queues and wakes
+        // again on this thread must not find it held.
+        commit.unlock();
         Result<bool> ok = true;
         for (auto& p : batch) {
           if (p.done) p.done(ok);
         }
+        commit.lock();
       } else {
         failed = true;
         stats_.failed_batches++;
@@ -259,6 +346,7 @@ void AuditLog::Run() {
                                      head.error().message);
         RefuseUntilNextAttempt(e.message);
         std::vector<Pending> retry;
+        commit.unlock();
         for (auto& p : batch) {
           if (p.done) {
             p.done(Result<bool>(e));
@@ -266,6 +354,7 @@ void AuditLog::Run() {
             retry.push_back(std::move(p));
           }
         }
+        commit.lock();
         lk.lock();
         // Keep order: retried entries go back in front of newer ones.
         for (auto it = retry.rbegin(); it != retry.rend(); ++it) {
@@ -288,6 +377,7 @@ void AuditLog::Run() {
                                synced.error().message);
       }
     }
+    commit.unlock();
 
     lk.lock();
     if (!batch.empty()) attempted_ticket_ = std::max(attempted_ticket_, batch.back().ticket);
@@ -309,6 +399,7 @@ void AuditLog::Run() {
   attempted_ticket_ = next_ticket_;
   flushed_cv_.notify_all();
   lk.unlock();
+  std::lock_guard commit(commit_mu_);
   if (!ingest_store_) IndexIfDue(true);
   if (auto synced = SyncIfDue(true); !synced) {
     spdlog::error("audit store {}: the last sync to disk failed at shutdown: {}", store_->Describe(),

@@ -16,6 +16,9 @@
 // limits::kAuditUnawaitedSyncMax.
 // With an interval, a commit is written to the OS (a SIGKILL of kubegate
 // loses nothing) and the writer syncs it to disk at most that long after;
+// with the journal, a worker's WakeWriter() then writes the group itself
+// when no commit is in progress (no hand-over to the writer thread and
+// back: "Commits in the caller's turn", docs/audit.md);
 // a power loss can lose the records of that window. A sync that fails
 // fails the log closed, as a failed write does, and turns the store back to
 // a sync per commit until a commit succeeds again.
@@ -89,18 +92,26 @@ class AuditLog final : public AuditSink {
   ~AuditLog() override;
 
   // Queues `entry`. Returns false, without calling `done`, when the queue is
-  // full. `done` runs on the writer thread and must not block; while the
+  // full. `done` runs on the writer thread (or on the thread whose
+  // WakeWriter() committed the group) and must not block; while the
   // store is known to be down (after a failed write, until the writer's
   // next attempt) an entry with a `done` is refused at once instead: `done`
   // runs on the caller's thread, inside Submit, and nothing is queued.
   bool Submit(AuditEntry entry, Done done = nullptr) override;
   bool SubmitLater(AuditEntry entry, Done done = nullptr) override;
+  // With the journal and audit.fsync: interval, commits what is queued on
+  // the calling thread when no commit is in progress and nothing is failing
+  // (the group's `done`s run here, after the write); else wakes the writer.
   void WakeWriter() override;
   bool healthy() const override { return stats_.healthy.load(); }
   // Waits up to `limit` for the store to take a write again (tests, probes).
   bool WaitUntilHealthy(std::chrono::milliseconds limit);
   // Blocks until every entry queued before the call has had a commit attempt.
   void Flush();
+  // Waits up to `limit` until the writer thread sleeps with nothing queued
+  // and nothing due (tests: a WakeWriter() after it finds no commit in
+  // progress).
+  bool WaitUntilWriterIdle(std::chrono::milliseconds limit);
   // Waits up to `limit` until the filter index holds every entry up to
   // `seq` (tests; the index is written behind the log).
   bool WaitUntilIndexed(std::int64_t seq, std::chrono::milliseconds limit);
@@ -117,6 +128,10 @@ class AuditLog final : public AuditSink {
   // Submit's queueing; false when `entry` was not taken. `refused`: `done`
   // already ran (the store is known down), nothing queued.
   bool Enqueue(AuditEntry& entry, Done& done, bool& refused);
+  // WakeWriter's commit on the caller's thread, with commit_mu_ held (and
+  // released before the `done`s run). False: the writer must take over
+  // (not allowed now, a failed write, or more queued than one group).
+  bool CommitHere(std::unique_lock<std::mutex>& commit);
   void Run();
   // The ingest thread (journal): takes what the writer hands over and runs
   // IndexIfDue on its own store.
@@ -153,6 +168,10 @@ class AuditLog final : public AuditSink {
   AuditLogOptions options_;
   AuditStats stats_;
 
+  // Held by whoever commits a group (the writer thread for each of its
+  // turns, or CommitHere), so groups are written in queue order and the
+  // commit state below has one writer at a time. Taken before mu_.
+  std::mutex commit_mu_;
   std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable flushed_cv_;
@@ -165,6 +184,8 @@ class AuditLog final : public AuditSink {
   std::uint64_t next_ticket_ = 0;
   std::uint64_t attempted_ticket_ = 0;
   bool stop_ = false;
+  bool writer_due_ = false;  // CommitHere left the writer a sync or checkpoint to time
+  bool writer_idle_ = false;  // the writer sleeps in its idle wait (WaitUntilWriterIdle)
 
   // The ingest thread's store and hand-over (journal only).
   std::unique_ptr<AuditStore> ingest_store_;

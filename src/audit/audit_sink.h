@@ -25,7 +25,9 @@ class AuditSink {
   // soon after (a worker calls it once per turn of its event loop), so a
   // burst of entries is one group commit and one wake-up, not one each.
   virtual bool SubmitLater(AuditEntry entry, Done done = nullptr) { return Submit(std::move(entry), std::move(done)); }
-  // Wakes the writer for what SubmitLater queued. Cheap when it is awake.
+  // Has what SubmitLater queued committed: wakes the writer, or (AuditLog
+  // with audit.fsync: interval) writes it on the calling thread, whose
+  // `done`s then run here before it returns.
   virtual void WakeWriter() {}
   // Whether entries are kept at all (false: none need be built).
   virtual bool keeps_entries() const { return true; }

@@ -63,6 +63,9 @@ class AuditStore {
   // in-memory database, or a journal another process writes.
   Result<ChainHead> StartJournal(JournalFileOpener opener = OpenPosixJournalFile);
   bool journal_writer() const { return journal_writer_; }
+  // Journal writer: whether the next AppendAudit starts a new segment
+  // (syncing the full one, creating a file and syncing its directory).
+  bool journal_starts_segment() const { return journal_writer_ && journal_->starts_segment(); }
   // A second store on the same SQLite file that feeds the tables from this
   // store's journal (CatchUpIndex), for a thread of its own: the writer's
   // commits then never wait for SQLite. Only after StartJournal.

@@ -4,8 +4,9 @@
 // worker thread that posts one WakeWriter() to the worker's own loop: it
 // runs after the handlers that are ready now, so the entries they submit
 // (decisions and results of many connections) go in one group commit and
-// cost the writer one wake-up. On a thread with no loop bound, the writer
-// is woken at once.
+// cost the writer one wake-up (with audit.fsync: interval the worker may
+// write that group itself, in that handler: AuditLog::WakeWriter). On a
+// thread with no loop bound, the writer is woken at once.
 //
 //   AuditWriterWakes wakes(sink);
 //   RequestAudit audit(sink, clock, [&wakes] { wakes.Schedule(); });
