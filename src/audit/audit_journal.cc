@@ -332,16 +332,27 @@ Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries, bool s
   }
   active_size_ += frames.size();
   active_unsynced_ = !synced;
+  appends_++;
   appended_seq_.store(entries.back().seq, std::memory_order_release);
   head_seq_ = entries.back().seq;
   return true;
 }
 
 Result<bool> AuditJournal::Sync() {
+  std::shared_ptr<JournalFile> file;
+  std::uint64_t appends = 0;
+  {
+    std::lock_guard lk(mu_);
+    if (!active_) return true;
+    file = active_;
+    appends = appends_;
+  }
+  // Without the lock: a group appended meanwhile is not held up behind the
+  // disk. Concurrent write() and fdatasync() of one file are safe; a segment
+  // closed meanwhile stays open until this returns.
+  auto ok = file->Sync();
   std::lock_guard lk(mu_);
-  if (!active_) return true;
-  auto ok = active_->Sync();
-  if (ok) active_unsynced_ = false;
+  if (ok && active_ == file && appends_ == appends) active_unsynced_ = false;
   return ok;
 }
 

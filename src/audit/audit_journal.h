@@ -107,7 +107,9 @@ class AuditJournal {
     std::lock_guard lk(mu_);
     return !active_ || active_size_ >= segment_bytes_;
   }
-  // Writer: syncs what was appended (audit.fsync: interval).
+  // Writer: syncs what was appended (audit.fsync: interval). Appends on
+  // other threads go on meanwhile (the lock is not held during the
+  // fdatasync); what they write may or may not be in this sync.
   Result<bool> Sync();
   // Writer: every entry up to `through` is durably in SQLite: deletes the
   // closed segments that hold nothing newer (Append closes the active
@@ -147,7 +149,8 @@ class AuditJournal {
   int lock_fd_ = -1;
   bool sync_each_ = true;
   std::uint64_t segment_bytes_ = limits::kAuditJournalSegmentBytes;
-  std::unique_ptr<JournalFile> active_;
+  std::shared_ptr<JournalFile> active_;  // shared with a Sync in progress
+  std::uint64_t appends_ = 0;           // Appends to the active segment (Sync: did one land meanwhile?)
   std::int64_t active_first_ = 0;   // 0: no active segment (the next Append opens one)
   std::uint64_t active_size_ = 0;
   bool active_unsynced_ = false;    // the active segment holds writes no sync has covered yet

@@ -831,6 +831,80 @@ TEST(AuditJournalStore, WithAnIntervalTheCallersTurnCommitsItsOwnGroup) {
   }
 }
 
+// A segment file whose next sync, once armed, waits until released.
+class StallingSyncFile final : public JournalFile {
+ public:
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool armed = false, entered = false, released = false;
+  };
+  StallingSyncFile(std::unique_ptr<JournalFile> inner, Gate* gate) : inner_(std::move(inner)), gate_(gate) {}
+  Result<bool> Append(std::string_view bytes) override { return inner_->Append(bytes); }
+  Result<bool> Sync() override {
+    std::unique_lock lk(gate_->mu);
+    if (gate_->armed) {
+      gate_->armed = false;
+      gate_->entered = true;
+      gate_->cv.notify_all();
+      gate_->cv.wait(lk, [&] { return gate_->released; });
+    }
+    lk.unlock();
+    return inner_->Sync();
+  }
+  Result<bool> Truncate(std::uint64_t size) override { return inner_->Truncate(size); }
+  void Reserve(std::uint64_t bytes) override { inner_->Reserve(bytes); }
+
+ private:
+  std::unique_ptr<JournalFile> inner_;
+  Gate* gate_;
+};
+
+// With an interval, a decision is committed while the writer's sync of
+// earlier ones is still at the disk: syncs are off the request path, also
+// for how long they take.
+TEST(AuditJournalStore, WithAnIntervalASlowSyncHoldsUpNoCommit) {
+  ScratchDir d;
+  StoreConfig c{.sqlite_path = d / "kg.db"};
+  auto store = AuditStore::Open(c);
+  ASSERT_TRUE(store);
+  StallingSyncFile::Gate gate;
+  ASSERT_TRUE((*store)->StartJournal(WrappingOpener(
+      [&](std::unique_ptr<JournalFile> f) { return std::make_unique<StallingSyncFile>(std::move(f), &gate); })));
+  ManualClock clock{1'795'000'000'000};
+  AuditLogOptions options;
+  options.fsync_interval_ms = 100;
+  AuditLog log(std::move(*store), clock, nullptr, options);
+  std::promise<bool> first;
+  ASSERT_TRUE(log.Submit(DecisionEntry({.id = "s0"}), [&](const Result<bool>& ok) { first.set_value(ok.ok()); }));
+  ASSERT_TRUE(first.get_future().get());
+  {
+    std::unique_lock lk(gate.mu);
+    gate.armed = true;
+  }
+  clock.Advance(options.fsync_interval_ms);  // the writer's sync of s0 comes, and stalls
+  {
+    std::unique_lock lk(gate.mu);
+    ASSERT_TRUE(gate.cv.wait_for(lk, std::chrono::seconds(10), [&] { return gate.entered; }));
+  }
+  auto acked = std::make_shared<std::promise<bool>>();
+  auto committed = std::async(std::launch::async, [&] {
+    EXPECT_TRUE(log.SubmitLater(DecisionEntry({.id = "s1"}),
+                                [acked](const Result<bool>& ok) { acked->set_value(ok.ok()); }));
+    log.WakeWriter();
+  });
+  auto f = acked->get_future();
+  const bool in_time = f.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  {
+    std::lock_guard lk(gate.mu);
+    gate.released = true;
+  }
+  gate.cv.notify_all();
+  committed.wait();
+  EXPECT_TRUE(in_time) << "a commit waited for the interval sync";
+  EXPECT_TRUE(f.get());
+}
+
 // A journal write that fails on the caller's turn goes back to the writer,
 // which refuses the decision (fail closed): nothing is acknowledged.
 TEST(AuditJournalStore, AFailedWriteOnTheCallersTurnIsRefusedByTheWriter) {

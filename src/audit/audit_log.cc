@@ -371,7 +371,7 @@ void AuditLog::Run() {
     if (!failed) {
       Housekeeping();
       if (!ingest_store_) IndexIfDue(false);
-      if (auto synced = SyncIfDue(false); !synced) {
+      if (auto synced = SyncIfDue(false, commit); !synced) {
         failed = true;
         RefuseUntilNextAttempt("kubegate cannot sync its audit log to disk, so the request was not forwarded: " +
                                synced.error().message);
@@ -399,9 +399,9 @@ void AuditLog::Run() {
   attempted_ticket_ = next_ticket_;
   flushed_cv_.notify_all();
   lk.unlock();
-  std::lock_guard commit(commit_mu_);
+  std::unique_lock commit(commit_mu_);
   if (!ingest_store_) IndexIfDue(true);
-  if (auto synced = SyncIfDue(true); !synced) {
+  if (auto synced = SyncIfDue(true, commit); !synced) {
     spdlog::error("audit store {}: the last sync to disk failed at shutdown: {}", store_->Describe(),
                   synced.error().message);
   }
@@ -488,9 +488,17 @@ std::int64_t AuditLog::MillisUntilSync() const {
   return std::max<std::int64_t>(0, unsynced_since_ms_ + delay - clock_.NowMillis());
 }
 
-Result<bool> AuditLog::SyncIfDue(bool force) {
+Result<bool> AuditLog::SyncIfDue(bool force, std::unique_lock<std::mutex>& commit) {
   if (unsynced_since_ms_ < 0 || (!force && MillisUntilSync() > 0)) return true;
+  const std::uint64_t batches = stats_.batches.load();
+  const std::int64_t started_ms = clock_.NowMillis();
+  // The journal is synced without holding up the next group's commit (with
+  // an interval, commits do not wait for syncs). SQLite and PostgreSQL
+  // sync on the writer's own connection, which nothing else uses.
+  const bool off_lock = store_->journal_writer();
+  if (off_lock) commit.unlock();
   auto ok = store_->SyncToDisk();
+  if (off_lock) commit.lock();
   if (!ok) {
     stats_.failed_syncs++;
     sync_failed_ = true;
@@ -504,7 +512,8 @@ Result<bool> AuditLog::SyncIfDue(bool force) {
     }
     return ok;
   }
-  unsynced_since_ms_ = -1;
+  // A commit during the sync may not be in it: it counts from the sync's start.
+  unsynced_since_ms_ = stats_.batches.load() == batches ? -1 : started_ms;
   stats_.syncs++;
   if (sync_failed_) MarkHealthy();
   return true;

@@ -150,7 +150,9 @@ class AuditLog final : public AuditSink {
   std::int64_t MillisUntilIndex() const;
   // Interval durability: syncs when the oldest unsynced commit is due (or
   // `force`). False when the sync failed (the log then fails closed).
-  Result<bool> SyncIfDue(bool force);
+  // `commit` (held) is released during the disk sync when the journal is
+  // written (CommitHere may write the next group meanwhile).
+  Result<bool> SyncIfDue(bool force, std::unique_lock<std::mutex>& commit);
   // After a commit: starts the sync window, or ends the per-commit syncs
   // that follow a failed sync. `awaited`: a request waited for the group
   // (with the journal, a group nobody waited for was written unsynced).
