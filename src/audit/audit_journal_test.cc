@@ -106,6 +106,20 @@ void EditFirstSegment(const std::string& dir, const std::string& from, const std
   std::ofstream(seg, std::ios::trunc) << text;
 }
 
+// A segment file that passes everything to the real one; the fakes below
+// override what they change.
+class ForwardingFile : public JournalFile {
+ public:
+  explicit ForwardingFile(std::unique_ptr<JournalFile> inner) : inner_(std::move(inner)) {}
+  Result<bool> Append(std::string_view bytes) override { return inner_->Append(bytes); }
+  Result<bool> Sync() override { return inner_->Sync(); }
+  Result<bool> Truncate(std::uint64_t size) override { return inner_->Truncate(size); }
+  void Reserve(std::uint64_t bytes) override { inner_->Reserve(bytes); }
+
+ protected:
+  std::unique_ptr<JournalFile> inner_;
+};
+
 // An opener that hands each segment file the journal opens to `wrap`.
 template <typename Wrap>
 JournalFileOpener WrappingOpener(Wrap wrap) {
@@ -195,6 +209,17 @@ TEST(AuditJournal, RecoverCutsATornLastFrameAndAppendsContinue) {
   EXPECT_EQ(all->back().seq, 5);
 }
 
+// A journal in `dir` whose one segment (64 KiB reserved) holds three
+// entries, written by a writer that is gone again; returns its path.
+std::string ThreeEntriesInAReservedSegment(const std::string& dir, ChainHead& head) {
+  auto j = AuditJournal::OpenWriter(dir);
+  EXPECT_TRUE(j && (*j)->Recover(ChainHead{}));
+  if (!j) return "";
+  (*j)->set_segment_bytes(64 * 1024);
+  EXPECT_TRUE((*j)->Append(Linked(3, head)));
+  return dir + "/" + SegmentFiles(dir).at(0);
+}
+
 // A segment's blocks are reserved when it starts (zeros after its
 // entries), so a sync after each append writes only the data. Readers stop
 // at the zeros, a restart appends after the last entry (not after the
@@ -204,15 +229,9 @@ TEST(AuditJournal, SegmentsAreReservedAheadAndAppendsFollowTheLastEntry) {
   ScratchDir d;
   ChainHead head;
   std::string seg;
-  {
-    auto j = AuditJournal::OpenWriter(d / "j");
-    ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
-    (*j)->set_segment_bytes(64 * 1024);
-    ASSERT_TRUE((*j)->Append(Linked(3, head)));
-    seg = d / ("j/" + SegmentFiles(d / "j").at(0));
-    EXPECT_GE(fs::file_size(seg), 64u * 1024) << "the segment was not reserved";
-    EXPECT_LT(DataEnd(seg), 64u * 1024);
-  }
+  ASSERT_NO_FATAL_FAILURE(seg = ThreeEntriesInAReservedSegment(d / "j", head));
+  EXPECT_GE(fs::file_size(seg), 64u * 1024) << "the segment was not reserved";
+  EXPECT_LT(DataEnd(seg), 64u * 1024);
   for (int restart = 0; restart < 2; ++restart) {
     auto j = AuditJournal::OpenWriter(d / "j");
     ASSERT_TRUE(j);
@@ -252,13 +271,7 @@ TEST(AuditJournal, RecoverRefusesBytesAfterTheReservedZeros) {
   ScratchDir d;
   ChainHead head;
   std::string seg;
-  {
-    auto j = AuditJournal::OpenWriter(d / "j");
-    ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
-    (*j)->set_segment_bytes(64 * 1024);
-    ASSERT_TRUE((*j)->Append(Linked(3, head)));
-    seg = d / ("j/" + SegmentFiles(d / "j").at(0));
-  }
+  ASSERT_NO_FATAL_FAILURE(seg = ThreeEntriesInAReservedSegment(d / "j", head));
   WriteAt(seg, DataEnd(seg) + 100, "4 hidden");
   auto j = AuditJournal::OpenWriter(d / "j");
   ASSERT_TRUE(j);
@@ -316,10 +329,10 @@ TEST(AuditJournal, RecoverRefusesMissingEntriesBetweenDatabaseAndJournal) {
 }
 
 // A segment file whose writes or syncs fail on demand.
-class FaultyFile final : public JournalFile {
+class FaultyFile final : public ForwardingFile {
  public:
   FaultyFile(std::unique_ptr<JournalFile> inner, bool* fail_write, bool* fail_sync)
-      : inner_(std::move(inner)), fail_write_(fail_write), fail_sync_(fail_sync) {}
+      : ForwardingFile(std::move(inner)), fail_write_(fail_write), fail_sync_(fail_sync) {}
   Result<bool> Append(std::string_view bytes) override {
     if (*fail_write_) {
       // Half of it reaches the file, as a full disk leaves it.
@@ -332,11 +345,8 @@ class FaultyFile final : public JournalFile {
     if (*fail_sync_) return Error::Unavailable("injected: fdatasync failed");
     return inner_->Sync();
   }
-  Result<bool> Truncate(std::uint64_t size) override { return inner_->Truncate(size); }
-  void Reserve(std::uint64_t bytes) override { inner_->Reserve(bytes); }
 
  private:
-  std::unique_ptr<JournalFile> inner_;
   bool* fail_write_;
   bool* fail_sync_;
 };
@@ -371,10 +381,10 @@ TEST(AuditJournal, AFailedWriteOrSyncLeavesNothingOfItsGroup) {
 }
 
 // A segment file that notes "sync FILE" and "write FILE" in a shared log.
-class LoggingFile final : public JournalFile {
+class LoggingFile final : public ForwardingFile {
  public:
   LoggingFile(std::unique_ptr<JournalFile> inner, std::string name, std::vector<std::string>* log)
-      : inner_(std::move(inner)), name_(std::move(name)), log_(log) {}
+      : ForwardingFile(std::move(inner)), name_(std::move(name)), log_(log) {}
   Result<bool> Append(std::string_view bytes) override {
     log_->push_back("write " + name_);
     return inner_->Append(bytes);
@@ -383,11 +393,8 @@ class LoggingFile final : public JournalFile {
     log_->push_back("sync " + name_);
     return inner_->Sync();
   }
-  Result<bool> Truncate(std::uint64_t size) override { return inner_->Truncate(size); }
-  void Reserve(std::uint64_t bytes) override { inner_->Reserve(bytes); }
 
  private:
-  std::unique_ptr<JournalFile> inner_;
   std::string name_;
   std::vector<std::string>* log_;
 };
@@ -645,24 +652,57 @@ TEST(AuditJournalStore, CommitsDoNotWaitForSQLite) {
   EXPECT_EQ(*s.reader->IndexHead(), 10);
 }
 
-// A segment file that counts its syncs and reports each to a callback.
-class CountingFile final : public JournalFile {
+// Counts the syncs of every segment file its opener opens.
+class SyncCounter {
  public:
-  CountingFile(std::unique_ptr<JournalFile> inner, std::function<void()> on_sync)
-      : inner_(std::move(inner)), on_sync_(std::move(on_sync)) {}
-  Result<bool> Append(std::string_view bytes) override { return inner_->Append(bytes); }
-  Result<bool> Sync() override {
-    auto ok = inner_->Sync();
-    on_sync_();
-    return ok;
+  JournalFileOpener Opener() {
+    return WrappingOpener([this](std::unique_ptr<JournalFile> f) { return std::make_unique<File>(std::move(f), this); });
   }
-  Result<bool> Truncate(std::uint64_t size) override { return inner_->Truncate(size); }
-  void Reserve(std::uint64_t bytes) override { inner_->Reserve(bytes); }
+  int count() {
+    std::lock_guard lk(mu_);
+    return syncs_;
+  }
+  void Reset() {
+    std::lock_guard lk(mu_);
+    syncs_ = 0;
+  }
+  // Whether the count reaches `n` within 10 s.
+  bool WaitFor(int n) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, std::chrono::seconds(10), [&] { return syncs_ >= n; });
+  }
 
  private:
-  std::unique_ptr<JournalFile> inner_;
-  std::function<void()> on_sync_;
+  class File final : public ForwardingFile {
+   public:
+    File(std::unique_ptr<JournalFile> inner, SyncCounter* counter)
+        : ForwardingFile(std::move(inner)), counter_(counter) {}
+    Result<bool> Sync() override {
+      auto ok = inner_->Sync();
+      std::lock_guard lk(counter_->mu_);
+      counter_->syncs_++;
+      counter_->cv_.notify_all();
+      return ok;
+    }
+
+   private:
+    SyncCounter* counter_;
+  };
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int syncs_ = 0;
 };
+
+// The store kubegate's writer opens on d/kg.db, its journal's segments
+// opened by `opener`; null (with a test failure) when it cannot start.
+std::unique_ptr<AuditStore> JournalStore(const ScratchDir& d, JournalFileOpener opener = OpenPosixJournalFile) {
+  auto opened = AuditStore::Open(StoreConfig{.sqlite_path = d / "kg.db"});
+  EXPECT_TRUE(opened) << opened.error().message;
+  if (!opened) return nullptr;
+  auto started = (*opened)->StartJournal(std::move(opener));
+  EXPECT_TRUE(started) << started.error().message;
+  return started ? std::move(*opened) : nullptr;
+}
 
 // audit.fsync: per_commit with the journal: a decision's group is synced
 // before it is acknowledged; a result (nobody waits for it) is written at
@@ -670,26 +710,13 @@ class CountingFile final : public JournalFile {
 // kAuditUnawaitedSyncMax.
 TEST(AuditJournalStore, ResultsAreSyncedWithTheNextDecisionOrWithinTheBound) {
   ScratchDir d;
-  StoreConfig c{.sqlite_path = d / "kg.db"};
-  auto store = AuditStore::Open(c);
+  SyncCounter syncs;
+  auto store = JournalStore(d, syncs.Opener());
   ASSERT_TRUE(store);
-  std::mutex mu;
-  std::condition_variable cv;
-  int syncs = 0;
-  ASSERT_TRUE((*store)->StartJournal(WrappingOpener([&](std::unique_ptr<JournalFile> f) {
-    return std::make_unique<CountingFile>(std::move(f), [&] {
-      std::lock_guard lk(mu);
-      syncs++;
-      cv.notify_all();
-    });
-  })));
-  auto synced = [&] {
-    std::lock_guard lk(mu);
-    return syncs;
-  };
+  auto synced = [&] { return syncs.count(); };
   ManualClock clock{1'795'000'000'000};
-  AuditLog log(std::move(*store), clock, nullptr, {});
-  auto reader = AuditStore::Open(c);
+  AuditLog log(std::move(store), clock, nullptr, {});
+  auto reader = AuditStore::Open(StoreConfig{.sqlite_path = d / "kg.db"});
   ASSERT_TRUE(reader);
 
   ASSERT_TRUE(log.Submit(ResultEntry("r1", 200)));
@@ -708,9 +735,7 @@ TEST(AuditJournalStore, ResultsAreSyncedWithTheNextDecisionOrWithinTheBound) {
   log.Flush();
   EXPECT_EQ(synced(), 1);
   clock.Advance(limits::kAuditUnawaitedSyncMax.count());
-  std::unique_lock lk(mu);
-  EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return syncs == 2; }))
-      << "the result was not synced within the bound";
+  EXPECT_TRUE(syncs.WaitFor(2)) << "the result was not synced within the bound";
 }
 
 // Entries queued with SubmitLater wait for WakeWriter, then go in one
@@ -718,11 +743,10 @@ TEST(AuditJournalStore, ResultsAreSyncedWithTheNextDecisionOrWithinTheBound) {
 // once per entry (net/audit_writer_wakes.h).
 TEST(AuditJournalStore, EntriesQueuedLaterWaitForOneWakeUpAndGoInOneGroup) {
   ScratchDir d;
-  auto store = AuditStore::Open(StoreConfig{.sqlite_path = d / "kg.db"});
+  auto store = JournalStore(d);
   ASSERT_TRUE(store);
-  ASSERT_TRUE((*store)->StartJournal());
   ManualClock clock{1'795'000'000'000};
-  AuditLog log(std::move(*store), clock, nullptr, {});
+  AuditLog log(std::move(store), clock, nullptr, {});
   std::promise<bool> acked;
   ASSERT_TRUE(log.Submit(DecisionEntry({.id = "r0"}), [&](const Result<bool>& ok) { acked.set_value(ok.ok()); }));
   ASSERT_TRUE(acked.get_future().get());
@@ -744,26 +768,17 @@ TEST(AuditJournalStore, WithAnIntervalTheCallersTurnCommitsItsOwnGroup) {
   for (bool interval : {true, false}) {
     SCOPED_TRACE(interval ? "interval" : "per_commit");
     ScratchDir d;
-    StoreConfig c{.sqlite_path = d / "kg.db"};
-    auto store = AuditStore::Open(c);
+    SyncCounter syncs;
+    auto store = JournalStore(d, syncs.Opener());
     ASSERT_TRUE(store);
-    std::mutex mu;
-    std::condition_variable cv;
-    int syncs = 0;
-    ASSERT_TRUE((*store)->StartJournal(WrappingOpener([&](std::unique_ptr<JournalFile> f) {
-      return std::make_unique<CountingFile>(std::move(f), [&] {
-        std::lock_guard lk(mu);
-        syncs++;
-        cv.notify_all();
-      });
-    })));
+    const StoreConfig c{.sqlite_path = d / "kg.db"};
     ManualClock clock{1'795'000'000'000};
     auto signer = Signer::LoadOrCreate(d / "signing.pem");
     ASSERT_TRUE(signer);
     AuditLogOptions options;
     options.checkpoint_every = 4;
     if (interval) options.fsync_interval_ms = 100;
-    AuditLog log(std::move(*store), clock, signer->get(), options);
+    AuditLog log(std::move(store), clock, signer->get(), options);
     // The first group starts the journal's segment: the writer does that
     // (it syncs a directory), never the caller's turn.
     std::promise<bool> first;
@@ -773,13 +788,9 @@ TEST(AuditJournalStore, WithAnIntervalTheCallersTurnCommitsItsOwnGroup) {
     if (interval) {
       // Synced: the writer then sleeps until the next checkpoint time.
       clock.Advance(options.fsync_interval_ms);
-      std::unique_lock lk(mu);
-      ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return syncs >= 1; }));
+      ASSERT_TRUE(syncs.WaitFor(1));
     }
-    {
-      std::lock_guard lk(mu);
-      syncs = 0;
-    }
+    syncs.Reset();
     ASSERT_TRUE(log.WaitUntilWriterIdle(std::chrono::seconds(10)));
     const std::uint64_t syncs_before = log.stats().syncs;
     std::thread::id acked_on;
@@ -814,9 +825,7 @@ TEST(AuditJournalStore, WithAnIntervalTheCallersTurnCommitsItsOwnGroup) {
     if (interval) {
       EXPECT_EQ(log.stats().syncs, syncs_before);
       clock.Advance(options.fsync_interval_ms);
-      std::unique_lock lk(mu);
-      EXPECT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return syncs >= 1; }))
-          << "the interval sync never came";
+      EXPECT_TRUE(syncs.WaitFor(1)) << "the interval sync never came";
     }
     // A fourth entry makes a checkpoint due (every 4).
     ASSERT_TRUE(log.SubmitLater(ResultEntry("w1", 200)));
@@ -832,15 +841,14 @@ TEST(AuditJournalStore, WithAnIntervalTheCallersTurnCommitsItsOwnGroup) {
 }
 
 // A segment file whose next sync, once armed, waits until released.
-class StallingSyncFile final : public JournalFile {
+class StallingSyncFile final : public ForwardingFile {
  public:
   struct Gate {
     std::mutex mu;
     std::condition_variable cv;
     bool armed = false, entered = false, released = false;
   };
-  StallingSyncFile(std::unique_ptr<JournalFile> inner, Gate* gate) : inner_(std::move(inner)), gate_(gate) {}
-  Result<bool> Append(std::string_view bytes) override { return inner_->Append(bytes); }
+  StallingSyncFile(std::unique_ptr<JournalFile> inner, Gate* gate) : ForwardingFile(std::move(inner)), gate_(gate) {}
   Result<bool> Sync() override {
     std::unique_lock lk(gate_->mu);
     if (gate_->armed) {
@@ -852,11 +860,8 @@ class StallingSyncFile final : public JournalFile {
     lk.unlock();
     return inner_->Sync();
   }
-  Result<bool> Truncate(std::uint64_t size) override { return inner_->Truncate(size); }
-  void Reserve(std::uint64_t bytes) override { inner_->Reserve(bytes); }
 
  private:
-  std::unique_ptr<JournalFile> inner_;
   Gate* gate_;
 };
 
@@ -865,16 +870,15 @@ class StallingSyncFile final : public JournalFile {
 // for how long they take.
 TEST(AuditJournalStore, WithAnIntervalASlowSyncHoldsUpNoCommit) {
   ScratchDir d;
-  StoreConfig c{.sqlite_path = d / "kg.db"};
-  auto store = AuditStore::Open(c);
-  ASSERT_TRUE(store);
   StallingSyncFile::Gate gate;
-  ASSERT_TRUE((*store)->StartJournal(WrappingOpener(
-      [&](std::unique_ptr<JournalFile> f) { return std::make_unique<StallingSyncFile>(std::move(f), &gate); })));
+  auto store = JournalStore(d, WrappingOpener([&](std::unique_ptr<JournalFile> f) {
+    return std::make_unique<StallingSyncFile>(std::move(f), &gate);
+  }));
+  ASSERT_TRUE(store);
   ManualClock clock{1'795'000'000'000};
   AuditLogOptions options;
   options.fsync_interval_ms = 100;
-  AuditLog log(std::move(*store), clock, nullptr, options);
+  AuditLog log(std::move(store), clock, nullptr, options);
   std::promise<bool> first;
   ASSERT_TRUE(log.Submit(DecisionEntry({.id = "s0"}), [&](const Result<bool>& ok) { first.set_value(ok.ok()); }));
   ASSERT_TRUE(first.get_future().get());
@@ -905,35 +909,42 @@ TEST(AuditJournalStore, WithAnIntervalASlowSyncHoldsUpNoCommit) {
   EXPECT_TRUE(f.get());
 }
 
+// A SQLite store in `d` with its journal, whose segment files fail on demand.
+struct FaultyJournalStore {
+  explicit FaultyJournalStore(const ScratchDir& d)
+      : config{.sqlite_path = d / "kg.db"},
+        store(JournalStore(d, WrappingOpener([this](std::unique_ptr<JournalFile> f) {
+          return std::make_unique<FaultyFile>(std::move(f), &fail_write, &fail_sync);
+        }))) {}
+  StoreConfig config;
+  bool fail_write = false, fail_sync = false;  // before `store`: its opener points here
+  std::unique_ptr<AuditStore> store;
+};
+
 // A journal write that fails on the caller's turn goes back to the writer,
 // which refuses the decision (fail closed): nothing is acknowledged.
 TEST(AuditJournalStore, AFailedWriteOnTheCallersTurnIsRefusedByTheWriter) {
   ScratchDir d;
-  bool fail_write = false, fail_sync = false;
-  StoreConfig c{.sqlite_path = d / "kg.db"};
-  auto store = AuditStore::Open(c);
-  ASSERT_TRUE(store);
-  ASSERT_TRUE((*store)->StartJournal(WrappingOpener([&](std::unique_ptr<JournalFile> f) {
-    return std::make_unique<FaultyFile>(std::move(f), &fail_write, &fail_sync);
-  })));
+  FaultyJournalStore s(d);
+  ASSERT_TRUE(s.store);
   ManualClock clock{1'795'000'000'000};
   AuditLogOptions options;
   options.fsync_interval_ms = 100;
-  AuditLog log(std::move(*store), clock, nullptr, options);
+  AuditLog log(std::move(s.store), clock, nullptr, options);
   // A first group starts the segment (not done on the caller's turn).
   std::promise<bool> first;
   ASSERT_TRUE(log.Submit(DecisionEntry({.id = "g0"}), [&](const Result<bool>& ok) { first.set_value(ok.ok()); }));
   ASSERT_TRUE(first.get_future().get());
   ASSERT_TRUE(log.WaitUntilWriterIdle(std::chrono::seconds(10)));
-  fail_write = true;
+  s.fail_write = true;
   std::promise<bool> acked;
   ASSERT_TRUE(log.SubmitLater(DecisionEntry({.id = "g1"}), [&](const Result<bool>& ok) { acked.set_value(ok.ok()); }));
   log.WakeWriter();
   auto f = acked.get_future();
   ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_FALSE(f.get()) << "a decision whose write failed was acknowledged";
-  fail_write = false;
-  auto reader = AuditStore::Open(c);
+  s.fail_write = false;
+  auto reader = AuditStore::Open(s.config);
   ASSERT_TRUE(reader);
   auto seen = (*reader)->AuditByRequest("g1");
   ASSERT_TRUE(seen);
@@ -944,23 +955,18 @@ TEST(AuditJournalStore, AFailedWriteOnTheCallersTurnIsRefusedByTheWriter) {
 // closed) and the writer takes writes again once the disk does.
 TEST(AuditJournalStore, AFailedJournalWriteRefusesTheRequestsOfItsGroup) {
   ScratchDir d;
-  bool fail_write = false, fail_sync = false;
-  StoreConfig c{.sqlite_path = d / "kg.db"};
-  auto store = AuditStore::Open(c);
-  ASSERT_TRUE(store);
-  ASSERT_TRUE((*store)->StartJournal(WrappingOpener([&](std::unique_ptr<JournalFile> f) {
-    return std::make_unique<FaultyFile>(std::move(f), &fail_write, &fail_sync);
-  })));
+  FaultyJournalStore s(d);
+  ASSERT_TRUE(s.store);
   ManualClock clock{1'795'000'000'000};
-  AuditLog log(std::move(*store), clock, nullptr, {});
+  AuditLog log(std::move(s.store), clock, nullptr, {});
   std::atomic<int> refused{0}, committed{0};
   auto done = [&](const Result<bool>& ok) { ok ? committed++ : refused++; };
-  fail_sync = true;
+  s.fail_sync = true;
   ASSERT_TRUE(log.Submit(DecisionEntry({.id = "f1"}), done));
   log.Flush();
   EXPECT_EQ(refused.load(), 1);
   EXPECT_FALSE(log.healthy());
-  fail_sync = false;
+  s.fail_sync = false;
   // A result (no caller waiting) is retried by the writer until it commits.
   ASSERT_TRUE(log.Submit(ResultEntry("f0", 200)));
   ASSERT_TRUE(log.WaitUntilHealthy(std::chrono::seconds(10)));
@@ -968,7 +974,7 @@ TEST(AuditJournalStore, AFailedJournalWriteRefusesTheRequestsOfItsGroup) {
   log.Flush();
   EXPECT_EQ(committed.load(), 1);
   EXPECT_TRUE(log.healthy());
-  auto reader = AuditStore::Open(c);
+  auto reader = AuditStore::Open(s.config);
   ASSERT_TRUE(reader);
   auto all = (*reader)->AuditRange(0, 1000);
   ASSERT_TRUE(all);
