@@ -16,6 +16,7 @@ frame = b"x" * 1023 + b"\n"
 reserve = 4 << 20
 
 def run(mode):
+    os.makedirs(base, exist_ok=True)
     d = tempfile.mkdtemp(dir=base)
     p = os.path.join(d, "segment.journal")
     fd = os.open(p, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode != "reserved" else 0), 0o600)
