@@ -221,14 +221,8 @@ bool AuditLog::CommitHere(std::unique_lock<std::mutex>& commit) {
     stats_.queued = queue_.size();
     return false;
   }
-  head_ = *head;
-  last_group_entries_.store(entries.size(), std::memory_order_relaxed);
   const bool unsynced_before = unsynced_since_ms_ >= 0;
-  NoteCommitted(awaited);
-  const std::size_t committed = entries.size();
-  HandToIndex(entries);
-  stats_.committed += committed;
-  stats_.batches++;
+  NoteGroupCommitted(*head, entries, awaited);
   // The writer times syncs and checkpoints: it learns of the first unsynced
   // commit (it may be asleep until the next checkpoint) and of a due one.
   const bool due = (!unsynced_before && unsynced_since_ms_ >= 0) ||
@@ -315,13 +309,7 @@ void AuditLog::Run() {
       const bool awaited = std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return p.done != nullptr; });
       auto head = store_->AppendAudit(entries, awaited);
       if (head) {
-        head_ = *head;
-        last_group_entries_.store(entries.size(), std::memory_order_relaxed);
-        NoteCommitted(awaited);
-        const std::size_t committed = entries.size();
-        HandToIndex(entries);
-        stats_.committed += committed;
-        stats_.batches++;
+        NoteGroupCommitted(*head, entries, awaited);
         MarkHealthy();
         backoff = limits::kAuditRetryMin;
         // The `done`s run without commit_mu_: one that queues and wakes
@@ -405,6 +393,16 @@ void AuditLog::Run() {
     spdlog::error("audit store {}: the last sync to disk failed at shutdown: {}", store_->Describe(),
                   synced.error().message);
   }
+}
+
+void AuditLog::NoteGroupCommitted(const ChainHead& head, std::vector<AuditEntry>& entries, bool awaited) {
+  head_ = head;
+  last_group_entries_.store(entries.size(), std::memory_order_relaxed);
+  NoteCommitted(awaited);
+  const std::size_t committed = entries.size();
+  HandToIndex(entries);
+  stats_.committed += committed;
+  stats_.batches++;
 }
 
 void AuditLog::NoteCommitted(bool awaited) {

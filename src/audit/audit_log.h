@@ -157,6 +157,9 @@ class AuditLog final : public AuditSink {
   // that follow a failed sync. `awaited`: a request waited for the group
   // (with the journal, a group nobody waited for was written unsynced).
   void NoteCommitted(bool awaited);
+  // A group's commit succeeded (with commit_mu_): the head, stats, sync
+  // timing, and its entries handed to the index (moved out of `entries`).
+  void NoteGroupCommitted(const ChainHead& head, std::vector<AuditEntry>& entries, bool awaited);
   // Milliseconds until the pending sync is due; -1 when none is pending.
   std::int64_t MillisUntilSync() const;
   // A commit or a sync after a failed sync succeeded: forwarding again.
