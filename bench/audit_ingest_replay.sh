@@ -10,6 +10,7 @@
 #   bash bench/audit_ingest_replay.sh [N]            # N=20000
 #   PAGE_SIZES="4096 16384" REPS=3 BATCH=512 bash bench/audit_ingest_replay.sh
 #   LAYOUTS="split merged"   # merged: audit_index's columns and indexes on audit_log
+#   EXTRA_PRAGMAS="PRAGMA temp_store=MEMORY;"   # after kubegate's own
 # Environment: KUBEGATE_BIN (default build/src/kubegate), KEEP=DIR keeps the source database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +42,7 @@ idx = [l.replace('ON audit_index', 'ON audit_log').replace('audit_index_', 'audi
        for l in s[a:b].splitlines() if l.startswith('CREATE INDEX')]
 open(sys.argv[2], 'w').write(log + '\n'.join(idx) + '\n' + s[b:])
 PY
-BASE="PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;"
+BASE="PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; ${EXTRA_PRAGMAS:-}"
 for r in $(seq ${REPS:-2}); do
   for layout in ${LAYOUTS:-split}; do
     for ps in ${PAGE_SIZES:-4096 16384}; do

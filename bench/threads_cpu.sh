@@ -8,8 +8,9 @@
 #   bash bench/threads_cpu.sh                       # CONNS="1 16", audit defaults
 #   AUDIT="fsync: interval, fsync_interval: 100ms" CONNS=16 bash bench/threads_cpu.sh
 #   KG_ARGS=--bench-disable-audit bash bench/threads_cpu.sh
+#   DURING='perf record -g -p $KGPID -o /tmp/kg.perf -- sleep 6' CONNS=16 bash bench/threads_cpu.sh
 # Environment: KUBEGATE_BIN, AUDIT (the audit: map's contents), KG_ARGS,
-# CONNS, DURATION (seconds, default 6).
+# CONNS, DURATION (seconds, default 6), DURING (a command, see above).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KG=${KUBEGATE_BIN:-$PWD/build/src/kubegate}
@@ -28,8 +29,12 @@ for c in ${CONNS:-1 16}; do
   for _ in $(seq 100); do curl -s -o /dev/null -H "Authorization: Bearer bench-token" $url && break; sleep 0.1; done
   taskset -c 0 wrk -t1 -c$c -d2s -H "Authorization: Bearer bench-token" $url > /dev/null  # warm-up
   snap $pid | sort > $W/a
+  # DURING runs beside the measured run, with kubegate's pid in $KGPID
+  # (a profiler, strace); the run waits for it.
+  [ -n "${DURING:-}" ] && { KGPID=$pid bash -c "$DURING" & during_pid=$!; }
   req=$(taskset -c 0 wrk -t1 -c$c -d${DURATION:-6}s -H "Authorization: Bearer bench-token" $url | awk '/requests in/ {print $1}')
   snap $pid | sort > $W/b
+  [ -n "${DURING:-}" ] && { wait $during_pid || echo "DURING failed: $?" >&2; }
   # Audit entries per group commit, from /metrics.
   metrics=$(curl -s -H "Authorization: Bearer bench-token" http://127.0.0.1:$port/metrics || true)
   kill $pid; wait $pid 2>/dev/null || true
