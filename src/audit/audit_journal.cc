@@ -377,41 +377,27 @@ Result<bool> AuditJournal::Sync() {
 }
 
 Result<bool> AuditJournal::Release(std::int64_t through) {
-  std::vector<std::string> released;
-  {
-    std::lock_guard lk(mu_);
-    if (!closed_segments_) return true;  // only the active segment: nothing to list or delete
-    auto segments = Segments();
-    if (!segments) return segments.error();
-    bool kept = false;
-    for (std::size_t s = 0; s < segments->size(); ++s) {
-      const Segment& seg = (*segments)[s];
-      // A segment's last entry is the one before the next segment's first
-      // (the active one's: the head). The active segment stays: Append
-      // closes it when full.
-      if (active_ && seg.first_seq == active_first_) continue;
-      std::int64_t last = s + 1 < segments->size() ? (*segments)[s + 1].first_seq - 1 : head_seq_;
-      if (last > through) {
-        kept = true;
-        continue;
-      }
-      released.push_back(seg.path);
+  std::lock_guard lk(mu_);
+  if (!closed_segments_) return true;  // only the active segment: nothing to list or delete
+  auto segments = Segments();
+  if (!segments) return segments.error();
+  bool kept = false;
+  for (std::size_t s = 0; s < segments->size(); ++s) {
+    const Segment& seg = (*segments)[s];
+    // A segment's last entry is the one before the next segment's first
+    // (the active one's: the head). The active segment stays: Append
+    // closes it when full.
+    if (active_ && seg.first_seq == active_first_) continue;
+    std::int64_t last = s + 1 < segments->size() ? (*segments)[s + 1].first_seq - 1 : head_seq_;
+    if (last > through) {
+      kept = true;
+      continue;
     }
-    closed_segments_ = kept;
-  }
-  // Deleted without the lock: unlinking a 4 MiB file frees its blocks, and
-  // a commit's Append must not wait behind that (nor behind this thread
-  // when the scheduler puts it aside meanwhile). Append never touches a
-  // closed segment, and a reader that finds one gone reads SQLite instead.
-  for (const std::string& path : released) {
     std::error_code ec;
-    fs::remove(path, ec);
-    if (ec) {
-      std::lock_guard lk(mu_);
-      closed_segments_ = true;  // listed again next time
-      return Error::Unavailable("audit journal: cannot delete " + path + ": " + ec.message());
-    }
+    fs::remove(seg.path, ec);
+    if (ec) return Error::Unavailable("audit journal: cannot delete " + seg.path + ": " + ec.message());
   }
+  closed_segments_ = kept;
   return true;
 }
 

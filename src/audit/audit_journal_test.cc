@@ -554,40 +554,6 @@ TEST(AuditJournalStore, CatchUpTakesAChunkOfTheKeptCopiesAtATime) {
   EXPECT_TRUE(VerifyAuditChain(*s.reader, {}).ok);
 }
 
-// The ingest thread hands the entries it indexed from the committers'
-// copies back (`spent`) instead of freeing them itself; entries it read
-// from the journal are its own and are not handed back.
-TEST(AuditJournalStore, CatchUpHandsBackTheKeptCopiesItIndexed) {
-  ScratchDir d;
-  JournalStores s(d);
-  std::vector<AuditEntry> batch;
-  for (int i = 0; i < 3; ++i) batch.push_back(DecisionEntry({.id = "s" + std::to_string(i)}));
-  ASSERT_TRUE(s.writer->AppendAudit(batch));
-  std::vector<AuditEntry> spent;
-  auto n = s.writer->CatchUpIndex(&batch, 2, &spent);
-  ASSERT_TRUE(n) << n.error().message;
-  EXPECT_EQ(*n, 2);
-  ASSERT_EQ(spent.size(), 2u);
-  EXPECT_EQ(spent[0].seq, 1);
-  EXPECT_EQ(spent[1].seq, 2);
-  EXPECT_EQ(spent[1].index.request_id, "s1");
-  n = s.writer->CatchUpIndex(&batch, 2, &spent);  // appended after the first two
-  ASSERT_TRUE(n);
-  EXPECT_EQ(*n, 1);
-  ASSERT_EQ(spent.size(), 3u);
-  EXPECT_EQ(spent[2].seq, 3);
-  // Read back from the journal: nothing to hand back.
-  std::vector<AuditEntry> more = {DecisionEntry({.id = "s3"})};
-  ASSERT_TRUE(s.writer->AppendAudit(more));
-  spent.clear();
-  n = s.writer->CatchUpIndex(nullptr, 10, &spent);
-  ASSERT_TRUE(n);
-  EXPECT_EQ(*n, 1);
-  EXPECT_TRUE(spent.empty());
-  EXPECT_EQ(*s.reader->IndexHead(), 4);
-  EXPECT_TRUE(VerifyAuditChain(*s.reader, {}).ok);
-}
-
 TEST(AuditJournalStore, ARestartIngestsWhatTheJournalHoldsAndTheChainContinues) {
   ScratchDir d;
   ChainHead first;

@@ -84,12 +84,9 @@ void AuditLog::HandToIndex(std::vector<AuditEntry>& entries) {
     }
     return;
   }
-  std::vector<std::vector<AuditEntry>> spent;  // freed here, after the lock (ReturnSpent)
   bool wake;
   {
     std::lock_guard lk(ix_mu_);
-    spent.swap(ix_spent_);
-    ix_spent_entries_ = 0;
     // The ingest thread wakes for the first entry (to time the lag) and
     // once a batch waits; not for every commit.
     wake = ix_handed_.empty();
@@ -118,34 +115,20 @@ void AuditLog::RunIngest() {
   IndexIfDue(true);  // what a previous process left in the journal
   publish();
   std::unique_lock lk(ix_mu_);
-  std::vector<AuditEntry> taken;  // handed over, appended to unindexed_ outside the lock
   while (true) {
-    // Take what the committers handed over: O(1) under the lock, which
-    // every commit takes (HandToIndex); they get an empty buffer back.
+    // Take what the writer handed over.
     if (ix_overflow_ || unindexed_.size() + ix_handed_.size() > limits::kAuditIndexMaxKept) {
       unindexed_.clear();
       ix_handed_.clear();
       index_from_log_ = true;
       ix_overflow_ = false;
-    } else if (!ix_handed_.empty()) {
-      taken.swap(ix_handed_);
     }
+    for (auto& e : ix_handed_) unindexed_.push_back(std::move(e));
+    ix_handed_.clear();
     if (ix_since_ms_ >= 0 && (unindexed_since_ms_ < 0 || ix_since_ms_ < unindexed_since_ms_)) {
       unindexed_since_ms_ = ix_since_ms_;
     }
     ix_since_ms_ = -1;
-    if (!taken.empty()) {
-      lk.unlock();
-      if (unindexed_.empty()) {
-        unindexed_.swap(taken);
-      } else {
-        unindexed_.insert(unindexed_.end(), std::make_move_iterator(taken.begin()),
-                          std::make_move_iterator(taken.end()));
-        taken.clear();
-      }
-      lk.lock();
-      continue;  // more may have come meanwhile
-    }
     if (ix_stop_) break;
     std::int64_t ms = MillisUntilIndex();
     if (ms == 0) {
@@ -454,20 +437,6 @@ std::int64_t AuditLog::MillisUntilIndex() const {
   return std::max<std::int64_t>(0, unindexed_since_ms_ + limits::kAuditIndexLag.count() - now);
 }
 
-void AuditLog::ReturnSpent() {
-  if (spent_.empty()) return;
-  {
-    std::lock_guard lk(ix_mu_);
-    if (ix_spent_entries_ + spent_.size() <= kSpentKeptMax) {
-      ix_spent_entries_ += spent_.size();
-      ix_spent_.push_back(std::move(spent_));
-      spent_ = {};
-      return;
-    }
-  }
-  spent_.clear();  // no commit came to take the earlier ones: freed here
-}
-
 void AuditLog::IndexIfDue(bool force) {
   if (store_->indexes_in_commit()) return;
   if (!force && MillisUntilIndex() != 0) return;
@@ -478,8 +447,7 @@ void AuditLog::IndexIfDue(bool force) {
   std::size_t done = 0;
   index_behind_ = false;
   while (true) {
-    auto n = IndexStore().CatchUpIndex(&unindexed_, limits::kAuditIndexChunk, ingest_store_ ? &spent_ : nullptr);
-    ReturnSpent();
+    auto n = IndexStore().CatchUpIndex(&unindexed_, limits::kAuditIndexChunk);
     if (!n) {
       stats_.index_failures++;
       // Tried again after the usual lag, not in a tight loop.

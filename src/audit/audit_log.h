@@ -146,14 +146,6 @@ class AuditLog final : public AuditSink {
   // so a waiting commit is not held up behind a long catch-up. A failure is
   // logged and retried later.
   void IndexIfDue(bool force);
-  // Ingest thread: hands the entries it indexed from the committers' copies
-  // (spent_) back to them, to be freed by the next HandToIndex on the thread
-  // that commits. Freeing them here would free into the committers' malloc
-  // arenas, whose lock a worker then waits for whenever the scheduler has
-  // put this thread aside mid-free. Beyond kSpentKeptMax entries waiting
-  // (no commit came to take them), they are freed here.
-  void ReturnSpent();
-  static constexpr std::size_t kSpentKeptMax = 4096;
   // Milliseconds until the filter index is due; -1 when nothing waits.
   std::int64_t MillisUntilIndex() const;
   // Interval durability: syncs when the oldest unsynced commit is due (or
@@ -206,8 +198,6 @@ class AuditLog final : public AuditSink {
   std::condition_variable ix_cv_;
   std::condition_variable indexed_cv_;
   std::vector<AuditEntry> ix_handed_;   // committed, not yet taken by the ingest thread
-  std::vector<std::vector<AuditEntry>> ix_spent_;  // indexed, for the next HandToIndex to free
-  std::size_t ix_spent_entries_ = 0;
   bool ix_overflow_ = false;            // copies dropped: read them back from the log
   std::int64_t ix_since_ms_ = -1;       // when the oldest handed entry was committed
   std::int64_t indexed_seq_ = 0;        // the index head as last written (WaitUntilIndexed)
@@ -222,7 +212,6 @@ class AuditLog final : public AuditSink {
   std::int64_t last_optimize_ms_ = 0;
   std::int64_t unsynced_since_ms_ = -1;  // oldest commit not yet synced; -1: none
   std::vector<AuditEntry> unindexed_;    // committed, not yet in the filter index
-  std::vector<AuditEntry> spent_;        // ingest: indexed from unindexed_, to hand back (ReturnSpent)
   std::int64_t unindexed_since_ms_ = -1;
   bool index_from_log_ = true;           // entries may wait in the log itself (start, dropped copies)
   bool index_behind_ = false;            // the last catch-up stopped for waiting commits: due at once

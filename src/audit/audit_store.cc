@@ -384,11 +384,8 @@ Result<bool> AuditStore::IndexEntries(const std::vector<AuditEntry>& entries) {
   return true;
 }
 
-Result<std::int64_t> AuditStore::CatchUpIndex(std::vector<AuditEntry>* known, std::size_t limit,
-                                              std::vector<AuditEntry>* spent) {
+Result<std::int64_t> AuditStore::CatchUpIndex(std::vector<AuditEntry>* known, std::size_t limit) {
   std::int64_t released_through = -1;
-  std::vector<AuditEntry> batch;
-  bool batch_known = false;  // batch holds entries taken from `known`
   // The first `limit` entries of `known` when they continue `head` (moved
   // out of it); entries at or below the head were indexed already.
   auto take_known = [&](std::int64_t head, std::vector<AuditEntry>& out) {
@@ -399,14 +396,12 @@ Result<std::int64_t> AuditStore::CatchUpIndex(std::vector<AuditEntry>* known, st
     auto end = known->begin() + static_cast<std::ptrdiff_t>(std::min(limit, known->size()));
     out.assign(std::make_move_iterator(known->begin()), std::make_move_iterator(end));
     known->erase(known->begin(), end);
-    batch_known = true;
     return true;
   };
   auto n = db_->WithWriteTransaction<std::int64_t>([&]() -> Result<std::int64_t> {
     auto indexed = IndexHead();
     if (!indexed) return indexed.error();
-    batch.clear();
-    batch_known = false;
+    std::vector<AuditEntry> batch;
     if (journal_ingest_) {
       auto table = TableHead();
       if (!table) return table.error();
@@ -434,13 +429,6 @@ Result<std::int64_t> AuditStore::CatchUpIndex(std::vector<AuditEntry>* known, st
     if (auto ok = IndexEntries(batch); !ok) return ok.error();
     return static_cast<std::int64_t>(batch.size());
   });
-  if (spent && batch_known) {
-    if (spent->empty()) {
-      spent->swap(batch);
-    } else {
-      spent->insert(spent->end(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
-    }
-  }
   if (n && released_through >= 0) {
     // Committed (and synced): the journal no longer needs those entries.
     if (auto ok = journal_->Release(released_through); !ok) return ok.error();

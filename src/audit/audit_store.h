@@ -104,11 +104,7 @@ class AuditStore {
   // head are dropped from it. Returns how many it indexed. With the journal, the
   // entries go into audit_log and the index together (from `known` or the
   // journal), and the journal's segments now wholly in SQLite are deleted.
-  // With `spent`, the entries it indexed from `known` are appended to it
-  // rather than destroyed here: the caller frees them on the thread that
-  // allocated them (AuditLog's ingest hands them back to the committers).
-  Result<std::int64_t> CatchUpIndex(std::vector<AuditEntry>* known, std::size_t limit,
-                                    std::vector<AuditEntry>* spent = nullptr);
+  Result<std::int64_t> CatchUpIndex(std::vector<AuditEntry>* known, std::size_t limit);
   // Whether AppendAudit writes the filter index itself (PostgreSQL).
   bool indexes_in_commit() const { return db_->dialect() == SqlDialect::kPostgres; }
   // Every entry with seq <= this is in the filter index.
