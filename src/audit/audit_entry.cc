@@ -1,5 +1,7 @@
 #include "audit/audit_entry.h"
 
+#include <charconv>
+
 #include "audit/canonical_json.h"
 #include "common/clock.h"
 #include "common/digest.h"
@@ -36,13 +38,13 @@ std::string CheckpointMessage(std::int64_t seq, std::string_view hash, std::int6
 }
 
 std::string ChainHash(std::int64_t seq, std::string_view prev_hash, std::string_view canonical) {
-  std::string buf = "kubegate-audit-v1\n";
-  buf += std::to_string(seq);
-  buf += '\n';
-  buf += prev_hash;
-  buf += '\n';
-  buf += canonical;
-  return Sha256Hex(buf);
+  // Hashed as the pieces of "kubegate-audit-v1\n<seq>\n<prev_hash>\n<canonical>",
+  // without copying the record into one string first.
+  char seq_text[24];
+  auto [end, ec] = std::to_chars(seq_text, seq_text + sizeof seq_text, seq);
+  (void)ec;  // 24 characters hold any int64
+  return Sha256HexOf({"kubegate-audit-v1\n", std::string_view(seq_text, static_cast<std::size_t>(end - seq_text)),
+                      "\n", prev_hash, "\n", canonical});
 }
 
 // Byte for byte what record.dump(-1, ' ', false, replace) writes (the test

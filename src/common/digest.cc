@@ -57,10 +57,28 @@ void RandomBytes(unsigned char* out, std::size_t n) {
 
 }  // namespace
 
-std::string Sha256Hex(std::string_view data) {
+std::string Sha256Hex(std::string_view data) { return Sha256HexOf({data}); }
+
+std::string Sha256HexOf(std::initializer_list<std::string_view> pieces) {
+  // One context per thread, initialised again for each digest: EVP_Digest
+  // makes and frees a context on every call (two allocations; one is left,
+  // OpenSSL 3.0 makes the algorithm's state again on each init).
+  struct Context {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Context() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Context context;
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, Sha256(), nullptr);
+  EVP_MD_CTX* ctx = context.ctx;
+  if (ctx && EVP_DigestInit_ex(ctx, Sha256(), nullptr) == 1) {
+    for (std::string_view p : pieces) EVP_DigestUpdate(ctx, p.data(), p.size());
+    EVP_DigestFinal_ex(ctx, digest, &len);
+  } else {
+    std::string all;
+    for (std::string_view p : pieces) all += p;
+    EVP_Digest(all.data(), all.size(), digest, &len, Sha256(), nullptr);
+  }
   return Hex(digest, len);
 }
 

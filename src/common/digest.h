@@ -4,12 +4,16 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
 namespace kubegate {
 
 std::string Sha256Hex(std::string_view data);
+// SHA-256 of `pieces` one after another, as lower-case hex: Sha256Hex of
+// their concatenation, without building it (the audit chain's hash).
+std::string Sha256HexOf(std::initializer_list<std::string_view> pieces);
 
 // SHA-256 over data given in pieces (a recording as it is written).
 class Sha256Stream {

@@ -19,6 +19,13 @@ TEST(Digest, Sha256KnownVectors) {
   EXPECT_EQ(s.HexDigest(), Sha256Hex("abc"));
 }
 
+// In pieces, on a reused per-thread context: each digest starts afresh.
+TEST(Digest, Sha256OfPiecesIsTheDigestOfTheirConcatenation) {
+  EXPECT_EQ(Sha256HexOf({"a", "", "bc"}), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256HexOf({}), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256HexOf({"ab", "c"}), Sha256Hex("abc"));
+}
+
 // Ids across several refills of the pool, on two threads: the right shape
 // and never a repeat (a pool handing out a byte twice would repeat ids).
 TEST(Digest, RandomIdsAreDistinctAcrossPoolRefills) {
