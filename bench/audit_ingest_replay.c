@@ -57,7 +57,10 @@ static char* ReadFile(const char* path) {
 static sqlite3_stmt* Prepare(sqlite3* db, const char* table, const char* columns, int n_cols, int rows) {
   size_t cap = 256 + strlen(columns) + (size_t)rows * ((size_t)n_cols * 2 + 4);
   char* sql = malloc(cap);
-  int at = snprintf(sql, cap, "INSERT INTO %s(%s) VALUES ", table, columns);
+  // INSERT_VERB (environment): "INSERT" as kubegate writes, or e.g.
+  // "INSERT OR FAIL", which needs no statement journal.
+  const char* verb = getenv("INSERT_VERB") ? getenv("INSERT_VERB") : "INSERT";
+  int at = snprintf(sql, cap, "%s INTO %s(%s) VALUES ", verb, table, columns);
   for (int r = 0; r < rows; ++r) {
     at += snprintf(sql + at, cap - (size_t)at, r ? ",(?" : "(?");
     for (int c = 1; c < n_cols; ++c) at += snprintf(sql + at, cap - (size_t)at, ",?");

@@ -554,6 +554,38 @@ TEST(AuditJournalStore, CatchUpTakesAChunkOfTheKeptCopiesAtATime) {
   EXPECT_TRUE(VerifyAuditChain(*s.reader, {}).ok);
 }
 
+// SQLite's multi-row INSERTs are OR FAIL (no statement journal): a row
+// that fails stops the statement without undoing the rows before it, so
+// the catch-up's transaction must leave nothing of a failed batch behind.
+TEST(AuditJournalStore, ACatchUpThatFailsMidBatchCommitsNoneOfIt) {
+  ScratchDir d;
+  JournalStores s(d);
+  std::vector<AuditEntry> batch;
+  for (int i = 0; i < 3; ++i) batch.push_back(DecisionEntry({.id = "f" + std::to_string(i)}));
+  ASSERT_TRUE(s.writer->AppendAudit(batch));
+  // A row already at seq 3: the third row of the INSERT fails, after the
+  // first two went in.
+  ASSERT_TRUE(s.writer->database().Run(
+      "INSERT INTO audit_log(seq, request_id, phase, time_ms, actor, kind, verb, api_group, resource, ns, obj_name, "
+      "decision, approval_id, record, prev_hash, hash) VALUES (3, 'x', 'decision', 0, '', '', '', '', '', '', '', '', "
+      "'', '{}', '', '')"));
+  auto failed = s.writer->CatchUpIndex(nullptr, 100);
+  ASSERT_FALSE(failed);
+  auto rows = s.writer->database().Run("SELECT COUNT(*), MIN(seq) FROM audit_log");
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(SqlInt((*rows)[0][0]), 1);  // only the row put there by hand
+  EXPECT_EQ(SqlInt((*rows)[0][1]), 3);
+  EXPECT_EQ(*s.reader->IndexHead(), 0);
+  auto head = s.writer->database().Run("SELECT seq FROM audit_head WHERE id = 1");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(SqlInt((*head)[0][0]), 0);
+  ASSERT_TRUE(s.writer->database().Run("DELETE FROM audit_log WHERE seq = 3"));
+  auto n = s.writer->CatchUpIndex(nullptr, 100);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(*n, 3);
+  EXPECT_TRUE(VerifyAuditChain(*s.reader, {}).ok);
+}
+
 TEST(AuditJournalStore, ARestartIngestsWhatTheJournalHoldsAndTheChainContinues) {
   ScratchDir d;
   ChainHead first;

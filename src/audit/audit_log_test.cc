@@ -19,6 +19,18 @@
 namespace kubegate {
 namespace {
 
+// Whether `sql` inserts into `table`: SQLite's audit inserts are
+// "INSERT OR FAIL INTO" (no statement journal), PostgreSQL's "INSERT INTO".
+bool InsertsInto(std::string_view sql, std::string_view table) {
+  for (std::string_view verb : {"INSERT INTO ", "INSERT OR FAIL INTO "}) {
+    if (sql.substr(0, verb.size()) == verb && sql.substr(verb.size(), table.size()) == table &&
+        sql.size() > verb.size() + table.size() && sql[verb.size() + table.size()] == '(') {
+      return true;
+    }
+  }
+  return false;
+}
+
 using testing::DecisionEntry;
 using testing::FaultyConnection;
 using testing::OpenAuditStore;
@@ -61,7 +73,7 @@ class AuditLogTest : public ::testing::TestWithParam<std::string> {
   };
   void WatchIndexWrites(IndexWrites& w) {
     faulty_->before = [&w](std::string_view sql) {
-      if (sql.rfind("INSERT INTO audit_index", 0) == 0 && w.count++ == 0) w.first_promise.set_value();
+      if (InsertsInto(sql, "audit_index") && w.count++ == 0) w.first_promise.set_value();
     };
   }
 
@@ -80,7 +92,7 @@ TEST_P(AuditLogTest, GroupCommitsWhatQueuesDuringAFlush) {
   std::condition_variable cv;
   bool inside = false, release = false;
   faulty_->before = [&](std::string_view sql) {
-    if (sql.rfind("INSERT INTO audit_log", 0) != 0) return;
+    if (!InsertsInto(sql, "audit_log")) return;
     std::unique_lock lk(mu);
     if (release) return;
     inside = true;
@@ -112,7 +124,7 @@ TEST_P(AuditLogTest, GroupCommitsWhatQueuesDuringAFlush) {
 TEST_P(AuditLogTest, RefusedWritesFailWaitersAndRetryTheRest) {
   auto store = FaultyStore();
   std::atomic<bool> full{true};
-  faulty_->fail_if = [&](std::string_view sql) { return full && sql.rfind("INSERT INTO audit_log", 0) == 0; };
+  faulty_->fail_if = [&](std::string_view sql) { return full && InsertsInto(sql, "audit_log"); };
   AuditLog log(std::move(store), clock_, signer_.get(), {});
   ASSERT_TRUE(log.Submit(DecisionEntry({.id = "answered-itself"})));  // no waiter: retried
   auto gated = SubmitAndWatch(log, DecisionEntry({.id = "gated"}));
@@ -145,7 +157,7 @@ TEST_P(AuditLogTest, RefusedWritesFailWaitersAndRetryTheRest) {
 TEST_P(AuditLogTest, KnownDownStoreRefusesDecisionsAtOnce) {
   auto store = FaultyStore();
   std::atomic<bool> down{true};
-  faulty_->fail_if = [&](std::string_view sql) { return down && sql.rfind("INSERT INTO audit_log", 0) == 0; };
+  faulty_->fail_if = [&](std::string_view sql) { return down && InsertsInto(sql, "audit_log"); };
   AuditLog log(std::move(store), clock_, signer_.get(), {});
   ASSERT_TRUE(log.Submit(DecisionEntry({.id = "a-result"})));  // retried: keeps the writer probing
   auto first = SubmitAndWatch(log, DecisionEntry({.id = "first"}));
@@ -226,7 +238,7 @@ TEST_P(AuditLogTest, FailedSyncFailsClosedThenSyncsPerCommitUntilHealed) {
     if (failures++ == 0) first_failure->set_value();
     return true;
   };
-  faulty_->fail_if = [&](std::string_view sql) { return disk_bad && sql.rfind("INSERT INTO audit_log", 0) == 0; };
+  faulty_->fail_if = [&](std::string_view sql) { return disk_bad && InsertsInto(sql, "audit_log"); };
   AuditLogOptions opts;
   opts.fsync_interval_ms = 50;
   AuditLog log(std::move(store), clock_, signer_.get(), opts);
@@ -283,7 +295,7 @@ TEST_P(AuditLogTest, AFailedIndexWriteWaitsBeforeTheNextTry) {
   auto first_try = std::make_shared<std::promise<void>>();
   std::atomic<int> tries{0};
   faulty_->fail_if = [&, first_try](std::string_view sql) {
-    if (sql.rfind("INSERT INTO audit_index", 0) != 0) return false;
+    if (!InsertsInto(sql, "audit_index")) return false;
     if (tries++ == 0) first_try->set_value();
     return true;
   };
@@ -316,7 +328,7 @@ TEST_P(AuditLogTest, StartIndexesWhatAPreviousProcessLeft) {
 
 TEST_P(AuditLogTest, QueueFullRefusesInsteadOfGrowing) {
   auto store = FaultyStore();
-  faulty_->fail_if = [](std::string_view sql) { return sql.rfind("INSERT INTO audit_log", 0) == 0; };
+  faulty_->fail_if = [](std::string_view sql) { return InsertsInto(sql, "audit_log"); };
   AuditLogOptions opts;
   opts.max_queue = 4;
   AuditLog log(std::move(store), clock_, signer_.get(), opts);

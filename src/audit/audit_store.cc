@@ -228,16 +228,25 @@ namespace {
 // i's n values.
 Result<bool> InsertRows(Database& db, const char* table, const char* columns, std::size_t n_columns,
                         std::size_t rows, const std::function<void(std::size_t, std::vector<SqlValue>&)>& params_of) {
+  // SQLite: OR FAIL. A multi-row INSERT that may abort (ABORT, the default,
+  // undoes the statement alone) keeps a statement journal, and with 16 KiB
+  // pages SQLite spilled it to a temporary file for every statement: more
+  // than half the ingest's pwrite()s. FAIL stops at the failing row without
+  // undoing the earlier ones, so no journal is kept; every caller runs in a
+  // write transaction that a failed statement rolls back whole, so what is
+  // committed is the same (docs/performance.md, "The ingest's statement
+  // journals"). PostgreSQL has no such clause and needs none.
+  const bool sqlite = db.dialect() == SqlDialect::kSqlite;
   // The statement text for `n` rows, built once per thread (the
   // connection's statement cache is keyed by it).
   auto statement = [&](std::size_t n) -> const std::string& {
-    thread_local std::map<std::tuple<std::string, std::string, std::size_t>, std::string> texts;
-    std::string& sql = texts[{table, columns, n}];
+    thread_local std::map<std::tuple<bool, std::string, std::string, std::size_t>, std::string> texts;
+    std::string& sql = texts[{sqlite, table, columns, n}];
     if (sql.empty()) {
       std::string row = "(?";
       for (std::size_t c = 1; c < n_columns; ++c) row += ",?";
       row += ")";
-      sql = std::string("INSERT INTO ") + table + "(" + columns + ") VALUES ";
+      sql = std::string(sqlite ? "INSERT OR FAIL INTO " : "INSERT INTO ") + table + "(" + columns + ") VALUES ";
       for (std::size_t k = 0; k < n; ++k) sql += k ? "," + row : row;
     }
     return sql;
