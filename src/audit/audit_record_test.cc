@@ -50,10 +50,6 @@ TEST(RedactRequestBody, NonJsonAndHugeBodiesAreSummarized) {
   EXPECT_NE(b["omitted"].get<std::string>().find("larger than"), std::string::npos);
 }
 
-// Canonicalize writes, byte for byte, what nlohmann's dump writes (records
-// hashed before the fast path must keep verifying, and DeriveIndex parses
-// the text back): plain ASCII, escapes, control characters, DEL, UTF-8,
-// invalid UTF-8 (replaced), numbers of each kind, nesting, odd keys.
 // The chain's hash is SHA-256 of "kubegate-audit-v1\n<seq>\n<prev>\n<record>"
 // (printf ... | sha256sum): records already written verify only while
 // it stays so, however it is computed.
@@ -61,6 +57,10 @@ TEST(AuditEntry, ChainHashIsTheDocumentedDigest) {
   EXPECT_EQ(ChainHash(7, "ab", R"({"a":1})"), "124a797ff140d2760ceb6e8ecfe9fef4f4f5c62131864c6db17a7aa04aa88c1c");
 }
 
+// Canonicalize writes, byte for byte, what nlohmann's dump writes (records
+// hashed before the fast path must keep verifying, and DeriveIndex parses
+// the text back): plain ASCII, escapes, control characters, DEL, UTF-8,
+// invalid UTF-8 (replaced), numbers of each kind, nesting, odd keys.
 TEST(AuditEntry, CanonicalFormIsNlohmannsDump) {
   using nlohmann::json;
   json j = {
