@@ -451,6 +451,15 @@ struct JournalStores {
   std::unique_ptr<AuditStore> writer, reader;
 };
 
+// `n` decision entries with ids prefix0, prefix1, ..., appended by the
+// writer (seq and hashes filled in).
+std::vector<AuditEntry> AppendDecisions(JournalStores& s, const std::string& prefix, int n) {
+  std::vector<AuditEntry> batch;
+  for (int i = 0; i < n; ++i) batch.push_back(DecisionEntry({.id = prefix + std::to_string(i)}));
+  EXPECT_TRUE(s.writer->AppendAudit(batch));
+  return batch;
+}
+
 TEST(AuditJournalStore, ReadersSeeJournalEntriesBeforeAndAfterTheyReachTheTables) {
   ScratchDir d;
   JournalStores s(d);
@@ -534,9 +543,7 @@ TEST(AuditJournalStore, ReadersFindTheNewestRecordWhenTheIngestIsFarBehind) {
 TEST(AuditJournalStore, CatchUpTakesAChunkOfTheKeptCopiesAtATime) {
   ScratchDir d;
   JournalStores s(d);
-  std::vector<AuditEntry> batch;
-  for (int i = 0; i < 5; ++i) batch.push_back(DecisionEntry({.id = "c" + std::to_string(i)}));
-  ASSERT_TRUE(s.writer->AppendAudit(batch));
+  std::vector<AuditEntry> batch = AppendDecisions(s, "c", 5);
   auto n = s.writer->CatchUpIndex(&batch, 2);
   ASSERT_TRUE(n) << n.error().message;
   EXPECT_EQ(*n, 2);
@@ -560,9 +567,7 @@ TEST(AuditJournalStore, CatchUpTakesAChunkOfTheKeptCopiesAtATime) {
 TEST(AuditJournalStore, ACatchUpThatFailsMidBatchCommitsNoneOfIt) {
   ScratchDir d;
   JournalStores s(d);
-  std::vector<AuditEntry> batch;
-  for (int i = 0; i < 3; ++i) batch.push_back(DecisionEntry({.id = "f" + std::to_string(i)}));
-  ASSERT_TRUE(s.writer->AppendAudit(batch));
+  AppendDecisions(s, "f", 3);
   // A row already at seq 3: the third row of the INSERT fails, after the
   // first two went in.
   ASSERT_TRUE(s.writer->database().Run(
