@@ -21,7 +21,6 @@ constexpr std::size_t kIngestChunk = 2048;
 
 }  // namespace
 
-
 AuditLog::AuditLog(std::unique_ptr<AuditStore> store, const Clock& clock, const Signer* signer, AuditLogOptions options)
     : store_(std::move(store)), clock_(clock), signer_(signer), options_(options) {
   if (auto head = store_->AuditHead()) head_ = *head;
