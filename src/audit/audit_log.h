@@ -143,8 +143,9 @@ class AuditLog final : public AuditSink {
   // Writes the filter index behind the log (AuditStore::CatchUpIndex) when
   // kAuditIndexBatch entries wait, the oldest has waited kAuditIndexLag, or
   // `force` (start, shutdown), in transactions of kAuditIndexChunk entries
-  // so a waiting commit is not held up behind a long catch-up. A failure is
-  // logged and retried later.
+  // on the writer thread, so a waiting commit is not held up behind a long
+  // catch-up (2,048 on the ingest thread, which no commit waits for:
+  // kIngestChunk in audit_log.cc). A failure is logged and retried later.
   void IndexIfDue(bool force);
   // Milliseconds until the filter index is due; -1 when nothing waits.
   std::int64_t MillisUntilIndex() const;
