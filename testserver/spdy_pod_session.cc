@@ -4,8 +4,23 @@
 
 namespace kubegate::testserver {
 
+namespace {
+
+// A pod named "stalled-<n>-..." stands for a kubelet that hangs: its first
+// n streams are answered and no later one, so kubectl waits for a SYN_REPLY
+// (tests of how kubegate ends a session in the middle of stream set-up).
+std::optional<std::size_t> StreamsAnsweredBeforeStall(const std::string& pod) {
+  static constexpr std::string_view kPrefix = "stalled-";
+  if (pod.rfind(kPrefix, 0) != 0) return std::nullopt;
+  std::size_t n = 0, at = kPrefix.size();
+  for (; at < pod.size() && pod[at] >= '0' && pod[at] <= '9'; ++at) n = n * 10 + (pod[at] - '0');
+  return n;
+}
+
+}  // namespace
+
 SpdyPodSession::SpdyPodSession(std::string pod, ExecParams exec, PodFiles* files)
-    : pod_(std::move(pod)), files_(files), exec_(std::move(exec)) {}
+    : pod_(std::move(pod)), files_(files), exec_(std::move(exec)), stall_after_(StreamsAnsweredBeforeStall(pod_)) {}
 
 SpdyPodSession::SpdyPodSession(std::string pod) : pod_(std::move(pod)), port_forward_(true) {}
 
@@ -28,6 +43,7 @@ std::string SpdyPodSession::OnFrame(const spdy::Frame& f) {
           return "";
         }
         std::map<std::string, std::string> h(headers->begin(), headers->end());
+        if (stall_after_ && streams_opened_++ >= *stall_after_) return "";
         out += spdy::SynReply(f.stream_id, deflater_.Deflate({}));
         if (port_forward_) {
           Forward& fw = forwards_[h["requestid"]];

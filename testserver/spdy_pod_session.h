@@ -56,6 +56,9 @@ class SpdyPodSession {
   spdy::HeaderInflater inflater_;
   spdy::HeaderDeflater deflater_;
   std::map<std::string, std::uint32_t> exec_streams_;  // streamtype -> id
+  // A stalled kubelet's pod ("stalled-<n>-..."): streams after the n-th get no reply.
+  std::optional<std::size_t> stall_after_;
+  std::size_t streams_opened_ = 0;
   std::unique_ptr<TinyShell> shell_;
   bool finished_ = false;
   bool status_sent_ = false;

@@ -139,8 +139,8 @@ inline constexpr std::chrono::milliseconds kWebhookRetryBackoff{200};
 // a streamed answer (watch, logs -f) runs: kept for the next request up to
 // this bound, beyond it the request is withdrawn / the stream ended.
 inline constexpr std::size_t kMaxBytesReadAhead = 64 * 1024;
-// How long writing the Status that ends a session (grant expired or
-// revoked, recording failed) may take before the connection is just closed.
+// How long ending a session (grant expired or revoked, recording failed) may
+// take: its Status, and answers to a SPDY client's late streams; then close.
 inline constexpr std::chrono::seconds kSessionEndNoticeTimeout{2};
 // Bodies of approval API requests (approve/deny/revoke).
 inline constexpr std::size_t kMaxApprovalApiBody = 16 * 1024;

@@ -35,6 +35,9 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
+// What one read from a client being ended takes (SPDY: a few SYN_STREAMs).
+constexpr std::size_t kSessionEndReadBytes = 4096;
+
 // Calls f with each contiguous piece of a buffer sequence. The sequence is
 // a named parameter here: a range over the temporary that a buffer's data()
 // returns would dangle before a loop body ran (issue 11's crash).
@@ -206,11 +209,20 @@ awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, 
     CloseUpstream(up.stream);
     // Tell kubectl why, as the API server would: a Status on the error
     // channel, so it prints the reason and exits non-zero.
-    std::string notice = ender && !writing_to_client ? ender->Notice(out.closed_reason) : std::string();
-    if (!notice.empty()) {
+    if (ender && !writing_to_client) {
+      // One deadline for the notice and for what the client still needs
+      // after it (SPDY: replies to the streams it goes on opening).
       stream_.expires_after(limits::kSessionEndNoticeTimeout);
-      co_await asio::async_write(stream_, asio::buffer(notice), Redirect(ec));
-      if (!ec) g_.metrics.sessions_ended_with_status.Increment();
+      std::string notice = ender->Notice(out.closed_reason);
+      if (!notice.empty()) co_await asio::async_write(stream_, asio::buffer(notice), Redirect(ec));
+      std::vector<char> buf(kSessionEndReadBytes);
+      while (!ec && ender->awaiting_client()) {
+        std::size_t n = co_await stream_.async_read_some(asio::buffer(buf), Redirect(ec));
+        if (ec) break;  // hung up (or the deadline): nothing more is owed
+        std::string reply = ender->AfterNotice(std::string_view(buf.data(), n));
+        if (!reply.empty()) co_await asio::async_write(stream_, asio::buffer(reply), Redirect(ec));
+      }
+      if (ender->told()) g_.metrics.sessions_ended_with_status.Increment();
     }
     stream_.Close();
   }

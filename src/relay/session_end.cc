@@ -1,5 +1,8 @@
 #include "relay/session_end.h"
 
+#include <algorithm>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "spdy/spdy_frame.h"
@@ -59,7 +62,7 @@ class WebSocketEnd : public SessionEnd {
     }
   }
 
-  std::string Notice(std::string_view message) const override {
+  std::string Notice(std::string_view message) override {
     // Cut inside a header, or inside a frame too long to pad: not safe.
     if (broken_ || !header_.empty() || payload_left_ > kMaxPadding) return "";
     std::string out(static_cast<std::size_t>(payload_left_), '\0');
@@ -67,8 +70,13 @@ class WebSocketEnd : public SessionEnd {
     std::string payload = base64_ ? "3" + Base64(status) : std::string(1, '\x03') + status;
     out += Frame(base64_ ? 0x1 : 0x2, payload);
     out += Frame(0x8, std::string("\x03\xE8", 2));  // close, 1000 (normal)
+    told_ = true;
     return out;
   }
+  // The close frame ends it: nothing more is owed to the client.
+  bool awaiting_client() const override { return false; }
+  std::string AfterNotice(std::string_view) override { return ""; }
+  bool told() const override { return told_; }
 
  private:
   static std::string Frame(std::uint8_t opcode, const std::string& payload) {
@@ -109,62 +117,184 @@ class WebSocketEnd : public SessionEnd {
   std::string header_;  // a frame header seen in part
   std::uint64_t payload_left_ = 0;
   bool broken_ = false;
+  bool told_ = false;
 };
 
 // SPDY/3.1: frames are an 8-byte header (its last 3 bytes the length)
-// then the payload; the client's SYN_STREAMs name the error stream.
+// then the payload. The client's SYN_STREAMs name its streams (one the
+// error stream); the server's SYN_REPLY or RST_STREAM answers one.
 class SpdyEnd : public SessionEnd {
  public:
   void FromClient(std::string_view bytes) override {
-    if (error_stream_ || client_broken_) return;
+    if (!tracking_client_) return;
     reader_.Feed(bytes);
-    while (auto f = reader_.Next()) {
-      if (!f->control || f->type != spdy::kSynStream) continue;
-      auto headers = inflater_.Inflate(f->header_block);
-      if (!headers) {
-        client_broken_ = true;
-        return;
+    while (tracking_client_) {
+      auto f = reader_.Next();
+      if (!f) break;
+      if (!f->control) {
+        // Data flows once the client has all its streams: nothing more
+        // about them to learn, and no reason to copy its input.
+        tracking_client_ = false;
+        break;
       }
-      for (const auto& [k, v] : *headers) {
-        if (k == "streamtype" && v == "error") error_stream_ = f->stream_id;
-      }
-      if (error_stream_) return;  // nothing more is needed from the client
+      if (f->type == spdy::kSynStream && !OnClientStream(*f)) return;
     }
-    client_broken_ = client_broken_ || reader_.error();
+    if (reader_.error()) Break();
   }
 
   void FromServer(std::string_view bytes) override {
     while (!bytes.empty()) {
       if (payload_left_ > 0) {
         std::size_t n = std::min<std::size_t>(payload_left_, bytes.size());
+        // The stream id a SYN_REPLY or RST_STREAM answers: its first 4 bytes.
+        if (answers_stream_ && id_bytes_.size() < 4) {
+          std::size_t take = std::min<std::size_t>(4 - id_bytes_.size(), n);
+          id_bytes_.append(bytes.substr(0, take));
+          if (id_bytes_.size() == 4) Answered(Be31(id_bytes_));
+        }
         payload_left_ -= n;
         bytes.remove_prefix(n);
         continue;
       }
       header_ += bytes.front();
       bytes.remove_prefix(1);
-      if (header_.size() == 8) {
-        payload_left_ = (static_cast<std::size_t>(static_cast<unsigned char>(header_[5])) << 16) |
-                        (static_cast<std::size_t>(static_cast<unsigned char>(header_[6])) << 8) |
-                        static_cast<unsigned char>(header_[7]);
-        header_.clear();
+      if (header_.size() == 8) StartServerFrame();
+    }
+  }
+
+  std::string Notice(std::string_view message) override {
+    // Cut inside a frame header, or a control frame (a header block cut
+    // short would break the client's zlib stream), or too long to pad.
+    if (broken_ || !header_.empty() || (payload_left_ > 0 && in_control_) || payload_left_ > kMaxPadding) {
+      return "";
+    }
+    ended_ = true;
+    message_ = std::string(message);
+    return std::string(payload_left_, '\0') + EndStreams();
+  }
+
+  // kubectl returns once its output streams end and it has read the
+  // Status, then hangs up; until then it may still be opening streams.
+  bool awaiting_client() const override { return ended_ && !broken_; }
+
+  std::string AfterNotice(std::string_view bytes) override {
+    if (!awaiting_client()) return "";
+    FromClient(bytes);
+    return EndStreams();
+  }
+
+  bool told() const override { return told_; }
+
+ private:
+  // kubectl opens at most five streams (error, stdin, stdout, stderr, resize).
+  static constexpr std::size_t kMaxStreams = 16;
+
+  static std::uint32_t Be31(std::string_view b) {
+    return ((static_cast<std::uint32_t>(static_cast<unsigned char>(b[0])) << 24) |
+            (static_cast<std::uint32_t>(static_cast<unsigned char>(b[1])) << 16) |
+            (static_cast<std::uint32_t>(static_cast<unsigned char>(b[2])) << 8) |
+            static_cast<unsigned char>(b[3])) &
+           0x7FFFFFFF;
+  }
+
+  void Break() {
+    broken_ = true;
+    tracking_client_ = false;
+  }
+
+  // False when the client's stream cannot be followed any more.
+  bool OnClientStream(const spdy::Frame& f) {
+    auto headers = inflater_.Inflate(f.header_block);
+    if (!headers || opened_.size() == kMaxStreams) {
+      Break();
+      return false;
+    }
+    for (const auto& [k, v] : *headers) {
+      if (k == "streamtype" && v == "error" && !error_stream_) error_stream_ = f.stream_id;
+    }
+    opened_.push_back(f.stream_id);
+    unanswered_.push_back(f.stream_id);
+    return true;
+  }
+
+  void Answered(std::uint32_t id) {
+    for (auto it = unanswered_.begin(); it != unanswered_.end(); ++it) {
+      if (*it == id) {
+        unanswered_.erase(it);
+        return;
       }
     }
   }
 
-  std::string Notice(std::string_view message) const override {
-    if (!error_stream_ || !header_.empty() || payload_left_ > kMaxPadding) return "";
-    std::string out(payload_left_, '\0');
-    return out + spdy::DataFrame(error_stream_, SessionEndStatusJson(message), /*fin=*/true);
+  void StartServerFrame() {
+    const auto b = [&](int i) { return static_cast<unsigned char>(header_[i]); };
+    in_control_ = b(0) & 0x80;
+    const std::uint16_t type = static_cast<std::uint16_t>((b(2) << 8) | b(3));
+    payload_left_ = (static_cast<std::size_t>(b(5)) << 16) | (static_cast<std::size_t>(b(6)) << 8) | b(7);
+    answers_stream_ = in_control_ && (type == spdy::kSynReply || type == spdy::kRstStream);
+    id_bytes_.clear();
+    // A header block (after a SYN_STREAM's 10 bytes, a SYN_REPLY's or
+    // HEADERS' 4) means the server's zlib stream has begun.
+    const std::size_t before_block = type == spdy::kSynStream ? 10 : 4;
+    if (in_control_ && (type == spdy::kSynStream || type == spdy::kSynReply || type == spdy::kHeaders) &&
+        payload_left_ > before_block) {
+      headers_compressed_ = true;
+    }
+    header_.clear();
   }
 
- private:
+  // A SYN_REPLY with no headers. The server's zlib stream, or the one
+  // kubegate began, is continued with a stored block; if neither exists
+  // yet, kubegate begins one (zlib header, dictionary id).
+  std::string Reply(std::uint32_t id, bool fin) {
+    if (!headers_compressed_) {
+      headers_compressed_ = true;
+      return spdy::SynReply(id, spdy::HeaderDeflater().Deflate({}), fin);
+    }
+    return spdy::SynReply(id, *spdy::StoredHeaderBlock({}), fin);
+  }
+
+  // Ends, on the server's behalf, each stream the client opened that was
+  // not ended yet: a SYN_REPLY if the server never answered it, FIN on
+  // every one (kubectl waits for its output streams to end before it
+  // reports the error stream), the Status on the error stream.
+  std::string EndStreams() {
+    std::string out;
+    for (; ended_streams_ < opened_.size(); ++ended_streams_) {
+      const std::uint32_t id = opened_[ended_streams_];
+      const bool unanswered = std::find(unanswered_.begin(), unanswered_.end(), id) != unanswered_.end();
+      if (id == error_stream_) {
+        if (unanswered) out += Reply(id, /*fin=*/false);
+        out += spdy::DataFrame(id, SessionEndStatusJson(message_), /*fin=*/true);
+        told_ = true;
+      } else {
+        out += unanswered ? Reply(id, /*fin=*/true) : spdy::DataFrame(id, "", /*fin=*/true);
+      }
+    }
+    unanswered_.clear();
+    return out;
+  }
+
+  // The client's side.
   spdy::FrameReader reader_;
   spdy::HeaderInflater inflater_;
+  bool tracking_client_ = true;
   std::uint32_t error_stream_ = 0;
-  bool client_broken_ = false;
-  std::string header_;
+  std::vector<std::uint32_t> opened_;      // by the client, in order
+  std::vector<std::uint32_t> unanswered_;  // opened by the client, no reply seen
+  // The server's side, as written to the client.
+  std::string header_;  // a frame header seen in part
   std::size_t payload_left_ = 0;
+  bool in_control_ = false;
+  bool answers_stream_ = false;
+  std::string id_bytes_;
+  bool headers_compressed_ = false;  // a header block has gone to the client
+  // The end.
+  bool broken_ = false;
+  bool ended_ = false;
+  std::size_t ended_streams_ = 0;  // opened_[0, ended_streams_) have been ended
+  bool told_ = false;
+  std::string message_;
 };
 
 bool IEquals(std::string_view a, std::string_view b) {

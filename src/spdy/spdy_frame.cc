@@ -163,7 +163,10 @@ HeaderDeflater::HeaderDeflater() : impl_(std::make_unique<Impl>()) {
 
 HeaderDeflater::~HeaderDeflater() { deflateEnd(&impl_->z); }
 
-std::string HeaderDeflater::Deflate(const Headers& headers) {
+namespace {
+
+// The name/value block before compression (SPDY/3 §2.6.10).
+std::string RawHeaderBlock(const Headers& headers) {
   std::string raw;
   Put32(raw, static_cast<std::uint32_t>(headers.size()));
   for (const auto& [n, v] : headers) {
@@ -172,6 +175,13 @@ std::string HeaderDeflater::Deflate(const Headers& headers) {
     Put32(raw, static_cast<std::uint32_t>(v.size()));
     raw += v;
   }
+  return raw;
+}
+
+}  // namespace
+
+std::string HeaderDeflater::Deflate(const Headers& headers) {
+  std::string raw = RawHeaderBlock(headers);
   z_stream& z = impl_->z;
   z.next_in = reinterpret_cast<Bytef*>(raw.data());
   z.avail_in = static_cast<uInt>(raw.size());
@@ -184,6 +194,27 @@ std::string HeaderDeflater::Deflate(const Headers& headers) {
     out.append(chunk, sizeof chunk - z.avail_out);
   } while (z.avail_out == 0);
   return out;
+}
+
+std::optional<std::string> StoredHeaderBlock(const Headers& headers) {
+  std::string raw = RawHeaderBlock(headers);
+  // One stored block (RFC 1951 §3.2.4): BFINAL 0 and BTYPE 00 in a byte of
+  // its own, LEN and its one's complement NLEN little-endian, the bytes.
+  constexpr std::size_t kMaxStored = 0xFFFF;
+  if (raw.size() > kMaxStored) return std::nullopt;
+  const auto len = static_cast<std::uint16_t>(raw.size());
+  const auto nlen = static_cast<std::uint16_t>(~len);
+  std::string out(1, '\0');
+  out.push_back(static_cast<char>(len & 0xFF));
+  out.push_back(static_cast<char>(len >> 8));
+  out.push_back(static_cast<char>(nlen & 0xFF));
+  out.push_back(static_cast<char>(nlen >> 8));
+  out += raw;
+  // Then what a SYNC_FLUSH writes, an empty stored block. Go's inflater
+  // hands a block's bytes to its reader only when the next block begins;
+  // without one it reports an unexpected EOF, and keeps reporting it for
+  // every later header block of the connection.
+  return out + std::string("\0\0\0\xFF\xFF", 5);
 }
 
 std::string DataFrame(std::uint32_t stream_id, std::string_view data, bool fin) {

@@ -85,6 +85,15 @@ class HeaderDeflater {
   std::unique_ptr<Impl> impl_;
 };
 
+// A header block that continues a direction's zlib stream without its
+// compressor: one stored (uncompressed) deflate block, then the empty
+// stored block a SYNC_FLUSH writes. SPDY/3 ends every
+// header block with a SYNC_FLUSH (§2.6.10.1), which leaves the stream at a
+// byte boundary where any deflate block may follow; only a stream that has
+// begun (its zlib header and dictionary id sent) can be continued so.
+// Nullopt above 64 KiB less one byte, the most one stored block holds.
+std::optional<std::string> StoredHeaderBlock(const Headers& headers);
+
 // Encoders for the frames a peer sends.
 std::string DataFrame(std::uint32_t stream_id, std::string_view data, bool fin);
 std::string SynReply(std::uint32_t stream_id, const std::string& header_block, bool fin = false);

@@ -40,6 +40,27 @@ TEST(SpdyFrame, HeadersRoundTripAcrossFramesWithSharedContexts) {
   EXPECT_EQ(frames[3].type, kPing);
 }
 
+// What kubegate answers with when it ends a session for the server: a
+// block that continues a zlib stream it never compressed.
+TEST(SpdyFrame, StoredHeaderBlocksContinueAStreamAtAFlushPoint) {
+  HeaderDeflater server;
+  HeaderInflater client;
+  Headers first = {{"x", "compressed by the server"}};
+  ASSERT_EQ(client.Inflate(server.Deflate(first)), first);
+  Headers none;
+  Headers some = {{"streamtype", "error"}};
+  auto a = StoredHeaderBlock(none);
+  auto b = StoredHeaderBlock(some);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(client.Inflate(*a), none);
+  EXPECT_EQ(client.Inflate(*b), some);
+  // Each ends as a SYNC_FLUSH does, with an empty stored block: Go's
+  // inflater only hands over a block's bytes once the next one begins.
+  EXPECT_EQ(a->substr(a->size() - 5), std::string("\0\0\0\xFF\xFF", 5));
+  EXPECT_EQ(a->size(), 5 + 4 + 5u) << "header, a zero header count, the flush";
+  EXPECT_FALSE(StoredHeaderBlock({{"big", std::string(70000, 'x')}})) << "one stored block holds < 64 KiB";
+}
+
 TEST(SpdyFrame, RejectsWrongVersionAndOversizedFrames) {
   FrameReader wrong_version;
   wrong_version.Feed(std::string("\x80\x02\x00\x06\x00\x00\x00\x04\x00\x00\x00\x01", 12));

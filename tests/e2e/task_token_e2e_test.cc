@@ -167,6 +167,47 @@ TEST(TaskTokens, RevokingATaskClosesTheStreamsOpenedUnderIt) {
 }
 
 
+// Revoked while kubectl 1.29 is still opening its SPDY streams (a kubelet
+// that answers the first n and then hangs): kubectl waits for a reply to
+// each stream before it reads any, so a session cut there used to leave it
+// waiting 30 s and printing "Timeout occurred". kubegate answers the
+// streams itself, then tells it why, whether the server had started its
+// header compression (stalled-1) or not (stalled-0).
+TEST(TaskTokens, RevokingATaskWhileKubectlOpensItsStreamsTellsKubectlWhy) {
+  TaskGateway& gw = Gateway();
+  ASSERT_FALSE(gw.url.empty()) << gw.process->output();
+  const std::vector<std::string> pods = {"stalled-0-pod", "stalled-1-pod"};
+  for (const auto& pod : pods) {
+    Process run({Kubectl("1.32"), "--kubeconfig", gw.KubeconfigOf("alice"), "run", pod, "--image=x",
+                 "--restart=Never"});
+    ASSERT_EQ(run.Finish(), 0) << run.output();
+  }
+  RunResult issued = gw.Agent("alice", {"token", "--agent", "exec-bot", "--task", "T-stalled", "--ttl", "10m"});
+  ASSERT_EQ(issued.code, 0) << issued.out;
+  std::string kc = (E().dir / "task-stalled.kubeconfig").string();
+  Process mk({std::string(kBuildDir) + "/src/kubegate", "kubeconfig", "--user", "exec-bot", "--server", gw.url,
+              "--ca-file", gw.Ca(), "--token-file",
+              WriteFile("task-stalled.token", json::parse(issued.out)["token"].get<std::string>()), "-o", kc});
+  ASSERT_EQ(mk.Finish(), 0) << mk.output();
+  std::vector<std::unique_ptr<Process>> execs;
+  for (const auto& pod : pods) {
+    std::size_t before = E().Received("/pods/" + pod + "/exec").size();
+    execs.push_back(std::make_unique<Process>(
+        std::vector<std::string>{Kubectl("1.29"), "--kubeconfig", kc, "exec", pod, "--", "sleep", "60"}));
+    // The session reached the cluster: polled, bounded.
+    for (int i = 0; i < 300 && E().Received("/pods/" + pod + "/exec").size() < before + 1; ++i) usleep(50 * 1000);
+    ASSERT_EQ(E().Received("/pods/" + pod + "/exec").size(), before + 1);
+  }
+  RunResult revoked = gw.Agent("alice", {"revoke", "--task", "T-stalled", "--reason", "task cancelled"});
+  ASSERT_EQ(revoked.code, 0) << revoked.out;
+  for (auto& p : execs) {
+    EXPECT_NE(p->Finish(), 0) << p->output();
+    EXPECT_NE(p->output().find("task token for task T-stalled"), std::string::npos) << p->output();
+    EXPECT_EQ(p->output().find("Timeout occurred"), std::string::npos) << p->output();
+  }
+}
+
+
 // Held for approval under a task token: the approval covers the credential
 // the approver saw. A task revoked while its request waits forwards
 // nothing, whichever comes first at the gateway.
