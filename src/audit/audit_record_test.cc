@@ -194,6 +194,24 @@ TEST(CanonicalObject, SortsMembersAndKeepsTheLastOfAKeyAddedTwice) {
   EXPECT_EQ(CanonicalObject().Text(), "{}");
 }
 
+// Past the members kept in place (16), the rest are kept apart: written in
+// the same order as nlohmann's DOM writes them, a key added again (in place,
+// then apart) keeping its last value.
+TEST(CanonicalObject, ManyMembersAreWrittenAsTheDomWritesThem) {
+  std::vector<std::string> keys;
+  for (int i = 40; i > 0; --i) keys.push_back("k" + std::to_string(i));
+  CanonicalObject o;
+  nlohmann::json dom = nlohmann::json::object();
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    o.AddInt(keys[i], static_cast<std::int64_t>(i));
+    dom[keys[i]] = i;
+  }
+  o.Add(keys[3], "again");  // first added in place, now apart
+  dom[keys[3]] = "again";
+  EXPECT_EQ(o.Text(), Canonicalize(dom));
+  EXPECT_FALSE(o.empty());
+}
+
 TEST(AuditEntry, IndexIsDerivedFromTheHashedRecord) {
   AuditEntry e = testing::DecisionEntry({.id = "kg-1", .user = "bot", .groups = {"agents"}, .verb = "delete",
                                          .resource = "namespaces", .ns = "", .name = "prod", .action = "review",

@@ -9,8 +9,6 @@
 namespace kubegate {
 namespace {
 
-// The members of a record object: a decision record's request has 16.
-constexpr std::size_t kTypicalMembers = 16;
 constexpr std::size_t kTypicalValueBytes = 512;
 
 // nlohmann's own form of one value: sorted keys (its objects are std::map),
@@ -89,14 +87,18 @@ void AppendCanonicalJson(const nlohmann::json& j, std::string& out) {
   }
 }
 
-CanonicalObject::CanonicalObject() {
-  members_.reserve(kTypicalMembers);
-  values_.reserve(kTypicalValueBytes);
+CanonicalObject::CanonicalObject() { values_.reserve(kTypicalValueBytes); }
+
+void CanonicalObject::Begin(std::string_view key) {
+  if (count_ < kInlineMembers) {
+    inline_[count_] = {key, values_.size(), 0};
+  } else {
+    overflow_.push_back({key, values_.size(), 0});
+  }
+  ++count_;
 }
 
-void CanonicalObject::Begin(std::string_view key) { members_.push_back({key, values_.size(), 0}); }
-
-void CanonicalObject::End() { members_.back().end = values_.size(); }
+void CanonicalObject::End() { MemberAt(count_ - 1).end = values_.size(); }
 
 void CanonicalObject::Add(std::string_view key, std::string_view s) {
   Begin(key);
@@ -149,16 +151,16 @@ void CanonicalObject::AppendTo(std::string& out) const {
   // Sorted by key with an insertion sort (records' objects are small), which
   // is stable: among equal keys the one added last sorts last and is the
   // one written.
-  const Member* small[kTypicalMembers * 2];
+  const Member* small[kInlineMembers * 2];
   std::vector<const Member*> large;
   const Member** order = small;
-  if (members_.size() > std::size(small)) {
-    large.resize(members_.size());
+  if (count_ > std::size(small)) {
+    large.resize(count_);
     order = large.data();
   }
-  const std::size_t n = members_.size();
+  const std::size_t n = count_;
   for (std::size_t i = 0; i < n; ++i) {
-    const Member* m = &members_[i];
+    const Member* m = &MemberAt(i);
     std::size_t j = i;
     for (; j > 0 && m->key < order[j - 1]->key; --j) order[j] = order[j - 1];
     order[j] = m;
@@ -178,7 +180,7 @@ void CanonicalObject::AppendTo(std::string& out) const {
 
 std::string CanonicalObject::Text() const {
   std::string out;
-  out.reserve(values_.size() + members_.size() * 16 + 2);
+  out.reserve(values_.size() + count_ * 16 + 2);
   AppendTo(out);
   return out;
 }

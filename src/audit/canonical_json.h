@@ -14,6 +14,7 @@
 //   std::string text = o.Text();   // {"v":1,"verb":"get"}
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -45,7 +46,7 @@ class CanonicalObject {
   void AddObject(std::string_view key, const CanonicalObject& o);
   void AppendTo(std::string& out) const;
   std::string Text() const;
-  bool empty() const { return members_.empty(); }
+  bool empty() const { return count_ == 0; }
 
  private:
   struct Member {
@@ -53,12 +54,22 @@ class CanonicalObject {
     std::size_t begin;  // of the value, in values_
     std::size_t end;
   };
+  // A record's objects have at most this many members (a decision record's
+  // request has 16): they are kept in place, without an allocation of
+  // their own; any more go to overflow_.
+  static constexpr std::size_t kInlineMembers = 16;
   // Opens a member whose value the caller appends to values_.
   void Begin(std::string_view key);
   void End();
+  const Member& MemberAt(std::size_t i) const {
+    return i < kInlineMembers ? inline_[i] : overflow_[i - kInlineMembers];
+  }
+  Member& MemberAt(std::size_t i) { return i < kInlineMembers ? inline_[i] : overflow_[i - kInlineMembers]; }
 
   std::string values_;
-  std::vector<Member> members_;
+  std::array<Member, kInlineMembers> inline_;
+  std::vector<Member> overflow_;
+  std::size_t count_ = 0;
 };
 
 }  // namespace kubegate
