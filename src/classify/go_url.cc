@@ -1,5 +1,7 @@
 #include "classify/go_url.h"
 
+#include <algorithm>
+
 namespace kubegate {
 namespace {
 
@@ -150,6 +152,7 @@ std::vector<std::string> SplitPathSegments(std::string_view path) {
   std::vector<std::string> parts;
   if (b == e) return parts;
   std::string_view s = path.substr(b, e - b);
+  parts.reserve(static_cast<std::size_t>(std::count(s.begin(), s.end(), '/')) + 1);  // one allocation
   std::size_t start = 0;
   while (true) {
     std::size_t slash = s.find('/', start);

@@ -12,13 +12,20 @@ namespace kubegate {
 
 namespace {
 
-std::string Hex(const unsigned char* digest, unsigned int len) {
+// Appends `len` bytes as lower-case hex.
+void AppendHex(const unsigned char* digest, std::size_t len, std::string& out) {
   static const char kHex[] = "0123456789abcdef";
-  std::string out(static_cast<std::size_t>(len) * 2, '\0');
-  for (unsigned int i = 0; i < len; ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 15];
+  const std::size_t at = out.size();
+  out.resize(at + len * 2);
+  for (std::size_t i = 0; i < len; ++i) {
+    out[at + 2 * i] = kHex[digest[i] >> 4];
+    out[at + 2 * i + 1] = kHex[digest[i] & 15];
   }
+}
+
+std::string Hex(const unsigned char* digest, unsigned int len) {
+  std::string out;
+  AppendHex(digest, len, out);
   return out;
 }
 
@@ -106,11 +113,22 @@ std::string RandomId(std::string_view prefix, std::size_t bytes) {
 }
 
 std::string TimeOrderedId(std::string_view prefix, std::int64_t unix_ms, std::size_t bytes) {
-  std::vector<unsigned char> raw(6 + bytes);
+  // Request ids have 16 bytes: on the stack.
+  unsigned char small[32];
+  std::vector<unsigned char> large;
+  unsigned char* raw = small;
+  if (6 + bytes > sizeof small) {
+    large.resize(6 + bytes);
+    raw = large.data();
+  }
   auto t = static_cast<std::uint64_t>(std::max<std::int64_t>(unix_ms, 0));
   for (int i = 5; i >= 0; --i, t >>= 8) raw[static_cast<std::size_t>(i)] = static_cast<unsigned char>(t & 0xff);
-  RandomBytes(raw.data() + 6, bytes);
-  return std::string(prefix) + Hex(raw.data(), static_cast<unsigned int>(raw.size()));
+  RandomBytes(raw + 6, bytes);
+  std::string out;
+  out.reserve(prefix.size() + (6 + bytes) * 2);
+  out.append(prefix);
+  AppendHex(raw, 6 + bytes, out);
+  return out;
 }
 
 }  // namespace kubegate

@@ -60,6 +60,13 @@ TEST(Digest, TimeOrderedIdsSortByTheirMillisecond) {
     EXPECT_LT(earlier, later) << i;
   }
   EXPECT_LT(TimeOrderedId("kg-", 0xffffffffff, 10), TimeOrderedId("kg-", 0x10000000000, 10)) << "carries across bytes";
+  // The millisecond in hex after the prefix, then 2 characters per random byte,
+  // whether the bytes fit on the stack or not.
+  EXPECT_EQ(TimeOrderedId("x-", 0x0102030405, 1).substr(0, 14), "x-000102030405");
+  EXPECT_EQ(TimeOrderedId("x-", 1, 10).size(), 2 + 12 + 20u);
+  std::string long_id = TimeOrderedId("x-", 1, 100);
+  EXPECT_EQ(long_id.size(), 2 + 12 + 200u);
+  EXPECT_EQ(long_id.find_first_not_of("0123456789abcdef", 2), std::string::npos);
   EXPECT_EQ(TimeOrderedId("kg-", -5, 10).substr(3, 12), "000000000000") << "clamped, not wrapped";
 }
 

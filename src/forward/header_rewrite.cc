@@ -56,6 +56,7 @@ std::vector<std::pair<std::string, std::string>> ImpersonationHeaders(const Iden
                                                                        bool impersonate) {
   std::vector<std::pair<std::string, std::string>> out;
   if (!impersonate) return out;
+  out.reserve(who.groups.size() + 4);  // user, groups, request id, method, task: one allocation
   out.emplace_back("Impersonate-User", who.user);
   for (const std::string& g : who.groups) out.emplace_back("Impersonate-Group", g);
   out.emplace_back(std::string(kRequestIdExtraHeader), std::string(request_id));
