@@ -21,6 +21,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::string_view kSuffix = ".journal";
+// The next segment's file before it has a segment's name (FirstSeqOf: 0).
+constexpr std::string_view kSpareName = "next-segment.spare";
 constexpr std::size_t kHashChars = 64;
 
 Error Io(const std::string& what, const std::string& path, int err) {
@@ -56,6 +58,11 @@ class PosixJournalFile final : public JournalFile {
     const std::uint64_t reserved = reserved_;
     reserved_ = size;
     Reserve(reserved);  // zeros again after the data
+    return true;
+  }
+  Result<bool> MoveTo(const std::string& path) override {
+    if (::rename(path_.c_str(), path.c_str()) != 0) return Io("rename " + path_ + " to", path, errno);
+    path_ = path;
     return true;
   }
   void Reserve(std::uint64_t bytes) override {
@@ -319,15 +326,17 @@ Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries, bool s
     closed_segments_ = true;
   }
   if (!active_) {
-    if (auto ok = OpenActive(entries.front().seq); !ok) return ok.error();
-    // A file of that name can only be one this writer (or the last) made
-    // for the same entries and never completed a frame in (Recover would
-    // have continued it otherwise): it starts empty.
-    if (auto ok = active_->Truncate(0); !ok) return ok.error();
-    // Its blocks allocated now, once: a sync after each append then has
-    // only the data to write (on ext4 a growing file's fdatasync also
-    // commits the file system's journal for the new size).
-    active_->Reserve(segment_bytes_);
+    if (!ActivateSpare(entries.front().seq)) {
+      if (auto ok = OpenActive(entries.front().seq); !ok) return ok.error();
+      // A file of that name can only be one this writer (or the last) made
+      // for the same entries and never completed a frame in (Recover would
+      // have continued it otherwise): it starts empty.
+      if (auto ok = active_->Truncate(0); !ok) return ok.error();
+      // Its blocks allocated now, once: a sync after each append then has
+      // only the data to write (on ext4 a growing file's fdatasync also
+      // commits the file system's journal for the new size).
+      active_->Reserve(segment_bytes_);
+    }
     // The new segment's name must survive a power loss with its entries,
     // whichever sync covers them (a file's fdatasync does not cover its
     // directory entry). Once per segment.
@@ -374,6 +383,36 @@ Result<bool> AuditJournal::Sync() {
   std::lock_guard lk(mu_);
   if (ok && active_ == file && appends_ == appends) active_unsynced_ = false;
   return ok;
+}
+
+Result<bool> AuditJournal::PrepareNextSegment() {
+  std::uint64_t bytes = 0;
+  {
+    std::lock_guard lk(mu_);
+    if (spare_ || !opener_) return true;
+    bytes = segment_bytes_;
+  }
+  // Only the writer prepares, so no other file is made meanwhile. A spare
+  // left by an earlier process is emptied and reserved again.
+  auto file = opener_(dir_ + "/" + std::string(kSpareName));
+  if (!file) return file.error();
+  if (auto ok = (*file)->Truncate(0); !ok) return ok.error();
+  (*file)->Reserve(bytes);
+  std::lock_guard lk(mu_);
+  spare_ = std::move(*file);
+  return true;
+}
+
+bool AuditJournal::ActivateSpare(std::int64_t first_seq) {
+  if (!spare_) return false;
+  std::unique_ptr<JournalFile> file = std::move(spare_);
+  // Over a file of that name, as OpenActive would empty it (see Append).
+  if (!file->MoveTo(dir_ + "/" + SegmentName(first_seq))) return false;
+  active_ = std::move(file);
+  active_first_ = first_seq;
+  active_size_ = 0;
+  active_unsynced_ = false;
+  return true;
 }
 
 Result<bool> AuditJournal::Release(std::int64_t through) {

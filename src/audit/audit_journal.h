@@ -62,6 +62,9 @@ class JournalFile {
   // after an append has no file size or block allocation to record. Best
   // effort: a file system that cannot reserve grows the file as it goes.
   virtual void Reserve(std::uint64_t bytes) = 0;
+  // Renames the file to `path` (rename(2)); the new name is durable once
+  // the caller syncs the directory.
+  virtual Result<bool> MoveTo(const std::string& path) = 0;
 };
 // Opens (creating if missing) a segment for appending; its data ends at its
 // size until Truncate says otherwise.
@@ -111,6 +114,13 @@ class AuditJournal {
   // other threads go on meanwhile (the lock is not held during the
   // fdatasync); what they write may or may not be in this sync.
   Result<bool> Sync();
+  // Writer, off the request path: makes ready the file the next segment
+  // will be (created empty and reserved, as "next-segment.spare", which no
+  // reader lists), without holding the lock appends take. Starting a
+  // segment then renames it instead of creating and reserving one while
+  // every append waits (0.3 to 4 ms on ext4 here). Does nothing while one
+  // is ready; on failure the next segment is made as before.
+  Result<bool> PrepareNextSegment();
   // Writer: every entry up to `through` is durably in SQLite: deletes the
   // closed segments that hold nothing newer (Append closes the active
   // segment once it holds segment_bytes and starts the next).
@@ -140,6 +150,9 @@ class AuditJournal {
   // The segments, oldest first.
   Result<std::vector<Segment>> Segments() const;
   Result<bool> OpenActive(std::int64_t first_seq);
+  // Starts the segment of `first_seq` from the prepared file; false when
+  // none is ready or it cannot be renamed (then the caller opens one).
+  bool ActivateSpare(std::int64_t first_seq);
 
   std::string dir_;
   // Writer state: Append, Sync and Release may run on different threads
@@ -150,6 +163,7 @@ class AuditJournal {
   bool sync_each_ = true;
   std::uint64_t segment_bytes_ = limits::kAuditJournalSegmentBytes;
   std::shared_ptr<JournalFile> active_;  // shared with a Sync in progress
+  std::unique_ptr<JournalFile> spare_;   // the next segment's file, empty and reserved (PrepareNextSegment)
   std::uint64_t appends_ = 0;           // Appends to the active segment (Sync: did one land meanwhile?)
   std::int64_t active_first_ = 0;   // 0: no active segment (the next Append opens one)
   std::uint64_t active_size_ = 0;

@@ -115,6 +115,7 @@ class ForwardingFile : public JournalFile {
   Result<bool> Sync() override { return inner_->Sync(); }
   Result<bool> Truncate(std::uint64_t size) override { return inner_->Truncate(size); }
   void Reserve(std::uint64_t bytes) override { inner_->Reserve(bytes); }
+  Result<bool> MoveTo(const std::string& path) override { return inner_->MoveTo(path); }
 
  protected:
   std::unique_ptr<JournalFile> inner_;
@@ -393,11 +394,26 @@ class LoggingFile final : public ForwardingFile {
     log_->push_back("sync " + name_);
     return inner_->Sync();
   }
+  Result<bool> MoveTo(const std::string& path) override {
+    name_ = fs::path(path).filename().string();
+    log_->push_back("rename to " + name_);
+    return inner_->MoveTo(path);
+  }
 
  private:
   std::string name_;
   std::vector<std::string>* log_;
 };
+
+// An opener whose segment files log to `log`, named as opened.
+JournalFileOpener LoggingOpener(std::vector<std::string>* log) {
+  return [log](const std::string& path) -> Result<std::unique_ptr<JournalFile>> {
+    auto f = OpenPosixJournalFile(path);
+    if (!f) return f.error();
+    log->push_back("open " + fs::path(path).filename().string());
+    return std::unique_ptr<JournalFile>(std::make_unique<LoggingFile>(std::move(*f), fs::path(path).filename().string(), log));
+  };
+}
 
 // A full segment's unsynced tail (a result nobody waited for; with
 // audit.fsync: interval, every group since the last sync) is synced before
@@ -405,20 +421,17 @@ class LoggingFile final : public ForwardingFile {
 // power cut would leave a gap that Recover refuses.
 TEST(AuditJournal, AFullSegmentIsSyncedBeforeTheNextOneStarts) {
   for (bool sync_each : {true, false}) {
-    SCOPED_TRACE(sync_each ? "per_commit" : "interval");
+   for (bool prepared : {false, true}) {
+    SCOPED_TRACE(std::string(sync_each ? "per_commit" : "interval") + (prepared ? ", prepared file" : ""));
     ScratchDir d;
     std::vector<std::string> log;
-    auto j = AuditJournal::OpenWriter(d / "j", [&](const std::string& path) -> Result<std::unique_ptr<JournalFile>> {
-      auto f = OpenPosixJournalFile(path);
-      if (!f) return f.error();
-      return std::unique_ptr<JournalFile>(
-          std::make_unique<LoggingFile>(std::move(*f), fs::path(path).filename().string(), &log));
-    });
+    auto j = AuditJournal::OpenWriter(d / "j", LoggingOpener(&log));
     ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
     (*j)->set_sync_each(sync_each);
     (*j)->set_segment_bytes(1);  // each group fills its segment
     ChainHead head;
     ASSERT_TRUE((*j)->Append(Linked(2, head), /*sync=*/false));  // nobody waits for it
+    if (prepared) ASSERT_TRUE((*j)->PrepareNextSegment());
     const std::string first = SegmentFiles(d / "j").at(0);
     ASSERT_TRUE((*j)->Append(Linked(1, head)));
     auto files = SegmentFiles(d / "j");
@@ -431,7 +444,61 @@ TEST(AuditJournal, AFullSegmentIsSyncedBeforeTheNextOneStarts) {
     log.clear();
     ASSERT_TRUE((*j)->Append(Linked(1, head)));
     EXPECT_EQ(std::count(log.begin(), log.end(), "sync " + second), sync_each ? 0 : 1);
+   }
   }
+}
+
+// Starting a segment renames the file PrepareNextSegment made ahead
+// (created, emptied, reserved) instead of creating one while appends wait;
+// readers never list the prepared file, and the entries read back and
+// recover as from any segment.
+TEST(AuditJournal, APreparedFileBecomesTheNextSegment) {
+  ScratchDir d;
+  std::vector<std::string> log;
+  auto j = AuditJournal::OpenWriter(d / "j", LoggingOpener(&log));
+  ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
+  (*j)->set_segment_bytes(1);
+  ChainHead head;
+  ASSERT_TRUE((*j)->Append(Linked(2, head)));
+  // A spare left by an earlier process, with bytes in it: emptied.
+  const std::string spare = d / "j" + "/next-segment.spare";
+  std::ofstream(spare) << "left over";
+  ASSERT_TRUE((*j)->PrepareNextSegment());
+  ASSERT_TRUE((*j)->PrepareNextSegment()) << "a second call while one is ready does nothing";
+  EXPECT_EQ(std::count(log.begin(), log.end(), "open next-segment.spare"), 1);
+  EXPECT_EQ(SegmentFiles(d / "j").size(), 1u) << "the prepared file is no segment";
+  log.clear();
+  ASSERT_TRUE((*j)->Append(Linked(3, head)));
+  auto files = SegmentFiles(d / "j");
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(log.front(), "rename to " + files[1]);
+  EXPECT_EQ(std::count_if(log.begin(), log.end(), [](const std::string& l) { return l.rfind("open ", 0) == 0; }), 0)
+      << "no file was created while the append waited";
+  EXPECT_FALSE(fs::exists(spare));
+  // Its data: the three frames, then the reserved zeros.
+  const std::string second = d / "j" + "/" + files[1];
+  const std::string data = FileBytes(second).substr(0, DataEnd(second));
+  EXPECT_EQ(std::count(data.begin(), data.end(), '\n'), 3);
+  EXPECT_EQ(data.back(), '\n');
+  EXPECT_EQ(FileBytes(second).find("left over"), std::string::npos);
+  // Without a prepared file the next segment is made as before.
+  ASSERT_TRUE((*j)->Append(Linked(1, head)));
+  EXPECT_EQ(SegmentFiles(d / "j").size(), 3u);
+  // Read back whole, with a prepared file lying in the directory.
+  ASSERT_TRUE((*j)->PrepareNextSegment());
+  AuditJournal reader(d / "j");
+  auto read = reader.Read(0, 100);
+  ASSERT_TRUE(read) << read.error().message;
+  ASSERT_EQ(read->size(), 6u);
+  EXPECT_EQ(read->back().hash, head.hash);
+  // And a new writer recovers it.
+  j->reset();
+  auto again = AuditJournal::OpenWriter(d / "j");
+  ASSERT_TRUE(again);
+  auto recovered = (*again)->Recover(ChainHead{});
+  ASSERT_TRUE(recovered) << recovered.error().message;
+  EXPECT_EQ(recovered->seq, 6);
+  EXPECT_EQ(recovered->hash, head.hash);
 }
 
 // A store on a SQLite file with its journal, and a second store (the REST
@@ -739,6 +806,40 @@ std::unique_ptr<AuditStore> JournalStore(const ScratchDir& d, JournalFileOpener 
   auto started = (*opened)->StartJournal(std::move(opener));
   EXPECT_TRUE(started) << started.error().message;
   return started ? std::move(*opened) : nullptr;
+}
+
+// The writer makes the next segment's file while no commit waits: with a
+// group per segment, every segment is renamed from a prepared file and
+// none is created on a commit's path; the chain reads back and verifies.
+TEST(AuditJournalStore, TheWriterPreparesEachNextSegmentBetweenCommits) {
+  ScratchDir d;
+  std::vector<std::string> log;  // the writer thread's only, read after it ends
+  auto store = JournalStore(d, LoggingOpener(&log));
+  ASSERT_TRUE(store);
+  store->journal()->set_segment_bytes(1);
+  ManualClock clock{1'795'000'000'000};
+  {
+    AuditLog audit(std::move(store), clock, nullptr, {});
+    for (int i = 0; i < 5; ++i) {
+      std::promise<bool> acked;
+      ASSERT_TRUE(audit.Submit(DecisionEntry({.id = "p" + std::to_string(i)}),
+                               [&](const Result<bool>& ok) { acked.set_value(ok.ok()); }));
+      ASSERT_TRUE(acked.get_future().get());
+    }
+  }
+  auto count = [&](const std::string& prefix, const std::string& suffix) {
+    return std::count_if(log.begin(), log.end(),
+                         [&](const std::string& l) { return l.rfind(prefix, 0) == 0 && l.ends_with(suffix); });
+  };
+  EXPECT_EQ(count("open ", ".journal"), 0) << "a segment was created on a commit's path";
+  EXPECT_EQ(count("rename to ", ".journal"), 5);
+  auto reader = AuditStore::Open(StoreConfig{.sqlite_path = d / "kg.db"});
+  ASSERT_TRUE(reader);
+  auto all = (*reader)->AuditRange(0, 100);
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(all->size(), 5u);
+  VerifyReport v = VerifyAuditChain(**reader, {});
+  EXPECT_TRUE(v.ok) << v.problem;
 }
 
 // audit.fsync: per_commit with the journal: a decision's group is synced

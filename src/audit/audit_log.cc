@@ -297,6 +297,10 @@ void AuditLog::Run() {
     }
     writer_due_ = false;
     lk.unlock();
+    // The next journal segment's file, made while nothing waits for it (the
+    // one before was taken by the segment a commit just started). A failure
+    // leaves the next segment to be made as before, where its error counts.
+    (void)store_->PrepareJournalSegment();
     std::unique_lock commit(commit_mu_);
     lk.lock();
     std::vector<Pending> batch;

@@ -66,6 +66,9 @@ class AuditStore {
   // Journal writer: whether the next AppendAudit starts a new segment
   // (syncing the full one, creating a file and syncing its directory).
   bool journal_starts_segment() const { return journal_writer_ && journal_->starts_segment(); }
+  // Journal writer, off the request path: makes the next segment's file
+  // ready (AuditJournal::PrepareNextSegment). No-op without a journal.
+  Result<bool> PrepareJournalSegment() { return journal_writer_ ? journal_->PrepareNextSegment() : true; }
   // A second store on the same SQLite file that feeds the tables from this
   // store's journal (CatchUpIndex), for a thread of its own: the writer's
   // commits then never wait for SQLite. Only after StartJournal.
