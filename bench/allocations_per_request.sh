@@ -17,7 +17,7 @@ calls() {  # binary n -> allocation calls of one run
   kg_plain_bench_config $W "$(kg_start_pinned_testserver $W "$bin")" "audit: ${AUDIT_YAML:-{fsync: interval, fsync_interval: 100ms\}}"
   heaptrack -o $W/hp "$bin" serve --config $W/kg.yaml > $W/kg.log 2>&1 & local hp=$!
   local url=http://127.0.0.1:$KG_PORT/api/v1/namespaces/default/pods
-  for _ in $(seq 120); do curl -s -o /dev/null -H "Authorization: Bearer bench-token" $url && break; sleep 0.5; done
+  kg_wait_answering
   curl -s -o /dev/null -H "Authorization: Bearer bench-token" "$url?limit=[1-$n]"
   pkill -INT -f "^$bin serve --config $W/kg.yaml" || true
   # heaptrack's interpreter can outlive kubegate; once kubegate is gone its

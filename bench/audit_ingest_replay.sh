@@ -23,7 +23,7 @@ source bench/lib.sh
 kg_plain_bench_config $W "$(kg_start_pinned_testserver $W "$BIN")"
 "$BIN" serve --config $W/kg.yaml > $W/kg.log 2>&1 & echo $! > $W/kg.pid
 URL=http://127.0.0.1:$KG_PORT/api/v1/namespaces/default/pods
-for _ in $(seq 120); do curl -s -o /dev/null -H "Authorization: Bearer bench-token" $URL && break; sleep 0.5; done
+kg_wait_answering
 curl -s -o /dev/null -H "Authorization: Bearer bench-token" "$URL?limit=[1-$N]"
 kill -INT $(cat $W/kg.pid); while kill -0 $(cat $W/kg.pid) 2>/dev/null; do sleep 0.2; done
 SRC=$W/kg/kubegate.db

@@ -15,9 +15,8 @@ source bench/lib.sh
 for mode in "$@"; do
   W=$(mktemp -d)
   kg_plain_bench_config $W "$(kg_start_pinned_testserver $W "$BIN")" "audit: {fsync: interval, fsync_interval: 100ms}"
-  taskset -c 1 "$BIN" serve --config $W/kg.yaml > $W/kg.log 2>&1 & PID=$!
+  kg_serve_pinned $W "$BIN"; PID=$KGPID
   URL=http://127.0.0.1:$KG_PORT/api/v1/namespaces/default/pods
-  for _ in $(seq 60); do curl -s -o /dev/null -H "Authorization: Bearer bench-token" $URL && break; sleep 0.5; done
   IT=$(for t in /proc/$PID/task/*; do [ "$(cat $t/comm)" = kg-audit-ingest ] && basename $t; done; true)
   case $mode in
     nice10) renice -n 10 -p "$IT" > /dev/null ;;

@@ -26,7 +26,7 @@ for BIN in "$@"; do
     rm -rf $W/kg $W/cg.out
     valgrind --tool=callgrind --callgrind-out-file=$W/cg.out "$BIN" serve --config $W/kg.yaml "${ARGS[@]}" \
       > $W/kg.log 2>&1 & VP=$!
-    for _ in $(seq 240); do curl -s -o /dev/null -H "Authorization: Bearer bench-token" $URL && break; sleep 0.5; done
+    kg_wait_answering
     curl -s -o /dev/null -H "Authorization: Bearer bench-token" "$URL?limit=[1-$n]"
     kill -INT $VP; wait $VP || true
     [ -n "${KEEP_CG:-}" ] && cp $W/cg.out "$KEEP_CG.$n"

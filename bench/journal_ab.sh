@@ -26,9 +26,8 @@ audit: {journal: $1}
 tokens:
   - {user: bench, groups: [bench], kind: agent, token_sha256: $HASH}
 C
-  taskset -c 1 "$KG" serve --config $W/kg.yaml > $W/kg.log 2>&1 & local pid=$!; echo $pid > $W/kg.pid
+  KG_PORT=$port kg_serve_pinned $W "$KG"; local pid=$KGPID; echo $pid > $W/kg.pid
   local url=http://127.0.0.1:$port/api/v1/namespaces/default/pods
-  for _ in $(seq 100); do curl -s -o /dev/null -H "Authorization: Bearer bench-token" $url && break; sleep 0.1; done
   taskset -c 0 wrk -t1 -c$2 -d1s -H "Authorization: Bearer bench-token" $url > /dev/null  # warm-up
   local a b; a=$(cat /proc/$pid/task/*/stat | awk '{s+=$14+$15} END {print s}')
   taskset -c 0 wrk -t1 -c$2 -d8s --latency -H "Authorization: Bearer bench-token" $url > $W/wrk.txt

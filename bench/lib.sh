@@ -52,6 +52,23 @@ tokens:
 C
 }
 
+# Returns once kubegate on 127.0.0.1:KG_PORT answers the bench caller's GET
+# of pods (up to 120 s: under valgrind it starts slowly); fails otherwise.
+kg_wait_answering() {
+  local url=http://127.0.0.1:$KG_PORT/api/v1/namespaces/default/pods
+  for _ in $(seq 1200); do curl -s -o /dev/null -H "Authorization: Bearer bench-token" "$url" && return 0; sleep 0.1; done
+  echo "kubegate on port $KG_PORT never answered" >&2
+  return 1
+}
+
+# kubegate on DIR/kg.yaml (kg_plain_bench_config) with KG_ARGS, pinned to
+# cpu 1 beside the test server; sets KGPID and returns once it answers.
+kg_serve_pinned() {  # dir kubegate-binary
+  taskset -c 1 "$2" serve --config "$1/kg.yaml" ${KG_ARGS:-} > "$1/kg.log" 2>&1 &
+  KGPID=$!
+  kg_wait_answering
+}
+
 # kubegate's config in DIR/kg.yaml, for the test server of DIR
 # (kg_start_testserver): TLS on a free loopback port, the caller `bench`
 # (an agent) with the token in DIR/t ("bench-token"), and the YAML lines

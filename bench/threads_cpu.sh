@@ -24,9 +24,8 @@ for c in ${CONNS:-1 16}; do
   rm -rf $W/kg
   kg_plain_bench_config $W "$HASH" "audit: {${AUDIT:-}}"
   port=$KG_PORT
-  taskset -c 1 "$KG" serve --config $W/kg.yaml ${KG_ARGS:-} > $W/kg.log 2>&1 & pid=$!; echo $pid > $W/kg.pid
+  kg_serve_pinned $W "$KG"; pid=$KGPID; echo $pid > $W/kg.pid
   url=http://127.0.0.1:$port/api/v1/namespaces/default/pods
-  for _ in $(seq 100); do curl -s -o /dev/null -H "Authorization: Bearer bench-token" $url && break; sleep 0.1; done
   taskset -c 0 wrk -t1 -c$c -d2s -H "Authorization: Bearer bench-token" $url > /dev/null  # warm-up
   snap $pid | sort > $W/a
   # DURING runs beside the measured run, with kubegate's pid in $KGPID
