@@ -6,7 +6,7 @@
 # cpu 1, wrk on cpu 0 for 8 s. Shows whether the worker waits for the
 # ingest (docs/performance.md, "Commits in the caller's turn").
 #   bash bench/ingest_priority_p99.sh [MODE...]      # default: all four
-# Environment: KUBEGATE_BIN (default build/src/kubegate).
+# Environment: KUBEGATE_BIN (default build/src/kubegate), CONNS (wrk connections, 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${KUBEGATE_BIN:-$PWD/build/src/kubegate}
@@ -23,7 +23,7 @@ for mode in "$@"; do
     batch) chrt --batch -p 0 "$IT" ;;
     idle) chrt --idle -p 0 "$IT" ;;
   esac
-  taskset -c 0 wrk -t1 -c1 -d8s --latency -H "Authorization: Bearer bench-token" $URL > $W/wrk.txt 2>&1
+  taskset -c 0 wrk -t1 -c${CONNS:-1} -d8s --latency -H "Authorization: Bearer bench-token" $URL > $W/wrk.txt 2>&1
   echo "$mode: $(grep -E '^ +(50|99)%' $W/wrk.txt | tr -s ' ' | tr '\n' ' ') $(grep Requests/sec $W/wrk.txt)"
   kill $PID "$(cat $W/ts.pid)"; wait $PID 2>/dev/null || true
   rm -rf $W

@@ -372,7 +372,7 @@ void AuditLog::Run() {
       }
     }
     if (!failed) {
-      Housekeeping();
+      Housekeeping(commit);
       if (!ingest_store_) IndexIfDue(false);
       if (auto synced = SyncIfDue(false, commit); !synced) {
         failed = true;
@@ -543,68 +543,83 @@ void AuditLog::MarkHealthy() {
   }
 }
 
-void AuditLog::Housekeeping() {
-  std::int64_t now = clock_.NowMillis();
-  bool due = head_.seq > last_checkpoint_seq_ &&
-             (head_.seq - last_checkpoint_seq_ >= options_.checkpoint_every ||
-              now - last_checkpoint_ms_ >= options_.checkpoint_interval_ms);
-  if (signer_ && due) {
-    Checkpoint c{head_.seq, head_.hash, now, signer_->Sign(CheckpointMessage(head_.seq, head_.hash, now)),
-                 signer_->PublicKeyPem()};
-    // Another replica may have signed this very head; that is fine.
-    if (store_->AddCheckpoint(c)) stats_.checkpoints++;
+void AuditLog::Housekeeping(std::unique_lock<std::mutex>& commit) {
+  // What is due, decided on the commit state under the commit lock...
+  const std::int64_t now = clock_.NowMillis();
+  const bool checkpoint = signer_ && head_.seq > last_checkpoint_seq_ &&
+                          (head_.seq - last_checkpoint_seq_ >= options_.checkpoint_every ||
+                           now - last_checkpoint_ms_ >= options_.checkpoint_interval_ms);
+  const ChainHead signed_head = head_;
+  if (checkpoint) {
     last_checkpoint_seq_ = head_.seq;
     last_checkpoint_ms_ = now;
   }
-  if (now - last_optimize_ms_ >= 3'600'000) {
-    last_optimize_ms_ = now;
-    store_->Optimize();
+  const bool optimize = now - last_optimize_ms_ >= 3'600'000;
+  if (optimize) last_optimize_ms_ = now;
+  const bool prune = options_.retention_ms > 0 && now - last_prune_ms_ >= options_.prune_interval_ms;
+  if (prune) last_prune_ms_ = now;
+  if (!checkpoint && !optimize && !prune) return;
+  // ...and done without it when the journal takes the commits: these write
+  // SQLite, where a write waits for the ingest thread's transaction or a WAL
+  // checkpoint (tens of ms), and a caller's turn must not wait with them for
+  // the commit lock (docs/performance.md, ninth session). They use only the
+  // store's database, which the commits on the journal do not touch.
+  const bool off_lock = store_->journal_writer();
+  if (off_lock) commit.unlock();
+  if (checkpoint) {
+    Checkpoint c{signed_head.seq, signed_head.hash, now,
+                 signer_->Sign(CheckpointMessage(signed_head.seq, signed_head.hash, now)), signer_->PublicKeyPem()};
+    // Another replica may have signed this very head; that is fine.
+    if (store_->AddCheckpoint(c)) stats_.checkpoints++;
   }
-  if (options_.retention_ms > 0 && now - last_prune_ms_ >= options_.prune_interval_ms) {
-    last_prune_ms_ = now;
-    std::int64_t cutoff = now - options_.retention_ms;
-    auto cps = store_->Checkpoints();
-    auto anchor = store_->AuditAnchor();
-    if (!cps || !anchor) return;
-    std::int64_t anchor_seq = *anchor ? (*anchor)->seq : 0;
-    const Checkpoint* pick = nullptr;
-    for (const auto& c : *cps) {
-      if (c.time_ms <= cutoff && c.seq > anchor_seq) pick = &c;
-    }
-    if (!pick) return;
-    // The recordings the pruned entries name go with them, after the prune.
-    std::vector<std::string> recordings;
-    if (!options_.recording_dir.empty()) {
-      std::int64_t after = anchor_seq;
-      for (bool done = false; !done;) {
-        auto page = store_->AuditRange(after, 1000);
-        if (!page || page->empty()) break;
-        for (const AuditEntry& e : *page) {
-          if (e.seq > pick->seq) {
-            done = true;
-            break;
-          }
-          after = e.seq;
-          if (e.index.phase != "result" || e.canonical.find("\"recording\"") == std::string::npos) continue;
-          auto j = nlohmann::json::parse(e.canonical, nullptr, false);
-          if (!j.is_object() || !j.contains("recording") || !j["recording"].is_object()) continue;
-          std::string file = StringField(j["recording"], "file");
-          if (!file.empty() && file.find('/') == std::string::npos && file[0] != '.') recordings.push_back(file);
+  if (optimize) store_->Optimize();
+  if (prune) Prune(now);
+  if (off_lock) commit.lock();
+}
+
+void AuditLog::Prune(std::int64_t now) {
+  std::int64_t cutoff = now - options_.retention_ms;
+  auto cps = store_->Checkpoints();
+  auto anchor = store_->AuditAnchor();
+  if (!cps || !anchor) return;
+  std::int64_t anchor_seq = *anchor ? (*anchor)->seq : 0;
+  const Checkpoint* pick = nullptr;
+  for (const auto& c : *cps) {
+    if (c.time_ms <= cutoff && c.seq > anchor_seq) pick = &c;
+  }
+  if (!pick) return;
+  // The recordings the pruned entries name go with them, after the prune.
+  std::vector<std::string> recordings;
+  if (!options_.recording_dir.empty()) {
+    std::int64_t after = anchor_seq;
+    for (bool done = false; !done;) {
+      auto page = store_->AuditRange(after, 1000);
+      if (!page || page->empty()) break;
+      for (const AuditEntry& e : *page) {
+        if (e.seq > pick->seq) {
+          done = true;
+          break;
         }
+        after = e.seq;
+        if (e.index.phase != "result" || e.canonical.find("\"recording\"") == std::string::npos) continue;
+        auto j = nlohmann::json::parse(e.canonical, nullptr, false);
+        if (!j.is_object() || !j.contains("recording") || !j["recording"].is_object()) continue;
+        std::string file = StringField(j["recording"], "file");
+        if (!file.empty() && file.find('/') == std::string::npos && file[0] != '.') recordings.push_back(file);
       }
     }
-    auto pruned = store_->PruneAudit(*pick);
-    if (pruned) {
-      for (const auto& f : recordings) {
-        std::error_code ec;
-        std::filesystem::remove(std::filesystem::path(options_.recording_dir) / f, ec);
-      }
-      stats_.pruned += static_cast<std::uint64_t>(*pruned);
-      spdlog::info("audit retention: pruned {} entries up to seq {}; the chain now starts at that signed checkpoint",
-                   *pruned, pick->seq);
-    } else {
-      spdlog::warn("audit retention: pruning failed: {}", pruned.error().message);
+  }
+  auto pruned = store_->PruneAudit(*pick);
+  if (pruned) {
+    for (const auto& f : recordings) {
+      std::error_code ec;
+      std::filesystem::remove(std::filesystem::path(options_.recording_dir) / f, ec);
     }
+    stats_.pruned += static_cast<std::uint64_t>(*pruned);
+    spdlog::info("audit retention: pruned {} entries up to seq {}; the chain now starts at that signed checkpoint",
+                 *pruned, pick->seq);
+  } else {
+    spdlog::warn("audit retention: pruning failed: {}", pruned.error().message);
   }
 }
 

@@ -139,7 +139,11 @@ class AuditLog final : public AuditSink {
   // After a commit: the entries the index must take next (kept copies).
   void HandToIndex(std::vector<AuditEntry>& entries);
   AuditStore& IndexStore() { return ingest_store_ ? *ingest_store_ : *store_; }
-  void Housekeeping();
+  // Checkpoints, the hourly ANALYZE and retention, with commit_mu_ held by
+  // `commit`; the store work runs with it released when the journal takes
+  // the commits (relocked before it returns).
+  void Housekeeping(std::unique_lock<std::mutex>& commit);
+  void Prune(std::int64_t now);
   // Writes the filter index behind the log (AuditStore::CatchUpIndex) when
   // kAuditIndexBatch entries wait, the oldest has waited kAuditIndexLag, or
   // `force` (start, shutdown), in transactions of kAuditIndexChunk entries
