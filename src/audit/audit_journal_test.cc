@@ -449,6 +449,28 @@ TEST(AuditJournal, AFullSegmentIsSyncedBeforeTheNextOneStarts) {
   }
 }
 
+// Release deletes the closed segments whose every entry is in SQLite, and
+// keeps the active one and any that holds a newer entry.
+TEST(AuditJournal, ReleaseDeletesOnlyClosedSegmentsUpToTheGivenEntry) {
+  ScratchDir d;
+  auto j = AuditJournal::OpenWriter(d / "j");
+  ASSERT_TRUE(j && (*j)->Recover(ChainHead{}));
+  (*j)->set_segment_bytes(1);  // each group fills its segment
+  ChainHead head;
+  for (int n : {2, 3, 1}) ASSERT_TRUE((*j)->Append(Linked(n, head)));  // seqs 1-2, 3-5, 6
+  ASSERT_EQ(SegmentFiles(d / "j").size(), 3u);
+  ASSERT_TRUE((*j)->Release(4));  // the second segment still holds 5
+  EXPECT_EQ(SegmentFiles(d / "j").size(), 2u);
+  ASSERT_TRUE((*j)->Release(6));  // the active segment stays
+  auto files = SegmentFiles(d / "j");
+  ASSERT_EQ(files.size(), 1u);
+  AuditJournal reader(d / "j");
+  auto read = reader.Read(5, 10);
+  ASSERT_TRUE(read);
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_EQ(read->front().seq, 6);
+}
+
 // Starting a segment renames the file PrepareNextSegment made ahead
 // (created, emptied, reserved) instead of creating one while appends wait;
 // readers never list the prepared file, and the entries read back and
