@@ -295,11 +295,15 @@ Result<bool> AuditJournal::OpenActive(std::int64_t first_seq) {
   std::string path = dir_ + "/" + SegmentName(first_seq);
   auto file = opener_(path);
   if (!file) return file.error();
-  active_ = std::move(*file);
+  Activate(std::move(*file), first_seq);
+  return true;
+}
+
+void AuditJournal::Activate(std::unique_ptr<JournalFile> file, std::int64_t first_seq) {
+  active_ = std::move(file);
   active_first_ = first_seq;
   active_size_ = 0;
   active_unsynced_ = false;
-  return true;
 }
 
 Result<bool> AuditJournal::Append(const std::vector<AuditEntry>& entries, bool sync) {
@@ -408,10 +412,7 @@ bool AuditJournal::ActivateSpare(std::int64_t first_seq) {
   std::unique_ptr<JournalFile> file = std::move(spare_);
   // Over a file of that name, as OpenActive would empty it (see Append).
   if (!file->MoveTo(dir_ + "/" + SegmentName(first_seq))) return false;
-  active_ = std::move(file);
-  active_first_ = first_seq;
-  active_size_ = 0;
-  active_unsynced_ = false;
+  Activate(std::move(file), first_seq);
   return true;
 }
 

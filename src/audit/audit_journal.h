@@ -153,6 +153,8 @@ class AuditJournal {
   // Starts the segment of `first_seq` from the prepared file; false when
   // none is ready or it cannot be renamed (then the caller opens one).
   bool ActivateSpare(std::int64_t first_seq);
+  // `file` is the active segment from `first_seq` on, empty.
+  void Activate(std::unique_ptr<JournalFile> file, std::int64_t first_seq);
 
   std::string dir_;
   // Writer state: Append, Sync and Release may run on different threads

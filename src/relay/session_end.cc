@@ -150,7 +150,7 @@ class SpdyEnd : public SessionEnd {
         if (answers_stream_ && id_bytes_.size() < 4) {
           std::size_t take = std::min<std::size_t>(4 - id_bytes_.size(), n);
           id_bytes_.append(bytes.substr(0, take));
-          if (id_bytes_.size() == 4) Answered(Be31(id_bytes_));
+          if (id_bytes_.size() == 4) Answered(spdy::StreamIdAt(id_bytes_.data()));
         }
         payload_left_ -= n;
         bytes.remove_prefix(n);
@@ -188,14 +188,6 @@ class SpdyEnd : public SessionEnd {
  private:
   // kubectl opens at most five streams (error, stdin, stdout, stderr, resize).
   static constexpr std::size_t kMaxStreams = 16;
-
-  static std::uint32_t Be31(std::string_view b) {
-    return ((static_cast<std::uint32_t>(static_cast<unsigned char>(b[0])) << 24) |
-            (static_cast<std::uint32_t>(static_cast<unsigned char>(b[1])) << 16) |
-            (static_cast<std::uint32_t>(static_cast<unsigned char>(b[2])) << 8) |
-            static_cast<unsigned char>(b[3])) &
-           0x7FFFFFFF;
-  }
 
   void Break() {
     broken_ = true;

@@ -35,6 +35,8 @@ std::string ControlFrame(std::uint16_t type, std::uint8_t flags, const std::stri
 
 }  // namespace
 
+std::uint32_t StreamIdAt(const char* p) { return Be32(p) & 0x7FFFFFFF; }
+
 std::string_view Dictionary() { return {reinterpret_cast<const char*>(kDictionary), sizeof kDictionary}; }
 
 std::optional<Frame> FrameReader::Next() {
@@ -67,18 +69,18 @@ std::optional<Frame> FrameReader::Next() {
     switch (f.type) {
       case kSynStream:
         if (body.size() < 10) break;
-        f.stream_id = Be32(body.data()) & 0x7FFFFFFF;
+        f.stream_id = StreamIdAt(body.data());
         f.header_block = body.substr(10);
         break;
       case kSynReply:
       case kHeaders:
         if (body.size() < 4) break;
-        f.stream_id = Be32(body.data()) & 0x7FFFFFFF;
+        f.stream_id = StreamIdAt(body.data());
         f.header_block = body.substr(4);
         break;
       case kRstStream:
       case kWindowUpdate:
-        if (body.size() >= 4) f.stream_id = Be32(body.data()) & 0x7FFFFFFF;
+        if (body.size() >= 4) f.stream_id = StreamIdAt(body.data());
         break;
       default:
         break;

@@ -94,6 +94,10 @@ class HeaderDeflater {
 // Nullopt above 64 KiB less one byte, the most one stored block holds.
 std::optional<std::string> StoredHeaderBlock(const Headers& headers);
 
+// The 31-bit stream id in the first 4 bytes of `p` (a data frame's header,
+// a SYN_REPLY's or RST_STREAM's body), as FrameReader reads it.
+std::uint32_t StreamIdAt(const char* p);
+
 // Encoders for the frames a peer sends.
 std::string DataFrame(std::uint32_t stream_id, std::string_view data, bool fin);
 std::string SynReply(std::uint32_t stream_id, const std::string& header_block, bool fin = false);
