@@ -213,16 +213,20 @@ awaitable<Outcome> Session::RelayUpgrade(RequestContext& ctx, UpstreamConn& up, 
       // One deadline for the notice and for what the client still needs
       // after it (SPDY: replies to the streams it goes on opening).
       stream_.expires_after(limits::kSessionEndNoticeTimeout);
+      // Counted once the write that carried the Status went out whole.
+      bool status_written = false;
       std::string notice = ender->Notice(out.closed_reason);
       if (!notice.empty()) co_await asio::async_write(stream_, asio::buffer(notice), Redirect(ec));
+      status_written = !ec && ender->told();
       std::vector<char> buf(kSessionEndReadBytes);
       while (!ec && ender->awaiting_client()) {
         std::size_t n = co_await stream_.async_read_some(asio::buffer(buf), Redirect(ec));
         if (ec) break;  // hung up (or the deadline): nothing more is owed
         std::string reply = ender->AfterNotice(std::string_view(buf.data(), n));
         if (!reply.empty()) co_await asio::async_write(stream_, asio::buffer(reply), Redirect(ec));
+        status_written = status_written || (!ec && ender->told());
       }
-      if (ender->told()) g_.metrics.sessions_ended_with_status.Increment();
+      if (status_written) g_.metrics.sessions_ended_with_status.Increment();
     }
     stream_.Close();
   }

@@ -43,12 +43,14 @@ class SessionEnd {
   // Ends the session; called once, after the server's side is closed. What
   // to write to the client now: the rest of a server data frame the relay
   // stopped in the middle of, padded with zero bytes (so the client's
-  // framing stays intact), then for SPDY a SYN_REPLY to each stream the
-  // server left unanswered, then the Status on the error channel and, for
-  // WebSocket, a close frame. Empty when it cannot be done safely (a frame
-  // header, or a SPDY control frame, cut in the middle; an unreadable
-  // stream), or, for SPDY, when the client has not opened its error stream
-  // yet: then AfterNotice sends the Status once it does.
+  // framing stays intact); for SPDY a SYN_REPLY to each stream the server
+  // left unanswered and FIN on every stream the client opened; then the
+  // Status on the error channel and, for WebSocket, a close frame. Empty
+  // when it cannot be done safely (a frame header, or a SPDY control frame,
+  // cut in the middle; an unreadable stream: awaiting_client() is then
+  // false), or, for SPDY, when the client has opened no stream yet. A SPDY
+  // client that has not opened its error stream yet gets the Status from
+  // AfterNotice once it does.
   virtual std::string Notice(std::string_view message) = 0;
   // After Notice, whether kubegate should go on reading from the client
   // (bounded by the caller) until it hangs up: SPDY, ended cleanly.
@@ -57,7 +59,8 @@ class SessionEnd {
   // SYN_REPLY to each stream it opens; the Status when that is the error
   // stream). Nothing the client sends then goes anywhere else.
   virtual std::string AfterNotice(std::string_view client_bytes) = 0;
-  // Whether the Status has been written out (by Notice or AfterNotice).
+  // Whether Notice or AfterNotice has returned the Status (the caller
+  // knows whether its write of those bytes succeeded).
   virtual bool told() const = 0;
 };
 
